@@ -3,6 +3,7 @@ import Foundation
 import ForziumJSON
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import ServiceLifecycle
 
 /// Limits and policies of the pool.
@@ -196,11 +197,11 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// Sends `method` with `params` (raw JSON text of an object, spliced as-is; CR/LF become spaces) and returns
     /// the engine's response. Throws `GatewayError` for 502/503/504.
-    package func call(method: String, params: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) async throws -> EngineResponse {
+    package func call(method: String, params: ByteBuffer, deadline: ContinuousClock.Instant) async throws -> EngineResponse {
         let process = try await acquire(deadline: deadline)
         defer { release(process) }
         let id = nextRequestID()
-        let line = Self.requestLine(id: id, method: method, params: params)
+        let line = params.withUnsafeReadableBytes { Self.requestLine(id: id, method: method, params: $0) }
         let timer = scheduleDeadline(process: process, id: id, deadline: deadline)
         defer { timer.cancel() }
         return try await withCheckedThrowingContinuation { continuation in
@@ -209,12 +210,12 @@ public final class EnginePool: Service, @unchecked Sendable {
     }
 
     /// Like `call`, for methods that send `stream.rows` notifications before their final response.
-    package func stream(method: String, params: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) async throws
+    package func stream(method: String, params: ByteBuffer, deadline: ContinuousClock.Instant) async throws
         -> AsyncThrowingStream<EngineStreamEvent, any Error>
     {
         let process = try await acquire(deadline: deadline)
         let id = nextRequestID()
-        let line = Self.requestLine(id: id, method: method, params: params)
+        let line = params.withUnsafeReadableBytes { Self.requestLine(id: id, method: method, params: $0) }
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: EngineStreamEvent.self, throwing: (any Error).self)
         let timer = scheduleDeadline(process: process, id: id, deadline: deadline)
         continuation.onTermination = { [weak self] termination in
