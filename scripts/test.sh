@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what is missing, builds once (debug), runs every test.
+# Integration tests start the built engine and gateway executables and talk to them over real pipes and sockets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh --test
+swift build --build-tests
+swift test --skip-build "$@"
