@@ -22,6 +22,66 @@ public protocol Kernels: Sendable {
     func reduce(_ op: ReductionOp, _ a: Matrix, axis: Axis?) -> Matrix
     /// `nil` when `mode == .minmax` and the matrix is constant (max == min), which has no normalisation.
     func normalize(_ a: Matrix, mode: NormalizeMode) -> Matrix?
+
+    /// The whole-matrix statistics `normalize` uses, so a stream can normalise row blocks one at a time;
+    /// `nil` exactly when `normalize(a, mode:)` is `nil`. Default: the scalar reference (see `NormalizationStats`).
+    func normalizationStats(_ a: Matrix, mode: NormalizeMode) -> NormalizationStats?
+    /// Applies `stats` to every element of `a` (which may be a row block of the matrix the stats came from):
+    /// `(x - stats.shift) / stats.divisor`. Must agree exactly with `normalize(_:mode:)`.
+    func normalize(_ a: Matrix, with stats: NormalizationStats) -> Matrix
+}
+
+/// What `normalize` computes over the whole matrix before it touches any element:
+/// the result is `(x - shift) / divisor` for every element `x`.
+public struct NormalizationStats: Sendable, Equatable {
+    /// `minmax`: the minimum; `l2`: 0.
+    public var shift: Double
+    /// `minmax`: maximum - minimum; `l2`: the Euclidean norm, or 1 when it is 0 (a zero matrix stays zero).
+    public var divisor: Double
+
+    public init(shift: Double, divisor: Double) {
+        self.shift = shift
+        self.divisor = divisor
+    }
+}
+
+extension Kernels {
+    /// Reference statistics: `minmax` takes NaN-propagating min and max in row-major order (`nil` when
+    /// max == min); `l2` sums `x * x` in row-major order from `+0.0` and takes the square root.
+    public func normalizationStats(_ a: Matrix, mode: NormalizeMode) -> NormalizationStats? {
+        a.storage.withUnsafeBufferPointer { p -> NormalizationStats? in
+            switch mode {
+            case .minmax:
+                var lo = p[0], hi = p[0]
+                for x in p {
+                    if x < lo || x.isNaN { lo = x }
+                    if x > hi || x.isNaN { hi = x }
+                }
+                if lo == hi { return nil }
+                return NormalizationStats(shift: lo, divisor: hi - lo)
+            case .l2:
+                var squares = 0.0
+                for x in p {
+                    let square = x * x
+                    squares = squares + square
+                }
+                let norm = squares.squareRoot()
+                return NormalizationStats(shift: 0, divisor: norm == 0 ? 1 : norm)
+            }
+        }
+    }
+
+    /// Reference application: `(x - shift) / divisor` per element.
+    public func normalize(_ a: Matrix, with stats: NormalizationStats) -> Matrix {
+        var out = [Double](repeating: 0, count: a.count)
+        let shift = stats.shift, divisor = stats.divisor
+        a.storage.withUnsafeBufferPointer { pa in
+            out.withUnsafeMutableBufferPointer { po in
+                for i in 0..<pa.count { po[i] = (pa[i] - shift) / divisor }
+            }
+        }
+        return Matrix(rows: a.rows, cols: a.cols, storage: out)
+    }
 }
 
 public enum ElementwiseOp: String, Sendable, CaseIterable {

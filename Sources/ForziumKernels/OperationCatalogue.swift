@@ -1,10 +1,10 @@
 import ForziumJSON
 
-// API shape only; the operations work replaces the bodies.
-
-/// One problem with a request's params, located by a JSON Pointer into `params`.
-public struct ParamIssue: Sendable, Equatable {
+/// One problem with a request's params, located by a JSON Pointer (RFC 6901) into `params`.
+public struct ParamIssue: Error, Sendable, Equatable {
+    /// Where the problem is, e.g. `/data/1`, `/parameters/size`; `""` is the params value itself.
     public var pointer: String
+    /// What is wrong there, e.g. "row 1 has 3 elements, expected 2".
     public var message: String
     public init(pointer: String, message: String) {
         self.pointer = pointer
@@ -25,6 +25,25 @@ public struct OperationError: Error, Sendable, Equatable {
         self.message = message
         self.issues = issues
     }
+
+    /// JSON-RPC "Method not found".
+    public static let methodNotFoundCode = -32601
+    /// JSON-RPC "Invalid params"; `issues` says where.
+    public static let invalidParamsCode = -32602
+    /// Forzium: a request or its result has more elements than `OperationLimits.maxElements`.
+    public static let tooLargeCode = -32000
+
+    static func invalidParams(_ issues: [ParamIssue]) -> OperationError {
+        let first = issues[0]
+        let location = first.pointer.isEmpty ? "params" : first.pointer
+        var message = "Invalid params: \(first.message) (at \(location))"
+        if issues.count > 1 { message += " and \(issues.count - 1) more problem\(issues.count == 2 ? "" : "s")" }
+        return OperationError(code: invalidParamsCode, message: message, issues: issues)
+    }
+
+    static func invalidParams(at pointer: String, _ message: String) -> OperationError {
+        invalidParams([ParamIssue(pointer: pointer, message: message)])
+    }
 }
 
 /// Limits applied before any kernel runs.
@@ -35,6 +54,15 @@ public struct OperationLimits: Sendable {
 }
 
 /// The operation catalogue: maps a method name and its params onto a kernel call and its JSON result.
+///
+/// Params are checked in this order, and the first failing step decides the error:
+/// 1. shape of the params (an object, no unknown members, required members present, every value of the right
+///    JSON type, matrices rectangular) → -32602 with every problem found, each at its JSON Pointer;
+/// 2. the element count of all input matrices together against `limits.maxElements` → -32000;
+/// 3. agreement between the inputs (matmul inner dimensions, equal shapes, kernel fits, pool size divides,
+///    reshape count) → -32602;
+/// 4. the element count of the result against `limits.maxElements` → -32000 (before the result is allocated);
+/// 5. `normalize` with `minmax` of a constant matrix → -32602 at `/data`.
 public struct OperationCatalogue: Sendable {
     public let kernels: any Kernels
     public let limits: OperationLimits
@@ -44,11 +72,134 @@ public struct OperationCatalogue: Sendable {
         self.limits = limits
     }
 
+    /// The operation methods, in documentation order (each also an `operation` of `compute`).
+    public static var operationNames: [String] { MatrixOperation.allCases.map(\.rawValue) }
+
     /// Every method this catalogue answers (the operations and `compute`).
-    public static var methodNames: [String] { [] }
+    public static var methodNames: [String] { operationNames + ["compute"] }
 
     /// Runs `method` with `params`; throws an `OperationError` for unknown methods, bad params, or limits.
+    ///
+    /// Results: a matrix is an array of `.numbers` rows; `sum`/`mean`/`min`/`max` without an axis give a `.number`.
     public func call(method: String, params: JSONValue?) throws(OperationError) -> JSONValue {
-        fatalError("operation catalogue not written yet")
+        let plan = try makePlan(method: method, params: params, streaming: false)
+        let result = try run(plan)
+        if case .reduce(_, _, nil) = plan {
+            return .number(JSONNumber(result.storage[0]))
+        }
+        return result.jsonValue
+    }
+
+    /// Computes an operation in row blocks for streaming and hands each block to `emit` as soon as it is ready.
+    ///
+    /// `method` is `"stream"` or `"compute"` (params `{data, operation, parameters?}`, as `compute`), or an
+    /// operation name (params as that method's). Blocks arrive in order, cover the result exactly once, and have
+    /// `rowBlock` rows (the last may have fewer). `emit(start, block)`: `start` is the result row index of the
+    /// block's first row. Row-separable operations (multiply, add, matmul, elementwise_*, conv2d, max_pool2d,
+    /// normalize once its whole-matrix statistics are known, reshape) compute block by block; transpose and the
+    /// reductions compute the whole result, then emit it in blocks. A reduction without an axis emits one 1×1 block.
+    /// Errors are thrown before the first block is emitted.
+    /// - Returns: the result's shape.
+    public func stream(
+        method: String,
+        params: JSONValue?,
+        rowBlock: Int,
+        emit: (_ start: Int, _ rows: Matrix) -> Void
+    ) throws(OperationError) -> (rows: Int, cols: Int) {
+        let plan = try makePlan(method: method, params: params, streaming: true)
+        let shape = plan.resultShape
+        let block = Swift.max(1, rowBlock)
+        func blocks(_ body: (Range<Int>) -> Matrix) {
+            var start = 0
+            while start < shape.rows {
+                let end = Swift.min(start + block, shape.rows)
+                emit(start, body(start..<end))
+                start = end
+            }
+        }
+        switch plan {
+        case .scale(let a, let factor):
+            blocks { kernels.scale(a.rowSlice($0), by: factor) }
+        case .offset(let a, let addend):
+            blocks { kernels.offset(a.rowSlice($0), by: addend) }
+        case .matmul(let a, let b):
+            blocks { kernels.matmul(a.rowSlice($0), b) }
+        case .elementwise(let op, let a, let b):
+            blocks { kernels.elementwise(op, a.rowSlice($0), b.rowSlice($0)) }
+        case .conv2d(let a, let k):
+            blocks { kernels.conv2d(a.rowSlice($0.lowerBound..<($0.upperBound + k.rows - 1)), kernel: k) }
+        case .maxPool(let a, let size):
+            blocks { kernels.maxPool2d(a.rowSlice(($0.lowerBound * size)..<($0.upperBound * size)), size: size) }
+        case .normalize(let a, let mode, let dataPointer):
+            guard let stats = kernels.normalizationStats(a, mode: mode) else {
+                throw Self.constantMinmax(at: dataPointer)
+            }
+            blocks { kernels.normalize(a.rowSlice($0), with: stats) }
+        case .reshape(let a, _, let cols):
+            blocks { range in
+                Matrix(rows: range.count, cols: cols,
+                       storage: Array(a.storage[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+            }
+        case .transpose, .reduce:
+            let whole = try run(plan)
+            blocks { whole.rowSlice($0) }
+        }
+        return shape
+    }
+
+    // MARK: - Running a plan
+
+    func run(_ plan: Plan) throws(OperationError) -> Matrix {
+        switch plan {
+        case .scale(let a, let factor): return kernels.scale(a, by: factor)
+        case .offset(let a, let addend): return kernels.offset(a, by: addend)
+        case .matmul(let a, let b): return kernels.matmul(a, b)
+        case .transpose(let a): return kernels.transpose(a)
+        case .elementwise(let op, let a, let b): return kernels.elementwise(op, a, b)
+        case .conv2d(let a, let k): return kernels.conv2d(a, kernel: k)
+        case .maxPool(let a, let size): return kernels.maxPool2d(a, size: size)
+        case .normalize(let a, let mode, let dataPointer):
+            guard let result = kernels.normalize(a, mode: mode) else { throw Self.constantMinmax(at: dataPointer) }
+            return result
+        case .reshape(let a, let rows, let cols): return Matrix(rows: rows, cols: cols, storage: a.storage)
+        case .reduce(let op, let a, let axis): return kernels.reduce(op, a, axis: axis)
+        }
+    }
+
+    static func constantMinmax(at pointer: String) -> OperationError {
+        .invalidParams(at: pointer, "minmax normalization of a constant matrix is undefined (its maximum equals its minimum)")
+    }
+}
+
+/// A validated operation with its inputs, ready for the kernels.
+enum Plan {
+    case scale(Matrix, Double)
+    case offset(Matrix, Double)
+    case matmul(Matrix, Matrix)
+    case transpose(Matrix)
+    case elementwise(ElementwiseOp, Matrix, Matrix)
+    case conv2d(Matrix, Matrix)
+    case maxPool(Matrix, Int)
+    /// The pointer is where a "constant matrix" error points (`/data`).
+    case normalize(Matrix, NormalizeMode, String)
+    case reshape(Matrix, Int, Int)
+    case reduce(ReductionOp, Matrix, Axis?)
+
+    var resultShape: (rows: Int, cols: Int) {
+        switch self {
+        case .scale(let a, _), .offset(let a, _), .elementwise(_, let a, _), .normalize(let a, _, _):
+            (a.rows, a.cols)
+        case .matmul(let a, let b): (a.rows, b.cols)
+        case .transpose(let a): (a.cols, a.rows)
+        case .conv2d(let a, let k): (a.rows - k.rows + 1, a.cols - k.cols + 1)
+        case .maxPool(let a, let size): (a.rows / size, a.cols / size)
+        case .reshape(_, let rows, let cols): (rows, cols)
+        case .reduce(_, let a, let axis):
+            switch axis {
+            case nil: (1, 1)
+            case .rows: (1, a.cols)
+            case .cols: (a.rows, 1)
+            }
+        }
     }
 }

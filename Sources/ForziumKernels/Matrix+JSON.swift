@@ -1,0 +1,132 @@
+import ForziumJSON
+
+extension Matrix {
+    /// The JSON form of a matrix: an array of rows, each a `.numbers` array.
+    public var jsonValue: JSONValue {
+        var rowsJSON: [JSONValue] = []
+        rowsJSON.reserveCapacity(rows)
+        storage.withUnsafeBufferPointer { p in
+            for i in 0..<rows {
+                rowsJSON.append(.numbers(Array(p[(i * cols)..<((i + 1) * cols)])))
+            }
+        }
+        return .array(rowsJSON)
+    }
+
+    /// Reads a matrix from JSON: a non-empty array of non-empty rows of numbers, all rows the same length.
+    /// On failure the issue points (below `pointer`) at the first bad place, e.g. `/data/1` or `/data/0/2`.
+    public static func decode(_ value: JSONValue, at pointer: String) -> Result<Matrix, ParamIssue> {
+        switch MatrixShape.scan(value, at: pointer) {
+        case .success(let shape): .success(shape.build(value))
+        case .failure(let issue): .failure(issue)
+        }
+    }
+
+    /// Rows `range` as a matrix of their own.
+    func rowSlice(_ range: Range<Int>) -> Matrix {
+        Matrix(rows: range.count, cols: cols, storage: Array(storage[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+    }
+}
+
+/// The shape of a JSON matrix, checked without copying any numbers.
+struct MatrixShape {
+    var rows: Int
+    var cols: Int
+    var count: Int { rows * cols }
+
+    /// Checks that `value` is a well-formed matrix (see `Matrix.decode`); O(rows) for rows held as `.numbers`.
+    static func scan(_ value: JSONValue, at pointer: String) -> Result<MatrixShape, ParamIssue> {
+        let rowValues: [JSONValue]
+        switch value {
+        case .array(let items):
+            rowValues = items
+        case .numbers(let numbers):
+            if numbers.isEmpty { return .failure(ParamIssue(pointer: pointer, message: "matrix must have at least one row")) }
+            return .failure(ParamIssue(pointer: pointer + "/0", message: "expected an array (a matrix row), got number"))
+        default:
+            return .failure(ParamIssue(pointer: pointer, message: "expected a matrix (an array of rows of numbers), got \(value.typeName)"))
+        }
+        if rowValues.isEmpty {
+            return .failure(ParamIssue(pointer: pointer, message: "matrix must have at least one row"))
+        }
+        var cols = -1
+        for (r, row) in rowValues.enumerated() {
+            let count: Int
+            switch row {
+            case .numbers(let numbers):
+                count = numbers.count
+            case .array(let items):
+                count = items.count
+            default:
+                return .failure(ParamIssue(pointer: "\(pointer)/\(r)", message: "expected an array (a matrix row), got \(row.typeName)"))
+            }
+            if count == 0 {
+                return .failure(ParamIssue(pointer: "\(pointer)/\(r)", message: "row \(r) is empty; a matrix row needs at least one number"))
+            }
+            if cols < 0 {
+                cols = count
+            } else if count != cols {
+                return .failure(ParamIssue(pointer: "\(pointer)/\(r)", message: "row \(r) has \(count) elements, expected \(cols)"))
+            }
+            if case .array(let items) = row {
+                for (c, item) in items.enumerated() {
+                    guard case .number = item else {
+                        return .failure(ParamIssue(pointer: "\(pointer)/\(r)/\(c)", message: "expected a number, got \(item.typeName)"))
+                    }
+                }
+            }
+        }
+        return .success(MatrixShape(rows: rowValues.count, cols: cols))
+    }
+
+    /// Copies the numbers of a matrix `scan` accepted into contiguous row-major storage.
+    func build(_ value: JSONValue) -> Matrix {
+        guard case .array(let rowValues) = value else { preconditionFailure("build without a successful scan") }
+        var storage: [Double] = []
+        storage.reserveCapacity(count)
+        for row in rowValues {
+            switch row {
+            case .numbers(let numbers):
+                storage.append(contentsOf: numbers)
+            case .array(let items):
+                for item in items {
+                    if case .number(let number) = item { storage.append(number.value) }
+                }
+            default:
+                preconditionFailure("build without a successful scan")
+            }
+        }
+        return Matrix(rows: rows, cols: cols, storage: storage)
+    }
+}
+
+extension JSONValue {
+    /// The JSON type name used in error messages: null, boolean, number, string, array, object.
+    var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "boolean"
+        case .number: "number"
+        case .string: "string"
+        case .array, .numbers: "array"
+        case .object: "object"
+        }
+    }
+}
+
+/// JSON Pointer (RFC 6901) helpers.
+enum JSONPointer {
+    /// `base` extended by one reference token, escaped (`~` → `~0`, `/` → `~1`).
+    static func appending(_ base: String, _ token: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(token.utf8.count)
+        for ch in token {
+            switch ch {
+            case "~": escaped += "~0"
+            case "/": escaped += "~1"
+            default: escaped.append(ch)
+            }
+        }
+        return base + "/" + escaped
+    }
+}

@@ -1,0 +1,157 @@
+import ForziumJSON
+
+/// JSON types a `type` keyword can name, as bits.
+struct TypeSet: OptionSet, Sendable {
+    let rawValue: UInt8
+    static let null = TypeSet(rawValue: 1)
+    static let boolean = TypeSet(rawValue: 2)
+    static let object = TypeSet(rawValue: 4)
+    static let array = TypeSet(rawValue: 8)
+    static let number = TypeSet(rawValue: 16)
+    static let string = TypeSet(rawValue: 32)
+    static let integer = TypeSet(rawValue: 64)
+
+    static let names: [(String, TypeSet)] = [
+        ("null", .null), ("boolean", .boolean), ("object", .object), ("array", .array),
+        ("number", .number), ("string", .string), ("integer", .integer),
+    ]
+
+    var names: [String] { Self.names.filter { contains($0.1) }.map(\.0) }
+}
+
+/// A compiled pattern (`pattern`, `patternProperties`).
+struct Pattern: @unchecked Sendable {
+    let source: String
+    let regex: Regex<AnyRegexOutput>
+
+    init(_ source: String) throws {
+        self.source = source
+        self.regex = try Regex(Pattern.translate(source))
+    }
+
+    func matches(_ text: String) -> Bool {
+        (try? regex.firstMatch(in: text)) != nil
+    }
+
+    /// Bridges the few ECMA-262 spellings Swift's regex syntax reads differently.
+    static func translate(_ source: String) -> String {
+        // ECMA-262 `\d`, `\w`, `\s` are ASCII-only for \d and \w; spell them out.
+        var out = ""
+        var iterator = source.makeIterator()
+        var inClass = false
+        while let ch = iterator.next() {
+            if ch == "\\" {
+                guard let next = iterator.next() else { out.append(ch); break }
+                switch next {
+                case "d": out += inClass ? "0-9" : "[0-9]"
+                case "D": out += inClass ? "\\D" : "[^0-9]"
+                case "w": out += inClass ? "a-zA-Z0-9_" : "[a-zA-Z0-9_]"
+                case "W": out += inClass ? "\\W" : "[^a-zA-Z0-9_]"
+                default: out.append(ch); out.append(next)
+                }
+                continue
+            }
+            if ch == "[" { inClass = true } else if ch == "]" { inClass = false }
+            out.append(ch)
+        }
+        return out
+    }
+}
+
+/// A `$ref` / `$dynamicRef` target, filled in after compilation so cycles work.
+final class NodeReference: @unchecked Sendable {
+    var node: SchemaNode!
+}
+
+/// Bounds a number must satisfy, for checking `.numbers` arrays without building values.
+struct NumberCheck: Sendable {
+    var allowed = true       // type allows numbers at all
+    var integerOnly = false
+    var minimum = -Double.infinity
+    var maximum = Double.infinity
+    var exclusiveMinimum: Double?
+    var exclusiveMaximum: Double?
+    var multipleOf: Double?
+
+    @inline(__always)
+    func accepts(_ x: Double) -> Bool {
+        guard allowed, x >= minimum, x <= maximum else { return false }
+        if integerOnly && x.rounded(.towardZero) != x { return false }
+        if let exclusiveMinimum, !(x > exclusiveMinimum) { return false }
+        if let exclusiveMaximum, !(x < exclusiveMaximum) { return false }
+        if let multipleOf, !isMultiple(x, of: multipleOf) { return false }
+        return true
+    }
+}
+
+@inline(__always)
+func isMultiple(_ x: Double, of divisor: Double) -> Bool {
+    let quotient = x / divisor
+    guard quotient.isFinite else { return false }
+    if quotient == quotient.rounded() { return true }
+    return abs(quotient - quotient.rounded()) <= 1e-9 * max(1, abs(quotient))
+}
+
+/// One keyword of a compiled schema.
+enum Keyword: @unchecked Sendable {
+    case type(TypeSet)
+    case enumeration([JSONValue])
+    case constant(JSONValue)
+    case multipleOf(Double)
+    case maximum(Double)
+    case exclusiveMaximum(Double)
+    case minimum(Double)
+    case exclusiveMinimum(Double)
+    case maxLength(Int)
+    case minLength(Int)
+    case pattern(Pattern)
+    case maxItems(Int)
+    case minItems(Int)
+    case uniqueItems
+    case contains(SchemaNode, min: Int, max: Int?)
+    case maxProperties(Int)
+    case minProperties(Int)
+    case required([String])
+    case dependentRequired([(String, [String])])
+    case allOf([SchemaNode])
+    case anyOf([SchemaNode])
+    case oneOf([SchemaNode])
+    case not(SchemaNode)
+    case conditional(if: SchemaNode, then: SchemaNode?, else: SchemaNode?)
+    case dependentSchemas([(String, SchemaNode)])
+    case prefixItems([SchemaNode])
+    case items(SchemaNode, start: Int)
+    case properties([String: SchemaNode])
+    case patternProperties([(Pattern, SchemaNode)])
+    case additionalProperties(SchemaNode, known: Set<String>, patterns: [Pattern])
+    case propertyNames(SchemaNode)
+    case unevaluatedItems(SchemaNode)
+    case unevaluatedProperties(SchemaNode)
+    case ref(NodeReference)
+    /// `$dynamicRef`: the statically resolved target, and when it is a `$dynamicAnchor` bookend, the anchor's
+    /// name with the schema each resource (by index) offers for it.
+    case dynamicRef(NodeReference, dynamic: DynamicTargets?)
+}
+
+final class DynamicTargets: @unchecked Sendable {
+    var byResource: [Int: SchemaNode] = [:]
+}
+
+/// A compiled schema (object or boolean).
+final class SchemaNode: @unchecked Sendable {
+    /// Index of the schema resource it belongs to (for the dynamic scope).
+    let resource: Int
+    /// Absolute location, for diagnostics.
+    let location: String
+    /// `true`/`false` schemas; nil for object schemas.
+    var constant: Bool?
+    /// Keywords with the JSON Pointer segment(s) naming them, unevaluated* last.
+    var keywords: [(path: String, keyword: Keyword)] = []
+    /// Set when every keyword can be checked on a bare number: the `.numbers` fast path.
+    var numberCheck: NumberCheck?
+
+    init(resource: Int, location: String) {
+        self.resource = resource
+        self.location = location
+    }
+}
