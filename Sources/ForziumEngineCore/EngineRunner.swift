@@ -53,7 +53,7 @@ public enum EngineRunner {
     /// Every method an engine answers.
     public static var methodNames: [String] {
         var names = OperationCatalogue.methodNames
-        for extra in ["engine.info"] where !names.contains(extra) { names.append(extra) }
+        for extra in ["stream", "engine.info"] where !names.contains(extra) { names.append(extra) }
         return names
     }
 
