@@ -413,7 +413,7 @@ struct Evaluation {
                 if check.acceptsAll { return true }
                 var i = start
                 while i < numbers.count, check.accepts(numbers[i]) { i += 1 }
-                if i == numbers.count { return true }
+                if i >= numbers.count { return true }
                 if muted > 0 { return false }
                 // Something failed: let the general evaluator explain it, element by element.
                 var valid = true
