@@ -1,1 +1,3 @@
 import ForziumGatewayCore
+
+await GatewayCommand.main()
