@@ -80,9 +80,8 @@ public enum EngineDiscovery {
         case "fallback":
             return [fallback].compactMap { $0 }
         default:
-            let name = (mode as NSString).lastPathComponent
-            let kind = name == simdName ? "simd" : name == fallbackName ? "fallback" : "custom"
-            return [EngineCandidate(path: mode, kind: kind)]
+            // An explicit path: its kind is whatever its engine.info reports.
+            return [EngineCandidate(path: mode, kind: "custom")]
         }
     }
 }
@@ -125,12 +124,17 @@ enum EngineHandshake {
         }
     }
 
-    /// The first candidate that handshakes, with a warning for each that does not.
+    /// The first candidate that handshakes, with a warning for each that does not. A `custom` (explicit path)
+    /// candidate takes the kind its `engine.info` reports.
     static func choose(_ candidates: [EngineCandidate], logger: Logger, timeout: Duration) async -> EngineCandidate? {
         for candidate in candidates {
             do {
-                _ = try await probe(candidate, logger: logger, timeout: timeout)
-                return candidate
+                let info = try await probe(candidate, logger: logger, timeout: timeout)
+                var chosen = candidate
+                if candidate.kind == "custom", case .object(let o) = info, case .string(let reported)? = o["kind"] {
+                    chosen.kind = reported.lowercased()
+                }
+                return chosen
             } catch {
                 logger.warning("engine \(candidate.kind) at \(candidate.path) failed its engine.info handshake: \(error); trying the next one")
             }
