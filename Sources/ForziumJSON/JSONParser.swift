@@ -1,12 +1,12 @@
-// API shape only; the JSON codec work replaces the bodies.
-
 /// Where and why a JSON text was rejected.
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Byte offset of the offending byte (0-based).
+    /// Byte offset of the offending byte (0-based); the input length when the text ended too early.
     public var offset: Int
-    /// 1-based line and column (column counts bytes).
+    /// 1-based line of `offset` (lines are separated by LF).
     public var line: Int
+    /// 1-based column of `offset`, counted in bytes from the start of its line.
     public var column: Int
+    /// What was wrong, in words.
     public var message: String
 
     public init(offset: Int, line: Int, column: Int, message: String) {
@@ -20,9 +20,25 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 /// Strict RFC 8259 parser over UTF-8 bytes.
+///
+/// What it accepts is exactly RFC 8259 `JSON-text` — one value surrounded by optional whitespace
+/// (space, tab, LF, CR) — plus one documented extension, on by default: the tokens `NaN`, `Infinity`
+/// and `-Infinity` where a number may stand, as Python's `json.dumps` emits them
+/// (`Options.allowNonFiniteNumbers`). It rejects, with the byte offset, line and column of the offending byte:
+/// invalid UTF-8 anywhere (overlong forms, UTF-8-encoded surrogates, code points above U+10FFFF, truncated
+/// sequences), unescaped control characters in strings, unknown escapes, `\u` escapes that leave a surrogate
+/// unpaired, numbers with leading zeros / a bare `.` / a leading `+` / a missing exponent, trailing commas,
+/// anything but whitespace after the value, a byte-order mark, and nesting deeper than `Options.maxDepth`.
+///
+/// Representation: every non-empty array whose elements are all numbers becomes `.numbers([Double])`
+/// (one contiguous buffer, no per-element enum); other arrays are `.array`. Scalar numbers keep their token
+/// text in `JSONNumber.literal`. Numbers convert to the nearest double (round-half-even), bit-exactly:
+/// an exact fast path, then Eisel–Lemire, then the C library's `strtod` for the rare rest. Magnitudes beyond
+/// the double range become ±infinity; tiny ones become ±0 or subnormals. Object members keep input order;
+/// duplicate keys are kept (lookups return the last).
 public struct JSONParser: Sendable {
     public struct Options: Sendable {
-        /// Deepest array/object nesting accepted.
+        /// Deepest array/object nesting accepted (a top-level `[]` has depth 1).
         public var maxDepth: Int = 512
         /// Accept Python's `NaN`, `Infinity`, `-Infinity` tokens (an extension; output never contains them).
         public var allowNonFiniteNumbers: Bool = true
@@ -36,7 +52,12 @@ public struct JSONParser: Sendable {
     }
 
     public func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
-        fatalError("JSON parser not written yet")
+        guard let raw = bytes.baseAddress, bytes.count > 0 else {
+            throw JSONParseError(offset: 0, line: 1, column: 1, message: "empty input: expected a JSON value")
+        }
+        var scanner = JSONScanner(
+            base: raw.assumingMemoryBound(to: UInt8.self), count: bytes.count, options: options)
+        return try scanner.parseDocument()
     }
 
     public func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
@@ -47,6 +68,514 @@ public struct JSONParser: Sendable {
     }
 
     public func parse(_ text: String) throws(JSONParseError) -> JSONValue {
-        try parse(Array(text.utf8))
+        var text = text
+        let result: Result<JSONValue, JSONParseError> = text.withUTF8 { buffer in
+            Result { () throws(JSONParseError) -> JSONValue in try parse(UnsafeRawBufferPointer(buffer)) }
+        }
+        return try result.get()
+    }
+}
+
+// MARK: - Byte constants
+
+@usableFromInline enum ASCII {
+    static let quote: UInt8 = 0x22, backslash: UInt8 = 0x5C, slash: UInt8 = 0x2F
+    static let comma: UInt8 = 0x2C, colon: UInt8 = 0x3A
+    static let openBracket: UInt8 = 0x5B, closeBracket: UInt8 = 0x5D
+    static let openBrace: UInt8 = 0x7B, closeBrace: UInt8 = 0x7D
+    static let space: UInt8 = 0x20, tab: UInt8 = 0x09, lf: UInt8 = 0x0A, cr: UInt8 = 0x0D
+    static let minus: UInt8 = 0x2D, plus: UInt8 = 0x2B, dot: UInt8 = 0x2E
+    static let zero: UInt8 = 0x30, nine: UInt8 = 0x39
+    static let lowerE: UInt8 = 0x65, upperE: UInt8 = 0x45
+}
+
+// MARK: - The scanner
+
+/// One parse: a cursor over the input bytes. Recursion depth is bounded by `Options.maxDepth`.
+struct JSONScanner {
+    let base: UnsafePointer<UInt8>
+    let end: Int
+    var pos: Int = 0
+    var depth: Int = 0
+    let maxDepth: Int
+    let allowNonFinite: Bool
+    /// Reused for strings that contain escapes.
+    var scratch: [UInt8] = []
+
+    init(base: UnsafePointer<UInt8>, count: Int, options: JSONParser.Options) {
+        self.base = base
+        self.end = count
+        self.maxDepth = options.maxDepth
+        self.allowNonFinite = options.allowNonFiniteNumbers
+    }
+
+    // MARK: Errors
+
+    func error(_ message: String, at offset: Int) -> JSONParseError {
+        var line = 1
+        var lineStart = 0
+        var i = 0
+        let limit = min(offset, end)
+        while i < limit {
+            if base[i] == ASCII.lf {
+                line += 1
+                lineStart = i + 1
+            }
+            i += 1
+        }
+        return JSONParseError(offset: offset, line: line, column: offset - lineStart + 1, message: message)
+    }
+
+    /// "unexpected end of input" or "unexpected character 'x'" at `pos`, with what was expected.
+    func unexpected(expected: String) -> JSONParseError {
+        guard pos < end else { return error("unexpected end of input, expected \(expected)", at: pos) }
+        return error("unexpected \(describeByte(at: pos)), expected \(expected)", at: pos)
+    }
+
+    func describeByte(at offset: Int) -> String {
+        let b = base[offset]
+        if b >= 0x21 && b < 0x7F { return "character '\(Character(Unicode.Scalar(b)))'" }
+        if b == ASCII.space { return "space" }
+        let hex = String(b, radix: 16, uppercase: true)
+        return "byte 0x\(hex.count == 1 ? "0" + hex : hex)"
+    }
+
+    // MARK: Structure
+
+    mutating func parseDocument() throws(JSONParseError) -> JSONValue {
+        skipWhitespace()
+        if pos + 2 < end && base[pos] == 0xEF && base[pos + 1] == 0xBB && base[pos + 2] == 0xBF {
+            throw error("byte-order mark is not allowed in JSON text", at: pos)
+        }
+        let value = try parseValue()
+        skipWhitespace()
+        if pos < end {
+            throw error("unexpected \(describeByte(at: pos)) after the JSON value", at: pos)
+        }
+        return value
+    }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while pos < end {
+            let b = base[pos]
+            if b == ASCII.space || b == ASCII.lf || b == ASCII.cr || b == ASCII.tab {
+                pos += 1
+            } else {
+                return
+            }
+        }
+    }
+
+    mutating func parseValue() throws(JSONParseError) -> JSONValue {
+        guard pos < end else { throw unexpected(expected: "a JSON value") }
+        switch base[pos] {
+        case ASCII.openBrace: return try parseObject()
+        case ASCII.openBracket: return try parseArray()
+        case ASCII.quote: return .string(try parseString())
+        case 0x74: try expectWord("true"); return .bool(true)
+        case 0x66: try expectWord("false"); return .bool(false)
+        case 0x6E: try expectWord("null"); return .null
+        default:
+            if startsNumber(base[pos]) {
+                let start = pos
+                let value = try parseNumber()
+                return .number(JSONNumber(value, literal: literal(from: start)))
+            }
+            throw unexpected(expected: "a JSON value")
+        }
+    }
+
+    func literal(from start: Int) -> String {
+        String(decoding: UnsafeBufferPointer(start: base + start, count: pos - start), as: UTF8.self)
+    }
+
+    @inline(__always)
+    func startsNumber(_ b: UInt8) -> Bool {
+        (b >= ASCII.zero && b <= ASCII.nine) || b == ASCII.minus
+            || (allowNonFinite && (b == 0x4E /* N */ || b == 0x49 /* I */))
+    }
+
+    mutating func expectWord(_ word: StaticString) throws(JSONParseError) {
+        let count = word.utf8CodeUnitCount
+        let chars = word.utf8Start
+        for i in 0..<count {
+            guard pos + i < end else {
+                throw error("unexpected end of input inside '\(word)'", at: pos + i)
+            }
+            if base[pos + i] != chars[i] {
+                throw error("invalid literal, expected '\(word)'", at: pos + i)
+            }
+        }
+        pos += count
+    }
+
+    mutating func enterContainer() throws(JSONParseError) {
+        depth += 1
+        if depth > maxDepth {
+            throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
+        }
+    }
+
+    mutating func parseArray() throws(JSONParseError) -> JSONValue {
+        try enterContainer()
+        pos += 1
+        skipWhitespace()
+        guard pos < end else { throw unexpected(expected: "a value or ']'") }
+        if base[pos] == ASCII.closeBracket {
+            pos += 1
+            depth -= 1
+            return .array([])
+        }
+        var items: [JSONValue] = []
+        if startsNumber(base[pos]) {
+            // Fast path: numbers straight into contiguous storage until something else shows up.
+            var numbers: [Double] = []
+            while true {
+                numbers.append(try parseNumber())
+                skipWhitespace()
+                guard pos < end else { throw unexpected(expected: "',' or ']'") }
+                let b = base[pos]
+                if b == ASCII.closeBracket {
+                    pos += 1
+                    depth -= 1
+                    return .numbers(numbers)
+                }
+                guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
+                pos += 1
+                skipWhitespace()
+                guard pos < end else { throw unexpected(expected: "a JSON value") }
+                if !startsNumber(base[pos]) {
+                    if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
+                    break
+                }
+            }
+            // Mixed array: what was read so far becomes ordinary elements.
+            items.reserveCapacity(numbers.count + 1)
+            for n in numbers { items.append(.number(JSONNumber(n))) }
+        }
+        while true {
+            items.append(try parseValue())
+            skipWhitespace()
+            guard pos < end else { throw unexpected(expected: "',' or ']'") }
+            let b = base[pos]
+            if b == ASCII.closeBracket {
+                pos += 1
+                depth -= 1
+                return .array(items)
+            }
+            guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
+            pos += 1
+            skipWhitespace()
+            if pos < end && base[pos] == ASCII.closeBracket {
+                throw error("trailing comma in array", at: pos)
+            }
+        }
+    }
+
+    mutating func parseObject() throws(JSONParseError) -> JSONValue {
+        try enterContainer()
+        pos += 1
+        skipWhitespace()
+        guard pos < end else { throw unexpected(expected: "a string key or '}'") }
+        var members: [(key: String, value: JSONValue)] = []
+        if base[pos] == ASCII.closeBrace {
+            pos += 1
+            depth -= 1
+            return .object(JSONObject(members))
+        }
+        while true {
+            guard pos < end, base[pos] == ASCII.quote else {
+                if pos < end && base[pos] == ASCII.closeBrace && !members.isEmpty {
+                    throw error("trailing comma in object", at: pos)
+                }
+                throw unexpected(expected: "a string key")
+            }
+            let key = try parseString()
+            skipWhitespace()
+            guard pos < end, base[pos] == ASCII.colon else { throw unexpected(expected: "':'") }
+            pos += 1
+            skipWhitespace()
+            let value = try parseValue()
+            members.append((key, value))
+            skipWhitespace()
+            guard pos < end else { throw unexpected(expected: "',' or '}'") }
+            let b = base[pos]
+            if b == ASCII.closeBrace {
+                pos += 1
+                depth -= 1
+                return .object(JSONObject(members))
+            }
+            guard b == ASCII.comma else { throw unexpected(expected: "',' or '}'") }
+            pos += 1
+            skipWhitespace()
+        }
+    }
+
+    // MARK: Strings
+
+    /// Parses a string starting at the opening quote; leaves `pos` after the closing quote.
+    mutating func parseString() throws(JSONParseError) -> String {
+        let open = pos
+        pos += 1
+        var segmentStart = pos
+        var escaped = false
+        while true {
+            guard pos < end else { throw error("unterminated string", at: end) }
+            let b = base[pos]
+            if b == ASCII.quote {
+                let text: String
+                if escaped {
+                    scratch.append(contentsOf: UnsafeBufferPointer(start: base + segmentStart, count: pos - segmentStart))
+                    text = String(decoding: scratch, as: UTF8.self)
+                } else {
+                    text = String(
+                        decoding: UnsafeBufferPointer(start: base + segmentStart, count: pos - segmentStart),
+                        as: UTF8.self)
+                }
+                pos += 1
+                _ = open
+                return text
+            }
+            if b == ASCII.backslash {
+                if !escaped {
+                    escaped = true
+                    scratch.removeAll(keepingCapacity: true)
+                }
+                scratch.append(contentsOf: UnsafeBufferPointer(start: base + segmentStart, count: pos - segmentStart))
+                try parseEscape()
+                segmentStart = pos
+                continue
+            }
+            if b < 0x20 {
+                throw error("control character U+00\(hex2(b)) must be escaped in a string", at: pos)
+            }
+            if b < 0x80 {
+                pos += 1
+                continue
+            }
+            try skipUTF8Sequence()
+        }
+    }
+
+    func hex2(_ b: UInt8) -> String {
+        let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"]
+        return String([digits[Int(b >> 4)], digits[Int(b & 15)]])
+    }
+
+    /// Validates one multi-byte UTF-8 sequence at `pos` (Unicode Table 3-7) and steps over it.
+    @inline(__always)
+    mutating func skipUTF8Sequence() throws(JSONParseError) {
+        let b0 = base[pos]
+        let length: Int
+        var lower: UInt8 = 0x80
+        var upper: UInt8 = 0xBF
+        switch b0 {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; lower = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; upper = 0x9F
+        case 0xF0: length = 4; lower = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; upper = 0x8F
+        case 0x80...0xBF: throw error("invalid UTF-8: unexpected continuation byte", at: pos)
+        case 0xC0, 0xC1: throw error("invalid UTF-8: overlong encoding", at: pos)
+        default: throw error("invalid UTF-8: byte 0x\(hex2(b0)) never appears in UTF-8", at: pos)
+        }
+        guard pos + 1 < end else { throw error("invalid UTF-8: truncated sequence", at: pos) }
+        let b1 = base[pos + 1]
+        if b1 < lower || b1 > upper {
+            if b1 >= 0x80 && b1 <= 0xBF {
+                let why = b0 == 0xED ? "UTF-8-encoded surrogate" : (b0 == 0xF4 ? "code point above U+10FFFF" : "overlong encoding")
+                throw error("invalid UTF-8: \(why)", at: pos)
+            }
+            throw error("invalid UTF-8: truncated sequence", at: pos)
+        }
+        for i in 2..<length {
+            guard pos + i < end else { throw error("invalid UTF-8: truncated sequence", at: pos) }
+            let c = base[pos + i]
+            if c < 0x80 || c > 0xBF { throw error("invalid UTF-8: truncated sequence", at: pos) }
+        }
+        pos += length
+    }
+
+    /// Parses the escape at `pos` (a backslash), appending its UTF-8 to `scratch`.
+    mutating func parseEscape() throws(JSONParseError) {
+        let start = pos
+        guard pos + 1 < end else { throw error("unterminated string", at: end) }
+        let c = base[pos + 1]
+        pos += 2
+        switch c {
+        case ASCII.quote: scratch.append(ASCII.quote)
+        case ASCII.backslash: scratch.append(ASCII.backslash)
+        case ASCII.slash: scratch.append(ASCII.slash)
+        case 0x62: scratch.append(0x08)  // b
+        case 0x66: scratch.append(0x0C)  // f
+        case 0x6E: scratch.append(0x0A)  // n
+        case 0x72: scratch.append(0x0D)  // r
+        case 0x74: scratch.append(0x09)  // t
+        case 0x75:  // u
+            var scalar = try parseHex4(escapeStart: start)
+            if scalar >= 0xD800 && scalar <= 0xDBFF {
+                guard pos + 1 < end, base[pos] == ASCII.backslash, base[pos + 1] == 0x75 else {
+                    throw error("lone high surrogate \\u\(hex4(scalar)) (must be followed by a low surrogate escape)", at: start)
+                }
+                let second = pos
+                pos += 2
+                let low = try parseHex4(escapeStart: second)
+                guard low >= 0xDC00 && low <= 0xDFFF else {
+                    throw error("high surrogate \\u\(hex4(scalar)) followed by \\u\(hex4(low)), not a low surrogate", at: second)
+                }
+                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
+                throw error("lone low surrogate \\u\(hex4(scalar))", at: start)
+            }
+            appendUTF8(scalar)
+        default:
+            if c < 0x20 || c >= 0x80 {
+                throw error("invalid escape sequence", at: start)
+            }
+            throw error("invalid escape sequence '\\\(Character(Unicode.Scalar(c)))'", at: start)
+        }
+    }
+
+    func hex4(_ v: UInt32) -> String {
+        let s = String(v, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - s.count)) + s
+    }
+
+    mutating func parseHex4(escapeStart: Int) throws(JSONParseError) -> UInt32 {
+        var v: UInt32 = 0
+        for i in 0..<4 {
+            guard pos + i < end else { throw error("unterminated \\u escape", at: end) }
+            let b = base[pos + i]
+            let d: UInt32
+            switch b {
+            case 0x30...0x39: d = UInt32(b - 0x30)
+            case 0x41...0x46: d = UInt32(b - 0x41 + 10)
+            case 0x61...0x66: d = UInt32(b - 0x61 + 10)
+            default: throw error("invalid \\u escape: expected 4 hex digits", at: pos + i)
+            }
+            v = v << 4 | d
+        }
+        pos += 4
+        return v
+    }
+
+    mutating func appendUTF8(_ s: UInt32) {
+        if s < 0x80 {
+            scratch.append(UInt8(s))
+        } else if s < 0x800 {
+            scratch.append(UInt8(0xC0 | (s >> 6)))
+            scratch.append(UInt8(0x80 | (s & 0x3F)))
+        } else if s < 0x10000 {
+            scratch.append(UInt8(0xE0 | (s >> 12)))
+            scratch.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
+            scratch.append(UInt8(0x80 | (s & 0x3F)))
+        } else {
+            scratch.append(UInt8(0xF0 | (s >> 18)))
+            scratch.append(UInt8(0x80 | ((s >> 12) & 0x3F)))
+            scratch.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
+            scratch.append(UInt8(0x80 | (s & 0x3F)))
+        }
+    }
+
+    // MARK: Numbers
+
+    /// Parses one number token at `pos` (grammar of RFC 8259 §6, plus the non-finite extension).
+    @inline(__always)
+    mutating func parseNumber() throws(JSONParseError) -> Double {
+        let start = pos
+        var negative = false
+        if base[pos] == ASCII.minus {
+            negative = true
+            pos += 1
+        }
+        guard pos < end else { throw error("unexpected end of input, expected a digit after '-'", at: pos) }
+        var b = base[pos]
+        if b < ASCII.zero || b > ASCII.nine {
+            if allowNonFinite {
+                if b == 0x49 {  // I
+                    try expectWord("Infinity")
+                    return negative ? -Double.infinity : Double.infinity
+                }
+                if b == 0x4E && !negative {  // N
+                    try expectWord("NaN")
+                    return Double.nan
+                }
+            }
+            if b == ASCII.dot { throw error("a number needs a digit before '.'", at: pos) }
+            throw error(negative ? "expected a digit after '-'" : "invalid number", at: pos)
+        }
+        var mantissa: UInt64 = 0
+        var significantDigits = 0
+        var exponent = 0
+        var truncated = false
+        if b == ASCII.zero {
+            pos += 1
+            if pos < end {
+                b = base[pos]
+                if b >= ASCII.zero && b <= ASCII.nine {
+                    throw error("leading zeros are not allowed in numbers", at: start)
+                }
+            }
+        } else {
+            // Integer digits.
+            while pos < end {
+                b = base[pos]
+                let d = b &- ASCII.zero
+                if d > 9 { break }
+                if significantDigits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(d)
+                    significantDigits += 1
+                } else {
+                    exponent += 1
+                    if d != 0 { truncated = true }
+                }
+                pos += 1
+            }
+        }
+        if pos < end && base[pos] == ASCII.dot {
+            pos += 1
+            guard pos < end, base[pos] &- ASCII.zero <= 9 else {
+                throw error("expected a digit after '.'", at: pos)
+            }
+            while pos < end {
+                let d = base[pos] &- ASCII.zero
+                if d > 9 { break }
+                if significantDigits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(d)
+                    exponent -= 1
+                    if mantissa != 0 { significantDigits += 1 }
+                } else if d != 0 {
+                    truncated = true
+                }
+                pos += 1
+            }
+        }
+        if pos < end && (base[pos] | 0x20) == ASCII.lowerE {
+            pos += 1
+            var expNegative = false
+            if pos < end && (base[pos] == ASCII.minus || base[pos] == ASCII.plus) {
+                expNegative = base[pos] == ASCII.minus
+                pos += 1
+            }
+            guard pos < end, base[pos] &- ASCII.zero <= 9 else {
+                throw error("expected a digit in the exponent", at: pos)
+            }
+            var e = 0
+            while pos < end {
+                let d = base[pos] &- ASCII.zero
+                if d > 9 { break }
+                if e < 100_000_000 { e = e * 10 + Int(d) }
+                pos += 1
+            }
+            exponent += expNegative ? -e : e
+        }
+        if mantissa == 0 { return negative ? -0.0 : 0.0 }
+        if !truncated, let value = DecimalConversion.fastDouble(mantissa: mantissa, exponent: exponent) {
+            return negative ? -value : value
+        }
+        return DecimalConversion.slowDouble(base + start, count: pos - start)
     }
 }

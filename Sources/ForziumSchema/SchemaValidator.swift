@@ -81,6 +81,15 @@ struct Evaluation {
         issues.append(ValidationIssue(instancePointer: pointer, keywordLocation: keywordPath.joined() + keyword, message: message()))
     }
 
+    /// Reports against a keyword next to the one being applied (`minContains` beside `contains`).
+    mutating func reportSibling(_ keyword: String, _ message: String) {
+        let current = keywordPath.removeLast()
+        keywordPath.append("/" + keyword)
+        report(message)
+        keywordPath.removeLast()
+        keywordPath.append(current)
+    }
+
     /// Evaluates `node` on `value`; on success its annotations are merged into `annotations`.
     mutating func evaluate(_ node: SchemaNode, _ value: JSONValue, _ annotations: inout Annotations) -> Bool {
         if let constant = node.constant {
@@ -259,14 +268,15 @@ struct Evaluation {
                 }
             }
             if matched < minimum {
-                report(minimum == 1
-                       ? "must contain an item matching the contains schema, found none"
-                       : "must contain at least \(minimum) items matching the contains schema, found \(matched)",
-                       keyword: minimum == 1 ? "" : "/../minContains")
+                if minimum == 1 {
+                    report("must contain an item matching the contains schema, found none")
+                } else {
+                    reportSibling("minContains", "must contain at least \(minimum) items matching the contains schema, found \(matched)")
+                }
                 return false
             }
             if let maximum, matched > maximum {
-                report("must contain at most \(maximum) items matching the contains schema, found \(matched)", keyword: "/../maxContains")
+                reportSibling("maxContains", "must contain at most \(maximum) items matching the contains schema, found \(matched)")
                 return false
             }
             return true
