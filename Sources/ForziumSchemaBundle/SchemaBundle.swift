@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:a69518c99d518f703f227d22a1334ebd8ff859409a1143fdbed2433248ed1a31"
+    public static let digest = "sha256:46a90ea3b50d1fde24b7ccb4dc1dc7830af0ef5f156a9c30e2677a1b639009f5"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -166,7 +166,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "kernel": {
-      "$ref": "../defs/matrix.json",
+      "$ref": "../matrix.json",
       "description": "The kernel, no larger than data in either dimension; the result is a 'valid' cross-correlation (no padding, stride 1, kernel not flipped)."
     }
   },
@@ -186,7 +186,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "other": {
-      "$ref": "../defs/matrix.json",
+      "$ref": "../matrix.json",
       "description": "The matrix added element by element to data; same shape as data."
     }
   },
@@ -206,7 +206,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "other": {
-      "$ref": "../defs/matrix.json",
+      "$ref": "../matrix.json",
       "description": "The divisor matrix, same shape as data; division by zero follows IEEE 754 (±Infinity or NaN, written as null)."
     }
   },
@@ -226,7 +226,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "other": {
-      "$ref": "../defs/matrix.json",
+      "$ref": "../matrix.json",
       "description": "The matrix multiplied element by element with data; same shape as data."
     }
   },
@@ -246,7 +246,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "other": {
-      "$ref": "../defs/matrix.json",
+      "$ref": "../matrix.json",
       "description": "The matrix subtracted element by element from data; same shape as data."
     }
   },
@@ -266,7 +266,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "matrix_b": {
-      "$ref": "../defs/matrix.json",
+      "$ref": "../matrix.json",
       "description": "The right-hand matrix; its row count must equal the column count of data."
     }
   },
@@ -286,7 +286,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "axis": {
-      "$ref": "../defs/axis.json",
+      "$ref": "../axis.json",
       "description": "null (default): one number for the whole matrix; 0: per column (1×cols); 1: per row (rows×1)."
     }
   },
@@ -303,7 +303,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "size": {
-      "$ref": "../defs/positive-integer.json",
+      "$ref": "../positive-integer.json",
       "description": "Side of the square, non-overlapping pooling windows; must divide both dimensions of data."
     }
   },
@@ -323,7 +323,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "axis": {
-      "$ref": "../defs/axis.json",
+      "$ref": "../axis.json",
       "description": "null (default): one number for the whole matrix; 0: per column (1×cols); 1: per row (rows×1)."
     }
   },
@@ -340,7 +340,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "axis": {
-      "$ref": "../defs/axis.json",
+      "$ref": "../axis.json",
       "description": "null (default): one number for the whole matrix; 0: per column (1×cols); 1: per row (rows×1)."
     }
   },
@@ -375,7 +375,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "mode": {
-      "$ref": "../defs/normalize-mode.json",
+      "$ref": "../normalize-mode.json",
       "description": "minmax (default) or l2, both computed over the whole matrix."
     }
   },
@@ -392,11 +392,11 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "rows": {
-      "$ref": "../defs/positive-integer.json",
+      "$ref": "../positive-integer.json",
       "description": "Rows of the result; rows × cols must equal the element count of data."
     },
     "cols": {
-      "$ref": "../defs/positive-integer.json",
+      "$ref": "../positive-integer.json",
       "description": "Columns of the result; rows × cols must equal the element count of data."
     }
   },
@@ -417,7 +417,7 @@ public enum SchemaBundle {
   "type": "object",
   "properties": {
     "axis": {
-      "$ref": "../defs/axis.json",
+      "$ref": "../axis.json",
       "description": "null (default): one number for the whole matrix; 0: per column (1×cols); 1: per row (rows×1)."
     }
   },
@@ -615,10 +615,12 @@ public enum SchemaBundle {
   "additionalProperties": false,
   "allOf": [
     {
+      "description": "When operation is multiply, parameters holds the parameters of multiply.",
       "if": {
         "properties": {
           "operation": {
-            "const": "multiply"
+            "const": "multiply",
+            "description": "Selects multiply."
           }
         },
         "required": [
@@ -635,10 +637,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is add, parameters holds the parameters of add.",
       "if": {
         "properties": {
           "operation": {
-            "const": "add"
+            "const": "add",
+            "description": "Selects add."
           }
         },
         "required": [
@@ -655,10 +659,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is matmul, parameters holds the parameters of matmul.",
       "if": {
         "properties": {
           "operation": {
-            "const": "matmul"
+            "const": "matmul",
+            "description": "Selects matmul."
           }
         },
         "required": [
@@ -678,10 +684,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is transpose, parameters holds the parameters of transpose.",
       "if": {
         "properties": {
           "operation": {
-            "const": "transpose"
+            "const": "transpose",
+            "description": "Selects transpose."
           }
         },
         "required": [
@@ -698,10 +706,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is elementwise_add, parameters holds the parameters of elementwise_add.",
       "if": {
         "properties": {
           "operation": {
-            "const": "elementwise_add"
+            "const": "elementwise_add",
+            "description": "Selects elementwise_add."
           }
         },
         "required": [
@@ -721,10 +731,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is elementwise_sub, parameters holds the parameters of elementwise_sub.",
       "if": {
         "properties": {
           "operation": {
-            "const": "elementwise_sub"
+            "const": "elementwise_sub",
+            "description": "Selects elementwise_sub."
           }
         },
         "required": [
@@ -744,10 +756,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is elementwise_mul, parameters holds the parameters of elementwise_mul.",
       "if": {
         "properties": {
           "operation": {
-            "const": "elementwise_mul"
+            "const": "elementwise_mul",
+            "description": "Selects elementwise_mul."
           }
         },
         "required": [
@@ -767,10 +781,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is elementwise_div, parameters holds the parameters of elementwise_div.",
       "if": {
         "properties": {
           "operation": {
-            "const": "elementwise_div"
+            "const": "elementwise_div",
+            "description": "Selects elementwise_div."
           }
         },
         "required": [
@@ -790,10 +806,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is conv2d, parameters holds the parameters of conv2d.",
       "if": {
         "properties": {
           "operation": {
-            "const": "conv2d"
+            "const": "conv2d",
+            "description": "Selects conv2d."
           }
         },
         "required": [
@@ -813,10 +831,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is max_pool2d, parameters holds the parameters of max_pool2d.",
       "if": {
         "properties": {
           "operation": {
-            "const": "max_pool2d"
+            "const": "max_pool2d",
+            "description": "Selects max_pool2d."
           }
         },
         "required": [
@@ -836,10 +856,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is normalize, parameters holds the parameters of normalize.",
       "if": {
         "properties": {
           "operation": {
-            "const": "normalize"
+            "const": "normalize",
+            "description": "Selects normalize."
           }
         },
         "required": [
@@ -856,10 +878,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is reshape, parameters holds the parameters of reshape.",
       "if": {
         "properties": {
           "operation": {
-            "const": "reshape"
+            "const": "reshape",
+            "description": "Selects reshape."
           }
         },
         "required": [
@@ -879,10 +903,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is sum, parameters holds the parameters of sum.",
       "if": {
         "properties": {
           "operation": {
-            "const": "sum"
+            "const": "sum",
+            "description": "Selects sum."
           }
         },
         "required": [
@@ -899,10 +925,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is mean, parameters holds the parameters of mean.",
       "if": {
         "properties": {
           "operation": {
-            "const": "mean"
+            "const": "mean",
+            "description": "Selects mean."
           }
         },
         "required": [
@@ -919,10 +947,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is min, parameters holds the parameters of min.",
       "if": {
         "properties": {
           "operation": {
-            "const": "min"
+            "const": "min",
+            "description": "Selects min."
           }
         },
         "required": [
@@ -939,10 +969,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is max, parameters holds the parameters of max.",
       "if": {
         "properties": {
           "operation": {
-            "const": "max"
+            "const": "max",
+            "description": "Selects max."
           }
         },
         "required": [
@@ -1548,10 +1580,12 @@ public enum SchemaBundle {
   "additionalProperties": false,
   "allOf": [
     {
+      "description": "When operation is multiply, parameters holds the parameters of multiply.",
       "if": {
         "properties": {
           "operation": {
-            "const": "multiply"
+            "const": "multiply",
+            "description": "Selects multiply."
           }
         },
         "required": [
@@ -1568,10 +1602,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is add, parameters holds the parameters of add.",
       "if": {
         "properties": {
           "operation": {
-            "const": "add"
+            "const": "add",
+            "description": "Selects add."
           }
         },
         "required": [
@@ -1588,10 +1624,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is matmul, parameters holds the parameters of matmul.",
       "if": {
         "properties": {
           "operation": {
-            "const": "matmul"
+            "const": "matmul",
+            "description": "Selects matmul."
           }
         },
         "required": [
@@ -1611,10 +1649,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is transpose, parameters holds the parameters of transpose.",
       "if": {
         "properties": {
           "operation": {
-            "const": "transpose"
+            "const": "transpose",
+            "description": "Selects transpose."
           }
         },
         "required": [
@@ -1631,10 +1671,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is elementwise_add, parameters holds the parameters of elementwise_add.",
       "if": {
         "properties": {
           "operation": {
-            "const": "elementwise_add"
+            "const": "elementwise_add",
+            "description": "Selects elementwise_add."
           }
         },
         "required": [
@@ -1654,10 +1696,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is elementwise_sub, parameters holds the parameters of elementwise_sub.",
       "if": {
         "properties": {
           "operation": {
-            "const": "elementwise_sub"
+            "const": "elementwise_sub",
+            "description": "Selects elementwise_sub."
           }
         },
         "required": [
@@ -1677,10 +1721,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is elementwise_mul, parameters holds the parameters of elementwise_mul.",
       "if": {
         "properties": {
           "operation": {
-            "const": "elementwise_mul"
+            "const": "elementwise_mul",
+            "description": "Selects elementwise_mul."
           }
         },
         "required": [
@@ -1700,10 +1746,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is elementwise_div, parameters holds the parameters of elementwise_div.",
       "if": {
         "properties": {
           "operation": {
-            "const": "elementwise_div"
+            "const": "elementwise_div",
+            "description": "Selects elementwise_div."
           }
         },
         "required": [
@@ -1723,10 +1771,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is conv2d, parameters holds the parameters of conv2d.",
       "if": {
         "properties": {
           "operation": {
-            "const": "conv2d"
+            "const": "conv2d",
+            "description": "Selects conv2d."
           }
         },
         "required": [
@@ -1746,10 +1796,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is max_pool2d, parameters holds the parameters of max_pool2d.",
       "if": {
         "properties": {
           "operation": {
-            "const": "max_pool2d"
+            "const": "max_pool2d",
+            "description": "Selects max_pool2d."
           }
         },
         "required": [
@@ -1769,10 +1821,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is normalize, parameters holds the parameters of normalize.",
       "if": {
         "properties": {
           "operation": {
-            "const": "normalize"
+            "const": "normalize",
+            "description": "Selects normalize."
           }
         },
         "required": [
@@ -1789,10 +1843,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is reshape, parameters holds the parameters of reshape.",
       "if": {
         "properties": {
           "operation": {
-            "const": "reshape"
+            "const": "reshape",
+            "description": "Selects reshape."
           }
         },
         "required": [
@@ -1812,10 +1868,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is sum, parameters holds the parameters of sum.",
       "if": {
         "properties": {
           "operation": {
-            "const": "sum"
+            "const": "sum",
+            "description": "Selects sum."
           }
         },
         "required": [
@@ -1832,10 +1890,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is mean, parameters holds the parameters of mean.",
       "if": {
         "properties": {
           "operation": {
-            "const": "mean"
+            "const": "mean",
+            "description": "Selects mean."
           }
         },
         "required": [
@@ -1852,10 +1912,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is min, parameters holds the parameters of min.",
       "if": {
         "properties": {
           "operation": {
-            "const": "min"
+            "const": "min",
+            "description": "Selects min."
           }
         },
         "required": [
@@ -1872,10 +1934,12 @@ public enum SchemaBundle {
       }
     },
     {
+      "description": "When operation is max, parameters holds the parameters of max.",
       "if": {
         "properties": {
           "operation": {
-            "const": "max"
+            "const": "max",
+            "description": "Selects max."
           }
         },
         "required": [
