@@ -1,0 +1,118 @@
+import ForziumJSON
+import ForziumKernels
+import ForziumRPC
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How an engine runs requests.
+public enum EngineConcurrency: Sendable, Equatable {
+    /// In order, one at a time (the fallback engine).
+    case sequential
+    /// Reads on while requests compute; replies go out as each finishes. At most `maxInFlight` requests are queued
+    /// or running; past that the engine stops reading stdin until one finishes (back-pressure).
+    case concurrent(maxInFlight: Int)
+}
+
+/// The engine shell shared by `forzium-engine` and `forzium-engine-simd`.
+public enum EngineRunner {
+    /// The engine version reported by `engine.info`.
+    public static let version = "0.1.0"
+
+    /// Online CPU cores.
+    public static var onlineCores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// Sends swift-log output to stderr at `level` (stdout carries protocol lines only). Call once per process.
+    public static func bootstrapLogging(level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
+    /// The `engine.info` result.
+    public static func info(name: String, kernels: any Kernels, options: EngineOptions) -> JSONValue {
+        .object(JSONObject([
+            ("name", .string(name)),
+            ("kind", .string(kernels.kind)),
+            ("version", .string(version)),
+            ("threads", .exactInteger(kernels.threads)),
+            ("simd_width", .exactInteger(kernels.vectorWidth)),
+            ("methods", .array(methodNames.map { .string($0) })),
+            ("schema_digest", schemaDigest),
+            ("max_line_bytes", .exactInteger(options.maxLineBytes)),
+            ("max_elements", .exactInteger(options.maxElements)),
+        ]))
+    }
+
+    /// Every method an engine answers.
+    public static var methodNames: [String] {
+        var names = OperationCatalogue.methodNames
+        for extra in ["stream", "engine.info"] where !names.contains(extra) { names.append(extra) }
+        return names
+    }
+
+    /// The digest of the schemas built into the binary. `null` until the schema bundle target exists.
+    static var schemaDigest: JSONValue { .null }
+
+    /// Serves JSON-RPC on stdin/stdout until stdin ends (exit status 0 once every request read is answered) or
+    /// stdout closes. Bootstraps logging first. Returns the process exit status.
+    /// - Parameters:
+    ///   - name: engine name for `engine.info` and logs (default from `kernels.kind`).
+    ///   - kernels: the kernels behind every operation.
+    ///   - decoder: parses request lines.
+    ///   - concurrency: sequential, or concurrent with a bound on requests in flight.
+    ///   - options: the common command-line options.
+    public static func run(
+        name: String? = nil,
+        kernels: any Kernels,
+        decoder: any MessageDecoder = JSONParserDecoder(),
+        concurrency: EngineConcurrency,
+        options: EngineOptions,
+        input: Int32 = 0,
+        output: Int32 = 1
+    ) -> Int32 {
+        bootstrapLogging(level: options.level)
+        let engineName = name ?? (kernels.kind == "simd" ? "forzium-engine-simd" : "forzium-engine")
+        let logger = Logger(label: engineName)
+        // A closed stdout must surface as EPIPE from write(2), never as a fatal signal.
+        signal(SIGPIPE, SIG_IGN)
+
+        let catalogue = OperationCatalogue(kernels: kernels, limits: OperationLimits(maxElements: options.maxElements))
+        let handler = EngineHandler(catalogue: catalogue, info: info(name: engineName, kernels: kernels, options: options))
+        let serveConcurrency: ServeConcurrency
+        switch concurrency {
+        case .sequential:
+            serveConcurrency = .sequential
+        case .concurrent(let maxInFlight):
+            serveConcurrency = .concurrent(maxInFlight: maxInFlight, workers: min(maxInFlight, 64))
+        }
+        let server = RPCServer(dispatcher: RPCDispatcher(handler: handler, decoder: decoder), concurrency: serveConcurrency)
+        logger.info("serving JSON-RPC on stdio", metadata: [
+            "kind": "\(kernels.kind)", "threads": "\(kernels.threads)", "simd_width": "\(kernels.vectorWidth)",
+            "concurrency": "\(concurrency)", "max_line_bytes": "\(options.maxLineBytes)",
+            "max_elements": "\(options.maxElements)",
+        ])
+        let reader = LineReader(source: FileDescriptorSource(descriptor: input), maxLineBytes: options.maxLineBytes)
+        let writer = LineWriter(descriptor: output)
+        let summary = server.serve(reader: reader, sink: writer)
+        if let error = reader.source.readError {
+            logger.error("reading stdin failed: \(String(cString: strerror(error)))")
+        }
+        switch summary.end {
+        case .endOfInput:
+            logger.info("stdin closed; all requests answered", metadata: [
+                "lines": "\(summary.lines)", "oversize_lines": "\(summary.oversizeLines)",
+            ])
+        case .outputClosed:
+            let reason = writer.writeError.map { String(cString: strerror($0)) } ?? "closed"
+            logger.notice("stdout closed (\(reason)); stopping", metadata: ["lines": "\(summary.lines)"])
+        }
+        return 0
+    }
+}

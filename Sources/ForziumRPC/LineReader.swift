@@ -1,0 +1,190 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where a `LineReader` gets its bytes from.
+public protocol ByteSource {
+    /// Reads at most `buffer.count` bytes into `buffer`; returns how many were read, 0 at end of input.
+    /// A read error is reported as end of input.
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int
+}
+
+/// Reads a file descriptor with read(2), retrying on EINTR. The caller keeps ownership of the descriptor.
+public struct FileDescriptorSource: ByteSource {
+    /// The descriptor read from (e.g. 0 for stdin).
+    public let descriptor: Int32
+    /// errno of the read error that ended input, if one did.
+    public private(set) var readError: Int32?
+
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        while true {
+            #if canImport(Glibc)
+            let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            #else
+            let count = Darwin.read(descriptor, buffer.baseAddress, buffer.count)
+            #endif
+            if count >= 0 { return count }
+            if errno == EINTR { continue }
+            readError = errno
+            return 0
+        }
+    }
+}
+
+/// What `LineReader.next()` found.
+public enum LineFrame {
+    /// One line without its terminating LF (and without a CR right before it). The bytes live in the reader's
+    /// buffer and are valid only until the next call to `next()`.
+    case line(UnsafeRawBufferPointer)
+    /// A line longer than `maxLineBytes`; its bytes were skipped as they streamed by (never buffered whole).
+    /// `byteCount` is its length without the line terminator.
+    case oversize(byteCount: Int)
+    /// End of input: every line has been returned.
+    case end
+}
+
+/// Splits a byte stream into LF-terminated lines (CRLF tolerated) with a maximum line length.
+///
+/// Reads into one reusable buffer, finds LFs with `memchr`, and remembers how far it has scanned, so a line that
+/// arrives in many small reads is never rescanned. A line longer than `maxLineBytes` is dropped while it streams in
+/// (the buffer never grows past `maxLineBytes + 2`) and reported as `.oversize`; reading then goes on with the
+/// next line. A final line without LF at end of input is returned like any other line.
+public final class LineReader<Source: ByteSource> {
+    /// Longest line accepted, in bytes, not counting the LF (or CRLF) that ends it.
+    public let maxLineBytes: Int
+    /// The byte source (exposed so callers can inspect e.g. a read error).
+    public private(set) var source: Source
+
+    private var buffer: UnsafeMutableRawBufferPointer
+    /// Unconsumed bytes are `buffer[start..<end]`.
+    private var start = 0
+    private var end = 0
+    /// `buffer[start..<scanned]` is known to hold no LF.
+    private var scanned = 0
+    private var atEndOfInput = false
+    /// Skipping an oversize line: bytes skipped so far.
+    private var discarding: Int?
+    /// Whether the last byte skipped was a CR (it belongs to the line terminator if an LF follows).
+    private var skippedEndsWithCR = false
+
+    /// - Parameters:
+    ///   - source: where bytes come from.
+    ///   - maxLineBytes: longest line accepted (at least 1).
+    ///   - initialCapacity: starting buffer size; it grows by doubling up to `maxLineBytes + 2`.
+    public init(source: Source, maxLineBytes: Int = 256 << 20, initialCapacity: Int = 64 << 10) {
+        precondition(maxLineBytes >= 1, "maxLineBytes must be positive")
+        self.source = source
+        self.maxLineBytes = maxLineBytes
+        let capacity = Swift.max(1, Swift.min(initialCapacity, maxLineBytes + 2))
+        buffer = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit {
+        buffer.deallocate()
+    }
+
+    /// The next line, oversize line, or end of input.
+    public func next() -> LineFrame {
+        while true {
+            let base = buffer.baseAddress!
+            if let skipped = discarding {
+                if start < end, let found = memchr(base + start, 0x0A, end - start) {
+                    let lf = base.distance(to: found)
+                    var length = skipped + (lf - start)
+                    if lf > start ? buffer[lf - 1] == 0x0D : skippedEndsWithCR { length -= 1 }
+                    start = lf + 1
+                    scanned = start
+                    discarding = nil
+                    return .oversize(byteCount: length)
+                }
+                let total = skipped + (end - start)
+                if end > start { skippedEndsWithCR = buffer[end - 1] == 0x0D }
+                start = 0
+                end = 0
+                scanned = 0
+                if atEndOfInput {
+                    discarding = nil
+                    return .oversize(byteCount: total)
+                }
+                discarding = total
+                fill()
+                continue
+            }
+
+            if scanned < end, let found = memchr(base + scanned, 0x0A, end - scanned) {
+                let lf = base.distance(to: found)
+                let lineStart = start
+                var lineEnd = lf
+                if lineEnd > lineStart, buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                start = lf + 1
+                scanned = start
+                if lineEnd - lineStart > maxLineBytes { return .oversize(byteCount: lineEnd - lineStart) }
+                return .line(UnsafeRawBufferPointer(start: base + lineStart, count: lineEnd - lineStart))
+            }
+            scanned = end
+
+            let pending = end - start
+            if pending > maxLineBytes + 1 {
+                // Too long whatever follows (one byte of slack for a CR before the LF): skip it as it streams by.
+                discarding = pending
+                skippedEndsWithCR = buffer[end - 1] == 0x0D
+                start = 0
+                end = 0
+                scanned = 0
+                continue
+            }
+            if atEndOfInput {
+                guard pending > 0 else { return .end }
+                var lineEnd = end
+                if buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                let lineStart = start
+                start = end
+                scanned = end
+                if lineEnd - lineStart > maxLineBytes { return .oversize(byteCount: lineEnd - lineStart) }
+                return .line(UnsafeRawBufferPointer(start: base + lineStart, count: lineEnd - lineStart))
+            }
+            makeRoom()
+            fill()
+        }
+    }
+
+    /// Ensures there is free space after `end`: rewinds when empty, moves a partial line to the front, or grows.
+    private func makeRoom() {
+        if start == end {
+            start = 0
+            end = 0
+            scanned = 0
+            return
+        }
+        guard end == buffer.count else { return }
+        if start > 0 {
+            let base = buffer.baseAddress!
+            memmove(base, base + start, end - start)
+            end -= start
+            scanned -= start
+            start = 0
+            return
+        }
+        let newCapacity = Swift.min(buffer.count * 2, maxLineBytes + 2)
+        let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: newCapacity, alignment: 16)
+        grown.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: end)
+        buffer.deallocate()
+        buffer = grown
+    }
+
+    private func fill() {
+        let free = UnsafeMutableRawBufferPointer(rebasing: buffer[end...])
+        let count = source.read(into: free)
+        if count <= 0 {
+            atEndOfInput = true
+        } else {
+            end += count
+        }
+    }
+}

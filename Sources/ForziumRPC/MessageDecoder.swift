@@ -1,0 +1,22 @@
+import ForziumJSON
+
+/// Turns one protocol line into a JSON value. The engines plug in their own (the SIMD engine's is jansson-backed);
+/// whatever the implementation, invalid UTF-8 and malformed JSON must throw, and scalar numbers must keep their
+/// literal (`JSONNumber.literal`) so ids are echoed exactly as sent.
+public protocol MessageDecoder: Sendable {
+    func decode(_ line: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue
+}
+
+/// The default decoder: ForziumJSON's strict parser.
+public struct JSONParserDecoder: MessageDecoder {
+    /// The parser used for every line.
+    public let parser: JSONParser
+
+    public init(parser: JSONParser = JSONParser()) {
+        self.parser = parser
+    }
+
+    public func decode(_ line: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
+        try parser.parse(line)
+    }
+}

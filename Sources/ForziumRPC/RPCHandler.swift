@@ -1,0 +1,51 @@
+import ForziumJSON
+
+/// One request as the handler sees it: the envelope is already validated.
+public struct RPCRequest: Sendable {
+    /// The method name.
+    public var method: String
+    /// `params` as sent: an object or array, or nil when absent.
+    public var params: JSONValue?
+    /// The id as sent (string, number or null); nil for a notification, which gets no reply.
+    public var id: JSONValue?
+
+    public init(method: String, params: JSONValue?, id: JSONValue?) {
+        self.method = method
+        self.params = params
+        self.id = id
+    }
+
+    public var isNotification: Bool { id == nil }
+}
+
+/// What a handler may do besides returning its result: send notifications (e.g. `stream.rows`) ahead of it.
+public struct RPCContext: Sendable {
+    private let sink: @Sendable ([UInt8]) -> Void
+
+    /// - Parameter sink: receives each complete notification line (terminated by LF).
+    public init(sink: @escaping @Sendable ([UInt8]) -> Void) {
+        self.sink = sink
+    }
+
+    /// Sends `{"jsonrpc":"2.0","method":<method>,"params":<params>}` as one line.
+    public func notify(method: String, params: JSONValue) {
+        var line: [UInt8] = []
+        ResponseEncoder.notification(method: method, params: params, into: &line)
+        line.append(0x0A)
+        sink(line)
+    }
+
+    /// Sends a notification whose params are already-encoded JSON bytes (for large payloads built in place).
+    public func notify(method: String, encodedParams: [UInt8]) {
+        var line: [UInt8] = []
+        line.reserveCapacity(encodedParams.count + method.utf8.count + 40)
+        ResponseEncoder.notification(method: method, encodedParams: encodedParams, into: &line)
+        line.append(0x0A)
+        sink(line)
+    }
+}
+
+/// Answers validated requests. Throw an `RPCError` to answer with that error; any other error becomes -32603.
+public protocol RPCHandler: Sendable {
+    func handle(_ request: RPCRequest, context: RPCContext) throws -> JSONValue
+}

@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Dedicated threads (not the Swift concurrency pool) that run submitted jobs, with a bound on how many jobs may be
+/// queued or running at once: `submit` blocks while the bound is reached, which is how the serve loop applies
+/// back-pressure (it stops reading input until a slot frees up).
+final class WorkerPool: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var jobs: [@Sendable () -> Void] = []
+    private var head = 0
+    private var pending = 0
+    private var closing = false
+    private var threads: [pthread_t] = []
+    /// Most jobs queued or running at once.
+    let limit: Int
+
+    /// - Parameters:
+    ///   - threads: worker threads started now.
+    ///   - limit: most jobs queued or running at once (at least `threads` is sensible).
+    init(threads: Int, limit: Int) {
+        self.limit = max(1, limit)
+        for _ in 0..<max(1, threads) {
+            threads_append(startThread { [unowned self] in self.work() })
+        }
+    }
+
+    private func threads_append(_ thread: pthread_t) { threads.append(thread) }
+
+    /// Queues `job`, first waiting while `limit` jobs are queued or running.
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        lock.lock()
+        while pending >= limit { lock.wait() }
+        pending += 1
+        jobs.append(job)
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    /// Waits until every submitted job has finished, then stops the threads.
+    func finish() {
+        lock.lock()
+        closing = true
+        lock.broadcast()
+        lock.unlock()
+        for thread in threads { pthread_join(thread, nil) }
+        threads.removeAll()
+    }
+
+    private func work() {
+        lock.lock()
+        while true {
+            if head < jobs.count {
+                let job = jobs[head]
+                head += 1
+                if head == jobs.count {
+                    jobs.removeAll(keepingCapacity: true)
+                    head = 0
+                }
+                lock.unlock()
+                job()
+                lock.lock()
+                pending -= 1
+                lock.broadcast()
+            } else if closing {
+                break
+            } else {
+                lock.wait()
+            }
+        }
+        lock.unlock()
+    }
+}
+
+private final class ThreadBody {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+/// Starts a joinable pthread running `body`.
+private func startThread(_ body: @escaping () -> Void) -> pthread_t {
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    #if canImport(Glibc)
+    var thread = pthread_t()
+    let status = pthread_create(&thread, nil, { raw in
+        Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, context)
+    precondition(status == 0, "pthread_create failed: \(status)")
+    return thread
+    #else
+    var thread: pthread_t?
+    let status = pthread_create(&thread, nil, { raw in
+        Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue().body()
+        return nil
+    }, context)
+    precondition(status == 0, "pthread_create failed: \(status)")
+    return thread!
+    #endif
+}
