@@ -100,8 +100,9 @@ public struct SchemaRegistry: Sendable {
     }
 
     /// Validates `instance` against the schema at `uri`; an empty result means valid.
-    public func validate(_ instance: JSONValue, against uri: String) throws -> [ValidationIssue] {
-        try validator(for: uri).validate(instance)
+    /// At most `maxIssues` issues are returned (see `SchemaValidator.validate(_:maxIssues:)`).
+    public func validate(_ instance: JSONValue, against uri: String, maxIssues: Int = 100) throws -> [ValidationIssue] {
+        try validator(for: uri).validate(instance, maxIssues: maxIssues)
     }
 }
 
@@ -144,7 +145,7 @@ struct SchemaIndex: Sendable {
     /// Keywords whose value is an array of subschemas.
     static let arraySchemaKeywords: Set<String> = ["allOf", "anyOf", "oneOf", "prefixItems"]
     /// Keywords whose value is an object of subschemas.
-    static let mapSchemaKeywords: Set<String> = ["properties", "patternProperties", "$defs", "dependentSchemas"]
+    static let mapSchemaKeywords: Set<String> = ["properties", "patternProperties", "$defs", "dependentSchemas", "dependencies"]
 
     mutating func addDocument(_ document: JSONValue, uri: String) {
         documents[uri] = document

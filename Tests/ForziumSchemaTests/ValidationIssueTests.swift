@@ -184,3 +184,32 @@ struct ValidationIssueTests {
         #expect(counts.sorted() == [0, 0, 0, 0, 200, 200, 200, 200])
     }
 }
+
+/// Large and deep instances: capped issue lists, no stack exhaustion.
+struct ValidationLimitsTests {
+    @Test func issuesAreCappedButTheVerdictIsNot() throws {
+        var registry = SchemaRegistry()
+        try registry.add(JSONParser().parse(#"{"items": {"items": {"type": "string"}}}"#), uri: "https://example.test/strings.json")
+        let matrix = JSONValue.array(Array(repeating: .numbers(Array(repeating: 1, count: 512)), count: 512))
+        let validator = try registry.validator(for: "https://example.test/strings.json")
+        let issues = validator.validate(matrix)
+        #expect(issues.count == 100)
+        #expect(issues.first == ValidationIssue(instancePointer: "/0/0", keywordLocation: "/items/items/type", message: "expected string, got integer"))
+        #expect(validator.validate(matrix, maxIssues: 3).map(\.instancePointer) == ["/0/0", "/0/1", "/0/2"])
+        #expect(try registry.validate(matrix, against: "https://example.test/strings.json", maxIssues: 1).count == 1)
+        #expect(!validator.isValid(matrix))
+    }
+
+    @Test func deeplyNestedInstanceUnderARecursiveSchema() throws {
+        var registry = SchemaRegistry()
+        try registry.add(JSONParser().parse(##"{"anyOf": [{"type": "number"}, {"type": "array", "items": {"$ref": "#"}}]}"##),
+                         uri: "https://example.test/tree.json")
+        var deep = JSONValue.numbers([1])
+        for _ in 0..<1000 { deep = .array([deep]) }
+        let issues = try registry.validate(deep, against: "https://example.test/tree.json", maxIssues: 10_000)
+        #expect(issues.contains { $0.message.contains("nesting exceeds") })
+        var shallow = JSONValue.numbers([1])
+        for _ in 0..<50 { shallow = .array([shallow, .number(JSONNumber(2))]) }
+        #expect(try registry.validate(shallow, against: "https://example.test/tree.json") == [])
+    }
+}
