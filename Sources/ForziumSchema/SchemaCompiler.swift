@@ -15,8 +15,6 @@ struct SchemaCompiler {
         self.index = index
     }
 
-    var resourceCount: Int { resourceIDs.count }
-
     /// Compiles the schema at an absolute URI (with optional fragment), then everything it refers to.
     mutating func compile(reference uri: String) throws -> SchemaNode {
         guard let location = index.locate(uri) else {

@@ -94,7 +94,7 @@ public struct SchemaRegistry: Sendable {
         if let cached = cache.lookup(uri) { return cached }
         var compiler = SchemaCompiler(index: index)
         let root = try compiler.compile(reference: uri)
-        let validator = SchemaValidator(root: root, resourceCount: compiler.resourceCount)
+        let validator = SchemaValidator(root: root)
         cache.store(validator, for: uri)
         return validator
     }
@@ -147,7 +147,20 @@ struct SchemaIndex: Sendable {
     /// Keywords whose value is an object of subschemas.
     static let mapSchemaKeywords: Set<String> = ["properties", "patternProperties", "$defs", "dependentSchemas", "dependencies"]
 
+    /// Document URIs in the order they were added (re-adding one replaces it in place).
+    var order: [String] = []
+
     mutating func addDocument(_ document: JSONValue, uri: String) {
+        if documents[uri] != nil {
+            // Replacing a document: rebuild so none of the old version's ids and anchors linger.
+            var rebuilt = SchemaIndex()
+            for other in order {
+                rebuilt.addDocument(other == uri ? document : documents[other]!, uri: other)
+            }
+            self = rebuilt
+            return
+        }
+        order.append(uri)
         documents[uri] = document
         resources[uri] = uri + "#"
         walk(document, document: uri, pointer: "", base: uri)

@@ -3,7 +3,6 @@ import ForziumJSON
 /// A compiled schema: validate many instances against it, from any thread.
 public struct SchemaValidator: Sendable {
     let root: SchemaNode
-    let resourceCount: Int
 
     /// How deep `$ref` chains and nesting may go before evaluation stops (guards against schema loops).
     public static let maximumDepth = 400

@@ -151,6 +151,16 @@ struct ValidationIssueTests {
         #expect(throws: SchemaError.self) { try registry.add(.bool(true), uri: "relative.json") }
     }
 
+    @Test func replacingADocumentForgetsItsOldIdentifiers() throws {
+        var registry = SchemaRegistry()
+        try registry.add(JSONParser().parse(#"{"$defs": {"a": {"$anchor": "old", "type": "string"}}}"#), uri: "https://example.test/doc.json")
+        try registry.add(JSONParser().parse(#"{"$ref": "doc.json#old"}"#), uri: "https://example.test/user.json")
+        #expect(try registry.validate(.number(JSONNumber(1)), against: "https://example.test/user.json").map(\.message) == ["expected string, got integer"])
+        try registry.add(JSONParser().parse(#"{"$defs": {"a": {"$anchor": "new", "type": "string"}}}"#), uri: "https://example.test/doc.json")
+        #expect(throws: SchemaError.self) { try registry.validate(.null, against: "https://example.test/user.json") }
+        #expect(try registry.validate(.null, against: "https://example.test/doc.json#new").count == 1)
+    }
+
     @Test func referenceLoopEndsWithAnIssue() throws {
         var registry = SchemaRegistry()
         try registry.add(JSONParser().parse(##"{"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}"##),
@@ -173,8 +183,8 @@ struct ValidationIssueTests {
 
     @Test func validatorIsUsableFromManyTasks() async throws {
         let validator = try registry().validator(for: Self.paramsURI)
-        let good = try JSONParser().parse(#"{"data": [[1, 2], [3, 4]]}"#)
-        let bad = try JSONParser().parse(#"{"data": [[1, 2], [3, null]]}"#)
+        let good = try JSONParser().parse(#"{"data": [[1, 2], [3, 4]], "name": "abc"}"#)
+        let bad = try JSONParser().parse(#"{"data": [[1, 2], [3, null]], "name": "abc"}"#)
         let counts = await withTaskGroup(of: Int.self) { group in
             for i in 0..<8 {
                 group.addTask { (0..<200).reduce(0) { sum, _ in sum + validator.validate(i.isMultiple(of: 2) ? good : bad).count } }
