@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "forzium-engine", targets: ["ForziumEngine"]),
         .executable(name: "forzium-engine-simd", targets: ["ForziumEngineSIMD"]),
+        .executable(name: "forzium-bench", targets: ["ForziumBench"]),
         .library(name: "ForziumJSON", targets: ["ForziumJSON"]),
         .library(name: "ForziumSchema", targets: ["ForziumSchema"]),
     ],
@@ -37,6 +38,11 @@ let package = Package(
             "ForziumJSON", "ForziumRPC", "ForziumKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Benchmarks: in-process kernel and codec figures; bench/run.py compares them with NumPy/orjson.
+        .executableTarget(name: "ForziumBench", dependencies: [
+            "ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "ForziumEngine", dependencies: ["ForziumEngineCore", "ForziumKernels"]),
         .executableTarget(name: "ForziumEngineSIMD", dependencies: ["ForziumEngineCore", "ForziumKernelsSIMD", "CJansson", "CForziumCPU"]),

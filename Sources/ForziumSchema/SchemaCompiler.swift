@@ -314,8 +314,8 @@ struct SchemaCompiler {
             case .multipleOf(let divisor):
                 guard check.multipleOf == nil else { return nil }
                 check.multipleOf = divisor
-            case .maximum(let value): check.maximum = min(check.maximum, value)
-            case .minimum(let value): check.minimum = max(check.minimum, value)
+            case .maximum(let value): check.maximum = min(check.maximum ?? value, value)
+            case .minimum(let value): check.minimum = max(check.minimum ?? value, value)
             case .exclusiveMaximum(let value): check.exclusiveMaximum = min(check.exclusiveMaximum ?? value, value)
             case .exclusiveMinimum(let value): check.exclusiveMinimum = max(check.exclusiveMinimum ?? value, value)
             case .ref(let box):
@@ -344,8 +344,8 @@ extension NumberCheck {
     mutating func combine(_ other: NumberCheck) -> Bool {
         allowed = allowed && other.allowed
         integerOnly = integerOnly || other.integerOnly
-        minimum = max(minimum, other.minimum)
-        maximum = min(maximum, other.maximum)
+        if let value = other.minimum { minimum = max(minimum ?? value, value) }
+        if let value = other.maximum { maximum = min(maximum ?? value, value) }
         if let value = other.exclusiveMinimum { exclusiveMinimum = max(exclusiveMinimum ?? value, value) }
         if let value = other.exclusiveMaximum { exclusiveMaximum = min(exclusiveMaximum ?? value, value) }
         if let value = other.multipleOf {

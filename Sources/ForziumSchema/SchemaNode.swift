@@ -64,19 +64,28 @@ final class NodeReference: @unchecked Sendable {
 }
 
 /// Bounds a number must satisfy, for checking `.numbers` arrays without building values.
+/// Gives the same verdict as the general evaluator for every double, NaN and infinities included.
 struct NumberCheck: Sendable {
     var allowed = true       // type allows numbers at all
     var integerOnly = false
-    var minimum = -Double.infinity
-    var maximum = Double.infinity
+    var minimum: Double?
+    var maximum: Double?
     var exclusiveMinimum: Double?
     var exclusiveMaximum: Double?
     var multipleOf: Double?
 
+    /// Accepts every number: `{"type": "number"}` and the like need no per-element work.
+    var acceptsAll: Bool {
+        allowed && !integerOnly && minimum == nil && maximum == nil && exclusiveMinimum == nil
+            && exclusiveMaximum == nil && multipleOf == nil
+    }
+
     @inline(__always)
     func accepts(_ x: Double) -> Bool {
-        guard allowed, x >= minimum, x <= maximum else { return false }
-        if integerOnly && x.rounded(.towardZero) != x { return false }
+        guard allowed else { return false }
+        if integerOnly && !(x.isFinite && x.rounded() == x) { return false }
+        if let minimum, !(x >= minimum) { return false }
+        if let maximum, !(x <= maximum) { return false }
         if let exclusiveMinimum, !(x > exclusiveMinimum) { return false }
         if let exclusiveMaximum, !(x < exclusiveMaximum) { return false }
         if let multipleOf, !isMultiple(x, of: multipleOf) { return false }

@@ -410,23 +410,25 @@ struct Evaluation {
             annotations.allItems = true
             if let numbers = items.numbers, let check = node.numberCheck {
                 // Fast path: a matrix row checked without building a value per element.
-                var failed = false
+                if check.acceptsAll { return true }
                 var i = start
-                while i < numbers.count {
-                    if !check.accepts(numbers[i]) { failed = true; break }
-                    i += 1
-                }
-                if !failed { return true }
+                while i < numbers.count, check.accepts(numbers[i]) { i += 1 }
+                if i >= numbers.count { return true }
                 if muted > 0 { return false }
+                // Something failed: let the general evaluator explain it, element by element.
+                var valid = true
                 for j in i..<numbers.count where !check.accepts(numbers[j]) {
-                    _ = onChild(node, .number(JSONNumber(numbers[j])), step: .index(j))
+                    if !onChild(node, .number(JSONNumber(numbers[j])), step: .index(j)) { valid = false }
                 }
-                return false
+                return valid
             }
             var valid = true
             var i = start
+            let check = node.numberCheck
             while i < items.count {
-                if !onChild(node, items[i], step: .index(i)) {
+                let item = items[i]
+                if let check, case .number(let n) = item, check.accepts(n.value) { i += 1; continue }
+                if !onChild(node, item, step: .index(i)) {
                     valid = false
                     if muted > 0 { return false }
                 }

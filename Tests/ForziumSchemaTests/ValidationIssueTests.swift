@@ -26,13 +26,13 @@ struct ValidationIssueTests {
 
     func registry() throws -> SchemaRegistry {
         var registry = SchemaRegistry()
-        try registry.add(TestJSON.parse(Self.matrix), uri: "https://forzium.dev/schemas/defs/matrix.json")
-        try registry.add(TestJSON.parse(Self.params), uri: Self.paramsURI)
+        try registry.add(JSONParser().parse(Self.matrix), uri: "https://forzium.dev/schemas/defs/matrix.json")
+        try registry.add(JSONParser().parse(Self.params), uri: Self.paramsURI)
         return registry
     }
 
     func issues(_ json: String) throws -> [ValidationIssue] {
-        try registry().validate(TestJSON.parse(json), against: Self.paramsURI)
+        try registry().validate(JSONParser().parse(json), against: Self.paramsURI)
     }
 
     @Test func validInstanceHasNoIssues() throws {
@@ -83,7 +83,7 @@ struct ValidationIssueTests {
 
     @Test func numbersFastPathReportsTheFailingElement() throws {
         var registry = SchemaRegistry()
-        try registry.add(TestJSON.parse(#"{"items": {"type": "integer", "minimum": 0}}"#), uri: "https://example.test/nonneg.json")
+        try registry.add(JSONParser().parse(#"{"items": {"type": "integer", "minimum": 0}}"#), uri: "https://example.test/nonneg.json")
         let validator = try registry.validator(for: "https://example.test/nonneg.json")
         #expect(validator.root.keywords.contains { if case .items(let node, _) = $0.keyword { node.numberCheck != nil } else { false } })
         #expect(validator.validate(.numbers([0, 1, 2.0])) == [])
@@ -96,12 +96,12 @@ struct ValidationIssueTests {
 
     @Test func numbersEqualGeneralArrays() throws {
         var registry = SchemaRegistry()
-        try registry.add(TestJSON.parse(#"{"const": [1, 2.0], "uniqueItems": true}"#), uri: "https://example.test/c.json")
+        try registry.add(JSONParser().parse(#"{"const": [1, 2.0], "uniqueItems": true}"#), uri: "https://example.test/c.json")
         let validator = try registry.validator(for: "https://example.test/c.json")
         #expect(validator.isValid(.numbers([1, 2])))
         #expect(validator.isValid(.array([.number(JSONNumber(1)), .number(JSONNumber(2))])))
         #expect(!validator.isValid(.numbers([2, 1])))
-        try registry.add(TestJSON.parse(#"{"uniqueItems": true}"#), uri: "https://example.test/u.json")
+        try registry.add(JSONParser().parse(#"{"uniqueItems": true}"#), uri: "https://example.test/u.json")
         #expect(try registry.validate(.numbers([1, 2, 1.0]), against: "https://example.test/u.json") == [
             ValidationIssue(instancePointer: "", keywordLocation: "/uniqueItems", message: "items must be unique, but items 0 and 2 are equal"),
         ])
@@ -109,7 +109,7 @@ struct ValidationIssueTests {
 
     @Test func lengthCountsCodePoints() throws {
         var registry = SchemaRegistry()
-        try registry.add(TestJSON.parse(#"{"maxLength": 1}"#), uri: "https://example.test/len.json")
+        try registry.add(JSONParser().parse(#"{"maxLength": 1}"#), uri: "https://example.test/len.json")
         #expect(try registry.validate(.string("😀"), against: "https://example.test/len.json") == [])
         // "e" + combining acute accent: one character to the eye, two code points.
         #expect(try registry.validate(.string("e\u{301}"), against: "https://example.test/len.json").map(\.message)
@@ -118,9 +118,9 @@ struct ValidationIssueTests {
 
     @Test func schemaErrors() throws {
         var registry = SchemaRegistry()
-        try registry.add(TestJSON.parse(#"{"minLength": -1}"#), uri: "https://example.test/bad.json")
-        try registry.add(TestJSON.parse(#"{"pattern": "(unclosed"}"#), uri: "https://example.test/regex.json")
-        try registry.add(TestJSON.parse(#"{"properties": {"a": {"$ref": "missing.json"}}}"#), uri: "https://example.test/ref.json")
+        try registry.add(JSONParser().parse(#"{"minLength": -1}"#), uri: "https://example.test/bad.json")
+        try registry.add(JSONParser().parse(#"{"pattern": "(unclosed"}"#), uri: "https://example.test/regex.json")
+        try registry.add(JSONParser().parse(#"{"properties": {"a": {"$ref": "missing.json"}}}"#), uri: "https://example.test/ref.json")
         #expect(throws: SchemaError.self) { try registry.validate(.null, against: "https://example.test/bad.json") }
         do {
             _ = try registry.validator(for: "https://example.test/bad.json")
@@ -153,7 +153,7 @@ struct ValidationIssueTests {
 
     @Test func referenceLoopEndsWithAnIssue() throws {
         var registry = SchemaRegistry()
-        try registry.add(TestJSON.parse(##"{"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}"##),
+        try registry.add(JSONParser().parse(##"{"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}"##),
                          uri: "https://example.test/loop.json")
         let found = try registry.validate(.null, against: "https://example.test/loop.json")
         #expect(found.count == 1)
@@ -162,8 +162,8 @@ struct ValidationIssueTests {
 
     @Test func schemasCheckAgainstTheBuiltInMetaschema() throws {
         var registry = try registry()
-        #expect(try registry.validate(TestJSON.parse(Self.params), against: SchemaRegistry.metaschemaURI) == [])
-        let bad = try registry.validate(TestJSON.parse(#"{"type": "float", "minItems": -1}"#), against: SchemaRegistry.metaschemaURI)
+        #expect(try registry.validate(JSONParser().parse(Self.params), against: SchemaRegistry.metaschemaURI) == [])
+        let bad = try registry.validate(JSONParser().parse(#"{"type": "float", "minItems": -1}"#), against: SchemaRegistry.metaschemaURI)
         #expect(bad.contains { $0.instancePointer == "/minItems" && $0.message == "must be at least 0, got -1" })
         #expect(bad.contains { $0.instancePointer == "/type" })
         try registry.add(.bool(false), uri: "https://example.test/false.json")
@@ -173,8 +173,8 @@ struct ValidationIssueTests {
 
     @Test func validatorIsUsableFromManyTasks() async throws {
         let validator = try registry().validator(for: Self.paramsURI)
-        let good = try TestJSON.parse(#"{"data": [[1, 2], [3, 4]]}"#)
-        let bad = try TestJSON.parse(#"{"data": [[1, 2], [3, null]]}"#)
+        let good = try JSONParser().parse(#"{"data": [[1, 2], [3, 4]]}"#)
+        let bad = try JSONParser().parse(#"{"data": [[1, 2], [3, null]]}"#)
         let counts = await withTaskGroup(of: Int.self) { group in
             for i in 0..<8 {
                 group.addTask { (0..<200).reduce(0) { sum, _ in sum + validator.validate(i.isMultiple(of: 2) ? good : bad).count } }

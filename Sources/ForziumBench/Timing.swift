@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Monotonic clock in seconds.
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Median seconds per call of `body`: repeats until `minTime` has passed (at least `minRuns` runs).
+func medianSeconds(minRuns: Int = 5, minTime: Double = 1.0, _ body: () -> Void) -> Double {
+    body() // warm-up
+    var samples: [Double] = []
+    let start = now()
+    while samples.count < minRuns || now() - start < minTime {
+        let t0 = now()
+        body()
+        samples.append(now() - t0)
+        if samples.count >= 1000 { break }
+    }
+    samples.sort()
+    return samples[samples.count / 2]
+}
+
+/// A deterministic generator (SplitMix64) so every run uses the same inputs.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Uniform random doubles in [-1, 1).
+func randomDoubles(_ count: Int, seed: UInt64) -> [Double] {
+    var rng = SplitMix64(seed: seed)
+    return (0 ..< count).map { _ in Double.random(in: -1 ..< 1, using: &rng) }
+}

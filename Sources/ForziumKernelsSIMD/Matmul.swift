@@ -1,0 +1,235 @@
+// Matrix multiply, GotoBLAS/BLIS style:
+//
+//   for jc in columns of C, NC at a time            (B block: KC × NC, packed, lives in L2/L3)
+//     for pc in the inner dimension, KC at a time
+//       pack B[pc ..< pc+KC, jc ..< jc+NC] into 8-wide panels (zero padded)
+//       for ic in rows of C, MC at a time         (A block: MC × KC, packed, lives in L2)
+//         pack A[ic ..< ic+MC, pc ..< pc+KC] into 6-tall panels (zero padded)
+//         for jr in 8-column panels                (B micro-panel: KC × 8, lives in L1)
+//           for ir in 6-row panels
+//             6 × 8 micro-kernel: 12 SIMD4<Double> accumulators, one FMA per (row, half) per k
+//
+// Accumulation order for C[i][j]: within each KC block, k ascending with fused multiply–add, starting from 0;
+// the block sums are then added to C in ascending block order. So |Δ| versus any other summation order is
+// bounded by k·ε·Σ|a||b| (ε = 2⁻⁵²), the tolerance the tests and the differential tests use.
+//
+// Threads: C is cut into rectangles (column strips, or row strips when C is tall and narrow), one per
+// thread; each thread packs its own panels and writes only its own part of C, so there are no barriers.
+
+@usableFromInline let gemmMR = 6
+@usableFromInline let gemmNR = 8
+@usableFromInline let gemmKC = 256
+@usableFromInline let gemmMC = 96
+@usableFromInline let gemmNC = 1024
+
+/// Packs `kc` rows × `nc` columns of B (row stride `ldb`) into 8-wide panels: panel p holds, for each k,
+/// the 8 values B[k][8p ..< 8p+8] contiguously; columns past `nc` are zero.
+@inline(__always)
+func packB(_ b: UnsafePointer<Double>, _ ldb: Int, _ kc: Int, _ nc: Int, into out: UnsafeMutablePointer<Double>) {
+    var dst = out
+    var j = 0
+    while j < nc {
+        let width = min(gemmNR, nc - j)
+        var src = b + j
+        if width == gemmNR {
+            for _ in 0..<kc {
+                let lo = UnsafeRawPointer(src).loadUnaligned(as: SIMD4<Double>.self)
+                let hi = UnsafeRawPointer(src + 4).loadUnaligned(as: SIMD4<Double>.self)
+                UnsafeMutableRawPointer(dst).storeBytes(of: lo, as: SIMD4<Double>.self)
+                UnsafeMutableRawPointer(dst + 4).storeBytes(of: hi, as: SIMD4<Double>.self)
+                src += ldb
+                dst += gemmNR
+            }
+        } else {
+            for _ in 0..<kc {
+                for q in 0..<gemmNR { dst[q] = q < width ? src[q] : 0 }
+                src += ldb
+                dst += gemmNR
+            }
+        }
+        j += gemmNR
+    }
+}
+
+/// Packs `mc` rows × `kc` columns of A (row stride `lda`) into 6-tall panels: panel p holds, for each k,
+/// the 6 values A[6p ..< 6p+6][k] contiguously; rows past `mc` are zero.
+@inline(__always)
+func packA(_ a: UnsafePointer<Double>, _ lda: Int, _ mc: Int, _ kc: Int, into out: UnsafeMutablePointer<Double>) {
+    var dst = out
+    var i = 0
+    while i < mc {
+        let height = min(gemmMR, mc - i)
+        let base = a + i * lda
+        if height == gemmMR {
+            let r0 = base, r1 = base + lda, r2 = base + 2 * lda
+            let r3 = base + 3 * lda, r4 = base + 4 * lda, r5 = base + 5 * lda
+            for p in 0..<kc {
+                dst[0] = r0[p]; dst[1] = r1[p]; dst[2] = r2[p]
+                dst[3] = r3[p]; dst[4] = r4[p]; dst[5] = r5[p]
+                dst += gemmMR
+            }
+        } else {
+            for p in 0..<kc {
+                for r in 0..<gemmMR { dst[r] = r < height ? base[r * lda + p] : 0 }
+                dst += gemmMR
+            }
+        }
+        i += gemmMR
+    }
+}
+
+/// C[0..<mr][0..<nr] (+)= packed A panel (kc × 6) · packed B panel (kc × 8).
+@inline(__always)
+func microKernel6x8(
+    _ kc: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>,
+    _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ mr: Int, _ nr: Int, _ accumulate: Bool
+) {
+    var c00 = SIMD4<Double>(), c01 = SIMD4<Double>()
+    var c10 = SIMD4<Double>(), c11 = SIMD4<Double>()
+    var c20 = SIMD4<Double>(), c21 = SIMD4<Double>()
+    var c30 = SIMD4<Double>(), c31 = SIMD4<Double>()
+    var c40 = SIMD4<Double>(), c41 = SIMD4<Double>()
+    var c50 = SIMD4<Double>(), c51 = SIMD4<Double>()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(as: SIMD4<Double>.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: 32, as: SIMD4<Double>.self)
+        let a0 = SIMD4<Double>(repeating: ap[0])
+        c00 = c00.addingProduct(a0, b0); c01 = c01.addingProduct(a0, b1)
+        let a1 = SIMD4<Double>(repeating: ap[1])
+        c10 = c10.addingProduct(a1, b0); c11 = c11.addingProduct(a1, b1)
+        let a2 = SIMD4<Double>(repeating: ap[2])
+        c20 = c20.addingProduct(a2, b0); c21 = c21.addingProduct(a2, b1)
+        let a3 = SIMD4<Double>(repeating: ap[3])
+        c30 = c30.addingProduct(a3, b0); c31 = c31.addingProduct(a3, b1)
+        let a4 = SIMD4<Double>(repeating: ap[4])
+        c40 = c40.addingProduct(a4, b0); c41 = c41.addingProduct(a4, b1)
+        let a5 = SIMD4<Double>(repeating: ap[5])
+        c50 = c50.addingProduct(a5, b0); c51 = c51.addingProduct(a5, b1)
+        ap += gemmMR
+        bp += gemmNR * MemoryLayout<Double>.stride
+    }
+    if mr == gemmMR && nr == gemmNR {
+        @inline(__always) func put(_ row: Int, _ lo: SIMD4<Double>, _ hi: SIMD4<Double>) {
+            let p = UnsafeMutableRawPointer(c + row * ldc)
+            if accumulate {
+                let oldLo = UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
+                let oldHi = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 32, as: SIMD4<Double>.self)
+                p.storeBytes(of: oldLo + lo, as: SIMD4<Double>.self)
+                p.storeBytes(of: oldHi + hi, toByteOffset: 32, as: SIMD4<Double>.self)
+            } else {
+                p.storeBytes(of: lo, as: SIMD4<Double>.self)
+                p.storeBytes(of: hi, toByteOffset: 32, as: SIMD4<Double>.self)
+            }
+        }
+        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
+        put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
+    } else {
+        // Edge tile: spill the accumulators, copy the part that lies inside C.
+        withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 12) { tile in
+            tile[0] = c00; tile[1] = c01; tile[2] = c10; tile[3] = c11
+            tile[4] = c20; tile[5] = c21; tile[6] = c30; tile[7] = c31
+            tile[8] = c40; tile[9] = c41; tile[10] = c50; tile[11] = c51
+            let t = UnsafeRawPointer(tile.baseAddress!).assumingMemoryBound(to: Double.self)
+            for r in 0..<mr {
+                let row = c + r * ldc
+                for q in 0..<nr {
+                    row[q] = accumulate ? row[q] + t[r * gemmNR + q] : t[r * gemmNR + q]
+                }
+            }
+        }
+    }
+}
+
+/// C (m × n, row stride ldc) = A (m × k, row stride lda) · B (k × n, row stride ldb), single thread.
+/// `k` must be at least 1.
+func gemmSerial(
+    m: Int, n: Int, k: Int,
+    a: UnsafePointer<Double>, lda: Int,
+    b: UnsafePointer<Double>, ldb: Int,
+    c: UnsafeMutablePointer<Double>, ldc: Int
+) {
+    let ncMax = min(gemmNC, (n + gemmNR - 1) / gemmNR * gemmNR)
+    let kcMax = min(gemmKC, k)
+    let mcMax = min(gemmMC, (m + gemmMR - 1) / gemmMR * gemmMR)
+    let bBytes = kcMax * ncMax * MemoryLayout<Double>.stride
+    let aBytes = kcMax * mcMax * MemoryLayout<Double>.stride
+    let scratch = UnsafeMutableRawPointer.allocate(byteCount: bBytes + aBytes, alignment: 64)
+    defer { scratch.deallocate() }
+    let bPack = scratch.bindMemory(to: Double.self, capacity: kcMax * ncMax)
+    let aPack = (scratch + bBytes).bindMemory(to: Double.self, capacity: kcMax * mcMax)
+
+    var jc = 0
+    while jc < n {
+        let nc = min(gemmNC, n - jc)
+        var pc = 0
+        while pc < k {
+            let kc = min(gemmKC, k - pc)
+            packB(b + pc * ldb + jc, ldb, kc, nc, into: bPack)
+            let accumulate = pc > 0
+            var ic = 0
+            while ic < m {
+                let mc = min(gemmMC, m - ic)
+                packA(a + ic * lda + pc, lda, mc, kc, into: aPack)
+                var jr = 0
+                while jr < nc {
+                    let nr = min(gemmNR, nc - jr)
+                    let bPanel = UnsafePointer(bPack + (jr / gemmNR) * kc * gemmNR)
+                    var ir = 0
+                    while ir < mc {
+                        let mr = min(gemmMR, mc - ir)
+                        microKernel6x8(
+                            kc, UnsafePointer(aPack + (ir / gemmMR) * kc * gemmMR), bPanel,
+                            c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, accumulate)
+                        ir += gemmMR
+                    }
+                    jr += gemmNR
+                }
+                ic += mc
+            }
+            pc += kc
+        }
+        jc += nc
+    }
+}
+
+/// Below this many multiply–adds (m·n·k) the matmul stays on the calling thread.
+@usableFromInline let gemmParallelThreshold = 96 * 96 * 96
+
+extension SIMDKernels {
+    /// C = A · B with the threads of the pool.
+    func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) {
+        if k == 0 {
+            c.initialize(repeating: 0, count: m * n)
+            return
+        }
+        let rowPanels = (m + gemmMR - 1) / gemmMR
+        let colPanels = (n + gemmNR - 1) / gemmNR
+        if threads == 1 || m * n * k < gemmParallelThreshold || max(rowPanels, colPanels) < 2 {
+            gemmSerial(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n)
+            return
+        }
+        if colPanels >= rowPanels {
+            // Column strips: each part owns C[:, j0 ..< j1] and packs all of A for it.
+            let parts = min(threads, colPanels)
+            pool.run(parts: parts) { part in
+                let p0 = colPanels * part / parts, p1 = colPanels * (part + 1) / parts
+                let j0 = p0 * gemmNR, j1 = min(n, p1 * gemmNR)
+                if j1 > j0 {
+                    gemmSerial(m: m, n: j1 - j0, k: k, a: a, lda: k, b: b + j0, ldb: n, c: c + j0, ldc: n)
+                }
+            }
+        } else {
+            // Row strips: each part owns C[i0 ..< i1, :] and packs all of B for it.
+            let parts = min(threads, rowPanels)
+            pool.run(parts: parts) { part in
+                let p0 = rowPanels * part / parts, p1 = rowPanels * (part + 1) / parts
+                let i0 = p0 * gemmMR, i1 = min(m, p1 * gemmMR)
+                if i1 > i0 {
+                    gemmSerial(m: i1 - i0, n: n, k: k, a: a + i0 * k, lda: k, b: b, ldb: n, c: c + i0 * n, ldc: n)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,332 @@
+import CForziumCPU
+import ForziumKernels
+
+/// Vectorised (`SIMD4<Double>`, AVX2 + FMA) and multithreaded kernels.
+///
+/// This module is compiled with `-target-cpu haswell`: call `SIMDKernels.cpuSupported` (or
+/// `forzium_cpu_has_avx2_fma()` from CForziumCPU) before using any kernel, and refuse to start otherwise.
+///
+/// Semantics are those of `FallbackKernels`; where the order of floating-point operations differs the
+/// results stay within the tolerances documented in `docs/simd-tolerance.md`:
+/// - exact: scale, offset, elementwise add/sub/mul/div, transpose, max_pool2d, min, max, sums along axis 0,
+///   normalize minmax (given the same min and max);
+/// - matmul and conv2d: |Δ| ≤ k·ε·Σ|a||b| (k terms per output, ε = 2⁻⁵²);
+/// - sum/mean over the whole matrix or along axis 1, normalize l2: |Δ| ≤ n·ε·Σ|x| (n terms).
+/// Large inputs (≥ `parallelThreshold` elements) are split across the worker pool; small ones stay on the
+/// calling thread.
+public struct SIMDKernels: Kernels {
+    public let threads: Int
+    public var kind: String { "simd" }
+    public var vectorWidth: Int { 4 }
+    let pool: WorkerPool
+
+    /// Inputs with fewer elements than this run on the calling thread (a hand-off costs more than it saves).
+    public static let parallelThreshold = 65_536
+
+    /// CPUs this process may run on.
+    public static var availableCores: Int { max(1, Int(forzium_cpu_available())) }
+
+    /// Whether this CPU has AVX2 and FMA, which every kernel here is compiled for.
+    public static var cpuSupported: Bool { forzium_cpu_has_avx2_fma() != 0 }
+
+    public init(threads: Int = SIMDKernels.availableCores) {
+        self.threads = max(1, threads)
+        self.pool = WorkerPool.shared(threads: self.threads)
+    }
+
+    // MARK: - Helpers
+
+    /// Splits `0 ..< count` into contiguous ranges (multiples of 8 elements) run on the pool when
+    /// `work ≥ parallelThreshold`, else one range on this thread.
+    @inline(__always)
+    func forEachRange(_ count: Int, work: Int? = nil, _ body: (Range<Int>) -> Void) {
+        let work = work ?? count
+        if threads == 1 || work < Self.parallelThreshold || count < 16 {
+            body(0 ..< count)
+            return
+        }
+        let parts = min(threads * 2, count / 8)
+        pool.run(parts: parts) { part in
+            let lo = (count * part / parts) & ~7
+            let hi = part == parts - 1 ? count : (count * (part + 1) / parts) & ~7
+            if hi > lo { body(lo ..< hi) }
+        }
+    }
+
+    /// A new matrix whose storage is filled by `fill(out)`.
+    @inline(__always)
+    func make(_ rows: Int, _ cols: Int, _ fill: (UnsafeMutablePointer<Double>) -> Void) -> Matrix {
+        let count = rows * cols
+        let storage = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { fill(buffer.baseAddress!) }
+            initialized = count
+        }
+        return Matrix(rows: rows, cols: cols, storage: storage)
+    }
+
+    /// out[i] = f(a[i]) for all i, vectorised and split across threads for large inputs.
+    @inline(__always)
+    func map(
+        _ a: Matrix,
+        _ vector: (SIMD4<Double>) -> SIMD4<Double>,
+        _ scalar: (Double) -> Double
+    ) -> Matrix {
+        a.storage.withUnsafeBufferPointer { src in
+            make(a.rows, a.cols) { out in
+                let s = src.baseAddress!
+                forEachRange(a.count) { range in
+                    var i = range.lowerBound
+                    let end = range.upperBound
+                    while i + 8 <= end {
+                        let x0 = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD4<Double>.self)
+                        let x1 = UnsafeRawPointer(s + i + 4).loadUnaligned(as: SIMD4<Double>.self)
+                        UnsafeMutableRawPointer(out + i).storeBytes(of: vector(x0), as: SIMD4<Double>.self)
+                        UnsafeMutableRawPointer(out + i + 4).storeBytes(of: vector(x1), as: SIMD4<Double>.self)
+                        i += 8
+                    }
+                    while i < end { out[i] = scalar(s[i]); i += 1 }
+                }
+            }
+        }
+    }
+
+    /// out[i] = f(a[i], b[i]) for all i.
+    @inline(__always)
+    func zip(
+        _ a: Matrix, _ b: Matrix,
+        _ vector: (SIMD4<Double>, SIMD4<Double>) -> SIMD4<Double>,
+        _ scalar: (Double, Double) -> Double
+    ) -> Matrix {
+        a.storage.withUnsafeBufferPointer { srcA in
+            b.storage.withUnsafeBufferPointer { srcB in
+                make(a.rows, a.cols) { out in
+                    let x = srcA.baseAddress!, y = srcB.baseAddress!
+                    forEachRange(a.count) { range in
+                        var i = range.lowerBound
+                        let end = range.upperBound
+                        while i + 4 <= end {
+                            let u = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD4<Double>.self)
+                            let v = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD4<Double>.self)
+                            UnsafeMutableRawPointer(out + i).storeBytes(of: vector(u, v), as: SIMD4<Double>.self)
+                            i += 4
+                        }
+                        while i < end { out[i] = scalar(x[i], y[i]); i += 1 }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - Kernels
+
+    public func scale(_ a: Matrix, by factor: Double) -> Matrix {
+        let f = SIMD4<Double>(repeating: factor)
+        return map(a, { $0 * f }, { $0 * factor })
+    }
+
+    public func offset(_ a: Matrix, by addend: Double) -> Matrix {
+        let d = SIMD4<Double>(repeating: addend)
+        return map(a, { $0 + d }, { $0 + addend })
+    }
+
+    public func elementwise(_ op: ElementwiseOp, _ a: Matrix, _ b: Matrix) -> Matrix {
+        switch op {
+        case .add: return zip(a, b, { $0 + $1 }, { $0 + $1 })
+        case .sub: return zip(a, b, { $0 - $1 }, { $0 - $1 })
+        case .mul: return zip(a, b, { $0 * $1 }, { $0 * $1 })
+        case .div: return zip(a, b, { $0 / $1 }, { $0 / $1 })
+        }
+    }
+
+    public func matmul(_ a: Matrix, _ b: Matrix) -> Matrix {
+        precondition(a.cols == b.rows, "matmul: inner dimensions differ")
+        let m = a.rows, k = a.cols, n = b.cols
+        return a.storage.withUnsafeBufferPointer { pa in
+            b.storage.withUnsafeBufferPointer { pb in
+                make(m, n) { c in
+                    gemm(m: m, n: n, k: k, a: pa.baseAddress ?? UnsafePointer(c), b: pb.baseAddress ?? UnsafePointer(c), c: c)
+                }
+            }
+        }
+    }
+
+    public func transpose(_ a: Matrix) -> Matrix {
+        let rows = a.rows, cols = a.cols
+        let tile = 32
+        return a.storage.withUnsafeBufferPointer { src in
+            make(cols, rows) { out in
+                let s = src.baseAddress!
+                // Parallel over tiles of output rows (= input columns).
+                let tileRows = (cols + tile - 1) / tile
+                let body: (Range<Int>) -> Void = { range in
+                    for t in range {
+                        let j0 = t * tile, j1 = min(cols, j0 + tile)
+                        var i0 = 0
+                        while i0 < rows {
+                            let i1 = min(rows, i0 + tile)
+                            for i in i0 ..< i1 {
+                                let srcRow = s + i * cols
+                                var dst = out + j0 * rows + i
+                                for j in j0 ..< j1 {
+                                    dst.pointee = srcRow[j]
+                                    dst += rows
+                                }
+                            }
+                            i0 = i1
+                        }
+                    }
+                }
+                if threads == 1 || a.count < Self.parallelThreshold || tileRows < 2 {
+                    body(0 ..< tileRows)
+                } else {
+                    let parts = min(threads * 2, tileRows)
+                    pool.run(parts: parts) { part in
+                        body(tileRows * part / parts ..< tileRows * (part + 1) / parts)
+                    }
+                }
+            }
+        }
+    }
+
+    public func conv2d(_ a: Matrix, kernel: Matrix) -> Matrix {
+        let outRows = a.rows - kernel.rows + 1, outCols = a.cols - kernel.cols + 1
+        precondition(outRows >= 1 && outCols >= 1, "conv2d: kernel larger than input")
+        let kr = kernel.rows, kc = kernel.cols, cols = a.cols
+        return a.storage.withUnsafeBufferPointer { src in
+            kernel.storage.withUnsafeBufferPointer { kern in
+                make(outRows, outCols) { out in
+                    let s = src.baseAddress!, w = kern.baseAddress!
+                    // Output row i: for each kernel tap (p, q) in order, out[i][·] += a[i+p][q + ·] · w[p][q].
+                    // Each output therefore sums its products in the naive (p, q) order, starting from 0.
+                    let rowsBody: (Range<Int>) -> Void = { range in
+                        for i in range {
+                            let o = out + i * outCols
+                            o.initialize(repeating: 0, count: outCols)
+                            for p in 0 ..< kr {
+                                for q in 0 ..< kc {
+                                    let weight = w[p * kc + q]
+                                    let wv = SIMD4<Double>(repeating: weight)
+                                    let x = s + (i + p) * cols + q
+                                    var j = 0
+                                    while j + 4 <= outCols {
+                                        let acc = UnsafeRawPointer(o + j).loadUnaligned(as: SIMD4<Double>.self)
+                                        let v = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD4<Double>.self)
+                                        UnsafeMutableRawPointer(o + j).storeBytes(of: acc + v * wv, as: SIMD4<Double>.self)
+                                        j += 4
+                                    }
+                                    while j < outCols { o[j] = o[j] + x[j] * weight; j += 1 }
+                                }
+                            }
+                        }
+                    }
+                    let work = outRows * outCols * kr * kc
+                    if threads == 1 || work < Self.parallelThreshold * 4 || outRows < 2 {
+                        rowsBody(0 ..< outRows)
+                    } else {
+                        let parts = min(threads * 2, outRows)
+                        pool.run(parts: parts) { part in
+                            rowsBody(outRows * part / parts ..< outRows * (part + 1) / parts)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func maxPool2d(_ a: Matrix, size: Int) -> Matrix {
+        precondition(size >= 1 && a.rows % size == 0 && a.cols % size == 0, "max_pool2d: size must divide the shape")
+        let outRows = a.rows / size, outCols = a.cols / size, cols = a.cols
+        return a.storage.withUnsafeBufferPointer { src in
+            make(outRows, outCols) { out in
+                let s = src.baseAddress!
+                let rowsBody: (Range<Int>) -> Void = { range in
+                    // Max down the `size` input rows of a window row (vectorised), then across each window.
+                    let column = UnsafeMutablePointer<Double>.allocate(capacity: cols)
+                    defer { column.deallocate() }
+                    for oi in range {
+                        let first = s + oi * size * cols
+                        column.update(from: first, count: cols)
+                        for r in 1 ..< size {
+                            let row = first + r * cols
+                            var j = 0
+                            while j + 4 <= cols {
+                                let m = UnsafeRawPointer(column + j).loadUnaligned(as: SIMD4<Double>.self)
+                                let v = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD4<Double>.self)
+                                UnsafeMutableRawPointer(column + j).storeBytes(of: nanMax(m, v), as: SIMD4<Double>.self)
+                                j += 4
+                            }
+                            while j < cols { column[j] = nanMax(column[j], row[j]); j += 1 }
+                        }
+                        let o = out + oi * outCols
+                        for oj in 0 ..< outCols {
+                            var m = column[oj * size]
+                            for q in 1 ..< size { m = nanMax(m, column[oj * size + q]) }
+                            o[oj] = m
+                        }
+                    }
+                }
+                if threads == 1 || a.count < Self.parallelThreshold || outRows < 2 {
+                    rowsBody(0 ..< outRows)
+                } else {
+                    let parts = min(threads * 2, outRows)
+                    pool.run(parts: parts) { part in
+                        rowsBody(outRows * part / parts ..< outRows * (part + 1) / parts)
+                    }
+                }
+            }
+        }
+    }
+
+    public func reduce(_ op: ReductionOp, _ a: Matrix, axis: Axis?) -> Matrix {
+        switch axis {
+        case nil:
+            let value: Double
+            switch op {
+            case .sum: value = totalSum(a)
+            case .mean: value = totalSum(a) / Double(a.count)
+            case .min: value = extrema(a).min
+            case .max: value = extrema(a).max
+            }
+            return Matrix(rows: 1, cols: 1, storage: [value])
+        case .rows:
+            return reduceDownColumns(op, a)
+        case .cols:
+            return reduceAlongRows(op, a)
+        }
+    }
+
+    public func normalize(_ a: Matrix, mode: NormalizeMode) -> Matrix? {
+        switch mode {
+        case .minmax:
+            let (lo, hi) = extrema(a)
+            if hi == lo { return nil }
+            let range = hi - lo
+            let lov = SIMD4<Double>(repeating: lo), rv = SIMD4<Double>(repeating: range)
+            return map(a, { ($0 - lov) / rv }, { ($0 - lo) / range })
+        case .l2:
+            let norm = sumOfSquares(a).squareRoot()
+            if norm == 0 { return a }
+            let nv = SIMD4<Double>(repeating: norm)
+            return map(a, { $0 / nv }, { $0 / norm })
+        }
+    }
+}
+
+// MARK: - NaN-propagating min / max
+
+/// max(m, v) where a NaN in either operand gives NaN (once `m` is NaN it stays NaN).
+@inline(__always)
+func nanMax(_ m: Double, _ v: Double) -> Double { (v > m || v.isNaN) ? v : m }
+
+@inline(__always)
+func nanMin(_ m: Double, _ v: Double) -> Double { (v < m || v.isNaN) ? v : m }
+
+@inline(__always)
+func nanMax(_ m: SIMD4<Double>, _ v: SIMD4<Double>) -> SIMD4<Double> {
+    m.replacing(with: v, where: (v .> m) .| (v .!= v))
+}
+
+@inline(__always)
+func nanMin(_ m: SIMD4<Double>, _ v: SIMD4<Double>) -> SIMD4<Double> {
+    m.replacing(with: v, where: (v .< m) .| (v .!= v))
+}
