@@ -10,6 +10,27 @@
 /// - Objects keep member order (duplicates included); `.numbers` is written like any array.
 public enum JSONWriter {
     public static func write(_ value: JSONValue, into buffer: inout [UInt8]) {
+        // One geometric reservation up front instead of growth steps while writing.
+        let needed = buffer.count + estimatedLength(value)
+        if buffer.capacity < needed {
+            buffer.reserveCapacity(Swift.max(needed, 2 * buffer.capacity))
+        }
+        writeValue(value, into: &buffer)
+    }
+
+    /// A cheap estimate of the written length (doubles average about 19 bytes).
+    static func estimatedLength(_ value: JSONValue) -> Int {
+        switch value {
+        case .null, .bool: return 5
+        case .number: return 20
+        case .string(let s): return s.utf8.count + 2
+        case .numbers(let numbers): return numbers.count * 20 + 2
+        case .array(let items): return items.reduce(2) { $0 + estimatedLength($1) + 1 }
+        case .object(let object): return object.members.reduce(2) { $0 + $1.key.utf8.count + 4 + estimatedLength($1.value) }
+        }
+    }
+
+    static func writeValue(_ value: JSONValue, into buffer: inout [UInt8]) {
         switch value {
         case .null:
             appendASCII("null", to: &buffer)
@@ -30,7 +51,7 @@ public enum JSONWriter {
             for item in items {
                 if !first { buffer.append(ASCII.comma) }
                 first = false
-                write(item, into: &buffer)
+                writeValue(item, into: &buffer)
             }
             buffer.append(ASCII.closeBracket)
         case .numbers(let numbers):
@@ -43,7 +64,7 @@ public enum JSONWriter {
                 first = false
                 writeString(member.key, into: &buffer)
                 buffer.append(ASCII.colon)
-                write(member.value, into: &buffer)
+                writeValue(member.value, into: &buffer)
             }
             buffer.append(ASCII.closeBrace)
         }
