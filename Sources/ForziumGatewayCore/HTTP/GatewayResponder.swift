@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 extension HTTPField.Name {
@@ -160,7 +161,7 @@ public struct GatewayResponder: HTTPResponder {
         out.writeString(#","engine":"#)
         out.writeBytes(Self.jsonString(pool.engine.kind))
         out.writeString(#","execution_time_ms":"#)
-        out.writeString(String(format: "%.3f", elapsed))
+        out.writeString(Self.milliseconds(elapsed))
         out.writeString("}")
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
@@ -201,7 +202,7 @@ public struct GatewayResponder: HTTPResponder {
                         out.writeString(#","engine":"#)
                         out.writeBytes(Self.jsonString(engineKind))
                         out.writeString(#","execution_time_ms":"#)
-                        out.writeString(String(format: "%.3f", started.duration(to: .now).milliseconds))
+                        out.writeString(Self.milliseconds(started.duration(to: .now).milliseconds))
                         out.writeString("}\n")
                     }
                 }
@@ -384,8 +385,14 @@ public struct GatewayResponder: HTTPResponder {
         if let header, (1...128).contains(header.utf8.count), header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
             return header
         }
-        let a = UInt64.random(in: .min ... .max), b = UInt32.random(in: .min ... .max)
-        return String(a, radix: 16).leftPad(16) + String(b, radix: 16).leftPad(8)
+        return RequestIDGenerator.next()
+    }
+
+    /// `12.345`: milliseconds with three decimals, without Foundation formatting.
+    static func milliseconds(_ value: Double) -> String {
+        let micros = Int((max(0, value) * 1000).rounded())
+        let fraction = micros % 1000
+        return "\(micros / 1000)." + (fraction < 10 ? "00" : fraction < 100 ? "0" : "") + String(fraction)
     }
 
     static func jsonString(_ s: String) -> [UInt8] {
@@ -404,4 +411,20 @@ final class StreamIteratorBox: @unchecked Sendable {
     private var iterator: AsyncThrowingStream<EngineStreamEvent, any Error>.AsyncIterator
     init(_ iterator: AsyncThrowingStream<EngineStreamEvent, any Error>.AsyncIterator) { self.iterator = iterator }
     func next() async throws -> EngineStreamEvent? { try await iterator.next() }
+}
+
+/// Request ids: a random per-process prefix and a counter (no system call per request).
+enum RequestIDGenerator {
+    private static let prefix: String = {
+        let value = UInt64.random(in: .min ... .max)
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }()
+    private static let counter = NIOLockedValueBox<UInt64>(0)
+
+    static func next() -> String {
+        let n = counter.withLockedValue { c -> UInt64 in c &+= 1; return c }
+        let hex = String(n, radix: 16)
+        return prefix + String(repeating: "0", count: max(0, 8 - hex.count)) + hex
+    }
 }
