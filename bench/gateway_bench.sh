@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
+export PEER_MODE="${PEER_MODE:-pydantic}"  # pydantic (a FastAPI body model, validating like the gateway) or raw
 
 if ! command -v wrk >/dev/null 2>&1; then
     echo "bench: installing wrk (apt)" >&2
@@ -89,6 +90,8 @@ PM=$(run_wrk "http://127.0.0.1:$PEER_PORT/compute" "$WORK/matmul512.json" 1 1 "$
 python3 - "$ENGINE" "$G1" "$G2" "$P1" "$P2" "$GM" "$PM" <<'PY'
 import sys
 engine = sys.argv[1]
+import os
+peer_mode = os.environ.get("PEER_MODE", "pydantic")
 def parse(line):
     return {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
 g1, g2, p1, p2, gm, pm = (parse(x) for x in sys.argv[2:])
@@ -100,7 +103,7 @@ rows = [
     ("512x512 matmul p50 latency", f"{gm['p50_us']/1000:.1f} ms", f"{pm['p50_us']/1000:.1f} ms", pm["p50_us"] / gm["p50_us"], 2.5),
     ("512x512 matmul p99 latency", f"{gm['p99_us']/1000:.1f} ms", f"{pm['p99_us']/1000:.1f} ms", pm["p99_us"] / gm["p99_us"], 2.5),
 ]
-print(f"\nforzium-gateway (engine: {engine}) vs FastAPI+uvicorn+NumPy peer, same run, wrk on 127.0.0.1")
+print(f"\nforzium-gateway (engine: {engine}) vs FastAPI+uvicorn+NumPy peer (body validation: {peer_mode}), same run, wrk on 127.0.0.1")
 print(f"{'measure':32} {'gateway':>12} {'peer':>12} {'ratio':>8} {'target':>8}  ")
 for name, g, p, ratio, target in rows:
     mark = "ok" if ratio >= target else "MISSED"

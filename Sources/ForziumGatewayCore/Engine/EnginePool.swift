@@ -28,7 +28,7 @@ public struct EnginePoolConfiguration: Sendable {
     public var shutdownGrace: Duration
 
     public init(
-        engines: Int = 1, perEngineConcurrency: Int = 4, queueDepth: Int = 64,
+        engines: Int = 1, perEngineConcurrency: Int = 16, queueDepth: Int = 64,
         minRestartDelay: Duration = .milliseconds(100), maxRestartDelay: Duration = .seconds(5),
         breakerCrashes: Int = 5, breakerWindow: Duration = .seconds(30), breakerCooldown: Duration = .seconds(30),
         handshakeTimeout: Duration = .seconds(10), shutdownGrace: Duration = .seconds(5)

@@ -113,6 +113,7 @@ public struct GatewayResponder: HTTPResponder {
             throw GatewayError(.bodyTooLarge, "the body exceeds the limit of \(limit) bytes (--max-body-bytes)")
         }
         // Parse (and validate) on the cooperative pool, never on an event loop thread.
+        let received = ContinuousClock.now
         let parsed: Result<JSONValue, JSONParseError> = body.withUnsafeReadableBytes { raw in
             Result { () throws(JSONParseError) -> JSONValue in try JSONParser().parse(raw) }
         }
@@ -127,6 +128,7 @@ public struct GatewayResponder: HTTPResponder {
         guard let schemaURI = route.paramsSchemaURI, let engineMethod = route.engineMethod else {
             throw GatewayError(.engineInternal, "route \(route.path) has no schema or engine method")
         }
+        let parsedAt = ContinuousClock.now
         let issues: [ProblemItem]
         do {
             issues = try validator.validate(value, schemaURI: schemaURI)
@@ -148,7 +150,17 @@ public struct GatewayResponder: HTTPResponder {
         if route.handler == .stream {
             return try await streamRoute(body: body, operation: operation, requestID: requestID, deadline: deadline, started: started)
         }
+        let validatedAt = ContinuousClock.now
         let reply = try await pool.call(method: engineMethod, params: body, deadline: deadline)
+        if logger.logLevel <= .debug {
+            logger.debug("request timings", metadata: [
+                "request_id": "\(requestID)", "bytes": "\(body.readableBytes)",
+                "receive_ms": "\(started.duration(to: received).milliseconds)",
+                "parse_ms": "\(received.duration(to: parsedAt).milliseconds)",
+                "validate_ms": "\(parsedAt.duration(to: validatedAt).milliseconds)",
+                "engine_ms": "\(validatedAt.duration(to: .now).milliseconds)",
+            ])
+        }
         if let error = reply.error { throw Self.map(engineError: error) }
         let elapsed = started.duration(to: .now).milliseconds
         let result = reply.resultBytes
