@@ -15,8 +15,6 @@ struct SchemaCompiler {
         self.index = index
     }
 
-    var resourceCount: Int { resourceIDs.count }
-
     /// Compiles the schema at an absolute URI (with optional fragment), then everything it refers to.
     mutating func compile(reference uri: String) throws -> SchemaNode {
         guard let location = index.locate(uri) else {
@@ -246,6 +244,20 @@ struct SchemaCompiler {
             guard case .object(let map) = value else { throw invalid(location, "dependentSchemas must be an object") }
             let pairs = try map.members.map { ($0.key, try child(location, "/dependentSchemas" + escaped($0.key))) }
             keywords.append(("/dependentSchemas", .dependentSchemas(pairs)))
+        }
+        if let value = keys["dependencies"] {
+            // The pre-2019 spelling of dependentRequired (array values) and dependentSchemas (schema values).
+            guard case .object(let map) = value else { throw invalid(location, "dependencies must be an object") }
+            var required: [(String, [String])] = []
+            var schemas: [(String, SchemaNode)] = []
+            for member in map.members {
+                switch member.value {
+                case .array: required.append((member.key, try stringArray(member.value, location, "dependencies")))
+                default: schemas.append((member.key, try child(location, "/dependencies" + escaped(member.key))))
+                }
+            }
+            if !required.isEmpty && validation { keywords.append(("/dependencies", .dependentRequired(required))) }
+            if !schemas.isEmpty { keywords.append(("/dependencies", .dependentSchemas(schemas))) }
         }
         var prefixCount = 0
         if let value = keys["prefixItems"] {

@@ -33,20 +33,29 @@ struct Pattern: @unchecked Sendable {
         (try? regex.firstMatch(in: text)) != nil
     }
 
-    /// Bridges the few ECMA-262 spellings Swift's regex syntax reads differently.
+    /// Bridges the ECMA-262 spellings Swift's regex syntax reads differently: `\d` and `\w` are ASCII-only,
+    /// `\s` includes U+FEFF, `\cX` is a control character.
     static func translate(_ source: String) -> String {
-        // ECMA-262 `\d`, `\w`, `\s` are ASCII-only for \d and \w; spell them out.
         var out = ""
-        var iterator = source.makeIterator()
+        var characters = Array(source)[...]
         var inClass = false
-        while let ch = iterator.next() {
+        while let ch = characters.popFirst() {
             if ch == "\\" {
-                guard let next = iterator.next() else { out.append(ch); break }
+                guard let next = characters.popFirst() else { out.append(ch); break }
                 switch next {
                 case "d": out += inClass ? "0-9" : "[0-9]"
                 case "D": out += inClass ? "\\D" : "[^0-9]"
                 case "w": out += inClass ? "a-zA-Z0-9_" : "[a-zA-Z0-9_]"
                 case "W": out += inClass ? "\\W" : "[^a-zA-Z0-9_]"
+                case "s": out += inClass ? "\\s\\x{FEFF}" : "[\\s\\x{FEFF}]"
+                case "S": out += inClass ? "\\S" : "[^\\s\\x{FEFF}]"
+                case "c":
+                    if let letter = characters.first, letter.isASCII, letter.isLetter, let ascii = letter.asciiValue {
+                        characters.removeFirst()
+                        out += "\\x{" + String(ascii & 0x1F, radix: 16) + "}"
+                    } else {
+                        out += "\\c"
+                    }
                 default: out.append(ch); out.append(next)
                 }
                 continue
@@ -96,7 +105,8 @@ struct NumberCheck: Sendable {
 @inline(__always)
 func isMultiple(_ x: Double, of divisor: Double) -> Bool {
     let quotient = x / divisor
-    guard quotient.isFinite else { return false }
+    // An overflowing quotient: the remainder is exact, so ask it instead.
+    guard quotient.isFinite else { return x.isFinite && x.truncatingRemainder(dividingBy: divisor) == 0 }
     if quotient == quotient.rounded() { return true }
     return abs(quotient - quotient.rounded()) <= 1e-9 * max(1, abs(quotient))
 }

@@ -94,14 +94,15 @@ public struct SchemaRegistry: Sendable {
         if let cached = cache.lookup(uri) { return cached }
         var compiler = SchemaCompiler(index: index)
         let root = try compiler.compile(reference: uri)
-        let validator = SchemaValidator(root: root, resourceCount: compiler.resourceCount)
+        let validator = SchemaValidator(root: root)
         cache.store(validator, for: uri)
         return validator
     }
 
     /// Validates `instance` against the schema at `uri`; an empty result means valid.
-    public func validate(_ instance: JSONValue, against uri: String) throws -> [ValidationIssue] {
-        try validator(for: uri).validate(instance)
+    /// At most `maxIssues` issues are returned (see `SchemaValidator.validate(_:maxIssues:)`).
+    public func validate(_ instance: JSONValue, against uri: String, maxIssues: Int = 100) throws -> [ValidationIssue] {
+        try validator(for: uri).validate(instance, maxIssues: maxIssues)
     }
 }
 
@@ -144,9 +145,22 @@ struct SchemaIndex: Sendable {
     /// Keywords whose value is an array of subschemas.
     static let arraySchemaKeywords: Set<String> = ["allOf", "anyOf", "oneOf", "prefixItems"]
     /// Keywords whose value is an object of subschemas.
-    static let mapSchemaKeywords: Set<String> = ["properties", "patternProperties", "$defs", "dependentSchemas"]
+    static let mapSchemaKeywords: Set<String> = ["properties", "patternProperties", "$defs", "dependentSchemas", "dependencies"]
+
+    /// Document URIs in the order they were added (re-adding one replaces it in place).
+    var order: [String] = []
 
     mutating func addDocument(_ document: JSONValue, uri: String) {
+        if documents[uri] != nil {
+            // Replacing a document: rebuild so none of the old version's ids and anchors linger.
+            var rebuilt = SchemaIndex()
+            for other in order {
+                rebuilt.addDocument(other == uri ? document : documents[other]!, uri: other)
+            }
+            self = rebuilt
+            return
+        }
+        order.append(uri)
         documents[uri] = document
         resources[uri] = uri + "#"
         walk(document, document: uri, pointer: "", base: uri)

@@ -3,14 +3,15 @@ import ForziumJSON
 /// A compiled schema: validate many instances against it, from any thread.
 public struct SchemaValidator: Sendable {
     let root: SchemaNode
-    let resourceCount: Int
 
     /// How deep `$ref` chains and nesting may go before evaluation stops (guards against schema loops).
     public static let maximumDepth = 400
 
-    /// Every reason `instance` is invalid; empty when valid.
-    public func validate(_ instance: JSONValue) -> [ValidationIssue] {
+    /// The reasons `instance` is invalid, in instance order, at most `maxIssues` of them; empty when valid.
+    /// (The verdict never depends on the cap: a 512×512 matrix of strings still costs one pass, not 262,144 messages.)
+    public func validate(_ instance: JSONValue, maxIssues: Int = 100) -> [ValidationIssue] {
         var context = Evaluation()
+        context.issueLimit = max(1, maxIssues)
         var annotations = Annotations()
         _ = context.evaluate(root, instance, &annotations)
         return context.issues
@@ -57,6 +58,11 @@ struct Evaluation {
     /// Resources entered so far, outermost first (`$dynamicRef` searches it).
     var dynamicScope: [Int] = []
     var depth = 0
+    /// Issues beyond this many are not recorded (the verdict is unaffected).
+    var issueLimit = Int.max
+
+    /// No more messages wanted: a failing keyword may stop its siblings early.
+    var quiet: Bool { muted > 0 || issues.count >= issueLimit }
 
     var instancePointer: String {
         var out = ""
@@ -70,7 +76,7 @@ struct Evaluation {
     }
 
     mutating func report(_ message: @autoclosure () -> String, keyword: String = "", at step: InstanceStep? = nil) {
-        guard muted == 0 else { return }
+        guard muted == 0, issues.count < issueLimit else { return }
         var pointer = instancePointer
         if let step {
             switch step {
@@ -112,7 +118,7 @@ struct Evaluation {
             keywordPath.append(path)
             if !apply(keyword, value, &local) {
                 valid = false
-                if muted > 0 { keywordPath.removeLast(); return false }
+                if quiet { keywordPath.removeLast(); return false }
             }
             keywordPath.removeLast()
         }
@@ -301,7 +307,7 @@ struct Evaluation {
             for name in names where object[name] == nil {
                 report("missing required property \(quoted(name))")
                 valid = false
-                if muted > 0 { return false }
+                if quiet { return false }
             }
             return valid
 
@@ -312,7 +318,7 @@ struct Evaluation {
                 for name in names where object[name] == nil {
                     report("property \(quoted(name)) is required when \(quoted(trigger)) is present", keyword: "/" + JSONPointer.escape(trigger))
                     valid = false
-                    if muted > 0 { return false }
+                    if quiet { return false }
                 }
             }
             return valid
@@ -321,7 +327,7 @@ struct Evaluation {
             var valid = true
             for (i, node) in nodes.enumerated() where !inPlace(node, value, &annotations, path: "/\(i)") {
                 valid = false
-                if muted > 0 { return false }
+                if quiet { return false }
             }
             return valid
 
@@ -389,7 +395,7 @@ struct Evaluation {
             for (trigger, node) in pairs where object[trigger] != nil {
                 if !inPlace(node, value, &annotations, path: "/" + JSONPointer.escape(trigger)) {
                     valid = false
-                    if muted > 0 { return false }
+                    if quiet { return false }
                 }
             }
             return valid
@@ -400,7 +406,7 @@ struct Evaluation {
             let n = min(nodes.count, items.count)
             for i in 0..<n where !onChild(nodes[i], items[i], step: .index(i), path: "/\(i)") {
                 valid = false
-                if muted > 0 { return false }
+                if quiet { return false }
             }
             annotations.itemPrefix = max(annotations.itemPrefix, n)
             return valid
@@ -414,11 +420,14 @@ struct Evaluation {
                 var i = start
                 while i < numbers.count, check.accepts(numbers[i]) { i += 1 }
                 if i >= numbers.count { return true }
-                if muted > 0 { return false }
+                if quiet { return false }
                 // Something failed: let the general evaluator explain it, element by element.
                 var valid = true
                 for j in i..<numbers.count where !check.accepts(numbers[j]) {
-                    if !onChild(node, .number(JSONNumber(numbers[j])), step: .index(j)) { valid = false }
+                    if !onChild(node, .number(JSONNumber(numbers[j])), step: .index(j)) {
+                        valid = false
+                        if quiet { return false }
+                    }
                 }
                 return valid
             }
@@ -430,7 +439,7 @@ struct Evaluation {
                 if let check, case .number(let n) = item, check.accepts(n.value) { i += 1; continue }
                 if !onChild(node, item, step: .index(i)) {
                     valid = false
-                    if muted > 0 { return false }
+                    if quiet { return false }
                 }
                 i += 1
             }
@@ -444,7 +453,7 @@ struct Evaluation {
                 annotations.properties.insert(member.key)
                 if !onChild(node, member.value, step: .key(member.key), path: "/" + JSONPointer.escape(member.key)) {
                     valid = false
-                    if muted > 0 { return false }
+                    if quiet { return false }
                 }
             }
             return valid
@@ -457,7 +466,7 @@ struct Evaluation {
                     annotations.properties.insert(member.key)
                     if !onChild(node, member.value, step: .key(member.key), path: "/" + JSONPointer.escape(pattern.source)) {
                         valid = false
-                        if muted > 0 { return false }
+                        if quiet { return false }
                     }
                 }
             }
@@ -471,10 +480,10 @@ struct Evaluation {
                 if node.constant == false {
                     report("property \(quoted(member.key)) is not allowed", at: .key(member.key))
                     valid = false
-                    if muted > 0 { return false }
+                    if quiet { return false }
                 } else if !onChild(node, member.value, step: .key(member.key)) {
                     valid = false
-                    if muted > 0 { return false }
+                    if quiet { return false }
                 }
             }
             return valid
@@ -489,7 +498,7 @@ struct Evaluation {
                 } else if !onChild(node, .string(member.key), step: .key(member.key)) {
                     valid = false
                 }
-                if !valid && muted > 0 { return false }
+                if !valid && quiet { return false }
             }
             return valid
 
@@ -503,7 +512,7 @@ struct Evaluation {
                 } else if !onChild(node, items[i], step: .index(i)) {
                     valid = false
                 }
-                if !valid && muted > 0 { return false }
+                if !valid && quiet { return false }
             }
             annotations.allItems = true
             return valid
@@ -518,7 +527,7 @@ struct Evaluation {
                 } else if !onChild(node, member.value, step: .key(member.key)) {
                     valid = false
                 }
-                if !valid && muted > 0 { return false }
+                if !valid && quiet { return false }
             }
             for member in object.members { annotations.properties.insert(member.key) }
             return valid

@@ -60,28 +60,60 @@ struct OfficialSuiteTests {
                 guard case .object(let test) = testValue, let data = test["data"],
                       case .bool(let expected)? = test["valid"], case .string(let testName)? = test["description"] else { continue }
                 let id = "\(name) / \(groupName) / \(testName)"
-                if let validator {
-                    let issues = validator.validate(data)
-                    let verdict = validator.isValid(data)
-                    if issues.isEmpty == expected && verdict == expected {
-                        outcome.passed += 1
-                    } else {
-                        outcome.failed.append("\(id): expected \(expected ? "valid" : "invalid"), got \(issues.isEmpty ? "valid" : "\(issues)") (isValid \(verdict))")
-                    }
-                } else {
+                guard let validator else {
                     outcome.failed.append("\(id): schema did not compile: \(compileError ?? "?")")
+                    continue
+                }
+                // Same verdict whether number arrays arrive as `.numbers` (the parser's form) or as `.array`.
+                let issues = validator.validate(data)
+                let verdicts = [issues.isEmpty, validator.isValid(data), validator.isValid(Self.generalArrays(data))]
+                if verdicts.allSatisfy({ $0 == expected }) {
+                    outcome.passed += 1
+                } else {
+                    outcome.failed.append("\(id): expected \(expected ? "valid" : "invalid"), got \(issues.isEmpty ? "valid" : "\(issues)") (validate/isValid/isValid(.array): \(verdicts))")
                 }
             }
         }
         return outcome
     }
 
-    @Test func draft2020_12() throws {
-        let directory = Self.suiteRoot.appendingPathComponent("tests/draft2020-12")
-        let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+    /// The same value with every `.numbers` spelled as a general `.array` of `.number`s.
+    static func generalArrays(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .numbers(let values): .array(values.map { .number(JSONNumber($0)) })
+        case .array(let items): .array(items.map(generalArrays))
+        case .object(let object): .object(JSONObject(object.members.map { (key: $0.key, value: generalArrays($0.value)) }))
+        default: value
+        }
+    }
+
+    static func suiteFiles(_ folder: String) throws -> [URL] {
+        let directory = suiteRoot.appendingPathComponent(folder)
+        return try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "json" }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
-        #expect(files.count > 40, "the suite was not found at \(directory.path)")
+    }
+
+    /// The optional tests (not counted toward the targets; format assertion is out of scope since `format`
+    /// is an annotation here). Reported for information, with a floor so regressions show.
+    @Test func draft2020_12Optional() throws {
+        let registry = try Self.remotesRegistry()
+        var passed = 0
+        var total = 0
+        for file in try Self.suiteFiles("tests/draft2020-12/optional") {
+            let outcome = try Self.run(file: file, registry: registry)
+            passed += outcome.passed
+            total += outcome.passed + outcome.failed.count
+            for failure in outcome.failed { print("OPTIONAL FAIL \(failure)") }
+        }
+        print("json-schema-test-suite draft2020-12 optional (excluding format/): \(passed)/\(total) passed")
+        #expect(total > 100)
+        #expect(Double(passed) >= 0.95 * Double(total))
+    }
+
+    @Test func draft2020_12() throws {
+        let files = try Self.suiteFiles("tests/draft2020-12")
+        #expect(files.count > 40, "the suite was not found at \(Self.suiteRoot.path)")
         let registry = try Self.remotesRegistry()
         var passed = 0
         var total = 0

@@ -151,6 +151,16 @@ struct ValidationIssueTests {
         #expect(throws: SchemaError.self) { try registry.add(.bool(true), uri: "relative.json") }
     }
 
+    @Test func replacingADocumentForgetsItsOldIdentifiers() throws {
+        var registry = SchemaRegistry()
+        try registry.add(JSONParser().parse(#"{"$defs": {"a": {"$anchor": "old", "type": "string"}}}"#), uri: "https://example.test/doc.json")
+        try registry.add(JSONParser().parse(#"{"$ref": "doc.json#old"}"#), uri: "https://example.test/user.json")
+        #expect(try registry.validate(.number(JSONNumber(1)), against: "https://example.test/user.json").map(\.message) == ["expected string, got integer"])
+        try registry.add(JSONParser().parse(#"{"$defs": {"a": {"$anchor": "new", "type": "string"}}}"#), uri: "https://example.test/doc.json")
+        #expect(throws: SchemaError.self) { try registry.validate(.null, against: "https://example.test/user.json") }
+        #expect(try registry.validate(.null, against: "https://example.test/doc.json#new").count == 1)
+    }
+
     @Test func referenceLoopEndsWithAnIssue() throws {
         var registry = SchemaRegistry()
         try registry.add(JSONParser().parse(##"{"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}"##),
@@ -173,8 +183,8 @@ struct ValidationIssueTests {
 
     @Test func validatorIsUsableFromManyTasks() async throws {
         let validator = try registry().validator(for: Self.paramsURI)
-        let good = try JSONParser().parse(#"{"data": [[1, 2], [3, 4]]}"#)
-        let bad = try JSONParser().parse(#"{"data": [[1, 2], [3, null]]}"#)
+        let good = try JSONParser().parse(#"{"data": [[1, 2], [3, 4]], "name": "abc"}"#)
+        let bad = try JSONParser().parse(#"{"data": [[1, 2], [3, null]], "name": "abc"}"#)
         let counts = await withTaskGroup(of: Int.self) { group in
             for i in 0..<8 {
                 group.addTask { (0..<200).reduce(0) { sum, _ in sum + validator.validate(i.isMultiple(of: 2) ? good : bad).count } }
@@ -182,5 +192,34 @@ struct ValidationIssueTests {
             return await group.reduce(into: [Int]()) { $0.append($1) }
         }
         #expect(counts.sorted() == [0, 0, 0, 0, 200, 200, 200, 200])
+    }
+}
+
+/// Large and deep instances: capped issue lists, no stack exhaustion.
+struct ValidationLimitsTests {
+    @Test func issuesAreCappedButTheVerdictIsNot() throws {
+        var registry = SchemaRegistry()
+        try registry.add(JSONParser().parse(#"{"items": {"items": {"type": "string"}}}"#), uri: "https://example.test/strings.json")
+        let matrix = JSONValue.array(Array(repeating: .numbers(Array(repeating: 1, count: 512)), count: 512))
+        let validator = try registry.validator(for: "https://example.test/strings.json")
+        let issues = validator.validate(matrix)
+        #expect(issues.count == 100)
+        #expect(issues.first == ValidationIssue(instancePointer: "/0/0", keywordLocation: "/items/items/type", message: "expected string, got integer"))
+        #expect(validator.validate(matrix, maxIssues: 3).map(\.instancePointer) == ["/0/0", "/0/1", "/0/2"])
+        #expect(try registry.validate(matrix, against: "https://example.test/strings.json", maxIssues: 1).count == 1)
+        #expect(!validator.isValid(matrix))
+    }
+
+    @Test func deeplyNestedInstanceUnderARecursiveSchema() throws {
+        var registry = SchemaRegistry()
+        try registry.add(JSONParser().parse(##"{"anyOf": [{"type": "number"}, {"type": "array", "items": {"$ref": "#"}}]}"##),
+                         uri: "https://example.test/tree.json")
+        var deep = JSONValue.numbers([1])
+        for _ in 0..<1000 { deep = .array([deep]) }
+        let issues = try registry.validate(deep, against: "https://example.test/tree.json", maxIssues: 10_000)
+        #expect(issues.contains { $0.message.contains("nesting exceeds") })
+        var shallow = JSONValue.numbers([1])
+        for _ in 0..<50 { shallow = .array([shallow, .number(JSONNumber(2))]) }
+        #expect(try registry.validate(shallow, against: "https://example.test/tree.json") == [])
     }
 }
