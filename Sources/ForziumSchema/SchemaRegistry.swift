@@ -83,6 +83,21 @@ public struct SchemaRegistry: Sendable {
         cache = ValidatorCache()
     }
 
+    /// Parses `text` with ForziumJSON's parser and registers it under `uri`.
+    /// - Throws: `SchemaError.invalidSchema` for malformed JSON (with line and column) or a non-schema value.
+    public mutating func add(jsonText text: String, uri: String) throws {
+        let document: JSONValue
+        do {
+            document = try JSONParser().parse(text)
+        } catch {
+            throw SchemaError(kind: .invalidSchema, location: uri, message: "schema is not valid JSON: \(error)")
+        }
+        try add(document, uri: uri)
+    }
+
+    /// URIs of the documents added so far (the built-in metaschema first).
+    public var documentURIs: [String] { index.order }
+
     /// True when a document or embedded resource is registered under `uri`.
     public func contains(_ uri: String) -> Bool {
         index.resources[URIText.splitFragment(uri).base] != nil

@@ -151,6 +151,22 @@ struct ValidationIssueTests {
         #expect(throws: SchemaError.self) { try registry.add(.bool(true), uri: "relative.json") }
     }
 
+    @Test func addingFromText() throws {
+        var registry = SchemaRegistry()
+        try registry.add(jsonText: #"{"type": "integer"}"#, uri: "https://example.test/int.json")
+        #expect(registry.documentURIs == [SchemaRegistry.metaschemaURI, "https://example.test/int.json"])
+        #expect(try registry.validate(.number(JSONNumber(1.5)), against: "https://example.test/int.json").map(\.message)
+                == ["expected integer, got number"])
+        do {
+            try registry.add(jsonText: "{\"type\": }", uri: "https://example.test/broken.json")
+            Issue.record("malformed JSON was accepted")
+        } catch let error as SchemaError {
+            #expect(error.kind == .invalidSchema)
+            #expect(error.message.hasPrefix("schema is not valid JSON:"))
+            #expect(error.message.contains("line 1"))
+        }
+    }
+
     @Test func replacingADocumentForgetsItsOldIdentifiers() throws {
         var registry = SchemaRegistry()
         try registry.add(JSONParser().parse(#"{"$defs": {"a": {"$anchor": "old", "type": "string"}}}"#), uri: "https://example.test/doc.json")
