@@ -100,20 +100,6 @@ struct MatrixShape {
     }
 }
 
-extension JSONValue {
-    /// The JSON type name used in error messages: null, boolean, number, string, array, object.
-    var typeName: String {
-        switch self {
-        case .null: "null"
-        case .bool: "boolean"
-        case .number: "number"
-        case .string: "string"
-        case .array, .numbers: "array"
-        case .object: "object"
-        }
-    }
-}
-
 /// JSON Pointer (RFC 6901) helpers.
 enum JSONPointer {
     /// `base` extended by one reference token, escaped (`~` → `~0`, `/` → `~1`).
