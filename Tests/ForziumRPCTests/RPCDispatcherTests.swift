@@ -1,0 +1,204 @@
+import ForziumJSON
+import Testing
+@testable import ForziumRPC
+
+/// A handler with a few methods that exercise every reply path.
+struct TestHandler: RPCHandler {
+    struct Boom: Error {}
+
+    func handle(_ request: RPCRequest, context: RPCContext) throws -> JSONValue {
+        switch request.method {
+        case "echo":
+            return request.params ?? .null
+        case "bad_params":
+            throw RPCError.invalidParams("Invalid params", errors: [(pointer: "/data/1", message: "row 1 has 3 elements, expected 2")])
+        case "boom":
+            throw Boom()
+        case "announce":
+            context.notify(method: "progress", params: .object(JSONObject([("step", .exactInteger(1))])))
+            return .string("done")
+        default:
+            throw RPCError.methodNotFound(request.method)
+        }
+    }
+}
+
+/// Collects lines written (replies and notifications) in order.
+final class MemorySink: LineSink, @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var collected: [String] = []
+    var isClosed: Bool { false }
+
+    @discardableResult func write(_ line: [UInt8]) -> Bool {
+        lock.withLock { collected.append(String(decoding: line, as: UTF8.self)) }
+        return true
+    }
+
+    var lines: [String] { lock.withLock { collected } }
+}
+
+let dispatcher = RPCDispatcher(handler: TestHandler())
+
+/// The reply text to `line` (without its LF), nil when none; notifications sent on the way go to `sink`.
+func reply(_ line: String, sink: MemorySink = MemorySink()) -> String? {
+    let context = RPCContext(sink: { sink.write($0) })
+    let bytes = Array(line.utf8)
+    guard let out = bytes.withUnsafeBytes({ dispatcher.reply(to: $0, context: context) }) else { return nil }
+    #expect(out.last == 0x0A)
+    #expect(out.dropLast().contains(0x0A) == false)
+    return String(decoding: out.dropLast(), as: UTF8.self)
+}
+
+func parsed(_ text: String?) throws -> JSONValue {
+    try JSONParser().parse(try #require(text))
+}
+
+/// The error code of a single error reply.
+func errorCode(_ value: JSONValue) -> Double? {
+    guard case .object(let object) = value, case .object(let error)? = object["error"],
+          case .number(let code)? = error["code"] else { return nil }
+    return code.value
+}
+
+@Suite("JSON-RPC envelopes and batches")
+struct RPCDispatcherTests {
+    @Test("A result line is {jsonrpc, id, result} in that order, compact, with the id token kept")
+    func resultLayout() {
+        #expect(reply(#"{"jsonrpc":"2.0","id":1,"method":"echo","params":{"a":[1.5,2]}}"#)
+            == #"{"jsonrpc":"2.0","id":1,"result":{"a":[1.5,2.0]}}"#)
+        #expect(reply(#"{"id":"1","method":"echo","params":[],"jsonrpc":"2.0"}"#)
+            == #"{"jsonrpc":"2.0","id":"1","result":[]}"#)
+    }
+
+    @Test("Ids are echoed exactly as sent", arguments: ["1", "-0", "1.50", "1e400", "123456789012345678901234567890", "\"xé\"", "\"a\\\"b\"", "null", "\"\""])
+    func idsEchoed(id: String) {
+        #expect(reply(#"{"jsonrpc":"2.0","id":\#(id),"method":"echo"}"#) == #"{"jsonrpc":"2.0","id":\#(id),"result":null}"#)
+    }
+
+    @Test("A string id is echoed as the same string (escapes written canonically)")
+    func stringIDEscapes() {
+        #expect(reply(#"{"jsonrpc":"2.0","id":"x\u00e9","method":"echo"}"#) == #"{"jsonrpc":"2.0","id":"xé","result":null}"#)
+    }
+
+    @Test("Notifications get no reply, even on error")
+    func notifications() {
+        #expect(reply(#"{"jsonrpc":"2.0","method":"echo","params":[1]}"#) == nil)
+        #expect(reply(#"{"jsonrpc":"2.0","method":"nope"}"#) == nil)
+        #expect(reply(#"{"jsonrpc":"2.0","method":"bad_params","params":{}}"#) == nil)
+        #expect(reply(#"{"jsonrpc":"2.0","method":"boom"}"#) == nil)
+    }
+
+    @Test("Invalid requests: -32600, id echoed when it is valid, else null", arguments: [
+        (#"{"jsonrpc":"2.0","id":5}"#, "5"),
+        (#"{"jsonrpc":"1.0","id":5,"method":"echo"}"#, "5"),
+        (#"{"id":5,"method":"echo"}"#, "5"),
+        (#"{"jsonrpc":2.0,"id":"a","method":"echo"}"#, "\"a\""),
+        (#"{"jsonrpc":"2.0","id":5,"method":1}"#, "5"),
+        (#"{"jsonrpc":"2.0","id":5,"method":"echo","params":3}"#, "5"),
+        (#"{"jsonrpc":"2.0","id":5,"method":"echo","params":"x"}"#, "5"),
+        (#"{"jsonrpc":"2.0","id":[1],"method":"echo"}"#, "null"),
+        (#"{"jsonrpc":"2.0","id":{},"method":"echo"}"#, "null"),
+        (#"{"jsonrpc":"2.0","id":true,"method":"echo"}"#, "null"),
+        (#"{"jsonrpc":"2.0","method":1}"#, "null"),
+        (#""just a string""#, "null"),
+        ("42", "null"),
+    ])
+    func invalidRequests(line: String, id: String) throws {
+        let text = try #require(reply(line))
+        #expect(text.hasPrefix(#"{"jsonrpc":"2.0","id":\#(id),"error":{"code":-32600,"message":"#))
+    }
+
+    @Test("Parse errors: -32700 with id null, line and column in the message and data")
+    func parseErrors() throws {
+        let text = try #require(reply("{\"jsonrpc\":\"2.0\",\n\"id\":1,\"method\":}"))
+        #expect(text.hasPrefix(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: "#))
+        #expect(text.contains("line 2, column"))
+        let value = try parsed(text)
+        guard case .object(let object) = value, case .object(let error)? = object["error"],
+              case .object(let data)? = error["data"], case .number(let line)? = data["line"] else {
+            Issue.record("no data.line in \(text)")
+            return
+        }
+        #expect(line.value == 2)
+        #expect(text.contains(#""line":2,"#))
+        #expect(errorCode(try parsed(reply("{")) ) == -32700)
+        #expect(errorCode(try parsed(reply(#"{"jsonrpc":"2.0","id":1,"method":"echo"} x"#))) == -32700)
+    }
+
+    @Test("Invalid UTF-8 is a parse error")
+    func invalidUTF8() throws {
+        let sink = MemorySink()
+        let context = RPCContext(sink: { sink.write($0) })
+        var bytes = Array(#"{"jsonrpc":"2.0","id":1,"method":"echo","params":["#.utf8)
+        bytes += [0x22, 0xC3, 0x28, 0x22, 0x5D, 0x7D]  // "\xC3(" then ]}
+        let out = try #require(bytes.withUnsafeBytes { dispatcher.reply(to: $0, context: context) })
+        #expect(errorCode(try JSONParser().parse(Array(out.dropLast()))) == -32700)
+    }
+
+    @Test("Method not found, invalid params with data.errors, internal error")
+    func errors() throws {
+        #expect(reply(#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#)
+            == #"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"Method not found: nope"}}"#)
+        #expect(reply(#"{"jsonrpc":"2.0","id":2,"method":"bad_params","params":{}}"#)
+            == #"{"jsonrpc":"2.0","id":2,"error":{"code":-32602,"message":"Invalid params","data":{"errors":[{"pointer":"/data/1","message":"row 1 has 3 elements, expected 2"}]}}}"#)
+        let internalError = try #require(reply(#"{"jsonrpc":"2.0","id":3,"method":"boom"}"#))
+        #expect(internalError.hasPrefix(#"{"jsonrpc":"2.0","id":3,"error":{"code":-32603,"message":"Internal error: "#))
+    }
+
+    @Test("Batches: empty, invalid elements, all notifications, mixed")
+    func batches() throws {
+        #expect(reply("[]") == #"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: empty batch"}}"#)
+        let two = try parsed(reply("[1,2]"))
+        guard case .array(let replies) = two else { Issue.record("not an array: \(two)"); return }
+        #expect(replies.count == 2)
+        #expect(replies.allSatisfy { errorCode($0) == -32600 })
+        #expect(reply(#"[{"jsonrpc":"2.0","method":"echo"},{"jsonrpc":"2.0","method":"nope"}]"#) == nil)
+        #expect(reply(#"[{"jsonrpc":"2.0","id":1,"method":"echo","params":[1]},{"jsonrpc":"2.0","method":"echo"},{"foo":1},{"jsonrpc":"2.0","id":"b","method":"nope"}]"#)
+            == #"[{"jsonrpc":"2.0","id":1,"result":[1.0]},{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: missing \"jsonrpc\": \"2.0\""}},{"jsonrpc":"2.0","id":"b","error":{"code":-32601,"message":"Method not found: nope"}}]"#)
+        let nested = try parsed(reply("[[]]"))
+        guard case .array(let inner) = nested else { Issue.record("not an array: \(nested)"); return }
+        #expect(inner.count == 1 && errorCode(inner[0]) == -32600)
+    }
+
+    @Test("A handler's notifications are written before its reply")
+    func handlerNotifications() {
+        let sink = MemorySink()
+        #expect(reply(#"{"jsonrpc":"2.0","id":9,"method":"announce"}"#, sink: sink) == #"{"jsonrpc":"2.0","id":9,"result":"done"}"#)
+        #expect(sink.lines == [#"{"jsonrpc":"2.0","method":"progress","params":{"step":1}}"# + "\n"])
+    }
+}
+
+@Suite("Serve loop")
+struct RPCServerTests {
+    func serve(_ input: String, chunk: Int, concurrency: ServeConcurrency, maxLineBytes: Int = 1 << 20) -> (MemorySink, ServeSummary) {
+        let sink = MemorySink()
+        let reader = LineReader(source: ChunkedSource(input, chunk: chunk), maxLineBytes: maxLineBytes, initialCapacity: 8)
+        let summary = RPCServer(dispatcher: dispatcher, concurrency: concurrency).serve(reader: reader, sink: sink)
+        return (sink, summary)
+    }
+
+    @Test("Sequential: byte-by-byte input, blank lines skipped, oversize answered, last line without LF answered")
+    func sequential() {
+        let input = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}\r\n\n   \n"
+            + "[\"" + String(repeating: "a", count: 200) + "\"]\n"
+            + "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"echo\"}"
+        let (sink, summary) = serve(input, chunk: 1, concurrency: .sequential, maxLineBytes: 100)
+        #expect(sink.lines == [
+            #"{"jsonrpc":"2.0","id":1,"result":null}"# + "\n",
+            #"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: line of 204 bytes exceeds the limit of 100 bytes","data":{"limit":100,"length":204}}}"# + "\n",
+            #"{"jsonrpc":"2.0","id":2,"result":null}"# + "\n",
+        ])
+        #expect(summary == ServeSummary(end: .endOfInput, lines: 2, oversizeLines: 1))
+    }
+
+    @Test("Concurrent: every request answered exactly once before serve returns")
+    func concurrent() {
+        var input = ""
+        for id in 0..<500 { input += #"{"jsonrpc":"2.0","id":\#(id),"method":"echo","params":[\#(id)]}"# + "\n" }
+        let (sink, summary) = serve(input, chunk: 997, concurrency: .concurrent(maxInFlight: 3, workers: 3))
+        #expect(summary.lines == 500)
+        let expected = Set((0..<500).map { #"{"jsonrpc":"2.0","id":\#($0),"result":[\#($0).0]}"# + "\n" })
+        #expect(Set(sink.lines) == expected)
+        #expect(sink.lines.count == 500)
+    }
+}
