@@ -41,9 +41,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // jansson-backed message decoder for the SIMD engine (small lines via jansson, matrices via ForziumJSON).
+        .target(name: "ForziumJansson", dependencies: ["CJansson", "ForziumJSON", "ForziumRPC"]),
         // Benchmarks: in-process kernel and codec figures; bench/run.py compares them with NumPy/orjson.
         .executableTarget(name: "ForziumBench", dependencies: [
-            "ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON",
+            "ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON", "ForziumJansson",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "ForziumEngine", dependencies: ["ForziumEngineCore", "ForziumKernels"]),
@@ -53,6 +55,7 @@ let package = Package(
         .testTarget(name: "ForziumSchemaTests", dependencies: ["ForziumSchema", "ForziumJSON"]),
         .testTarget(name: "ForziumRPCTests", dependencies: ["ForziumRPC", "ForziumJSON"]),
         .testTarget(name: "ForziumKernelsTests", dependencies: ["ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON"]),
+        .testTarget(name: "ForziumJanssonTests", dependencies: ["ForziumJansson", "ForziumJSON"]),
         .testTarget(name: "ForziumSchemaBundleTests", dependencies: ["ForziumSchemaBundle", "ForziumSchema", "ForziumKernels", "ForziumJSON"]),
         .testTarget(name: "ForziumIntegrationTests", dependencies: ["ForziumJSON", "ForziumEngine", "ForziumEngineSIMD"]),
     ]
