@@ -13,10 +13,16 @@ let package = Package(
         .executable(name: "forzium-bench", targets: ["ForziumBench"]),
         .library(name: "ForziumJSON", targets: ["ForziumJSON"]),
         .library(name: "ForziumSchema", targets: ["ForziumSchema"]),
+        .executable(name: "forzium-gateway", targets: ["ForziumGateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // JSON codec: strict byte-level parser and writer, numbers straight into [Double].
@@ -50,6 +56,20 @@ let package = Package(
         ]),
         .executableTarget(name: "ForziumEngine", dependencies: ["ForziumEngineCore", "ForziumKernels"]),
         .executableTarget(name: "ForziumEngineSIMD", dependencies: ["ForziumEngineCore", "ForziumKernelsSIMD", "CJansson", "CForziumCPU"]),
+        // Gateway library: configuration, route table, engine discovery and pool, HTTP errors, OpenAPI, metrics.
+        .target(name: "ForziumGatewayCore", dependencies: [
+            "ForziumJSON", "ForziumSchema",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "ForziumGateway", dependencies: ["ForziumGatewayCore"]),
 
         .testTarget(name: "ForziumJSONTests", dependencies: ["ForziumJSON"]),
         .testTarget(name: "ForziumSchemaTests", dependencies: ["ForziumSchema", "ForziumJSON"]),
@@ -58,5 +78,8 @@ let package = Package(
         .testTarget(name: "ForziumJanssonTests", dependencies: ["ForziumJansson", "ForziumJSON"]),
         .testTarget(name: "ForziumSchemaBundleTests", dependencies: ["ForziumSchemaBundle", "ForziumSchema", "ForziumKernels", "ForziumJSON"]),
         .testTarget(name: "ForziumIntegrationTests", dependencies: ["ForziumJSON", "ForziumEngine", "ForziumEngineSIMD"]),
+        .testTarget(name: "ForziumGatewayTests", dependencies: [
+            "ForziumGatewayCore", "ForziumJSON", "ForziumGateway", "ForziumEngine", "ForziumEngineSIMD",
+        ]),
     ]
 )

@@ -1,0 +1,386 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// What an engine sent back for one request: its whole response line, and where the raw `result` value sits.
+package struct EngineResponse: Sendable {
+    /// The response line without its newline.
+    package var line: [UInt8]
+    /// Byte range of the raw `result` value when the engine succeeded; `nil` for an error response.
+    package var resultRange: Range<Int>?
+    /// The engine's error object when it failed.
+    package var error: EngineRPCError?
+
+    /// The raw result bytes (valid JSON text) of a successful response.
+    package var resultBytes: ArraySlice<UInt8> { resultRange.map { line[$0] } ?? [] }
+}
+
+/// A JSON-RPC error object sent by an engine.
+package struct EngineRPCError: Sendable, Equatable {
+    package var code: Int
+    package var message: String
+    /// `data.errors` items, pointers relative to the params object.
+    package var issues: [ProblemItem]
+}
+
+/// Events of a streamed request: row-block notifications, then the final response.
+package enum EngineStreamEvent: Sendable {
+    /// A `stream.rows` notification line (whole line, no newline).
+    case rows([UInt8])
+    /// The final response.
+    case done(EngineResponse)
+}
+
+/// Where an engine's answer to one request goes.
+package enum EngineSink: Sendable {
+    case single(CheckedContinuation<EngineResponse, any Error>)
+    case stream(AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation)
+
+    func fail(_ error: GatewayError) {
+        switch self {
+        case .single(let c): c.resume(throwing: error)
+        case .stream(let c): c.finish(throwing: error)
+        }
+    }
+
+    func complete(_ response: EngineResponse) {
+        switch self {
+        case .single(let c): c.resume(returning: response)
+        case .stream(let c):
+            c.yield(.done(response))
+            c.finish()
+        }
+    }
+}
+
+/// One running engine child process: pipes on its stdin/stdout/stderr, a reader thread that drains stdout
+/// continuously (so the child never blocks on a full pipe) and frames lines, a stderr thread that forwards
+/// to the gateway log, and a serial writer. Requests are multiplexed on the pipe by gateway-assigned ids.
+///
+/// Ownership: this object owns all three descriptors and closes them; it reaps the child (`waitpid`) on its
+/// reader thread after stdout reaches EOF, then calls `onExit` exactly once.
+package final class EngineProcess: @unchecked Sendable {
+    /// Why the process went away, as seen by the reader thread.
+    package struct Exit: Sendable {
+        /// Raw `waitpid` status.
+        package var status: Int32
+        /// True when the gateway asked for it (deadline replacement, shutdown): not counted as a crash.
+        package var expected: Bool
+        package var description: String
+    }
+
+    /// Child process id.
+    package let pid: pid_t
+    /// Pool slot this process fills.
+    package let slot: Int
+    /// Incremented on each restart of the slot.
+    package let generation: Int
+    /// Longest line accepted from the engine before it is treated as broken.
+    package let maxLineBytes: Int
+
+    private let stdinFD: Int32
+    private let stdoutFD: Int32
+    private let stderrFD: Int32
+    private let logger: Logger
+    private let writeQueue: DispatchQueue
+    private let state = NIOLockedValueBox(State())
+    private let onExit: @Sendable (EngineProcess, Exit) -> Void
+
+    private struct State {
+        var pending: [Int: EngineSink] = [:]
+        var closed = false
+        var inputClosed = false
+        var expectedExit = false
+        var exitReason: String?
+    }
+
+    /// Starts `executable` with `arguments`.
+    /// - Parameters:
+    ///   - onExit: called once from the reader thread after the child is reaped and all its requests failed.
+    package init(
+        executable: String, arguments: [String], slot: Int, generation: Int, maxLineBytes: Int = 512 << 20,
+        logger: Logger, onExit: @escaping @Sendable (EngineProcess, Exit) -> Void
+    ) throws {
+        var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        guard forziumPipe2(&inPipe, O_CLOEXEC) == 0 else { throw EngineSpawnError(message: "pipe: \(String(cString: strerror(errno)))") }
+        guard forziumPipe2(&outPipe, O_CLOEXEC) == 0 else {
+            close(inPipe[0]); close(inPipe[1])
+            throw EngineSpawnError(message: "pipe: \(String(cString: strerror(errno)))")
+        }
+        guard forziumPipe2(&errPipe, O_CLOEXEC) == 0 else {
+            close(inPipe[0]); close(inPipe[1]); close(outPipe[0]); close(outPipe[1])
+            throw EngineSpawnError(message: "pipe: \(String(cString: strerror(errno)))")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Children start with default signal dispositions (the gateway ignores SIGPIPE; engines should not).
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
+        guard rc == 0 else {
+            close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
+            throw EngineSpawnError(message: "cannot start \(executable): \(String(cString: strerror(rc)))")
+        }
+        self.pid = child
+        self.slot = slot
+        self.generation = generation
+        self.maxLineBytes = maxLineBytes
+        self.stdinFD = inPipe[1]
+        self.stdoutFD = outPipe[0]
+        self.stderrFD = errPipe[0]
+        var logger = logger
+        logger[metadataKey: "engine.pid"] = "\(child)"
+        logger[metadataKey: "engine.slot"] = "\(slot)"
+        self.logger = logger
+        self.onExit = onExit
+        self.writeQueue = DispatchQueue(label: "forzium.engine.\(slot).writer")
+
+        let stdoutThread = Thread { [self] in self.readStdout() }
+        stdoutThread.name = "engine-\(slot)-stdout"
+        stdoutThread.start()
+        let stderrThread = Thread { [self] in self.readStderr() }
+        stderrThread.name = "engine-\(slot)-stderr"
+        stderrThread.start()
+    }
+
+    /// Requests sent and not yet answered.
+    package var inFlight: Int { state.withLockedValue { $0.pending.count } }
+
+    /// Whether the reader has seen stdout close.
+    package var isClosed: Bool { state.withLockedValue { $0.closed } }
+
+    /// Registers `sink` under `id` and queues `line` (one complete JSON-RPC message ending in `\n`) for writing.
+    /// Fails the sink at once with 502 when the engine is already gone.
+    package func send(id: Int, line: [UInt8], sink: EngineSink) {
+        let accepted = state.withLockedValue { state -> Bool in
+            guard !state.closed, !state.inputClosed else { return false }
+            state.pending[id] = sink
+            return true
+        }
+        guard accepted else {
+            sink.fail(GatewayError(.engineFailed, "the engine process exited before the request could be sent"))
+            return
+        }
+        let fd = stdinFD
+        writeQueue.async {
+            line.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return // EPIPE etc.: the reader sees EOF and fails the pending requests.
+                    }
+                    offset += n
+                }
+            }
+        }
+    }
+
+    /// Removes the pending request `id` and fails it with `error`; false when it already completed.
+    @discardableResult
+    package func cancel(id: Int, error: GatewayError) -> Bool {
+        let sink = state.withLockedValue { $0.pending.removeValue(forKey: id) }
+        guard let sink else { return false }
+        sink.fail(error)
+        return true
+    }
+
+    /// Closes the engine's stdin (after queued writes): a well-behaved engine finishes its work and exits.
+    package func closeInput() {
+        let fd = stdinFD
+        let first = state.withLockedValue { state -> Bool in
+            if state.inputClosed { return false }
+            state.inputClosed = true
+            state.expectedExit = true
+            return true
+        }
+        if first { writeQueue.async { close(fd) } }
+    }
+
+    /// Kills the child (SIGKILL); its in-flight requests then fail with `reason` (502) when the reader sees EOF.
+    package func terminate(reason: String, expected: Bool) {
+        state.withLockedValue { state in
+            if state.exitReason == nil { state.exitReason = reason }
+            if expected { state.expectedExit = true }
+        }
+        kill(pid, SIGKILL)
+    }
+
+    // MARK: Reader threads
+
+    private func readStdout() {
+        let chunkSize = 1 << 20
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        defer { chunk.deallocate() }
+        var partial: [UInt8] = []
+        var failure: String?
+        readLoop: while true {
+            let n = read(stdoutFD, chunk.baseAddress!, chunkSize)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = "reading engine stdout failed: \(String(cString: strerror(errno)))"
+                break
+            }
+            if n == 0 { break }
+            var start = 0
+            let bytes = UnsafeRawBufferPointer(rebasing: chunk[0..<n])
+            while start < n {
+                guard let nl = memchr(bytes.baseAddress! + start, 0x0A, n - start) else {
+                    partial.append(contentsOf: bytes[start..<n])
+                    if partial.count > maxLineBytes {
+                        failure = "engine sent a line longer than \(maxLineBytes) bytes"
+                        break readLoop
+                    }
+                    break
+                }
+                let end = bytes.baseAddress!.distance(to: UnsafeRawPointer(nl))
+                var line: [UInt8]
+                if partial.isEmpty {
+                    line = Array(bytes[start..<end])
+                } else {
+                    partial.append(contentsOf: bytes[start..<end])
+                    line = partial
+                    partial = []
+                }
+                if line.last == 0x0D { line.removeLast() }
+                start = end + 1
+                if !line.isEmpty, let problem = handle(line: line) {
+                    failure = problem
+                    break readLoop
+                }
+            }
+        }
+        finish(failure: failure)
+    }
+
+    /// Routes one line; returns a description when the line is protocol garbage.
+    private func handle(line: [UInt8]) -> String? {
+        switch EngineLineClassifier.classify(line) {
+        case .response(let id, let response):
+            let sink = state.withLockedValue { $0.pending.removeValue(forKey: id) }
+            // A response for an id nobody waits on (e.g. the request timed out): drop it.
+            sink?.complete(response)
+            return nil
+        case .rows(let request):
+            let sink = state.withLockedValue { $0.pending[request] }
+            if case .stream(let c) = sink { c.yield(.rows(line)) }
+            return nil
+        case .otherNotification:
+            return nil
+        case .garbage(let why):
+            let preview = String(decoding: line.prefix(120), as: UTF8.self)
+            logger.error("engine protocol error: \(why)", metadata: ["line": "\(preview)"])
+            return "engine sent an invalid protocol line (\(why))"
+        }
+    }
+
+    private func finish(failure: String?) {
+        if failure != nil { kill(pid, SIGKILL) }
+        let (pending, reason, expected) = state.withLockedValue { state in
+            state.closed = true
+            let pending = state.pending
+            state.pending = [:]
+            return (pending, state.exitReason ?? failure ?? "the engine process exited", state.expectedExit && failure == nil)
+        }
+        for (_, sink) in pending {
+            sink.fail(GatewayError(.engineFailed, "\(reason) while handling the request"))
+        }
+        close(stdoutFD)
+        // Reap: give a closing engine a moment, then make sure.
+        var status: Int32 = 0
+        var reaped = false
+        for _ in 0..<200 {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno != EINTR) { reaped = true; break }
+            usleep(10_000)
+        }
+        if !reaped {
+            kill(pid, SIGKILL)
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        let inputAlreadyClosed = state.withLockedValue { s -> Bool in
+            let was = s.inputClosed
+            s.inputClosed = true
+            return was
+        }
+        let fd = stdinFD
+        if !inputAlreadyClosed { writeQueue.async { close(fd) } }
+        onExit(self, Exit(status: status, expected: expected, description: Self.describe(status: status)))
+    }
+
+    private static func describe(status: Int32) -> String {
+        let signal = status & 0x7f
+        if signal == 0 { return "exit code \((status >> 8) & 0xff)" }
+        return "signal \(signal)"
+    }
+
+    private func readStderr() {
+        let chunkSize = 64 << 10
+        var buffer = [UInt8](repeating: 0, count: chunkSize)
+        var partial: [UInt8] = []
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(stderrFD, $0.baseAddress!, chunkSize) }
+            if n < 0 { if errno == EINTR { continue }; break }
+            if n == 0 { break }
+            partial.append(contentsOf: buffer[0..<n])
+            while let nl = partial.firstIndex(of: 0x0A) {
+                let text = String(decoding: partial[..<nl], as: UTF8.self)
+                partial.removeSubrange(...nl)
+                if !text.isEmpty { logger.info("engine: \(text)") }
+            }
+            if partial.count > 16 << 10 {
+                logger.info("engine: \(String(decoding: partial, as: UTF8.self))")
+                partial = []
+            }
+        }
+        if !partial.isEmpty { logger.info("engine: \(String(decoding: partial, as: UTF8.self))") }
+        close(stderrFD)
+    }
+}
+
+/// An engine could not be started.
+package struct EngineSpawnError: Error, CustomStringConvertible {
+    package var message: String
+    package var description: String { message }
+}
+
+/// `pipe2(2)`: a pipe whose ends are close-on-exec from the start, so no other child inherits them.
+@_silgen_name("pipe2")
+private func forziumPipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
+
+/// A cancellable timer callback (a `DispatchWorkItem` shared across tasks; cancel is thread-safe).
+package struct DeadlineTimer: @unchecked Sendable {
+    private let item: DispatchWorkItem
+
+    /// Runs `action` at `deadline` unless cancelled first.
+    package init(deadline: ContinuousClock.Instant, action: @escaping @Sendable () -> Void) {
+        item = DispatchWorkItem(block: action)
+        let nanos = max(0, ContinuousClock.now.duration(to: deadline).nanoseconds)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: nanos)), execute: item)
+    }
+
+    package func cancel() { item.cancel() }
+}

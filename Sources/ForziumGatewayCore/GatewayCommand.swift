@@ -1,0 +1,182 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// `forzium-gateway`: the HTTP gateway in front of a pool of engine processes.
+public struct GatewayCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "forzium-gateway",
+        abstract: "HTTP gateway mapping REST routes onto Forzium engine processes (JSON-RPC over stdio).",
+        discussion: """
+            Binds 127.0.0.1:8000 by default. Engines are found next to this executable, then on PATH \
+            (forzium-engine-simd preferred, forzium-engine as fallback); --engine or FORZIUM_ENGINE overrides. \
+            API keys: --api-keys or FORZIUM_API_KEYS (comma-separated). Logs go to stderr.
+            """)
+
+    @Option(help: "Address to bind.") var host: String = "127.0.0.1"
+    @Option(help: "Port to bind (0 picks a free port; the log says which).") var port: Int = 8000
+    @Option(help: "Engine: auto, simd, fallback, or a path (default: FORZIUM_ENGINE, else auto).") var engine: String?
+    @Option(help: "Number of engine processes.") var engines: Int = 1
+    @Option(help: "Requests in flight per engine process.") var engineConcurrency: Int = 4
+    @Option(help: "Requests allowed to wait for an engine before 503.") var queueDepth: Int = 64
+    @Option(help: "Request deadline in seconds (504 past it).") var timeout: Double = 30
+    @Option(help: "Largest request body in bytes (413 above).") var maxBodyBytes: Int = 64 << 20
+    @Option(help: "Comma-separated API keys (default: FORZIUM_API_KEYS; none = no authentication).") var apiKeys: String?
+    @Option(help: "Allowed CORS origin (repeatable; * for any). CORS is off without it.") var corsOrigin: [String] = []
+    @Option(help: "NIO event loop threads.") var eventLoopThreads: Int = 1
+    @Option(help: "Rows per block asked of the engine for /stream.") var streamRowBlock: Int = 16
+    @Option(help: "Crashes within --breaker-window seconds that stop restarts of an engine.") var breakerCrashes: Int = 5
+    @Option(help: "Breaker window in seconds.") var breakerWindow: Int = 30
+    @Option(help: "Read schemas from this directory instead of the embedded copy.") var schemas: String?
+    @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).") var logLevel: String = "info"
+    @Flag(help: "Print the OpenAPI document (pretty JSON) to stdout and exit.") var printOpenapi = false
+
+    public init() {}
+
+    public func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard engines >= 1, engines <= 64 else { throw ValidationError("--engines must be 1...64") }
+        guard engineConcurrency >= 1 else { throw ValidationError("--engine-concurrency must be at least 1") }
+        guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        guard (1...16).contains(eventLoopThreads) else { throw ValidationError("--event-loop-threads must be 1...16") }
+        guard streamRowBlock >= 1 else { throw ValidationError("--stream-row-block must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    /// The configuration these options describe, with environment fallbacks.
+    public func gatewayConfiguration(environment: [String: String]) -> GatewayConfiguration {
+        let keys = (apiKeys ?? environment["FORZIUM_API_KEYS"] ?? "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return GatewayConfiguration(
+            host: host, port: port, engine: engine ?? environment["FORZIUM_ENGINE"] ?? "auto", engines: engines,
+            engineConcurrency: engineConcurrency, queueDepth: queueDepth, timeoutMilliseconds: Int((timeout * 1000).rounded()),
+            maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin, eventLoopThreads: eventLoopThreads,
+            streamRowBlock: streamRowBlock, breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow)
+    }
+
+    public func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "forzium.gateway")
+        signal(SIGPIPE, SIG_IGN)
+        let environment = ProcessInfo.processInfo.environment
+        let config = gatewayConfiguration(environment: environment)
+
+        let files: [(path: String, text: String)]
+        do {
+            files = try schemas.map { try GatewaySchemas.load(directory: $0) } ?? GatewaySchemas.embedded
+        } catch {
+            logger.critical("cannot read schemas: \(error)")
+            throw ExitCode.failure
+        }
+        let openAPI = try OpenAPIBuilder(routes: .embedded, files: files).prettyBytes()
+        if printOpenapi {
+            FileHandle.standardOutput.write(Data(openAPI))
+            return
+        }
+        let validator: SchemaBodyValidator
+        do {
+            validator = try SchemaBodyValidator(files: files)
+        } catch {
+            logger.critical("invalid schemas: \(error)")
+            throw ExitCode.failure
+        }
+        try await GatewayServer.run(configuration: config, validator: validator, openAPI: openAPI, logger: logger)
+    }
+}
+
+/// Wires the engine pool and the HTTP application into one service group and runs it until SIGTERM/SIGINT.
+public enum GatewayServer {
+    public static func run(configuration config: GatewayConfiguration, validator: any BodyValidator, openAPI: [UInt8], logger: Logger) async throws {
+        let metrics = GatewayMetrics()
+        let candidates = EngineDiscovery.candidates(mode: config.engine, environment: ProcessInfo.processInfo.environment, logger: logger)
+        let chosen = await EngineHandshake.choose(candidates, logger: logger, timeout: .seconds(10))
+        let engine: EngineCandidate
+        if let chosen {
+            engine = EngineCandidate(path: chosen.path, kind: chosen.kind, arguments: chosen.arguments)
+            logger.notice("using engine \(engine.kind) at \(engine.path)")
+        } else {
+            logger.error("no working engine found (looked for \(EngineDiscovery.simdName) and \(EngineDiscovery.fallbackName) next to the gateway and on PATH); engine routes answer 503")
+            engine = candidates.last ?? EngineCandidate(path: "/nonexistent/\(EngineDiscovery.fallbackName)", kind: "none")
+        }
+        let pool = EnginePool(
+            engine: engine,
+            configuration: EnginePoolConfiguration(
+                engines: config.engines, perEngineConcurrency: config.engineConcurrency, queueDepth: config.queueDepth,
+                breakerCrashes: config.breakerCrashes, breakerWindow: .seconds(config.breakerWindowSeconds),
+                breakerCooldown: .seconds(config.breakerCooldownSeconds)),
+            metrics: metrics, logger: logger)
+        if chosen != nil {
+            do { try await pool.start() } catch { logger.error("engines failed to start: \(error)") }
+        } else {
+            try? await pool.start()
+        }
+        let responder = GatewayResponder(configuration: config, routes: .embedded, pool: pool, validator: validator,
+                                         metrics: metrics, openAPI: openAPI, logger: logger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopThreads)
+        let host = config.host
+        let app = Application(
+            responder: responder,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? config.port
+                logger.notice("listening on \(host):\(port)")
+            },
+            eventLoopGroupProvider: .shared(group),
+            logger: logger)
+        // Shutdown runs in reverse order: the HTTP server stops accepting and drains first, then the pool closes engines.
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: [.init(service: pool), .init(service: app)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await serviceGroup.run()
+        try await group.shutdownGracefully()
+        logger.notice("gateway stopped")
+    }
+}
+
+/// Where the gateway's schema documents come from.
+public enum GatewaySchemas {
+    /// Schema files compiled into the binary.
+    public static var embedded: [(path: String, text: String)] { [] }
+
+    /// Every `*.json` under `directory` (except `openapi.json`), paths relative to it, sorted.
+    public static func load(directory: String) throws -> [(path: String, text: String)] {
+        let root = URL(fileURLWithPath: directory).standardizedFileURL
+        guard let enumerator = FileManager.default.enumerator(atPath: root.path) else {
+            throw EngineSpawnError(message: "cannot list \(directory)")
+        }
+        var files: [(path: String, text: String)] = []
+        while let relative = enumerator.nextObject() as? String {
+            guard relative.hasSuffix(".json"), relative != "openapi.json" else { continue }
+            files.append((relative, try String(contentsOfFile: root.path + "/" + relative, encoding: .utf8)))
+        }
+        return files.sorted { $0.path < $1.path }
+    }
+}
+
+/// Lets the thin executable call the async `run()` of a parsed command.
+public protocol AsyncParsableCommandRunnable {
+    mutating func runAsync() async throws
+}
+
+extension GatewayCommand: AsyncParsableCommandRunnable {
+    public mutating func runAsync() async throws { try await run() }
+}

@@ -1,0 +1,56 @@
+/// Everything the gateway is configured with. Built from the command line by `GatewayCommand`.
+public struct GatewayConfiguration: Sendable {
+    /// Address to bind (127.0.0.1 unless told otherwise).
+    public var host: String
+    /// Port to bind; 0 picks a free one (the chosen port is logged: "listening on HOST:PORT").
+    public var port: Int
+    /// Engine selection: `auto`, `simd`, `fallback`, or a path to an engine executable.
+    public var engine: String
+    /// Number of engine processes.
+    public var engines: Int
+    /// Requests sent to one engine at once (multiplexed on its pipe by id).
+    public var engineConcurrency: Int
+    /// Requests allowed to wait for an engine; beyond that the gateway answers 503 with Retry-After.
+    public var queueDepth: Int
+    /// Default deadline per request in milliseconds (the `X-Forzium-Timeout-Ms` header may lower it).
+    public var timeoutMilliseconds: Int
+    /// Largest request body accepted; larger bodies get 413.
+    public var maxBodyBytes: Int
+    /// API keys; empty means no authentication.
+    public var apiKeys: [String]
+    /// Origins allowed by CORS; empty means CORS is off. `*` allows any origin.
+    public var corsOrigins: [String]
+    /// Threads of the NIO event loop group (kept small: engines need the cores).
+    public var eventLoopThreads: Int
+    /// Row block size asked of the engine for `/stream`.
+    public var streamRowBlock: Int
+    /// Crashes of one engine within `breakerWindowSeconds` that open its breaker.
+    public var breakerCrashes: Int
+    /// Window for counting crashes.
+    public var breakerWindowSeconds: Int
+    /// How long an open breaker waits before trying the engine once more.
+    public var breakerCooldownSeconds: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
+        engineConcurrency: Int = 4, queueDepth: Int = 64, timeoutMilliseconds: Int = 30_000,
+        maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
+        streamRowBlock: Int = 16, breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30
+    ) {
+        self.host = host
+        self.port = port
+        self.engine = engine
+        self.engines = engines
+        self.engineConcurrency = engineConcurrency
+        self.queueDepth = queueDepth
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.maxBodyBytes = maxBodyBytes
+        self.apiKeys = apiKeys
+        self.corsOrigins = corsOrigins
+        self.eventLoopThreads = eventLoopThreads
+        self.streamRowBlock = streamRowBlock
+        self.breakerCrashes = breakerCrashes
+        self.breakerWindowSeconds = breakerWindowSeconds
+        self.breakerCooldownSeconds = breakerCooldownSeconds
+    }
+}

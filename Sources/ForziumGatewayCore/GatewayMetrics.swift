@@ -1,0 +1,64 @@
+import Metrics
+import Prometheus
+
+/// The gateway's metrics, recorded through swift-metrics into its own Prometheus registry (no global bootstrap,
+/// so several gateways can live in one test process).
+public final class GatewayMetrics: Sendable {
+    /// Where every metric lands; `/metrics` renders it.
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let queueDepth: Metrics.Gauge
+    private let inFlight: Metrics.Gauge
+    private let enginesReady: Metrics.Gauge
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        self.registry = registry
+        self.factory = factory
+        self.queueDepth = Metrics.Gauge(label: "forzium_queue_depth", factory: factory)
+        self.inFlight = Metrics.Gauge(label: "forzium_engine_in_flight", factory: factory)
+        self.enginesReady = Metrics.Gauge(label: "forzium_engines_ready", factory: factory)
+    }
+
+    /// Counts one finished request and records its latency.
+    public func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+        Metrics.Counter(label: "forzium_http_requests_total",
+                dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory)
+            .increment()
+        Metrics.Timer(label: "forzium_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// Counts one engine restart, labelled by why.
+    public func recordEngineRestart(reason: String) {
+        Metrics.Counter(label: "forzium_engine_restarts_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
+    /// Current pool figures.
+    public func recordPool(queueDepth: Int, inFlight: Int, enginesReady: Int) {
+        self.queueDepth.record(queueDepth)
+        self.inFlight.record(inFlight)
+        self.enginesReady.record(enginesReady)
+    }
+
+    /// The Prometheus text exposition.
+    public func render() -> [UInt8] {
+        var out: [UInt8] = []
+        registry.emit(into: &out)
+        return out
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+    var milliseconds: Double { Double(nanoseconds) / 1e6 }
+}

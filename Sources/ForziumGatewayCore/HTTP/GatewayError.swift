@@ -1,0 +1,122 @@
+import ForziumJSON
+import HTTPTypes
+import NIOCore
+
+/// One located problem inside a request body (`pointer` is a JSON Pointer into the body).
+public struct ProblemItem: Sendable, Equatable {
+    /// JSON Pointer into the request body ("" = the whole body).
+    public var pointer: String
+    /// Human-readable reason.
+    public var message: String
+
+    public init(pointer: String, message: String) {
+        self.pointer = pointer
+        self.message = message
+    }
+}
+
+/// Every failure the gateway answers with, mapped onto one HTTP status and rendered as
+/// `application/problem+json` (RFC 9457). Extensible: a struct around a private-ish code enum.
+public struct GatewayError: Error, Sendable, Equatable {
+    /// What went wrong, one case per row of the status table.
+    public enum Code: Sendable, Equatable {
+        case malformedJSON
+        case notFound
+        case methodNotAllowed(allow: [String])
+        case bodyTooLarge
+        case unsupportedMediaType
+        case unauthorized
+        case validation
+        case engineInternal
+        case engineFailed
+        case unavailable(retryAfterSeconds: Int?)
+        case deadline
+    }
+
+    /// The case, which fixes status and title.
+    public var code: Code
+    /// Explanation specific to this occurrence (never a stack trace).
+    public var detail: String
+    /// Located problems, for validation failures.
+    public var errors: [ProblemItem]
+
+    public init(_ code: Code, _ detail: String, errors: [ProblemItem] = []) {
+        self.code = code
+        self.detail = detail
+        self.errors = errors
+    }
+
+    /// The HTTP status of this error (the documented table).
+    public var status: HTTPResponse.Status {
+        switch code {
+        case .malformedJSON: .badRequest
+        case .notFound: .notFound
+        case .methodNotAllowed: .methodNotAllowed
+        case .bodyTooLarge: .contentTooLarge
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .unauthorized: .unauthorized
+        case .validation: .unprocessableContent
+        case .engineInternal: .internalServerError
+        case .engineFailed: .badGateway
+        case .unavailable: .serviceUnavailable
+        case .deadline: .gatewayTimeout
+        }
+    }
+
+    /// Short, stable summary of the problem type.
+    public var title: String {
+        switch code {
+        case .malformedJSON: "Malformed JSON"
+        case .notFound: "Not Found"
+        case .methodNotAllowed: "Method Not Allowed"
+        case .bodyTooLarge: "Content Too Large"
+        case .unsupportedMediaType: "Unsupported Media Type"
+        case .unauthorized: "Unauthorized"
+        case .validation: "Validation Failed"
+        case .engineInternal: "Engine Internal Error"
+        case .engineFailed: "Bad Gateway"
+        case .unavailable: "Service Unavailable"
+        case .deadline: "Gateway Timeout"
+        }
+    }
+
+    /// The problem `type` URI (a stable slug per case).
+    public var typeURI: String {
+        let slug: String = switch code {
+        case .malformedJSON: "malformed-json"
+        case .notFound: "not-found"
+        case .methodNotAllowed: "method-not-allowed"
+        case .bodyTooLarge: "body-too-large"
+        case .unsupportedMediaType: "unsupported-media-type"
+        case .unauthorized: "unauthorized"
+        case .validation: "validation"
+        case .engineInternal: "engine-internal"
+        case .engineFailed: "engine-failed"
+        case .unavailable: "unavailable"
+        case .deadline: "deadline"
+        }
+        return "https://forzium.dev/problems/\(slug)"
+    }
+
+    /// The problem document as JSON bytes.
+    public func problemBody(requestID: String, instance: String?) -> [UInt8] {
+        var members: [(key: String, value: JSONValue)] = [
+            ("type", .string(typeURI)),
+            ("title", .string(title)),
+            ("status", .number(JSONNumber(Double(status.code), literal: String(status.code)))),
+            ("detail", .string(detail)),
+            ("request_id", .string(requestID)),
+        ]
+        if let instance { members.append(("instance", .string(instance))) }
+        if !errors.isEmpty {
+            members.append((
+                "errors",
+                .array(errors.map { .object(JSONObject([("pointer", .string($0.pointer)), ("message", .string($0.message))])) })
+            ))
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        CompactJSON.write(.object(JSONObject(members)), into: &out)
+        return out
+    }
+}

@@ -1,0 +1,30 @@
+import ForziumJSON
+import ForziumSchema
+
+/// `BodyValidator` over a `SchemaRegistry` holding every document of `schemas/`.
+public struct SchemaBodyValidator: BodyValidator {
+    /// The registry with all schema documents, each under `https://forzium.dev/schemas/<path>`.
+    public let registry: SchemaRegistry
+    /// Most problems reported for one body.
+    public var maxIssues = 32
+
+    /// - Parameters:
+    ///   - files: schema documents as (path relative to `schemas/`, JSON text), e.g. `SchemaBundle.files`.
+    public init(files: [(path: String, text: String)]) throws {
+        var registry = SchemaRegistry()
+        for file in files where file.path.hasSuffix(".json") && file.path != "openapi.json" {
+            let document = try JSONParser().parse(file.text)
+            try registry.add(document, uri: RouteTable.schemaBaseURI + file.path)
+        }
+        self.registry = registry
+        // Compile every method schema now, so a broken schema fails at start-up, not on a request.
+        for file in files where file.path.hasPrefix("methods/") {
+            _ = try registry.validator(for: RouteTable.schemaBaseURI + file.path)
+        }
+    }
+
+    public func validate(_ body: JSONValue, schemaURI: String) throws -> [ProblemItem] {
+        let issues = try registry.validate(body, against: schemaURI)
+        return issues.prefix(maxIssues).map { ProblemItem(pointer: $0.instancePointer, message: $0.message) }
+    }
+}

@@ -1,0 +1,83 @@
+/// What a route does; each case is implemented once in `GatewayResponder`.
+public enum RouteHandler: String, Sendable {
+    /// `POST /compute`: ForziumAPI body, engine method `compute`.
+    case compute
+    /// `POST /stream`: like compute, answered as NDJSON rows while the engine produces them.
+    case stream
+    /// `POST /v1/{operation}`: the body is that method's params.
+    case operation
+    case info, health, ready, metrics, openapi, docs
+}
+
+/// One row of the route table (`gateway/routes.json`).
+public struct Route: Sendable {
+    /// HTTP method, upper case.
+    public var method: String
+    /// Exact path.
+    public var path: String
+    public var handler: RouteHandler
+    /// Engine method called, for engine-backed routes.
+    public var engineMethod: String?
+    /// Schema of the request body, relative to `schemas/` (e.g. `methods/matmul.params.json`).
+    public var params: String?
+    /// Schema of the engine's result, relative to `schemas/`.
+    public var result: String?
+    /// True for routes exempt from API keys (health and probes).
+    public var isPublic: Bool
+    /// OpenAPI tag, summary and description.
+    public var tag: String
+    public var summary: String
+    public var description: String
+
+    public init(method: String, path: String, handler: RouteHandler, engineMethod: String? = nil, params: String? = nil,
+                result: String? = nil, isPublic: Bool = false, tag: String, summary: String, description: String) {
+        self.method = method
+        self.path = path
+        self.handler = handler
+        self.engineMethod = engineMethod
+        self.params = params
+        self.result = result
+        self.isPublic = isPublic
+        self.tag = tag
+        self.summary = summary
+        self.description = description
+    }
+
+    /// The `$id` of the params schema.
+    public var paramsSchemaURI: String? { params.map { RouteTable.schemaBaseURI + $0 } }
+}
+
+/// The gateway's routes, generated from `gateway/routes.json` by `scripts/embed-routes.py` into
+/// `RouteTable+Generated.swift` (a test fails when that file is stale).
+public struct RouteTable: Sendable {
+    /// Base of every schema `$id`.
+    public static let schemaBaseURI = "https://forzium.dev/schemas/"
+
+    public var title: String
+    public var version: String
+    public var description: String
+    public var routes: [Route]
+    private var byPath: [String: [Route]]
+
+    public init(title: String, version: String, description: String, routes: [Route]) {
+        self.title = title
+        self.version = version
+        self.description = description
+        self.routes = routes
+        self.byPath = Dictionary(grouping: routes, by: \.path)
+    }
+
+    /// The route for `method` and `path`; throws 404 for an unknown path and 405 (with Allow) for a wrong method.
+    public func match(method: String, path: String) throws(GatewayError) -> Route {
+        guard let candidates = byPath[path] else {
+            throw GatewayError(.notFound, "no route for \(path)")
+        }
+        if let route = candidates.first(where: { $0.method == method }) { return route }
+        if method == "HEAD", let route = candidates.first(where: { $0.method == "GET" }) { return route }
+        let allow = candidates.map(\.method) + (candidates.contains { $0.method == "GET" } ? ["HEAD"] : [])
+        throw GatewayError(.methodNotAllowed(allow: allow), "\(path) does not accept \(method); allowed: \(allow.joined(separator: ", "))")
+    }
+
+    /// Methods accepted on `path`, or nil for an unknown path.
+    public func methods(for path: String) -> [String]? { byPath[path]?.map(\.method) }
+}

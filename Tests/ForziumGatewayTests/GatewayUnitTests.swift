@@ -1,0 +1,155 @@
+import ForziumJSON
+import NIOCore
+import Testing
+@testable import ForziumGatewayCore
+
+@Suite("Engine line classification")
+struct EngineLineClassifierTests {
+    @Test func successResponseKeepsRawResultBytes() throws {
+        let line = Array(#"{"jsonrpc":"2.0","id":42,"result":[[1.5,2.0],[3.0,4.0]]}"#.utf8)
+        guard case .response(let id, let response) = EngineLineClassifier.classify(line) else {
+            Issue.record("not classified as a response"); return
+        }
+        #expect(id == 42)
+        #expect(response.error == nil)
+        #expect(String(decoding: response.resultBytes, as: UTF8.self) == "[[1.5,2.0],[3.0,4.0]]")
+    }
+
+    @Test func errorResponseIsParsedWithIssues() throws {
+        let line = Array(#"{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"Invalid params","data":{"errors":[{"pointer":"/matrix_b","message":"missing"}]}}}"#.utf8)
+        guard case .response(let id, let response) = EngineLineClassifier.classify(line) else {
+            Issue.record("not classified as a response"); return
+        }
+        #expect(id == 7)
+        #expect(response.error == EngineRPCError(code: -32602, message: "Invalid params", issues: [ProblemItem(pointer: "/matrix_b", message: "missing")]))
+    }
+
+    @Test func otherMemberOrderFallsBackToParsing() throws {
+        let line = Array(#"{"id":3,"result":{"rows":2,"cols":2},"jsonrpc":"2.0"}"#.utf8)
+        guard case .response(let id, let response) = EngineLineClassifier.classify(line) else {
+            Issue.record("not classified as a response"); return
+        }
+        #expect(id == 3)
+        let result = try JSONParser().parse(Array(response.resultBytes))
+        guard case .object(let o) = result, case .number(let rows)? = o["rows"] else { Issue.record("bad result"); return }
+        #expect(rows.value == 2)
+    }
+
+    @Test func rowsNotificationIsRoutedByRequestID() {
+        let line = Array(#"{"jsonrpc":"2.0","method":"stream.rows","params":{"request":12,"start":0,"rows":[[1.0]]}}"#.utf8)
+        guard case .rows(let request) = EngineLineClassifier.classify(line) else { Issue.record("not rows"); return }
+        #expect(request == 12)
+    }
+
+    @Test func garbageIsReported() {
+        for text in ["not json", "[1,2]", #"{"jsonrpc":"2.0","result":1}"#] {
+            guard case .garbage = EngineLineClassifier.classify(Array(text.utf8)) else {
+                Issue.record("\(text) not classified as garbage"); continue
+            }
+        }
+    }
+}
+
+@Suite("Request line splicing")
+struct RequestLineTests {
+    @Test func splicesBodyAndTurnsNewlinesIntoSpaces() throws {
+        let body = Array("{\r\n  \"data\": [[1, 2]],\n  \"operation\": \"transpose\"\n}".utf8)
+        let line = body.withUnsafeBytes { EnginePool.requestLine(id: 9, method: "compute", params: $0) }
+        #expect(line.last == 0x0A)
+        #expect(!line.dropLast().contains(0x0A))
+        #expect(!line.contains(0x0D))
+        let parsed = try JSONParser().parse(Array(line.dropLast()))
+        guard case .object(let o) = parsed, case .object(let params)? = o["params"], case .string(let op)? = params["operation"],
+              case .number(let id)? = o["id"], case .string(let method)? = o["method"] else {
+            Issue.record("bad request line"); return
+        }
+        #expect(id.value == 9)
+        #expect(method == "compute")
+        #expect(op == "transpose")
+    }
+}
+
+@Suite("NDJSON rows")
+struct NDJSONRowsTests {
+    @Test func oneLinePerRowWithIndexesFromStart() {
+        let line = Array(#"{"jsonrpc":"2.0","method":"stream.rows","params":{"request":1,"start":4,"rows":[[1.0,2.0],[3.0,-4e-7]]}}"#.utf8)
+        var out = ByteBuffer()
+        NDJSONRows.write(notification: line, into: &out)
+        let text = out.getString(at: 0, length: out.readableBytes)!
+        #expect(text == "{\"row\":4,\"values\":[1.0,2.0]}\n{\"row\":5,\"values\":[3.0,-4e-7]}\n")
+    }
+}
+
+@Suite("Routing and problems")
+struct RoutingTests {
+    @Test func unknownPathIs404AndWrongMethodIs405WithAllow() {
+        let table = RouteTable.embedded
+        #expect(throws: GatewayError.self) { try table.match(method: "GET", path: "/nope") }
+        do {
+            _ = try table.match(method: "GET", path: "/compute")
+            Issue.record("GET /compute matched")
+        } catch {
+            #expect(error.status.code == 405)
+            guard case .methodNotAllowed(let allow) = error.code else { Issue.record("not 405"); return }
+            #expect(allow == ["POST"])
+        }
+        #expect((try? table.match(method: "POST", path: "/v1/matmul"))?.engineMethod == "matmul")
+    }
+
+    @Test func everyOperationHasItsOwnRoute() {
+        let operations = ["multiply", "add", "matmul", "transpose", "elementwise_add", "elementwise_sub", "elementwise_mul",
+                          "elementwise_div", "conv2d", "max_pool2d", "normalize", "reshape", "sum", "mean", "min", "max"]
+        for op in operations {
+            let route = try? RouteTable.embedded.match(method: "POST", path: "/v1/\(op)")
+            #expect(route?.params == "methods/\(op).params.json")
+        }
+    }
+
+    @Test func problemDocumentHasTheRFC9457Members() throws {
+        let error = GatewayError(.validation, "bad body", errors: [ProblemItem(pointer: "/data/0", message: "expected array")])
+        let doc = try JSONParser().parse(error.problemBody(requestID: "abc", instance: "/compute"))
+        guard case .object(let o) = doc else { Issue.record("not an object"); return }
+        #expect(o.keys == ["type", "title", "status", "detail", "request_id", "instance", "errors"])
+        guard case .number(let status)? = o["status"] else { Issue.record("no status"); return }
+        #expect(status.value == 422)
+        #expect(error.status.code == 422)
+    }
+
+    @Test func statusTable() {
+        let table: [(GatewayError.Code, Int)] = [
+            (.malformedJSON, 400), (.unauthorized, 401), (.notFound, 404), (.methodNotAllowed(allow: ["GET"]), 405),
+            (.bodyTooLarge, 413), (.unsupportedMediaType, 415), (.validation, 422), (.engineInternal, 500),
+            (.engineFailed, 502), (.unavailable(retryAfterSeconds: 1), 503), (.deadline, 504),
+        ]
+        for (code, status) in table { #expect(GatewayError(code, "x").status.code == status) }
+        #expect(GatewayResponder.map(engineError: EngineRPCError(code: -32000, message: "big", issues: [])).status.code == 413)
+        #expect(GatewayResponder.map(engineError: EngineRPCError(code: -32602, message: "bad", issues: [])).status.code == 422)
+        #expect(GatewayResponder.map(engineError: EngineRPCError(code: -32603, message: "oops", issues: [])).status.code == 500)
+    }
+
+    @Test func contentTypes() {
+        #expect(GatewayResponder.isJSON("application/json"))
+        #expect(GatewayResponder.isJSON("Application/JSON; charset=utf-8"))
+        #expect(GatewayResponder.isJSON("application/merge-patch+json"))
+        #expect(!GatewayResponder.isJSON("text/plain"))
+        #expect(!GatewayResponder.isJSON(nil))
+    }
+
+    @Test func requestIDIsKeptOrGenerated() {
+        #expect(GatewayResponder.requestID(from: "client-id-1") == "client-id-1")
+        let generated = GatewayResponder.requestID(from: "bad id with spaces")
+        #expect(generated.count == 24)
+        #expect(GatewayResponder.requestID(from: nil) != GatewayResponder.requestID(from: nil))
+    }
+}
+
+@Suite("OpenAPI refs")
+struct OpenAPIRefTests {
+    @Test func relativeRefsBecomeComponentRefs() {
+        let builder = OpenAPIBuilder(routes: .embedded, files: [])
+        #expect(builder.rewriteRef("../defs/matrix.json", base: "methods/matmul.params.json") == "#/components/schemas/matrix")
+        #expect(builder.rewriteRef("../parameters/matmul.json#/properties/x", base: "defs/x/y.json") == "#/components/schemas/parameters.matmul/properties/x")
+        #expect(builder.rewriteRef("https://forzium.dev/schemas/defs/axis.json", base: "methods/sum.params.json") == "#/components/schemas/axis")
+        #expect(OpenAPIBuilder.componentName("defs/parameters/conv2d.json") == "parameters.conv2d")
+    }
+}
