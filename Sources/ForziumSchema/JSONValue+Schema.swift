@@ -3,12 +3,12 @@ import ForziumJSON
 /// JSON Pointer (RFC 6901) tokens.
 enum JSONPointer {
     static func escape(_ token: String) -> String {
-        guard token.contains("~") || token.contains("/") else { return token }
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
         return token.replacingAll("~", with: "~0").replacingAll("/", with: "~1")
     }
 
     static func unescape(_ token: Substring) -> String {
-        guard token.contains("~") else { return String(token) }
+        guard token.utf8.contains(UInt8(ascii: "~")) else { return String(token) }
         return String(token).replacingAll("~1", with: "/").replacingAll("~0", with: "~")
     }
 
@@ -107,7 +107,7 @@ extension JSONValue {
         case (.null, .null): return true
         case let (.bool(a), .bool(b)): return a == b
         case let (.number(a), .number(b)): return a.value == b.value
-        case let (.string(a), .string(b)): return a.utf8.elementsEqual(b.utf8)  // code points, not canonical equivalence
+        case let (.string(a), .string(b)): return a == b && a.utf8.elementsEqual(b.utf8)  // code points, not canonical equivalence
         case let (.numbers(a), .numbers(b)): return a == b
         case (.array, .array), (.array, .numbers), (.numbers, .array):
             let a = ArrayView(self)!, b = ArrayView(other)!

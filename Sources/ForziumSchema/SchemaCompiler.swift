@@ -8,6 +8,8 @@ struct SchemaCompiler {
     private var pendingReferences: [(NodeReference, String, String)] = []  // (box, target URI, location of $ref)
     private var dynamicTargets: [(DynamicTargets, String)] = []           // (targets, anchor name)
     private var vocabularyCache: [String: Bool] = [:]
+    /// Set when an `unevaluatedItems` / `unevaluatedProperties` keyword was compiled.
+    private(set) var usesUnevaluated = false
 
     static let validationVocabulary = "https://json-schema.org/draft/2020-12/vocab/validation"
 
@@ -238,7 +240,7 @@ struct SchemaCompiler {
             let condition = try child(location, "/if")
             let then = keys["then"] == nil ? nil : try child(location, "/then")
             let otherwise = keys["else"] == nil ? nil : try child(location, "/else")
-            keywords.append(("", .conditional(if: condition, then: then, else: otherwise)))
+            keywords.append(("", .conditional(Conditional(condition: condition, then: then, otherwise: otherwise))))
         }
         if let value = keys["dependentSchemas"] {
             guard case .object(let map) = value else { throw invalid(location, "dependentSchemas must be an object") }
@@ -271,15 +273,12 @@ struct SchemaCompiler {
             let maximum = try keys["maxContains"].map { try nonNegativeInteger($0, location, "maxContains") }
             keywords.append(("/contains", .contains(try child(location, "/contains"), min: validation ? minimum : 1, max: validation ? maximum : nil)))
         }
-        var known: Set<String> = []
+        var known: PropertyTable?
         if let value = keys["properties"] {
             guard case .object(let map) = value else { throw invalid(location, "properties must be an object") }
-            var children: [String: SchemaNode] = [:]
-            for member in map.members {
-                children[member.key] = try child(location, "/properties" + escaped(member.key))
-                known.insert(member.key)
-            }
-            keywords.append(("/properties", .properties(children)))
+            let table = PropertyTable(try map.members.map { ($0.key, try child(location, "/properties" + escaped($0.key))) })
+            known = table
+            keywords.append(("/properties", .properties(table)))
         }
         var patterns: [Pattern] = []
         if let value = keys["patternProperties"] {
@@ -303,6 +302,7 @@ struct SchemaCompiler {
             throw invalid(location, "$defs must be an object, got \(defs.schemaKind.rawValue)")
         }
         // Unevaluated: after everything else.
+        if keys["unevaluatedItems"] != nil || keys["unevaluatedProperties"] != nil { usesUnevaluated = true }
         if keys["unevaluatedItems"] != nil { keywords.append(("/unevaluatedItems", .unevaluatedItems(try child(location, "/unevaluatedItems")))) }
         if keys["unevaluatedProperties"] != nil { keywords.append(("/unevaluatedProperties", .unevaluatedProperties(try child(location, "/unevaluatedProperties")))) }
         node.keywords = keywords

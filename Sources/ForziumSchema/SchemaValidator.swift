@@ -3,6 +3,8 @@ import ForziumJSON
 /// A compiled schema: validate many instances against it, from any thread.
 public struct SchemaValidator: Sendable {
     let root: SchemaNode
+    /// Whether any `unevaluatedItems` / `unevaluatedProperties` is reachable (else annotations are not collected).
+    let tracksAnnotations: Bool
 
     /// How deep `$ref` chains and nesting may go before evaluation stops (guards against schema loops).
     public static let maximumDepth = 400
@@ -10,7 +12,7 @@ public struct SchemaValidator: Sendable {
     /// The reasons `instance` is invalid, in instance order, at most `maxIssues` of them; empty when valid.
     /// (The verdict never depends on the cap: a 512×512 matrix of strings still costs one pass, not 262,144 messages.)
     public func validate(_ instance: JSONValue, maxIssues: Int = 100) -> [ValidationIssue] {
-        var context = Evaluation()
+        var context = Evaluation(tracksAnnotations: tracksAnnotations)
         context.issueLimit = max(1, maxIssues)
         var annotations = Annotations()
         _ = context.evaluate(root, instance, &annotations)
@@ -19,7 +21,7 @@ public struct SchemaValidator: Sendable {
 
     /// Whether `instance` is valid (stops collecting messages; same verdict as `validate(_:).isEmpty`).
     public func isValid(_ instance: JSONValue) -> Bool {
-        var context = Evaluation()
+        var context = Evaluation(tracksAnnotations: tracksAnnotations)
         context.muted = 1
         var annotations = Annotations()
         return context.evaluate(root, instance, &annotations)
@@ -27,20 +29,52 @@ public struct SchemaValidator: Sendable {
 }
 
 /// What the evaluated subschemas covered of an array or object (for `unevaluated*`).
+/// Plain values until a set is needed, so the common case (no `unevaluated*` anywhere) costs nothing.
 struct Annotations {
     var allItems = false
     var itemPrefix = 0
-    var itemIndices: Set<Int> = []
-    var properties: Set<String> = []
+    /// Item indices matched by `contains`, and property names evaluated; nil while both are empty.
+    private var sets: AnnotationSets?
+
+    final class AnnotationSets {
+        var itemIndices: Set<Int> = []
+        var properties: Set<String> = []
+    }
+
+    private mutating func ownSets() -> AnnotationSets {
+        if let sets, isKnownUniquelyReferenced(&self.sets) { return sets }
+        let fresh = AnnotationSets()
+        if let sets {
+            fresh.itemIndices = sets.itemIndices
+            fresh.properties = sets.properties
+        }
+        sets = fresh
+        return fresh
+    }
+
+    mutating func insertItem(_ index: Int) { ownSets().itemIndices.insert(index) }
+    mutating func insertProperty(_ name: String) { ownSets().properties.insert(name) }
+    func hasProperty(_ name: String) -> Bool { sets?.properties.contains(name) ?? false }
 
     mutating func merge(_ other: Annotations) {
         allItems = allItems || other.allItems
         itemPrefix = max(itemPrefix, other.itemPrefix)
-        if !other.itemIndices.isEmpty { itemIndices.formUnion(other.itemIndices) }
-        if !other.properties.isEmpty { properties.formUnion(other.properties) }
+        guard let theirs = other.sets else { return }
+        let mine = ownSets()
+        if !theirs.itemIndices.isEmpty { mine.itemIndices.formUnion(theirs.itemIndices) }
+        if !theirs.properties.isEmpty { mine.properties.formUnion(theirs.properties) }
     }
 
-    func covers(item index: Int) -> Bool { allItems || index < itemPrefix || itemIndices.contains(index) }
+    func covers(item index: Int) -> Bool { allItems || index < itemPrefix || (sets?.itemIndices.contains(index) ?? false) }
+}
+
+/// One step of a keyword location, formatted only when an issue is reported.
+enum KeywordStep {
+    /// Already in pointer form, e.g. `/properties`.
+    case path(String)
+    /// A property name or pattern, escaped when formatted.
+    case token(String)
+    case index(Int)
 }
 
 enum InstanceStep {
@@ -50,16 +84,25 @@ enum InstanceStep {
 
 /// The state of one validation run.
 struct Evaluation {
+    /// Collect which items / properties were evaluated (only `unevaluated*` needs it).
+    let tracksAnnotations: Bool
     var issues: [ValidationIssue] = []
     /// > 0 while inside `not`, `if`, `contains`...: only the verdict matters, no messages are made.
     var muted = 0
     var instancePath: [InstanceStep] = []
-    var keywordPath: [String] = []
+    var keywordPath: [KeywordStep] = []
     /// Resources entered so far, outermost first (`$dynamicRef` searches it).
     var dynamicScope: [Int] = []
     var depth = 0
     /// Issues beyond this many are not recorded (the verdict is unaffected).
     var issueLimit = Int.max
+
+    init(tracksAnnotations: Bool) {
+        self.tracksAnnotations = tracksAnnotations
+        instancePath.reserveCapacity(16)
+        keywordPath.reserveCapacity(32)
+        dynamicScope.reserveCapacity(8)
+    }
 
     /// No more messages wanted: a failing keyword may stop its siblings early.
     var quiet: Bool { muted > 0 || issues.count >= issueLimit }
@@ -75,6 +118,18 @@ struct Evaluation {
         return out
     }
 
+    var keywordLocation: String {
+        var out = ""
+        for step in keywordPath {
+            switch step {
+            case .path(let text): out += text
+            case .token(let token): out += "/" + JSONPointer.escape(token)
+            case .index(let i): out += "/\(i)"
+            }
+        }
+        return out
+    }
+
     mutating func report(_ message: @autoclosure () -> String, keyword: String = "", at step: InstanceStep? = nil) {
         guard muted == 0, issues.count < issueLimit else { return }
         var pointer = instancePointer
@@ -84,13 +139,13 @@ struct Evaluation {
             case .index(let i): pointer += "/\(i)"
             }
         }
-        issues.append(ValidationIssue(instancePointer: pointer, keywordLocation: keywordPath.joined() + keyword, message: message()))
+        issues.append(ValidationIssue(instancePointer: pointer, keywordLocation: keywordLocation + keyword, message: message()))
     }
 
     /// Reports against a keyword next to the one being applied (`minContains` beside `contains`).
     mutating func reportSibling(_ keyword: String, _ message: String) {
         let current = keywordPath.removeLast()
-        keywordPath.append("/" + keyword)
+        keywordPath.append(.path("/" + keyword))
         report(message)
         keywordPath.removeLast()
         keywordPath.append(current)
@@ -115,7 +170,7 @@ struct Evaluation {
         var valid = true
         var local = Annotations()
         for (path, keyword) in node.keywords {
-            keywordPath.append(path)
+            keywordPath.append(.path(path))
             if !apply(keyword, value, &local) {
                 valid = false
                 if quiet { keywordPath.removeLast(); return false }
@@ -127,19 +182,19 @@ struct Evaluation {
     }
 
     /// Evaluates a subschema at the same instance location (in-place applicator); merges annotations if valid.
-    private mutating func inPlace(_ node: SchemaNode, _ value: JSONValue, _ annotations: inout Annotations, path: String = "") -> Bool {
-        if !path.isEmpty { keywordPath.append(path) }
-        defer { if !path.isEmpty { keywordPath.removeLast() } }
+    private mutating func inPlace(_ node: SchemaNode, _ value: JSONValue, _ annotations: inout Annotations, path: KeywordStep? = nil) -> Bool {
+        if let path { keywordPath.append(path) }
+        defer { if path != nil { keywordPath.removeLast() } }
         return evaluate(node, value, &annotations)
     }
 
     /// Evaluates a subschema on a child of the instance.
-    private mutating func onChild(_ node: SchemaNode, _ value: JSONValue, step: InstanceStep, path: String = "") -> Bool {
+    private mutating func onChild(_ node: SchemaNode, _ value: JSONValue, step: InstanceStep, path: KeywordStep? = nil) -> Bool {
         instancePath.append(step)
-        if !path.isEmpty { keywordPath.append(path) }
+        if let path { keywordPath.append(path) }
         var ignored = Annotations()
         let result = evaluate(node, value, &ignored)
-        if !path.isEmpty { keywordPath.removeLast() }
+        if path != nil { keywordPath.removeLast() }
         instancePath.removeLast()
         return result
     }
@@ -270,7 +325,7 @@ struct Evaluation {
                 instancePath.removeLast()
                 if ok {
                     matched += 1
-                    annotations.itemIndices.insert(i)
+                    if tracksAnnotations { annotations.insertItem(i) }
                 }
             }
             if matched < minimum {
@@ -325,7 +380,7 @@ struct Evaluation {
 
         case .allOf(let nodes):
             var valid = true
-            for (i, node) in nodes.enumerated() where !inPlace(node, value, &annotations, path: "/\(i)") {
+            for (i, node) in nodes.enumerated() where !inPlace(node, value, &annotations, path: .index(i)) {
                 valid = false
                 if quiet { return false }
             }
@@ -334,7 +389,7 @@ struct Evaluation {
         case .anyOf(let nodes):
             let mark = issues.count
             var matched = false
-            for (i, node) in nodes.enumerated() where inPlace(node, value, &annotations, path: "/\(i)") {
+            for (i, node) in nodes.enumerated() where inPlace(node, value, &annotations, path: .index(i)) {
                 matched = true
             }
             if matched {
@@ -350,7 +405,7 @@ struct Evaluation {
             var collected = Annotations()
             for (i, node) in nodes.enumerated() {
                 var branch = Annotations()
-                if inPlace(node, value, &branch, path: "/\(i)") {
+                if inPlace(node, value, &branch, path: .index(i)) {
                     matches.append(i)
                     collected.merge(branch)
                 }
@@ -376,24 +431,30 @@ struct Evaluation {
             }
             return true
 
-        case .conditional(let condition, let then, let otherwise):
+        case .conditional(let conditional):
             var conditionAnnotations = Annotations()
-            keywordPath.append("/if")
-            let holds = silently(condition, value, &conditionAnnotations)
-            keywordPath.removeLast()
+            let holds: Bool
+            if let quick = conditional.quick, !tracksAnnotations {
+                holds = quick.holds(for: value)
+            } else {
+                keywordPath.append(.path("/if"))
+                holds = silently(conditional.condition, value, &conditionAnnotations)
+                keywordPath.removeLast()
+            }
+            let then = conditional.then, otherwise = conditional.otherwise
             if holds {
                 annotations.merge(conditionAnnotations)
                 guard let then else { return true }
-                return inPlace(then, value, &annotations, path: "/then")
+                return inPlace(then, value, &annotations, path: .path("/then"))
             }
             guard let otherwise else { return true }
-            return inPlace(otherwise, value, &annotations, path: "/else")
+            return inPlace(otherwise, value, &annotations, path: .path("/else"))
 
         case .dependentSchemas(let pairs):
             guard case .object(let object) = value else { return true }
             var valid = true
             for (trigger, node) in pairs where object[trigger] != nil {
-                if !inPlace(node, value, &annotations, path: "/" + JSONPointer.escape(trigger)) {
+                if !inPlace(node, value, &annotations, path: .token(trigger)) {
                     valid = false
                     if quiet { return false }
                 }
@@ -404,7 +465,7 @@ struct Evaluation {
             guard let items = ArrayView(value) else { return true }
             var valid = true
             let n = min(nodes.count, items.count)
-            for i in 0..<n where !onChild(nodes[i], items[i], step: .index(i), path: "/\(i)") {
+            for i in 0..<n where !onChild(nodes[i], items[i], step: .index(i), path: .index(i)) {
                 valid = false
                 if quiet { return false }
             }
@@ -449,9 +510,9 @@ struct Evaluation {
             guard case .object(let object) = value else { return true }
             var valid = true
             for member in object.members {
-                guard let node = children[member.key] else { continue }
-                annotations.properties.insert(member.key)
-                if !onChild(node, member.value, step: .key(member.key), path: "/" + JSONPointer.escape(member.key)) {
+                guard let node = children.lookup(member.key) else { continue }
+                if tracksAnnotations { annotations.insertProperty(member.key) }
+                if !onChild(node, member.value, step: .key(member.key), path: .token(member.key)) {
                     valid = false
                     if quiet { return false }
                 }
@@ -463,8 +524,8 @@ struct Evaluation {
             var valid = true
             for member in object.members {
                 for (pattern, node) in pairs where pattern.matches(member.key) {
-                    annotations.properties.insert(member.key)
-                    if !onChild(node, member.value, step: .key(member.key), path: "/" + JSONPointer.escape(pattern.source)) {
+                    if tracksAnnotations { annotations.insertProperty(member.key) }
+                    if !onChild(node, member.value, step: .key(member.key), path: .token(pattern.source)) {
                         valid = false
                         if quiet { return false }
                     }
@@ -475,8 +536,8 @@ struct Evaluation {
         case .additionalProperties(let node, let known, let patterns):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for member in object.members where !known.contains(member.key) && !patterns.contains(where: { $0.matches(member.key) }) {
-                annotations.properties.insert(member.key)
+            for member in object.members where known?.lookup(member.key) == nil && !patterns.contains(where: { $0.matches(member.key) }) {
+                if tracksAnnotations { annotations.insertProperty(member.key) }
                 if node.constant == false {
                     report("property \(quoted(member.key)) is not allowed", at: .key(member.key))
                     valid = false
@@ -520,7 +581,7 @@ struct Evaluation {
         case .unevaluatedProperties(let node):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for member in object.members where !annotations.properties.contains(member.key) {
+            for member in object.members where !annotations.hasProperty(member.key) {
                 if node.constant == false {
                     report("property \(quoted(member.key)) is not allowed", at: .key(member.key))
                     valid = false
@@ -529,7 +590,7 @@ struct Evaluation {
                 }
                 if !valid && quiet { return false }
             }
-            for member in object.members { annotations.properties.insert(member.key) }
+            if tracksAnnotations { for member in object.members { annotations.insertProperty(member.key) } }
             return valid
 
         case .ref(let box):
