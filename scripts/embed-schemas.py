@@ -35,6 +35,8 @@ def collect():
                 continue
             full = os.path.join(directory, name)
             path = os.path.relpath(full, SCHEMAS).replace(os.sep, "/")
+            if path == "openapi.json":
+                continue  # the generated OpenAPI document (scripts/gen-openapi.sh), not a method schema
             with open(full, "rb") as f:
                 data = f.read()
             try:

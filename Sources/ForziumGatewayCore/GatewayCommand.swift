@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import ForziumSchemaBundle
 
 /// `forzium-gateway`: the HTTP gateway in front of a pool of engine processes.
 public struct GatewayCommand: AsyncParsableCommand {
@@ -35,7 +36,6 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated API keys (default: FORZIUM_API_KEYS; none = no authentication).") var apiKeys: String?
     @Option(help: "Allowed CORS origin (repeatable; * for any). CORS is off without it.") var corsOrigin: [String] = []
     @Option(help: "NIO event loop threads.") var eventLoopThreads: Int = 1
-    @Option(help: "Rows per block asked of the engine for /stream.") var streamRowBlock: Int = 16
     @Option(help: "Crashes within --breaker-window seconds that stop restarts of an engine.") var breakerCrashes: Int = 5
     @Option(help: "Breaker window in seconds.") var breakerWindow: Int = 30
     @Option(help: "Read schemas from this directory instead of the embedded copy.") var schemas: String?
@@ -52,7 +52,6 @@ public struct GatewayCommand: AsyncParsableCommand {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
         guard (1...16).contains(eventLoopThreads) else { throw ValidationError("--event-loop-threads must be 1...16") }
-        guard streamRowBlock >= 1 else { throw ValidationError("--stream-row-block must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -64,7 +63,7 @@ public struct GatewayCommand: AsyncParsableCommand {
             host: host, port: port, engine: engine ?? environment["FORZIUM_ENGINE"] ?? "auto", engines: engines,
             engineConcurrency: engineConcurrency, queueDepth: queueDepth, timeoutMilliseconds: Int((timeout * 1000).rounded()),
             maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin, eventLoopThreads: eventLoopThreads,
-            streamRowBlock: streamRowBlock, breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow)
+            breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow)
     }
 
     public func run() async throws {
@@ -155,7 +154,7 @@ public enum GatewayServer {
 /// Where the gateway's schema documents come from.
 public enum GatewaySchemas {
     /// Schema files compiled into the binary.
-    public static var embedded: [(path: String, text: String)] { [] }
+    public static var embedded: [(path: String, text: String)] { SchemaBundle.files }
 
     /// Every `*.json` under `directory` (except `openapi.json`), paths relative to it, sorted.
     public static func load(directory: String) throws -> [(path: String, text: String)] {

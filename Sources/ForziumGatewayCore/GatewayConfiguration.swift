@@ -22,8 +22,6 @@ public struct GatewayConfiguration: Sendable {
     public var corsOrigins: [String]
     /// Threads of the NIO event loop group (kept small: engines need the cores).
     public var eventLoopThreads: Int
-    /// Row block size asked of the engine for `/stream`.
-    public var streamRowBlock: Int
     /// Crashes of one engine within `breakerWindowSeconds` that open its breaker.
     public var breakerCrashes: Int
     /// Window for counting crashes.
@@ -35,7 +33,7 @@ public struct GatewayConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
         engineConcurrency: Int = 4, queueDepth: Int = 64, timeoutMilliseconds: Int = 30_000,
         maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
-        streamRowBlock: Int = 16, breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30
+        breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30
     ) {
         self.host = host
         self.port = port
@@ -48,7 +46,6 @@ public struct GatewayConfiguration: Sendable {
         self.apiKeys = apiKeys
         self.corsOrigins = corsOrigins
         self.eventLoopThreads = eventLoopThreads
-        self.streamRowBlock = streamRowBlock
         self.breakerCrashes = breakerCrashes
         self.breakerWindowSeconds = breakerWindowSeconds
         self.breakerCooldownSeconds = breakerCooldownSeconds

@@ -124,8 +124,13 @@ extension SIMDKernels {
                 forEachRange(cols, work: a.count) { range in
                     let j0 = range.lowerBound, width = range.count
                     let o = out + j0
-                    o.initialize(from: s + j0, count: width)
-                    for i in 1 ..< rows {
+                    // Sums start from +0.0 like the reference (so a column of -0.0 sums to +0.0); min/max from row 0.
+                    if op == .sum || op == .mean {
+                        o.initialize(repeating: 0, count: width)
+                    } else {
+                        o.initialize(from: s + j0, count: width)
+                    }
+                    for i in (op == .sum || op == .mean ? 0 : 1) ..< rows {
                         let row = s + i * cols + j0
                         var j = 0
                         while j + 4 <= width {

@@ -8,10 +8,10 @@ import ForziumKernels
 ///
 /// Semantics are those of `FallbackKernels`; where the order of floating-point operations differs the
 /// results stay within the tolerances documented in `docs/simd-tolerance.md`:
-/// - exact: scale, offset, elementwise add/sub/mul/div, transpose, max_pool2d, min, max, sums along axis 0,
-///   normalize minmax (given the same min and max);
-/// - matmul and conv2d: |Δ| ≤ k·ε·Σ|a||b| (k terms per output, ε = 2⁻⁵²);
-/// - sum/mean over the whole matrix or along axis 1, normalize l2: |Δ| ≤ n·ε·Σ|x| (n terms).
+/// - bit-identical: scale, offset, elementwise add/sub/mul/div, transpose, conv2d, sums along axis 0,
+///   normalize minmax; identical values (NaN propagating): max_pool2d, min, max;
+/// - matmul: |Δ| ≤ k·ε·Σ|a||b| (k terms per output, ε = 2⁻⁵²);
+/// - sum/mean over the whole matrix or along axis 1: |Δ| ≤ (n+1)·ε·Σ|x|; normalize l2: (n+1)·ε relative.
 /// Large inputs (≥ `parallelThreshold` elements) are split across the worker pool; small ones stay on the
 /// calling thread.
 public struct SIMDKernels: Kernels {
@@ -296,19 +296,29 @@ public struct SIMDKernels: Kernels {
     }
 
     public func normalize(_ a: Matrix, mode: NormalizeMode) -> Matrix? {
+        guard let stats = normalizationStats(a, mode: mode) else { return nil }
+        return normalize(a, with: stats)
+    }
+
+    /// `minmax`: NaN-propagating min and max (vectorised; identical to the reference), `nil` when equal.
+    /// `l2`: √Σx² with 8 lanes and FMA (within (n+1)·ε relative of the row-major reference), 1 when it is 0.
+    public func normalizationStats(_ a: Matrix, mode: NormalizeMode) -> NormalizationStats? {
         switch mode {
         case .minmax:
             let (lo, hi) = extrema(a)
-            if hi == lo { return nil }
-            let range = hi - lo
-            let lov = SIMD4<Double>(repeating: lo), rv = SIMD4<Double>(repeating: range)
-            return map(a, { ($0 - lov) / rv }, { ($0 - lo) / range })
+            if lo == hi { return nil }
+            return NormalizationStats(shift: lo, divisor: hi - lo)
         case .l2:
             let norm = sumOfSquares(a).squareRoot()
-            if norm == 0 { return a }
-            let nv = SIMD4<Double>(repeating: norm)
-            return map(a, { $0 / nv }, { $0 / norm })
+            return NormalizationStats(shift: 0, divisor: norm == 0 ? 1 : norm)
         }
+    }
+
+    /// `(x - shift) / divisor` for every element: bit-identical to the reference.
+    public func normalize(_ a: Matrix, with stats: NormalizationStats) -> Matrix {
+        let shift = stats.shift, divisor = stats.divisor
+        let sv = SIMD4<Double>(repeating: shift), dv = SIMD4<Double>(repeating: divisor)
+        return map(a, { ($0 - sv) / dv }, { ($0 - shift) / divisor })
     }
 }
 

@@ -8,6 +8,8 @@ struct SchemaCompiler {
     private var pendingReferences: [(NodeReference, String, String)] = []  // (box, target URI, location of $ref)
     private var dynamicTargets: [(DynamicTargets, String)] = []           // (targets, anchor name)
     private var vocabularyCache: [String: Bool] = [:]
+    /// Set when an `unevaluatedItems` / `unevaluatedProperties` keyword was compiled.
+    private(set) var usesUnevaluated = false
 
     static let validationVocabulary = "https://json-schema.org/draft/2020-12/vocab/validation"
 
@@ -303,6 +305,7 @@ struct SchemaCompiler {
             throw invalid(location, "$defs must be an object, got \(defs.schemaKind.rawValue)")
         }
         // Unevaluated: after everything else.
+        if keys["unevaluatedItems"] != nil || keys["unevaluatedProperties"] != nil { usesUnevaluated = true }
         if keys["unevaluatedItems"] != nil { keywords.append(("/unevaluatedItems", .unevaluatedItems(try child(location, "/unevaluatedItems")))) }
         if keys["unevaluatedProperties"] != nil { keywords.append(("/unevaluatedProperties", .unevaluatedProperties(try child(location, "/unevaluatedProperties")))) }
         node.keywords = keywords

@@ -20,7 +20,7 @@ struct TypeSet: OptionSet, Sendable {
 }
 
 /// A compiled pattern (`pattern`, `patternProperties`).
-struct Pattern: @unchecked Sendable {
+final class Pattern: @unchecked Sendable {
     let source: String
     let regex: Regex<AnyRegexOutput>
 

@@ -109,7 +109,7 @@ public struct SchemaRegistry: Sendable {
         if let cached = cache.lookup(uri) { return cached }
         var compiler = SchemaCompiler(index: index)
         let root = try compiler.compile(reference: uri)
-        let validator = SchemaValidator(root: root)
+        let validator = SchemaValidator(root: root, tracksAnnotations: compiler.usesUnevaluated)
         cache.store(validator, for: uri)
         return validator
     }

@@ -3,6 +3,8 @@ import ForziumJSON
 /// A compiled schema: validate many instances against it, from any thread.
 public struct SchemaValidator: Sendable {
     let root: SchemaNode
+    /// Whether any `unevaluatedItems` / `unevaluatedProperties` is reachable (else annotations are not collected).
+    let tracksAnnotations: Bool
 
     /// How deep `$ref` chains and nesting may go before evaluation stops (guards against schema loops).
     public static let maximumDepth = 400
@@ -10,7 +12,7 @@ public struct SchemaValidator: Sendable {
     /// The reasons `instance` is invalid, in instance order, at most `maxIssues` of them; empty when valid.
     /// (The verdict never depends on the cap: a 512×512 matrix of strings still costs one pass, not 262,144 messages.)
     public func validate(_ instance: JSONValue, maxIssues: Int = 100) -> [ValidationIssue] {
-        var context = Evaluation()
+        var context = Evaluation(tracksAnnotations: tracksAnnotations)
         context.issueLimit = max(1, maxIssues)
         var annotations = Annotations()
         _ = context.evaluate(root, instance, &annotations)
@@ -19,7 +21,7 @@ public struct SchemaValidator: Sendable {
 
     /// Whether `instance` is valid (stops collecting messages; same verdict as `validate(_:).isEmpty`).
     public func isValid(_ instance: JSONValue) -> Bool {
-        var context = Evaluation()
+        var context = Evaluation(tracksAnnotations: tracksAnnotations)
         context.muted = 1
         var annotations = Annotations()
         return context.evaluate(root, instance, &annotations)
@@ -43,6 +45,15 @@ struct Annotations {
     func covers(item index: Int) -> Bool { allItems || index < itemPrefix || itemIndices.contains(index) }
 }
 
+/// One step of a keyword location, formatted only when an issue is reported.
+enum KeywordStep {
+    /// Already in pointer form, e.g. `/properties`.
+    case path(String)
+    /// A property name or pattern, escaped when formatted.
+    case token(String)
+    case index(Int)
+}
+
 enum InstanceStep {
     case key(String)
     case index(Int)
@@ -50,16 +61,25 @@ enum InstanceStep {
 
 /// The state of one validation run.
 struct Evaluation {
+    /// Collect which items / properties were evaluated (only `unevaluated*` needs it).
+    let tracksAnnotations: Bool
     var issues: [ValidationIssue] = []
     /// > 0 while inside `not`, `if`, `contains`...: only the verdict matters, no messages are made.
     var muted = 0
     var instancePath: [InstanceStep] = []
-    var keywordPath: [String] = []
+    var keywordPath: [KeywordStep] = []
     /// Resources entered so far, outermost first (`$dynamicRef` searches it).
     var dynamicScope: [Int] = []
     var depth = 0
     /// Issues beyond this many are not recorded (the verdict is unaffected).
     var issueLimit = Int.max
+
+    init(tracksAnnotations: Bool) {
+        self.tracksAnnotations = tracksAnnotations
+        instancePath.reserveCapacity(16)
+        keywordPath.reserveCapacity(32)
+        dynamicScope.reserveCapacity(8)
+    }
 
     /// No more messages wanted: a failing keyword may stop its siblings early.
     var quiet: Bool { muted > 0 || issues.count >= issueLimit }
@@ -75,6 +95,18 @@ struct Evaluation {
         return out
     }
 
+    var keywordLocation: String {
+        var out = ""
+        for step in keywordPath {
+            switch step {
+            case .path(let text): out += text
+            case .token(let token): out += "/" + JSONPointer.escape(token)
+            case .index(let i): out += "/\(i)"
+            }
+        }
+        return out
+    }
+
     mutating func report(_ message: @autoclosure () -> String, keyword: String = "", at step: InstanceStep? = nil) {
         guard muted == 0, issues.count < issueLimit else { return }
         var pointer = instancePointer
@@ -84,13 +116,13 @@ struct Evaluation {
             case .index(let i): pointer += "/\(i)"
             }
         }
-        issues.append(ValidationIssue(instancePointer: pointer, keywordLocation: keywordPath.joined() + keyword, message: message()))
+        issues.append(ValidationIssue(instancePointer: pointer, keywordLocation: keywordLocation + keyword, message: message()))
     }
 
     /// Reports against a keyword next to the one being applied (`minContains` beside `contains`).
     mutating func reportSibling(_ keyword: String, _ message: String) {
         let current = keywordPath.removeLast()
-        keywordPath.append("/" + keyword)
+        keywordPath.append(.path("/" + keyword))
         report(message)
         keywordPath.removeLast()
         keywordPath.append(current)
@@ -115,7 +147,7 @@ struct Evaluation {
         var valid = true
         var local = Annotations()
         for (path, keyword) in node.keywords {
-            keywordPath.append(path)
+            keywordPath.append(.path(path))
             if !apply(keyword, value, &local) {
                 valid = false
                 if quiet { keywordPath.removeLast(); return false }
@@ -127,19 +159,19 @@ struct Evaluation {
     }
 
     /// Evaluates a subschema at the same instance location (in-place applicator); merges annotations if valid.
-    private mutating func inPlace(_ node: SchemaNode, _ value: JSONValue, _ annotations: inout Annotations, path: String = "") -> Bool {
-        if !path.isEmpty { keywordPath.append(path) }
-        defer { if !path.isEmpty { keywordPath.removeLast() } }
+    private mutating func inPlace(_ node: SchemaNode, _ value: JSONValue, _ annotations: inout Annotations, path: KeywordStep? = nil) -> Bool {
+        if let path { keywordPath.append(path) }
+        defer { if path != nil { keywordPath.removeLast() } }
         return evaluate(node, value, &annotations)
     }
 
     /// Evaluates a subschema on a child of the instance.
-    private mutating func onChild(_ node: SchemaNode, _ value: JSONValue, step: InstanceStep, path: String = "") -> Bool {
+    private mutating func onChild(_ node: SchemaNode, _ value: JSONValue, step: InstanceStep, path: KeywordStep? = nil) -> Bool {
         instancePath.append(step)
-        if !path.isEmpty { keywordPath.append(path) }
+        if let path { keywordPath.append(path) }
         var ignored = Annotations()
         let result = evaluate(node, value, &ignored)
-        if !path.isEmpty { keywordPath.removeLast() }
+        if path != nil { keywordPath.removeLast() }
         instancePath.removeLast()
         return result
     }
@@ -270,7 +302,7 @@ struct Evaluation {
                 instancePath.removeLast()
                 if ok {
                     matched += 1
-                    annotations.itemIndices.insert(i)
+                    if tracksAnnotations { annotations.itemIndices.insert(i) }
                 }
             }
             if matched < minimum {
@@ -325,7 +357,7 @@ struct Evaluation {
 
         case .allOf(let nodes):
             var valid = true
-            for (i, node) in nodes.enumerated() where !inPlace(node, value, &annotations, path: "/\(i)") {
+            for (i, node) in nodes.enumerated() where !inPlace(node, value, &annotations, path: .index(i)) {
                 valid = false
                 if quiet { return false }
             }
@@ -334,7 +366,7 @@ struct Evaluation {
         case .anyOf(let nodes):
             let mark = issues.count
             var matched = false
-            for (i, node) in nodes.enumerated() where inPlace(node, value, &annotations, path: "/\(i)") {
+            for (i, node) in nodes.enumerated() where inPlace(node, value, &annotations, path: .index(i)) {
                 matched = true
             }
             if matched {
@@ -350,7 +382,7 @@ struct Evaluation {
             var collected = Annotations()
             for (i, node) in nodes.enumerated() {
                 var branch = Annotations()
-                if inPlace(node, value, &branch, path: "/\(i)") {
+                if inPlace(node, value, &branch, path: .index(i)) {
                     matches.append(i)
                     collected.merge(branch)
                 }
@@ -378,22 +410,22 @@ struct Evaluation {
 
         case .conditional(let condition, let then, let otherwise):
             var conditionAnnotations = Annotations()
-            keywordPath.append("/if")
+            keywordPath.append(.path("/if"))
             let holds = silently(condition, value, &conditionAnnotations)
             keywordPath.removeLast()
             if holds {
                 annotations.merge(conditionAnnotations)
                 guard let then else { return true }
-                return inPlace(then, value, &annotations, path: "/then")
+                return inPlace(then, value, &annotations, path: .path("/then"))
             }
             guard let otherwise else { return true }
-            return inPlace(otherwise, value, &annotations, path: "/else")
+            return inPlace(otherwise, value, &annotations, path: .path("/else"))
 
         case .dependentSchemas(let pairs):
             guard case .object(let object) = value else { return true }
             var valid = true
             for (trigger, node) in pairs where object[trigger] != nil {
-                if !inPlace(node, value, &annotations, path: "/" + JSONPointer.escape(trigger)) {
+                if !inPlace(node, value, &annotations, path: .token(trigger)) {
                     valid = false
                     if quiet { return false }
                 }
@@ -404,7 +436,7 @@ struct Evaluation {
             guard let items = ArrayView(value) else { return true }
             var valid = true
             let n = min(nodes.count, items.count)
-            for i in 0..<n where !onChild(nodes[i], items[i], step: .index(i), path: "/\(i)") {
+            for i in 0..<n where !onChild(nodes[i], items[i], step: .index(i), path: .index(i)) {
                 valid = false
                 if quiet { return false }
             }
@@ -450,8 +482,8 @@ struct Evaluation {
             var valid = true
             for member in object.members {
                 guard let node = children[member.key] else { continue }
-                annotations.properties.insert(member.key)
-                if !onChild(node, member.value, step: .key(member.key), path: "/" + JSONPointer.escape(member.key)) {
+                if tracksAnnotations { annotations.properties.insert(member.key) }
+                if !onChild(node, member.value, step: .key(member.key), path: .token(member.key)) {
                     valid = false
                     if quiet { return false }
                 }
@@ -463,8 +495,8 @@ struct Evaluation {
             var valid = true
             for member in object.members {
                 for (pattern, node) in pairs where pattern.matches(member.key) {
-                    annotations.properties.insert(member.key)
-                    if !onChild(node, member.value, step: .key(member.key), path: "/" + JSONPointer.escape(pattern.source)) {
+                    if tracksAnnotations { annotations.properties.insert(member.key) }
+                    if !onChild(node, member.value, step: .key(member.key), path: .token(pattern.source)) {
                         valid = false
                         if quiet { return false }
                     }
@@ -476,7 +508,7 @@ struct Evaluation {
             guard case .object(let object) = value else { return true }
             var valid = true
             for member in object.members where !known.contains(member.key) && !patterns.contains(where: { $0.matches(member.key) }) {
-                annotations.properties.insert(member.key)
+                if tracksAnnotations { annotations.properties.insert(member.key) }
                 if node.constant == false {
                     report("property \(quoted(member.key)) is not allowed", at: .key(member.key))
                     valid = false
@@ -529,7 +561,7 @@ struct Evaluation {
                 }
                 if !valid && quiet { return false }
             }
-            for member in object.members { annotations.properties.insert(member.key) }
+            if tracksAnnotations { for member in object.members { annotations.properties.insert(member.key) } }
             return valid
 
         case .ref(let box):
