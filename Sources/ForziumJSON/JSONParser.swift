@@ -38,7 +38,9 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// duplicate keys are kept (lookups return the last).
 public struct JSONParser: Sendable {
     public struct Options: Sendable {
-        /// Deepest array/object nesting accepted (a top-level `[]` has depth 1).
+        /// Deepest array/object nesting accepted (a top-level `[]` has depth 1). The parser itself does not
+        /// recurse, but code that walks a `JSONValue` (writing, comparing, even releasing the nested enum) does,
+        /// so keep this in the hundreds or low thousands.
         public var maxDepth: Int = 512
         /// Accept Python's `NaN`, `Infinity`, `-Infinity` tokens (an extension; output never contains them).
         public var allowNonFiniteNumbers: Bool = true
@@ -91,12 +93,11 @@ public struct JSONParser: Sendable {
 
 // MARK: - The scanner
 
-/// One parse: a cursor over the input bytes. Recursion depth is bounded by `Options.maxDepth`.
+/// One parse: a cursor over the input bytes.
 struct JSONScanner {
     let base: UnsafePointer<UInt8>
     let end: Int
     var pos: Int = 0
-    var depth: Int = 0
     let maxDepth: Int
     let allowNonFinite: Bool
     /// Reused for strings that contain escapes.
@@ -141,6 +142,9 @@ struct JSONScanner {
     }
 
     // MARK: Structure
+    //
+    // Containers are parsed without recursion: open arrays and objects live on explicit stacks, so nesting
+    // costs heap, not thread stack, and any `maxDepth` is safe on any thread.
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
         skipWhitespace()
@@ -167,11 +171,125 @@ struct JSONScanner {
         }
     }
 
+    /// Parses one value (of any nesting) starting at `pos`, which must not be whitespace.
     mutating func parseValue() throws(JSONParseError) -> JSONValue {
-        guard pos < end else { throw unexpected(expected: "a JSON value") }
+        // Open containers, innermost last. `isObject[i]` says which stack holds container i's contents.
+        var isObject: [Bool] = []
+        var arrays: [[JSONValue]] = []
+        var objects: [[(key: String, value: JSONValue)]] = []
+        var keys: [String] = []
+        var value: JSONValue
+
+        while true {
+            // At the start of a value.
+            guard pos < end else { throw unexpected(expected: "a JSON value") }
+            switch base[pos] {
+            case ASCII.openBracket:
+                if isObject.count >= maxDepth {
+                    throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
+                }
+                pos += 1
+                skipWhitespace()
+                guard pos < end else { throw unexpected(expected: "a value or ']'") }
+                if base[pos] == ASCII.closeBracket {
+                    pos += 1
+                    value = .array([])
+                } else if startsNumber(base[pos]) {
+                    var items: [JSONValue] = []
+                    if let numbers = try parseNumberRun(convertingInto: &items) {
+                        value = .numbers(numbers)
+                    } else {
+                        // A mixed array: the numbers read so far are in `items`; the next element is at `pos`.
+                        isObject.append(false)
+                        arrays.append(items)
+                        continue
+                    }
+                } else {
+                    isObject.append(false)
+                    arrays.append([])
+                    continue
+                }
+            case ASCII.openBrace:
+                if isObject.count >= maxDepth {
+                    throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
+                }
+                pos += 1
+                skipWhitespace()
+                guard pos < end else { throw unexpected(expected: "a string key or '}'") }
+                if base[pos] == ASCII.closeBrace {
+                    pos += 1
+                    value = .object(JSONObject())
+                } else {
+                    keys.append(try parseKey(afterComma: false))
+                    isObject.append(true)
+                    objects.append([])
+                    continue
+                }
+            default:
+                value = try parseScalar()
+            }
+
+            // A complete `value`: hand it to the innermost open container, closing containers as they end.
+            while true {
+                guard let inObject = isObject.last else { return value }
+                skipWhitespace()
+                if inObject {
+                    let top = objects.count - 1
+                    objects[top].append((keys[top], value))
+                    guard pos < end else { throw unexpected(expected: "',' or '}'") }
+                    let b = base[pos]
+                    if b == ASCII.comma {
+                        pos += 1
+                        skipWhitespace()
+                        keys[top] = try parseKey(afterComma: true)
+                        break
+                    }
+                    guard b == ASCII.closeBrace else { throw unexpected(expected: "',' or '}'") }
+                    pos += 1
+                    isObject.removeLast()
+                    keys.removeLast()
+                    value = .object(JSONObject(objects.removeLast()))
+                } else {
+                    let top = arrays.count - 1
+                    arrays[top].append(value)
+                    guard pos < end else { throw unexpected(expected: "',' or ']'") }
+                    let b = base[pos]
+                    if b == ASCII.comma {
+                        pos += 1
+                        skipWhitespace()
+                        if pos < end && base[pos] == ASCII.closeBracket {
+                            throw error("trailing comma in array", at: pos)
+                        }
+                        break
+                    }
+                    guard b == ASCII.closeBracket else { throw unexpected(expected: "',' or ']'") }
+                    pos += 1
+                    isObject.removeLast()
+                    value = .array(arrays.removeLast())
+                }
+            }
+        }
+    }
+
+    /// A member name and its colon; leaves `pos` at the member's value.
+    mutating func parseKey(afterComma: Bool) throws(JSONParseError) -> String {
+        guard pos < end, base[pos] == ASCII.quote else {
+            if afterComma && pos < end && base[pos] == ASCII.closeBrace {
+                throw error("trailing comma in object", at: pos)
+            }
+            throw unexpected(expected: "a string key")
+        }
+        let key = try parseString()
+        skipWhitespace()
+        guard pos < end, base[pos] == ASCII.colon else { throw unexpected(expected: "':'") }
+        pos += 1
+        skipWhitespace()
+        return key
+    }
+
+    /// Numbers, strings and the literal names.
+    mutating func parseScalar() throws(JSONParseError) -> JSONValue {
         switch base[pos] {
-        case ASCII.openBrace: return try parseObject()
-        case ASCII.openBracket: return try parseArray()
         case ASCII.quote: return .string(try parseString())
         case 0x74: try expectWord("true"); return .bool(true)
         case 0x66: try expectWord("false"); return .bool(false)
@@ -210,105 +328,31 @@ struct JSONScanner {
         pos += count
     }
 
-    mutating func enterContainer() throws(JSONParseError) {
-        depth += 1
-        if depth > maxDepth {
-            throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
-        }
-    }
-
-    mutating func parseArray() throws(JSONParseError) -> JSONValue {
-        try enterContainer()
-        pos += 1
-        skipWhitespace()
-        guard pos < end else { throw unexpected(expected: "a value or ']'") }
-        if base[pos] == ASCII.closeBracket {
-            pos += 1
-            depth -= 1
-            return .array([])
-        }
-        var items: [JSONValue] = []
-        if startsNumber(base[pos]) {
-            // Fast path: numbers straight into contiguous storage until something else shows up.
-            var numbers: [Double] = []
-            while true {
-                numbers.append(try parseNumber())
-                skipWhitespace()
-                guard pos < end else { throw unexpected(expected: "',' or ']'") }
-                let b = base[pos]
-                if b == ASCII.closeBracket {
-                    pos += 1
-                    depth -= 1
-                    return .numbers(numbers)
-                }
-                guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
-                pos += 1
-                skipWhitespace()
-                guard pos < end else { throw unexpected(expected: "a JSON value") }
-                if !startsNumber(base[pos]) {
-                    if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
-                    break
-                }
-            }
-            // Mixed array: what was read so far becomes ordinary elements.
-            items.reserveCapacity(numbers.count + 1)
-            for n in numbers { items.append(.number(JSONNumber(n))) }
-        }
+    /// The all-numbers fast path, entered at an array's first element (a number). Reads numbers straight into
+    /// contiguous storage; returns them once `]` closes the array. If a non-number element shows up instead,
+    /// the numbers read so far are appended to `items` as `.number`s, `pos` is left at that element, and the
+    /// result is nil.
+    mutating func parseNumberRun(convertingInto items: inout [JSONValue]) throws(JSONParseError) -> [Double]? {
+        var numbers: [Double] = []
         while true {
-            items.append(try parseValue())
+            numbers.append(try parseNumber())
             skipWhitespace()
             guard pos < end else { throw unexpected(expected: "',' or ']'") }
             let b = base[pos]
             if b == ASCII.closeBracket {
                 pos += 1
-                depth -= 1
-                return .array(items)
+                return numbers
             }
             guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
             pos += 1
             skipWhitespace()
-            if pos < end && base[pos] == ASCII.closeBracket {
-                throw error("trailing comma in array", at: pos)
+            guard pos < end else { throw unexpected(expected: "a JSON value") }
+            if !startsNumber(base[pos]) {
+                if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
+                items.reserveCapacity(numbers.count + 1)
+                for n in numbers { items.append(.number(JSONNumber(n))) }
+                return nil
             }
-        }
-    }
-
-    mutating func parseObject() throws(JSONParseError) -> JSONValue {
-        try enterContainer()
-        pos += 1
-        skipWhitespace()
-        guard pos < end else { throw unexpected(expected: "a string key or '}'") }
-        var members: [(key: String, value: JSONValue)] = []
-        if base[pos] == ASCII.closeBrace {
-            pos += 1
-            depth -= 1
-            return .object(JSONObject(members))
-        }
-        while true {
-            guard pos < end, base[pos] == ASCII.quote else {
-                if pos < end && base[pos] == ASCII.closeBrace && !members.isEmpty {
-                    throw error("trailing comma in object", at: pos)
-                }
-                throw unexpected(expected: "a string key")
-            }
-            let key = try parseString()
-            skipWhitespace()
-            guard pos < end, base[pos] == ASCII.colon else { throw unexpected(expected: "':'") }
-            pos += 1
-            skipWhitespace()
-            let value = try parseValue()
-            members.append((key, value))
-            skipWhitespace()
-            guard pos < end else { throw unexpected(expected: "',' or '}'") }
-            let b = base[pos]
-            if b == ASCII.closeBrace {
-                pos += 1
-                depth -= 1
-                return .object(JSONObject(members))
-            }
-            guard b == ASCII.comma else { throw unexpected(expected: "',' or '}'") }
-            pos += 1
-            skipWhitespace()
         }
     }
 

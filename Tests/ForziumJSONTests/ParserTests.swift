@@ -88,6 +88,24 @@ struct ParserAcceptTests {
         #expect(parseError(deep)?.offset == 512)
     }
 
+    @Test(
+        "RFC 8259 grammar corners are accepted, and write → parse is stable",
+        arguments: [
+            "[1e1]", "[-0]", "[-0.0e-0]", "[0e+1]", "[0E-1]", "[1E22]", "[123e65]", "[1.5e-10]", "[-123]",
+            "[[] ]", "[\"\"]", "{\"\":0}", "{\"a\":[]}", " [] ", "[\"\\u0000\"]", "[\"\\uDBFF\\uDFFF\"]",
+            "[\"\\uFFFF\"]", "[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"]", "[\"\u{7F}\"]", "[\"\u{10FFFF}\"]",
+            "{\"a\":{\"b\":{\"c\":[1,{\"d\":null}]}}}", "[1,\"a\",true,false,null,{},[]]", "[[1,2],[3,\"x\"],[]]",
+            "{\"a\":1,\"a\":2}", "\n\r\t 7 \n", "[1 , 2\t,\n3\r]", "\"\u{1F600}\"", "123456789012345678901234567890",
+            "[0.000000000000000000000000000001]", "[1e-400, -1e-400]",
+        ])
+    func rfcCorners(_ text: String) throws {
+        let first = try parser.parse(text)
+        let written = JSONWriter.bytes(first)
+        let second = try parser.parse(written)
+        #expect(first == second)
+        #expect(JSONWriter.bytes(second) == written)
+    }
+
     @Test("parse from raw bytes and from String agree")
     func inputForms() throws {
         let text = "{\"k\": [1, 2.5, \"s\"]}"
