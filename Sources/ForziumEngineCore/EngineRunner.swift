@@ -58,7 +58,7 @@ public enum EngineRunner {
         return names
     }
 
-    /// The digest of the schemas built into the binary (`SchemaBundle.digest`, a SHA-256 over `schemas/`).
+    /// The digest of the schemas built into the binary (`ForziumSchemaBundle`, generated from `schemas/`).
     static var schemaDigest: JSONValue { .string(SchemaBundle.digest) }
 
     /// Serves JSON-RPC on stdin/stdout until stdin ends (exit status 0 once every request read is answered) or
