@@ -195,13 +195,15 @@ struct JSONScanner {
                     pos += 1
                     value = .array([])
                 } else if startsNumber(base[pos]) {
-                    var items: [JSONValue] = []
-                    if let numbers = try parseNumberRun(convertingInto: &items) {
+                    let firstElement = pos
+                    if let numbers = try parseNumberRun() {
                         value = .numbers(numbers)
                     } else {
-                        // A mixed array: the numbers read so far are in `items`; the next element is at `pos`.
+                        // A mixed array: read it again from the start as general values, so that its
+                        // numbers keep their literals like every other scalar.
+                        pos = firstElement
                         isObject.append(false)
-                        arrays.append(items)
+                        arrays.append([])
                         continue
                     }
                 } else {
@@ -329,10 +331,9 @@ struct JSONScanner {
     }
 
     /// The all-numbers fast path, entered at an array's first element (a number). Reads numbers straight into
-    /// contiguous storage; returns them once `]` closes the array. If a non-number element shows up instead,
-    /// the numbers read so far are appended to `items` as `.number`s, `pos` is left at that element, and the
-    /// result is nil.
-    mutating func parseNumberRun(convertingInto items: inout [JSONValue]) throws(JSONParseError) -> [Double]? {
+    /// contiguous storage and returns them once `]` closes the array; returns nil as soon as an element
+    /// turns out not to be a number (the caller then re-reads the array as general values).
+    mutating func parseNumberRun() throws(JSONParseError) -> [Double]? {
         var numbers: [Double] = []
         while true {
             numbers.append(try parseNumber())
@@ -349,8 +350,6 @@ struct JSONScanner {
             guard pos < end else { throw unexpected(expected: "a JSON value") }
             if !startsNumber(base[pos]) {
                 if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
-                items.reserveCapacity(numbers.count + 1)
-                for n in numbers { items.append(.number(JSONNumber(n))) }
                 return nil
             }
         }
