@@ -107,7 +107,7 @@ extension JSONValue {
         case (.null, .null): return true
         case let (.bool(a), .bool(b)): return a == b
         case let (.number(a), .number(b)): return a.value == b.value
-        case let (.string(a), .string(b)): return a.utf8.elementsEqual(b.utf8)  // code points, not canonical equivalence
+        case let (.string(a), .string(b)): return a == b && a.utf8.elementsEqual(b.utf8)  // code points, not canonical equivalence
         case let (.numbers(a), .numbers(b)): return a == b
         case (.array, .array), (.array, .numbers), (.numbers, .array):
             let a = ArrayView(self)!, b = ArrayView(other)!

@@ -1,6 +1,7 @@
 import Testing
 import ForziumJSON
 import ForziumKernels
+import ForziumKernelsSIMD
 
 // MARK: - JSON helpers (values built directly, as the parser would produce them)
 
@@ -360,6 +361,40 @@ struct CatalogueStreamTests {
                 #expect(s.shape.rows == expected.count && s.shape.cols == expected[0].count, "\(operation)")
                 #expect(sameBits(s.rows.flatMap { $0 }, expected.flatMap { $0 }), "\(operation) rowBlock \(rowBlock)")
                 #expect(s.blocks == Array(stride(from: 0, to: expected.count, by: rowBlock)), "\(operation) rowBlock \(rowBlock)")
+            }
+        }
+    }
+
+    @Test(.enabled(if: SIMDKernels.cpuSupported, "needs AVX2 + FMA"))
+    func simdStreamingEqualsSIMDWholeResults() throws {
+        // The SIMD engine streams through the same catalogue: its row blocks must reassemble its own whole result.
+        let simd = OperationCatalogue(kernels: SIMDKernels(threads: 2))
+        let data = testMatrix(96, 70, seed: 11)
+        let cases: [(String, JSONValue)] = [
+            ("multiply", jo(["factor": jn(1.5)])),
+            ("add", jo(["addend": jn(-2)])),
+            ("matmul", jo(["matrix_b": jm(testMatrix(70, 45, seed: 12))])),
+            ("transpose", jo([:])),
+            ("elementwise_div", jo(["other": jm(testMatrix(96, 70, seed: 13))])),
+            ("conv2d", jo(["kernel": jm(testMatrix(5, 4, seed: 14))])),
+            ("max_pool2d", jo(["size": jn(2)])),
+            ("normalize", jo(["mode": .string("minmax")])),
+            ("normalize", jo(["mode": .string("l2")])),
+            ("reshape", jo(["rows": jn(70), "cols": jn(96)])),
+            ("mean", jo(["axis": jn(0)])),
+            ("max", jo(["axis": jn(1)])),
+        ]
+        for (operation, parameters) in cases {
+            let params = jo(["data": jm(data), "operation": .string(operation), "parameters": parameters])
+            let whole = try simd.call(method: "compute", params: params)
+            let expected = rowsOf(whole)!
+            for rowBlock in [1, 7, 64] {
+                var rows: [[Double]] = []
+                _ = try simd.stream(method: "stream", params: params, rowBlock: rowBlock) { start, block in
+                    #expect(start == rows.count)
+                    for i in 0..<block.rows { rows.append(Array(block.storage[(i * block.cols)..<((i + 1) * block.cols)])) }
+                }
+                #expect(sameBits(rows.flatMap { $0 }, expected.flatMap { $0 }), "\(operation) rowBlock \(rowBlock)")
             }
         }
     }
