@@ -1,7 +1,8 @@
 import ArgumentParser
 import CForziumCPU
 import ForziumEngineCore
-import ForziumKernels
+import ForziumJansson
+import ForziumKernelsSIMD
 import Logging
 
 /// `forzium-engine-simd`: the multithreaded engine. Reads on while requests compute and answers each as it finishes.
@@ -26,11 +27,11 @@ struct ForziumEngineSIMDCommand: ParsableCommand {
                 "this CPU lacks AVX2 and/or FMA, which forzium-engine-simd is compiled for; use forzium-engine instead")
             throw ExitCode(3)
         }
-        // TEMPORARY WIRING: the SIMD kernels and the jansson decoder are not on main yet; until they are, this
-        // executable runs the portable kernels with the concurrent serve loop. Replaced once SIMDKernels lands.
+        // Only now, with AVX2 + FMA known to be there, is any code of ForziumKernelsSIMD touched.
         let status = EngineRunner.run(
             name: "forzium-engine-simd",
-            kernels: FallbackKernels(),
+            kernels: SIMDKernels(threads: concurrencyOptions.threads ?? SIMDKernels.availableCores),
+            decoder: JanssonHybridDecoder(),
             concurrency: .concurrent(maxInFlight: concurrencyOptions.resolvedMaxInFlight),
             options: options
         )

@@ -53,8 +53,10 @@ struct ConcurrencyTests {
     @Test("SIMD engine with --max-in-flight 1 still answers everything (back-pressure, nothing refused)")
     func backPressure() throws {
         let process = try EngineProcess(.simd, arguments: ["--max-in-flight", "1"])
+        // Rows long enough (> 2 KiB lines) that every request goes to a worker rather than being answered inline.
+        let ones = Array(repeating: "1.5", count: 800).joined(separator: ",")
         var text = ""
-        for id in 0..<300 { text += request(id, "transpose", #"{"data":[[\#(id),1]]}"#) + "\n" }
+        for id in 0..<300 { text += request(id, "transpose", #"{"data":[[\#(id),\#(ones)]]}"#) + "\n" }
         process.sendInBackground(bytes: Array(text.utf8), thenClose: true)
         var ids: [Int] = []
         for _ in 0..<300 {
