@@ -195,13 +195,15 @@ struct JSONScanner {
                     pos += 1
                     value = .array([])
                 } else if startsNumber(base[pos]) {
-                    var items: [JSONValue] = []
-                    if let numbers = try parseNumberRun(convertingInto: &items) {
+                    let firstElement = pos
+                    if let numbers = try parseNumberRun() {
                         value = .numbers(numbers)
                     } else {
-                        // A mixed array: the numbers read so far are in `items`; the next element is at `pos`.
+                        // A mixed array: read it again from the start as general values, so that its
+                        // numbers keep their literals like every other scalar.
+                        pos = firstElement
                         isObject.append(false)
-                        arrays.append(items)
+                        arrays.append([])
                         continue
                     }
                 } else {
@@ -329,10 +331,9 @@ struct JSONScanner {
     }
 
     /// The all-numbers fast path, entered at an array's first element (a number). Reads numbers straight into
-    /// contiguous storage; returns them once `]` closes the array. If a non-number element shows up instead,
-    /// the numbers read so far are appended to `items` as `.number`s, `pos` is left at that element, and the
-    /// result is nil.
-    mutating func parseNumberRun(convertingInto items: inout [JSONValue]) throws(JSONParseError) -> [Double]? {
+    /// contiguous storage and returns them once `]` closes the array; returns nil as soon as an element
+    /// turns out not to be a number (the caller then re-reads the array as general values).
+    mutating func parseNumberRun() throws(JSONParseError) -> [Double]? {
         var numbers: [Double] = []
         while true {
             numbers.append(try parseNumber())
@@ -349,8 +350,6 @@ struct JSONScanner {
             guard pos < end else { throw unexpected(expected: "a JSON value") }
             if !startsNumber(base[pos]) {
                 if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
-                items.reserveCapacity(numbers.count + 1)
-                for n in numbers { items.append(.number(JSONNumber(n))) }
                 return nil
             }
         }
@@ -527,99 +526,100 @@ struct JSONScanner {
     // MARK: Numbers
 
     /// Parses one number token at `pos` (grammar of RFC 8259 §6, plus the non-finite extension).
+    ///
+    /// One pass: all digits are folded into a UInt64 as they go by (wrapping is harmless: a token with more
+    /// than 19 significant digits goes to the slow path, which re-reads the text).
     @inline(__always)
     mutating func parseNumber() throws(JSONParseError) -> Double {
         let start = pos
-        var negative = false
-        if base[pos] == ASCII.minus {
-            negative = true
-            pos += 1
+        var p = pos
+        let negative = base[p] == ASCII.minus
+        if negative { p += 1 }
+        guard p < end, base[p] &- ASCII.zero <= 9 else {
+            pos = p
+            return try parseNonDigitNumber(negative: negative)
         }
-        guard pos < end else { throw error("unexpected end of input, expected a digit after '-'", at: pos) }
-        var b = base[pos]
-        if b < ASCII.zero || b > ASCII.nine {
-            if allowNonFinite {
-                if b == 0x49 {  // I
-                    try expectWord("Infinity")
-                    return negative ? -Double.infinity : Double.infinity
-                }
-                if b == 0x4E && !negative {  // N
-                    try expectWord("NaN")
-                    return Double.nan
-                }
-            }
-            if b == ASCII.dot { throw error("a number needs a digit before '.'", at: pos) }
-            throw error(negative ? "expected a digit after '-'" : "invalid number", at: pos)
-        }
+        let digitsStart = p
         var mantissa: UInt64 = 0
-        var significantDigits = 0
-        var exponent = 0
-        var truncated = false
-        if b == ASCII.zero {
-            pos += 1
-            if pos < end {
-                b = base[pos]
-                if b >= ASCII.zero && b <= ASCII.nine {
-                    throw error("leading zeros are not allowed in numbers", at: start)
-                }
+        if base[p] == ASCII.zero {
+            p += 1
+            if p < end && base[p] &- ASCII.zero <= 9 {
+                throw error("leading zeros are not allowed in numbers", at: start)
             }
         } else {
-            // Integer digits.
-            while pos < end {
-                b = base[pos]
-                let d = b &- ASCII.zero
-                if d > 9 { break }
-                if significantDigits < 19 {
-                    mantissa = mantissa &* 10 &+ UInt64(d)
-                    significantDigits += 1
-                } else {
-                    exponent += 1
-                    if d != 0 { truncated = true }
-                }
-                pos += 1
-            }
+            repeat {
+                mantissa = mantissa &* 10 &+ UInt64(base[p] &- ASCII.zero)
+                p += 1
+            } while p < end && base[p] &- ASCII.zero <= 9
         }
-        if pos < end && base[pos] == ASCII.dot {
-            pos += 1
-            guard pos < end, base[pos] &- ASCII.zero <= 9 else {
-                throw error("expected a digit after '.'", at: pos)
+        var digitCount = p - digitsStart
+        var exponent = 0
+        if p < end && base[p] == ASCII.dot {
+            p += 1
+            let fractionStart = p
+            guard p < end, base[p] &- ASCII.zero <= 9 else {
+                throw error("expected a digit after '.'", at: p)
             }
-            while pos < end {
-                let d = base[pos] &- ASCII.zero
-                if d > 9 { break }
-                if significantDigits < 19 {
-                    mantissa = mantissa &* 10 &+ UInt64(d)
-                    exponent -= 1
-                    if mantissa != 0 { significantDigits += 1 }
-                } else if d != 0 {
-                    truncated = true
-                }
-                pos += 1
-            }
+            repeat {
+                mantissa = mantissa &* 10 &+ UInt64(base[p] &- ASCII.zero)
+                p += 1
+            } while p < end && base[p] &- ASCII.zero <= 9
+            exponent = fractionStart - p
+            digitCount += p - fractionStart
         }
-        if pos < end && (base[pos] | 0x20) == ASCII.lowerE {
-            pos += 1
-            var expNegative = false
-            if pos < end && (base[pos] == ASCII.minus || base[pos] == ASCII.plus) {
-                expNegative = base[pos] == ASCII.minus
-                pos += 1
+        if p < end && (base[p] | 0x20) == ASCII.lowerE {
+            p += 1
+            var exponentNegative = false
+            if p < end && (base[p] == ASCII.minus || base[p] == ASCII.plus) {
+                exponentNegative = base[p] == ASCII.minus
+                p += 1
             }
-            guard pos < end, base[pos] &- ASCII.zero <= 9 else {
-                throw error("expected a digit in the exponent", at: pos)
+            guard p < end, base[p] &- ASCII.zero <= 9 else {
+                throw error("expected a digit in the exponent", at: p)
             }
             var e = 0
-            while pos < end {
-                let d = base[pos] &- ASCII.zero
-                if d > 9 { break }
-                if e < 100_000_000 { e = e * 10 + Int(d) }
-                pos += 1
+            repeat {
+                if e < 100_000_000 { e = e &* 10 &+ Int(base[p] &- ASCII.zero) }
+                p += 1
+            } while p < end && base[p] &- ASCII.zero <= 9
+            exponent += exponentNegative ? -e : e
+        }
+        pos = p
+        if digitCount > 19 {
+            // Leading zeros ("0.000…") do not count; more than 19 significant digits need the slow path.
+            var q = digitsStart
+            var significant = digitCount
+            while q < p && (base[q] == ASCII.zero || base[q] == ASCII.dot) {
+                if base[q] == ASCII.zero { significant -= 1 }
+                q += 1
             }
-            exponent += expNegative ? -e : e
+            if significant > 19 {
+                return DecimalConversion.slowDouble(base + start, count: p - start)
+            }
         }
         if mantissa == 0 { return negative ? -0.0 : 0.0 }
-        if !truncated, let value = DecimalConversion.fastDouble(mantissa: mantissa, exponent: exponent) {
-            return negative ? -value : value
+        guard let value = DecimalConversion.fastDouble(mantissa: mantissa, exponent: exponent) else {
+            return DecimalConversion.slowDouble(base + start, count: p - start)
         }
-        return DecimalConversion.slowDouble(base + start, count: pos - start)
+        return negative ? -value : value
+    }
+
+    /// A number token whose first character (after an optional '-') is not a digit: `NaN`, `Infinity`,
+    /// `-Infinity` when allowed, otherwise an error. `pos` is at that character.
+    mutating func parseNonDigitNumber(negative: Bool) throws(JSONParseError) -> Double {
+        guard pos < end else { throw error("unexpected end of input, expected a digit after '-'", at: pos) }
+        let b = base[pos]
+        if allowNonFinite {
+            if b == 0x49 {  // I
+                try expectWord("Infinity")
+                return negative ? -Double.infinity : Double.infinity
+            }
+            if b == 0x4E && !negative {  // N
+                try expectWord("NaN")
+                return Double.nan
+            }
+        }
+        if b == ASCII.dot { throw error("a number needs a digit before '.'", at: pos) }
+        throw error(negative ? "expected a digit after '-'" : "invalid number", at: pos)
     }
 }

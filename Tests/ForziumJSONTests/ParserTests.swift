@@ -42,6 +42,9 @@ struct ParserAcceptTests {
             return
         }
         #expect(items == [.number(1), .number(2), .string("x"), .number(3)])
+        // Numbers in a mixed array keep their literals too.
+        #expect(items.map { $0.numberValue?.literal } == ["1", "2", nil, "3"])
+        #expect(JSONWriter.string(try parser.parse("[1, 2e0, \"x\", 3.50]")) == "[1,2e0,\"x\",3.50]")
         #expect(try parser.parse("[]") == .array([]))
         #expect(try parser.parse("[ ]").arrayCount == 0)
         #expect(try parser.parse("[NaN, Infinity, -Infinity]").doublesValue?.map(\.isFinite) == [false, false, false])
