@@ -171,6 +171,25 @@ extension JSONValue {
 }
 
 extension JSONObject {
+    /// Whether a member has this name (compares names only; no member value is copied).
+    @inline(__always)
+    func hasMember(_ name: String) -> Bool {
+        members.withUnsafeBufferPointer { buffer in buffer.contains { $0.key == name } }
+    }
+
+    /// The value of the last member with this name.
+    @inline(__always)
+    func member(named name: String) -> JSONValue? {
+        members.withUnsafeBufferPointer { buffer in
+            var i = buffer.count - 1
+            while i >= 0 {
+                if buffer[i].key == name { return buffer[i].value }
+                i -= 1
+            }
+            return nil
+        }
+    }
+
     /// Members as a dictionary; a repeated key keeps its last value, like the subscript.
     var uniqueMembers: [String: JSONValue] {
         var result: [String: JSONValue] = [:]

@@ -306,6 +306,9 @@ struct SchemaCompiler {
         if keys["unevaluatedItems"] != nil { keywords.append(("/unevaluatedItems", .unevaluatedItems(try child(location, "/unevaluatedItems")))) }
         if keys["unevaluatedProperties"] != nil { keywords.append(("/unevaluatedProperties", .unevaluatedProperties(try child(location, "/unevaluatedProperties")))) }
         node.keywords = keywords
+        if keywords.count == 1, case .conditional(let conditional) = keywords[0].1, conditional.quick != nil {
+            node.soleConditional = conditional
+        }
     }
 
     // MARK: the `.numbers` fast path

@@ -234,9 +234,9 @@ final class QuickCondition: @unchecked Sendable {
 
     func holds(for value: JSONValue) -> Bool {
         guard case .object(let object) = value else { return true }
-        for name in required where object[name] == nil { return false }
+        for name in required where !object.hasMember(name) { return false }
         for i in allowed.indices {
-            guard let member = object[allowed[i].name] else { continue }
+            guard let member = object.member(named: allowed[i].name) else { continue }
             if !allowed[i].values.contains(where: { $0.schemaEquals(member) }) { return false }
         }
         return true
@@ -259,6 +259,9 @@ final class SchemaNode: @unchecked Sendable {
     var keywords: [(path: String, keyword: Keyword)] = []
     /// Set when every keyword can be checked on a bare number: the `.numbers` fast path.
     var numberCheck: NumberCheck?
+    /// Set when the node's only keyword is a discriminator `if` (with `then`/`else`): lets a non-matching
+    /// branch of a large `allOf` of such conditions be skipped without entering the node.
+    var soleConditional: Conditional?
 
     init(resource: Int, location: String) {
         self.resource = resource

@@ -157,6 +157,11 @@ struct Evaluation {
             if !constant { report("no value is allowed here (the schema is false)") }
             return constant
         }
+        if let conditional = node.soleConditional, !tracksAnnotations {
+            // A discriminator that selects no subschema here: valid, nothing to annotate.
+            let holds = conditional.quick!.holds(for: value)
+            if (holds ? conditional.then : conditional.otherwise) == nil { return true }
+        }
         depth += 1
         defer { depth -= 1 }
         guard depth <= SchemaValidator.maximumDepth else {
@@ -359,7 +364,7 @@ struct Evaluation {
         case .required(let names):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for name in names where object[name] == nil {
+            for name in names where !object.hasMember(name) {
                 report("missing required property \(quoted(name))")
                 valid = false
                 if quiet { return false }
@@ -369,8 +374,8 @@ struct Evaluation {
         case .dependentRequired(let pairs):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for (trigger, names) in pairs where object[trigger] != nil {
-                for name in names where object[name] == nil {
+            for (trigger, names) in pairs where object.hasMember(trigger) {
+                for name in names where !object.hasMember(name) {
                     report("property \(quoted(name)) is required when \(quoted(trigger)) is present", keyword: "/" + JSONPointer.escape(trigger))
                     valid = false
                     if quiet { return false }
@@ -453,7 +458,7 @@ struct Evaluation {
         case .dependentSchemas(let pairs):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for (trigger, node) in pairs where object[trigger] != nil {
+            for (trigger, node) in pairs where object.hasMember(trigger) {
                 if !inPlace(node, value, &annotations, path: .token(trigger)) {
                     valid = false
                     if quiet { return false }

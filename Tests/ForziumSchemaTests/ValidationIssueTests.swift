@@ -94,11 +94,13 @@ struct ValidationIssueTests {
         #expect(!validator.isValid(.numbers([3, -1])))
     }
 
-    @Test func discriminatorConditionsAgreeWithFullEvaluation() throws {
-        // The first `if` has the discriminator shape (decided by lookups); the second is the same condition
-        // in a shape the quick path declines (`minLength: 0` beside `const`), so it is fully evaluated.
-        let quick = ##"{"allOf": [{"if": {"properties": {"op": {"const": "add"}, "n": {"enum": [1, [2]]}}, "required": ["op"]}, "then": {"required": ["addend"]}, "else": {"required": ["other"]}}]}"##
-        let full = ##"{"allOf": [{"if": {"properties": {"op": {"const": "add", "minLength": 0}, "n": {"enum": [1, [2]], "minLength": 0}}, "required": ["op"]}, "then": {"required": ["addend"]}, "else": {"required": ["other"]}}]}"##
+    @Test(arguments: [#", "else": {"required": ["other"]}"#, ""])
+    func discriminatorConditionsAgreeWithFullEvaluation(elseClause: String) throws {
+        // The first `if` has the discriminator shape (decided by lookups, and without `else` skipped outright
+        // when it does not hold); the second is the same condition in a shape the quick path declines
+        // (`minLength: 0` beside `const`), so it is fully evaluated.
+        let quick = ##"{"allOf": [{"if": {"properties": {"op": {"const": "add"}, "n": {"enum": [1, [2]]}}, "required": ["op"]}, "then": {"required": ["addend"]}"## + elseClause + "}]}"
+        let full = ##"{"allOf": [{"if": {"properties": {"op": {"const": "add", "minLength": 0}, "n": {"enum": [1, [2]], "minLength": 0}}, "required": ["op"]}, "then": {"required": ["addend"]}"## + elseClause + "}]}"
         var registry = SchemaRegistry()
         try registry.add(jsonText: quick, uri: "https://example.test/quick.json")
         try registry.add(jsonText: full, uri: "https://example.test/full.json")
