@@ -183,7 +183,6 @@ struct Converter {
             var elements: [JSONValue] = []
             elements.reserveCapacity(count)
             for index in 0 ..< count {
-                // As JSONParser does: every number of a mixed array keeps its literal.
                 guard let element = convert(json_array_get(node, index), depth: depth + 1) else { return nil }
                 elements.append(element)
             }

@@ -107,7 +107,7 @@ extension JSONValue {
         case (.null, .null): return true
         case let (.bool(a), .bool(b)): return a == b
         case let (.number(a), .number(b)): return a.value == b.value
-        case let (.string(a), .string(b)): return a == b && a.utf8.elementsEqual(b.utf8)  // code points, not canonical equivalence
+        case let (.string(a), .string(b)): return sameCodePoints(a, b)
         case let (.numbers(a), .numbers(b)): return a == b
         case (.array, .array), (.array, .numbers), (.numbers, .array):
             let a = ArrayView(self)!, b = ArrayView(other)!
@@ -174,7 +174,7 @@ extension JSONObject {
     /// Whether a member has this name (compares names only; no member value is copied).
     @inline(__always)
     func hasMember(_ name: String) -> Bool {
-        members.withUnsafeBufferPointer { buffer in buffer.contains { $0.key == name } }
+        members.withUnsafeBufferPointer { buffer in buffer.contains { sameCodePoints($0.key, name) } }
     }
 
     /// The value of the last member with this name.
@@ -183,7 +183,7 @@ extension JSONObject {
         members.withUnsafeBufferPointer { buffer in
             var i = buffer.count - 1
             while i >= 0 {
-                if buffer[i].key == name { return buffer[i].value }
+                if sameCodePoints(buffer[i].key, name) { return buffer[i].value }
                 i -= 1
             }
             return nil
@@ -197,6 +197,13 @@ extension JSONObject {
         for member in members { result[member.key] = member.value }
         return result
     }
+}
+
+/// String equality as JSON means it: the same code points. (Swift's `==` is canonical equivalence, so
+/// "é" and "e" + U+0301 would compare equal; it is used first only because it is fast and rarely true.)
+@inline(__always)
+func sameCodePoints(_ a: String, _ b: String) -> Bool {
+    a == b && a.utf8.elementsEqual(b.utf8)
 }
 
 /// `3` for integral values, otherwise Swift's shortest round-trip text.

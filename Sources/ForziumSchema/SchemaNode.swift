@@ -176,10 +176,14 @@ final class PropertyTable: @unchecked Sendable {
         index = names.count > 8 ? Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) }) : nil
     }
 
+    /// Names match by code points (Swift's `==` alone would also match canonically equivalent spellings).
     @inline(__always)
     func lookup(_ name: String) -> SchemaNode? {
-        if let index { return index[name].map { nodes[$0] } }
-        for i in names.indices where names[i] == name { return nodes[i] }
+        if let index {
+            guard let i = index[name], sameCodePoints(names[i], name) else { return nil }
+            return nodes[i]
+        }
+        for i in names.indices where sameCodePoints(names[i], name) { return nodes[i] }
         return nil
     }
 }

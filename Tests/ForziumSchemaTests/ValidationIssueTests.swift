@@ -151,6 +151,17 @@ struct ValidationIssueTests {
                 == ["must be at most 1 characters long, got 2"])
     }
 
+    @Test func propertyNamesMatchByCodePoints() throws {
+        var registry = SchemaRegistry()
+        // "é" precomposed (U+00E9) is a different property name from "e" + combining acute (U+0301).
+        try registry.add(jsonText: #"{"properties": {"\u00e9": {"type": "integer"}}, "required": ["\u00e9"], "additionalProperties": false}"#,
+                         uri: "https://example.test/names.json")
+        let validator = try registry.validator(for: "https://example.test/names.json")
+        #expect(validator.validate(.object(JSONObject([("\u{e9}", .number(JSONNumber(1)))]))) == [])
+        let decomposed = validator.validate(.object(JSONObject([("e\u{301}", .number(JSONNumber(1)))]))).map(\.message)
+        #expect(decomposed == ["missing required property \"\u{e9}\"", "property \"e\u{301}\" is not allowed"])
+    }
+
     @Test func schemaErrors() throws {
         var registry = SchemaRegistry()
         try registry.add(JSONParser().parse(#"{"minLength": -1}"#), uri: "https://example.test/bad.json")
