@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "ForziumKernelsSIMD", dependencies: ["ForziumKernels", "CForziumCPU"], swiftSettings: simdKernelFlags),
         // What both engine executables share: options, logging to stderr, the stdio serve loop.
         .target(name: "ForziumEngineCore", dependencies: [
-            "ForziumJSON", "ForziumRPC", "ForziumKernels",
+            "ForziumJSON", "ForziumRPC", "ForziumKernels", "ForziumSchemaBundle",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -55,7 +55,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "ForziumEngine", dependencies: ["ForziumEngineCore", "ForziumKernels"]),
-        .executableTarget(name: "ForziumEngineSIMD", dependencies: ["ForziumEngineCore", "ForziumKernelsSIMD", "CJansson", "CForziumCPU"]),
+        .executableTarget(name: "ForziumEngineSIMD", dependencies: ["ForziumEngineCore", "ForziumKernelsSIMD", "CJansson", "CForziumCPU", "ForziumJansson"]),
         // Gateway library: configuration, route table, engine discovery and pool, HTTP errors, OpenAPI, metrics.
         .target(name: "ForziumGatewayCore", dependencies: [
             "ForziumJSON", "ForziumSchema", "ForziumSchemaBundle",
@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "ForziumKernelsTests", dependencies: ["ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON"]),
         .testTarget(name: "ForziumJanssonTests", dependencies: ["ForziumJansson", "ForziumJSON"]),
         .testTarget(name: "ForziumSchemaBundleTests", dependencies: ["ForziumSchemaBundle", "ForziumSchema", "ForziumKernels", "ForziumJSON"]),
-        .testTarget(name: "ForziumIntegrationTests", dependencies: ["ForziumJSON", "ForziumEngine", "ForziumEngineSIMD"]),
+        .testTarget(name: "ForziumIntegrationTests", dependencies: ["ForziumJSON", "ForziumSchema", "ForziumSchemaBundle", "ForziumEngine", "ForziumEngineSIMD"]),
         .testTarget(name: "ForziumGatewayTests", dependencies: [
             "ForziumGatewayCore", "ForziumJSON", "ForziumGateway", "ForziumEngine", "ForziumEngineSIMD",
         ]),

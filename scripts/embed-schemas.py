@@ -4,7 +4,8 @@
     python3 scripts/embed-schemas.py           # (re)writes Sources/ForziumSchemaBundle/SchemaBundle.swift
     python3 scripts/embed-schemas.py --check   # exits 1 if that file is stale (does not write)
 
-Every `*.json` file under schemas/ is embedded verbatim as a Swift raw string literal, in the order of its path
+Every `*.json` file under schemas/ except `openapi.json` (the OpenAPI document generated from them by
+scripts/gen-openapi.sh) is embedded verbatim as a Swift raw string literal, in the order of its path
 relative to schemas/ (byte-wise sorted, "/" separated). The digest is SHA-256 over, for each file in that order,
 its path (UTF-8), a NUL byte, its bytes, a NUL byte; written "sha256:<64 lowercase hex digits>".
 

@@ -25,18 +25,30 @@ struct MatmulBench: ParsableCommand {
     @Option(help: "Minimum seconds of timing per size.")
     var minTime: Double = 1.0
 
+    @Option(help: "Kernels to time: simd or fallback.")
+    var impl: String = "simd"
+
     func run() throws {
-        guard SIMDKernels.cpuSupported else {
-            throw ValidationError("this CPU lacks AVX2/FMA; SIMDKernels cannot run")
+        let kernels: any Kernels
+        switch impl {
+        case "simd":
+            guard SIMDKernels.cpuSupported else {
+                throw ValidationError("this CPU lacks AVX2/FMA; SIMDKernels cannot run")
+            }
+            kernels = SIMDKernels(threads: threads)
+        case "fallback":
+            kernels = FallbackKernels()
+        default:
+            throw ValidationError("--impl must be simd or fallback")
         }
-        let kernels = SIMDKernels(threads: threads)
+        let threads = kernels.threads
         for n in sizes.split(separator: ",").compactMap({ Int(String($0)) }) {
             let a = Matrix(rows: n, cols: n, storage: randomDoubles(n * n, seed: 1))
             let b = Matrix(rows: n, cols: n, storage: randomDoubles(n * n, seed: 2))
             var sink = 0.0
             let seconds: Double = medianSeconds(minTime: minTime) { sink += kernels.matmul(a, b).storage[0] }
             let gflops: Double = 2.0 * Double(n) * Double(n) * Double(n) / seconds / 1e9
-            print(#"{"bench":"matmul","impl":"simd","n":\#(n),"threads":\#(threads),"seconds":\#(seconds),"gflops":\#(gflops)}"#)
+            print(#"{"bench":"matmul","impl":"\#(impl)","n":\#(n),"threads":\#(threads),"seconds":\#(seconds),"gflops":\#(gflops)}"#)
             if sink.isNaN { print("") }
         }
     }

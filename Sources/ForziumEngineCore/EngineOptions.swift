@@ -34,7 +34,7 @@ public struct EngineOptions: ParsableArguments, Sendable {
 
 /// Options of the multithreaded engine.
 public struct ConcurrencyOptions: ParsableArguments, Sendable {
-    @Option(name: .long, help: "Threads the kernels use (default: online CPU cores).")
+    @Option(name: .long, help: "Threads the kernels use (default: the CPUs this process may run on).")
     public var threads: Int?
 
     @Option(name: .long, help: "Most requests queued or computing at once (default: 2 × cores). Beyond it the engine stops reading stdin until one finishes (back-pressure; nothing is refused).")
@@ -48,9 +48,6 @@ public struct ConcurrencyOptions: ParsableArguments, Sendable {
             throw ValidationError("--max-in-flight must be between 1 and 4096")
         }
     }
-
-    /// `--threads`, or the number of online cores.
-    public var resolvedThreads: Int { threads ?? EngineRunner.onlineCores }
 
     /// `--max-in-flight`, or twice the number of online cores.
     public var resolvedMaxInFlight: Int { maxInFlight ?? 2 * EngineRunner.onlineCores }

@@ -1,6 +1,7 @@
 import ForziumJSON
 import ForziumKernels
 import ForziumRPC
+import ForziumSchemaBundle
 import Logging
 
 #if canImport(Glibc)
@@ -57,8 +58,8 @@ public enum EngineRunner {
         return names
     }
 
-    /// The digest of the schemas built into the binary. `null` until the schema bundle target exists.
-    static var schemaDigest: JSONValue { .null }
+    /// The digest of the schemas built into the binary (`ForziumSchemaBundle`, generated from `schemas/`).
+    static var schemaDigest: JSONValue { .string(SchemaBundle.digest) }
 
     /// Serves JSON-RPC on stdin/stdout until stdin ends (exit status 0 once every request read is answered) or
     /// stdout closes. Bootstraps logging first. Returns the process exit status.
@@ -100,7 +101,9 @@ public enum EngineRunner {
         ])
         let reader = LineReader(source: FileDescriptorSource(descriptor: input), maxLineBytes: options.maxLineBytes)
         let writer = LineWriter(descriptor: output)
-        let summary = server.serve(reader: reader, sink: writer)
+        let summary = server.serve(reader: reader, sink: writer) { length in
+            logger.warning("rejected a line of \(length) bytes (over --max-line-bytes \(options.maxLineBytes)); answered -32600")
+        }
         if let error = reader.source.readError {
             logger.error("reading stdin failed: \(String(cString: strerror(error)))")
         }

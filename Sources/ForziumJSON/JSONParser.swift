@@ -38,7 +38,9 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// duplicate keys are kept (lookups return the last).
 public struct JSONParser: Sendable {
     public struct Options: Sendable {
-        /// Deepest array/object nesting accepted (a top-level `[]` has depth 1).
+        /// Deepest array/object nesting accepted (a top-level `[]` has depth 1). The parser itself does not
+        /// recurse, but code that walks a `JSONValue` (writing, comparing, even releasing the nested enum) does,
+        /// so keep this in the hundreds or low thousands.
         public var maxDepth: Int = 512
         /// Accept Python's `NaN`, `Infinity`, `-Infinity` tokens (an extension; output never contains them).
         public var allowNonFiniteNumbers: Bool = true
@@ -61,6 +63,18 @@ public struct JSONParser: Sendable {
     }
 
     public func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBytes { buffer in
+            Result { () throws(JSONParseError) -> JSONValue in try parse(buffer) }
+        }
+        return try result.get()
+    }
+
+    public func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
+        try parse(UnsafeRawBufferPointer(bytes))
+    }
+
+    /// Parses a slice (e.g. one line of a larger buffer); offsets in errors count from the slice's start.
+    public func parse(_ bytes: ArraySlice<UInt8>) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBytes { buffer in
             Result { () throws(JSONParseError) -> JSONValue in try parse(buffer) }
         }
@@ -91,12 +105,11 @@ public struct JSONParser: Sendable {
 
 // MARK: - The scanner
 
-/// One parse: a cursor over the input bytes. Recursion depth is bounded by `Options.maxDepth`.
+/// One parse: a cursor over the input bytes.
 struct JSONScanner {
     let base: UnsafePointer<UInt8>
     let end: Int
     var pos: Int = 0
-    var depth: Int = 0
     let maxDepth: Int
     let allowNonFinite: Bool
     /// Reused for strings that contain escapes.
@@ -141,6 +154,9 @@ struct JSONScanner {
     }
 
     // MARK: Structure
+    //
+    // Containers are parsed without recursion: open arrays and objects live on explicit stacks, so nesting
+    // costs heap, not thread stack, and any `maxDepth` is safe on any thread.
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
         skipWhitespace()
@@ -167,11 +183,127 @@ struct JSONScanner {
         }
     }
 
+    /// Parses one value (of any nesting) starting at `pos`, which must not be whitespace.
     mutating func parseValue() throws(JSONParseError) -> JSONValue {
-        guard pos < end else { throw unexpected(expected: "a JSON value") }
+        // Open containers, innermost last. `isObject[i]` says which stack holds container i's contents.
+        var isObject: [Bool] = []
+        var arrays: [[JSONValue]] = []
+        var objects: [[(key: String, value: JSONValue)]] = []
+        var keys: [String] = []
+        var value: JSONValue
+
+        while true {
+            // At the start of a value.
+            guard pos < end else { throw unexpected(expected: "a JSON value") }
+            switch base[pos] {
+            case ASCII.openBracket:
+                if isObject.count >= maxDepth {
+                    throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
+                }
+                pos += 1
+                skipWhitespace()
+                guard pos < end else { throw unexpected(expected: "a value or ']'") }
+                if base[pos] == ASCII.closeBracket {
+                    pos += 1
+                    value = .array([])
+                } else if startsNumber(base[pos]) {
+                    let firstElement = pos
+                    if let numbers = try parseNumberRun() {
+                        value = .numbers(numbers)
+                    } else {
+                        // A mixed array: read it again from the start as general values, so that its
+                        // numbers keep their literals like every other scalar.
+                        pos = firstElement
+                        isObject.append(false)
+                        arrays.append([])
+                        continue
+                    }
+                } else {
+                    isObject.append(false)
+                    arrays.append([])
+                    continue
+                }
+            case ASCII.openBrace:
+                if isObject.count >= maxDepth {
+                    throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
+                }
+                pos += 1
+                skipWhitespace()
+                guard pos < end else { throw unexpected(expected: "a string key or '}'") }
+                if base[pos] == ASCII.closeBrace {
+                    pos += 1
+                    value = .object(JSONObject())
+                } else {
+                    keys.append(try parseKey(afterComma: false))
+                    isObject.append(true)
+                    objects.append([])
+                    continue
+                }
+            default:
+                value = try parseScalar()
+            }
+
+            // A complete `value`: hand it to the innermost open container, closing containers as they end.
+            while true {
+                guard let inObject = isObject.last else { return value }
+                skipWhitespace()
+                if inObject {
+                    let top = objects.count - 1
+                    objects[top].append((keys[top], value))
+                    guard pos < end else { throw unexpected(expected: "',' or '}'") }
+                    let b = base[pos]
+                    if b == ASCII.comma {
+                        pos += 1
+                        skipWhitespace()
+                        keys[top] = try parseKey(afterComma: true)
+                        break
+                    }
+                    guard b == ASCII.closeBrace else { throw unexpected(expected: "',' or '}'") }
+                    pos += 1
+                    isObject.removeLast()
+                    keys.removeLast()
+                    value = .object(JSONObject(objects.removeLast()))
+                } else {
+                    let top = arrays.count - 1
+                    arrays[top].append(value)
+                    guard pos < end else { throw unexpected(expected: "',' or ']'") }
+                    let b = base[pos]
+                    if b == ASCII.comma {
+                        pos += 1
+                        skipWhitespace()
+                        if pos < end && base[pos] == ASCII.closeBracket {
+                            throw error("trailing comma in array", at: pos)
+                        }
+                        break
+                    }
+                    guard b == ASCII.closeBracket else { throw unexpected(expected: "',' or ']'") }
+                    pos += 1
+                    isObject.removeLast()
+                    value = .array(arrays.removeLast())
+                }
+            }
+        }
+    }
+
+    /// A member name and its colon; leaves `pos` at the member's value.
+    mutating func parseKey(afterComma: Bool) throws(JSONParseError) -> String {
+        guard pos < end, base[pos] == ASCII.quote else {
+            if afterComma && pos < end && base[pos] == ASCII.closeBrace {
+                throw error("trailing comma in object", at: pos)
+            }
+            throw unexpected(expected: "a string key")
+        }
+        let key = try parseString()
+        skipWhitespace()
+        guard pos < end, base[pos] == ASCII.colon else { throw unexpected(expected: "':'") }
+        pos += 1
+        skipWhitespace()
+        return key
+    }
+
+    /// Numbers, strings and the literal names.
+    mutating func parseScalar() throws(JSONParseError) -> JSONValue {
         switch base[pos] {
-        case ASCII.openBrace: return try parseObject()
-        case ASCII.openBracket: return try parseArray()
         case ASCII.quote: return .string(try parseString())
         case 0x74: try expectWord("true"); return .bool(true)
         case 0x66: try expectWord("false"); return .bool(false)
@@ -210,105 +342,28 @@ struct JSONScanner {
         pos += count
     }
 
-    mutating func enterContainer() throws(JSONParseError) {
-        depth += 1
-        if depth > maxDepth {
-            throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
-        }
-    }
-
-    mutating func parseArray() throws(JSONParseError) -> JSONValue {
-        try enterContainer()
-        pos += 1
-        skipWhitespace()
-        guard pos < end else { throw unexpected(expected: "a value or ']'") }
-        if base[pos] == ASCII.closeBracket {
-            pos += 1
-            depth -= 1
-            return .array([])
-        }
-        var items: [JSONValue] = []
-        if startsNumber(base[pos]) {
-            // Fast path: numbers straight into contiguous storage until something else shows up.
-            var numbers: [Double] = []
-            while true {
-                numbers.append(try parseNumber())
-                skipWhitespace()
-                guard pos < end else { throw unexpected(expected: "',' or ']'") }
-                let b = base[pos]
-                if b == ASCII.closeBracket {
-                    pos += 1
-                    depth -= 1
-                    return .numbers(numbers)
-                }
-                guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
-                pos += 1
-                skipWhitespace()
-                guard pos < end else { throw unexpected(expected: "a JSON value") }
-                if !startsNumber(base[pos]) {
-                    if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
-                    break
-                }
-            }
-            // Mixed array: what was read so far becomes ordinary elements.
-            items.reserveCapacity(numbers.count + 1)
-            for n in numbers { items.append(.number(JSONNumber(n))) }
-        }
+    /// The all-numbers fast path, entered at an array's first element (a number). Reads numbers straight into
+    /// contiguous storage and returns them once `]` closes the array; returns nil as soon as an element
+    /// turns out not to be a number (the caller then re-reads the array as general values).
+    mutating func parseNumberRun() throws(JSONParseError) -> [Double]? {
+        var numbers: [Double] = []
         while true {
-            items.append(try parseValue())
+            numbers.append(try parseNumber())
             skipWhitespace()
             guard pos < end else { throw unexpected(expected: "',' or ']'") }
             let b = base[pos]
             if b == ASCII.closeBracket {
                 pos += 1
-                depth -= 1
-                return .array(items)
+                return numbers
             }
             guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
             pos += 1
             skipWhitespace()
-            if pos < end && base[pos] == ASCII.closeBracket {
-                throw error("trailing comma in array", at: pos)
+            guard pos < end else { throw unexpected(expected: "a JSON value") }
+            if !startsNumber(base[pos]) {
+                if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
+                return nil
             }
-        }
-    }
-
-    mutating func parseObject() throws(JSONParseError) -> JSONValue {
-        try enterContainer()
-        pos += 1
-        skipWhitespace()
-        guard pos < end else { throw unexpected(expected: "a string key or '}'") }
-        var members: [(key: String, value: JSONValue)] = []
-        if base[pos] == ASCII.closeBrace {
-            pos += 1
-            depth -= 1
-            return .object(JSONObject(members))
-        }
-        while true {
-            guard pos < end, base[pos] == ASCII.quote else {
-                if pos < end && base[pos] == ASCII.closeBrace && !members.isEmpty {
-                    throw error("trailing comma in object", at: pos)
-                }
-                throw unexpected(expected: "a string key")
-            }
-            let key = try parseString()
-            skipWhitespace()
-            guard pos < end, base[pos] == ASCII.colon else { throw unexpected(expected: "':'") }
-            pos += 1
-            skipWhitespace()
-            let value = try parseValue()
-            members.append((key, value))
-            skipWhitespace()
-            guard pos < end else { throw unexpected(expected: "',' or '}'") }
-            let b = base[pos]
-            if b == ASCII.closeBrace {
-                pos += 1
-                depth -= 1
-                return .object(JSONObject(members))
-            }
-            guard b == ASCII.comma else { throw unexpected(expected: "',' or '}'") }
-            pos += 1
-            skipWhitespace()
         }
     }
 
@@ -483,99 +538,100 @@ struct JSONScanner {
     // MARK: Numbers
 
     /// Parses one number token at `pos` (grammar of RFC 8259 §6, plus the non-finite extension).
+    ///
+    /// One pass: all digits are folded into a UInt64 as they go by (wrapping is harmless: a token with more
+    /// than 19 significant digits goes to the slow path, which re-reads the text).
     @inline(__always)
     mutating func parseNumber() throws(JSONParseError) -> Double {
         let start = pos
-        var negative = false
-        if base[pos] == ASCII.minus {
-            negative = true
-            pos += 1
+        var p = pos
+        let negative = base[p] == ASCII.minus
+        if negative { p += 1 }
+        guard p < end, base[p] &- ASCII.zero <= 9 else {
+            pos = p
+            return try parseNonDigitNumber(negative: negative)
         }
-        guard pos < end else { throw error("unexpected end of input, expected a digit after '-'", at: pos) }
-        var b = base[pos]
-        if b < ASCII.zero || b > ASCII.nine {
-            if allowNonFinite {
-                if b == 0x49 {  // I
-                    try expectWord("Infinity")
-                    return negative ? -Double.infinity : Double.infinity
-                }
-                if b == 0x4E && !negative {  // N
-                    try expectWord("NaN")
-                    return Double.nan
-                }
-            }
-            if b == ASCII.dot { throw error("a number needs a digit before '.'", at: pos) }
-            throw error(negative ? "expected a digit after '-'" : "invalid number", at: pos)
-        }
+        let digitsStart = p
         var mantissa: UInt64 = 0
-        var significantDigits = 0
-        var exponent = 0
-        var truncated = false
-        if b == ASCII.zero {
-            pos += 1
-            if pos < end {
-                b = base[pos]
-                if b >= ASCII.zero && b <= ASCII.nine {
-                    throw error("leading zeros are not allowed in numbers", at: start)
-                }
+        if base[p] == ASCII.zero {
+            p += 1
+            if p < end && base[p] &- ASCII.zero <= 9 {
+                throw error("leading zeros are not allowed in numbers", at: start)
             }
         } else {
-            // Integer digits.
-            while pos < end {
-                b = base[pos]
-                let d = b &- ASCII.zero
-                if d > 9 { break }
-                if significantDigits < 19 {
-                    mantissa = mantissa &* 10 &+ UInt64(d)
-                    significantDigits += 1
-                } else {
-                    exponent += 1
-                    if d != 0 { truncated = true }
-                }
-                pos += 1
-            }
+            repeat {
+                mantissa = mantissa &* 10 &+ UInt64(base[p] &- ASCII.zero)
+                p += 1
+            } while p < end && base[p] &- ASCII.zero <= 9
         }
-        if pos < end && base[pos] == ASCII.dot {
-            pos += 1
-            guard pos < end, base[pos] &- ASCII.zero <= 9 else {
-                throw error("expected a digit after '.'", at: pos)
+        var digitCount = p - digitsStart
+        var exponent = 0
+        if p < end && base[p] == ASCII.dot {
+            p += 1
+            let fractionStart = p
+            guard p < end, base[p] &- ASCII.zero <= 9 else {
+                throw error("expected a digit after '.'", at: p)
             }
-            while pos < end {
-                let d = base[pos] &- ASCII.zero
-                if d > 9 { break }
-                if significantDigits < 19 {
-                    mantissa = mantissa &* 10 &+ UInt64(d)
-                    exponent -= 1
-                    if mantissa != 0 { significantDigits += 1 }
-                } else if d != 0 {
-                    truncated = true
-                }
-                pos += 1
-            }
+            repeat {
+                mantissa = mantissa &* 10 &+ UInt64(base[p] &- ASCII.zero)
+                p += 1
+            } while p < end && base[p] &- ASCII.zero <= 9
+            exponent = fractionStart - p
+            digitCount += p - fractionStart
         }
-        if pos < end && (base[pos] | 0x20) == ASCII.lowerE {
-            pos += 1
-            var expNegative = false
-            if pos < end && (base[pos] == ASCII.minus || base[pos] == ASCII.plus) {
-                expNegative = base[pos] == ASCII.minus
-                pos += 1
+        if p < end && (base[p] | 0x20) == ASCII.lowerE {
+            p += 1
+            var exponentNegative = false
+            if p < end && (base[p] == ASCII.minus || base[p] == ASCII.plus) {
+                exponentNegative = base[p] == ASCII.minus
+                p += 1
             }
-            guard pos < end, base[pos] &- ASCII.zero <= 9 else {
-                throw error("expected a digit in the exponent", at: pos)
+            guard p < end, base[p] &- ASCII.zero <= 9 else {
+                throw error("expected a digit in the exponent", at: p)
             }
             var e = 0
-            while pos < end {
-                let d = base[pos] &- ASCII.zero
-                if d > 9 { break }
-                if e < 100_000_000 { e = e * 10 + Int(d) }
-                pos += 1
+            repeat {
+                if e < 100_000_000 { e = e &* 10 &+ Int(base[p] &- ASCII.zero) }
+                p += 1
+            } while p < end && base[p] &- ASCII.zero <= 9
+            exponent += exponentNegative ? -e : e
+        }
+        pos = p
+        if digitCount > 19 {
+            // Leading zeros ("0.000…") do not count; more than 19 significant digits need the slow path.
+            var q = digitsStart
+            var significant = digitCount
+            while q < p && (base[q] == ASCII.zero || base[q] == ASCII.dot) {
+                if base[q] == ASCII.zero { significant -= 1 }
+                q += 1
             }
-            exponent += expNegative ? -e : e
+            if significant > 19 {
+                return DecimalConversion.slowDouble(base + start, count: p - start)
+            }
         }
         if mantissa == 0 { return negative ? -0.0 : 0.0 }
-        if !truncated, let value = DecimalConversion.fastDouble(mantissa: mantissa, exponent: exponent) {
-            return negative ? -value : value
+        guard let value = DecimalConversion.fastDouble(mantissa: mantissa, exponent: exponent) else {
+            return DecimalConversion.slowDouble(base + start, count: p - start)
         }
-        return DecimalConversion.slowDouble(base + start, count: pos - start)
+        return negative ? -value : value
+    }
+
+    /// A number token whose first character (after an optional '-') is not a digit: `NaN`, `Infinity`,
+    /// `-Infinity` when allowed, otherwise an error. `pos` is at that character.
+    mutating func parseNonDigitNumber(negative: Bool) throws(JSONParseError) -> Double {
+        guard pos < end else { throw error("unexpected end of input, expected a digit after '-'", at: pos) }
+        let b = base[pos]
+        if allowNonFinite {
+            if b == 0x49 {  // I
+                try expectWord("Infinity")
+                return negative ? -Double.infinity : Double.infinity
+            }
+            if b == 0x4E && !negative {  // N
+                try expectWord("NaN")
+                return Double.nan
+            }
+        }
+        if b == ASCII.dot { throw error("a number needs a digit before '.'", at: pos) }
+        throw error(negative ? "expected a digit after '-'" : "invalid number", at: pos)
     }
 }

@@ -182,16 +182,8 @@ struct Converter {
             }
             var elements: [JSONValue] = []
             elements.reserveCapacity(count)
-            var leadingNumbers = true
             for index in 0 ..< count {
-                guard var element = convert(json_array_get(node, index), depth: depth + 1) else { return nil }
-                if case .number(let number) = element {
-                    // As JSONParser does: numbers before the first non-number of a mixed array were read on
-                    // its all-numbers fast path, which keeps values only (no literal).
-                    if leadingNumbers { element = .number(JSONNumber(number.value)) }
-                } else {
-                    leadingNumbers = false
-                }
+                guard let element = convert(json_array_get(node, index), depth: depth + 1) else { return nil }
                 elements.append(element)
             }
             return .array(elements)

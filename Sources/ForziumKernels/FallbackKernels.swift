@@ -28,21 +28,30 @@ public struct FallbackKernels: Kernels {
     /// Accumulation order (the reference the SIMD engine's tolerance is stated against): each output element is
     /// `c[i, j] = (((0 + a[i,0]·b[0,j]) + a[i,1]·b[1,j]) + …) + a[i,n-1]·b[n-1,j]` — the products summed in
     /// ascending `k`, each product rounded before it is added (no FMA), starting from `+0.0`. The loop order is
-    /// i-k-j (a row of `c` accumulates scaled rows of `b`), which gives exactly that order per element.
+    /// i-k-j (a row of `c` accumulates scaled rows of `b`), which gives exactly that order per element. For cache
+    /// reuse the j and k ranges are cut into tiles (`matmulColumnTile` × `matmulDepthTile` of `b`); tiles of k are
+    /// visited in ascending order, so the per-element order above is unchanged.
     public func matmul(_ a: Matrix, _ b: Matrix) -> Matrix {
         let n = a.rows, inner = a.cols, m = b.cols
         var out = [Double](repeating: 0, count: n * m)
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
-                    for i in 0..<n {
-                        let cRow = pc.baseAddress! + i * m
-                        for k in 0..<inner {
-                            let aik = pa[i * inner + k]
-                            let bRow = pb.baseAddress! + k * m
-                            for j in 0..<m {
-                                let product = aik * bRow[j]
-                                cRow[j] = cRow[j] + product
+                    for j0 in stride(from: 0, to: m, by: Self.matmulColumnTile) {
+                        let width = Swift.min(Self.matmulColumnTile, m - j0)
+                        for k0 in stride(from: 0, to: inner, by: Self.matmulDepthTile) {
+                            let k1 = Swift.min(k0 + Self.matmulDepthTile, inner)
+                            for i in 0..<n {
+                                let cRow = pc.baseAddress! + i * m + j0
+                                let aRow = pa.baseAddress! + i * inner
+                                for k in k0..<k1 {
+                                    let aik = aRow[k]
+                                    let bRow = pb.baseAddress! + k * m + j0
+                                    for j in 0..<width {
+                                        let product = aik * bRow[j]
+                                        cRow[j] = cRow[j] + product
+                                    }
+                                }
                             }
                         }
                     }
@@ -51,6 +60,11 @@ public struct FallbackKernels: Kernels {
         }
         return Matrix(rows: n, cols: m, storage: out)
     }
+
+    /// Columns of `b` (and `c`) per matmul tile.
+    static let matmulColumnTile = 256
+    /// Rows of `b` (values of k) per matmul tile: a tile of `b` is 128 × 256 doubles = 256 KiB, within L2.
+    static let matmulDepthTile = 128
 
     /// `out[j, i] = a[i, j]`.
     public func transpose(_ a: Matrix) -> Matrix {

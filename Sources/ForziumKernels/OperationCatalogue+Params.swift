@@ -12,6 +12,8 @@ struct Arguments {
     var matrices: [String: (shape: MatrixShape, json: JSONValue)] = [:]
     var numbers: [String: Double] = [:]
     var integers: [String: Int] = [:]
+    /// Integer parameters as given, for messages (the stored value is clamped to 2^53).
+    var integerTexts: [String: String] = [:]
     var axis: Axis?
     var mode: NormalizeMode = .minmax
     var issues: [ParamIssue] = []
@@ -139,6 +141,7 @@ extension OperationCatalogue {
                 }
                 // Beyond 2^53 no dimension can match; clamp so the shape checks reject it without overflow.
                 args.integers[spec.name] = v >= 0x1p53 ? 1 << 53 : Int(v)
+                args.integerTexts[spec.name] = describe(v)
             case .axis:
                 switch value {
                 case .null:
@@ -216,7 +219,7 @@ extension OperationCatalogue {
             if a.rows % size != 0 || a.cols % size != 0 {
                 throw OperationError.invalidParams(
                     at: args.pointer("size"),
-                    "size \(size) does not divide the data shape \(a.rows)×\(a.cols); pooling windows must tile the matrix exactly")
+                    "size \(args.integerTexts["size"]!) does not divide the data shape \(a.rows)×\(a.cols); pooling windows must tile the matrix exactly")
             }
             resultShape = (a.rows / size, a.cols / size)
         case .reshape:
@@ -225,7 +228,7 @@ extension OperationCatalogue {
             if overflow || product != a.count {
                 throw OperationError.invalidParams(
                     at: args.parametersPointer,
-                    "rows × cols = \(rows) × \(cols) does not equal the \(a.count) elements of data (\(a.rows)×\(a.cols))")
+                    "rows × cols = \(args.integerTexts["rows"]!) × \(args.integerTexts["cols"]!) does not equal the \(a.count) elements of data (\(a.rows)×\(a.cols))")
             }
             resultShape = (rows, cols)
         case .sum, .mean, .min, .max:

@@ -82,12 +82,18 @@ public struct OperationCatalogue: Sendable {
     ///
     /// Results: a matrix is an array of `.numbers` rows; `sum`/`mean`/`min`/`max` without an axis give a `.number`.
     public func call(method: String, params: JSONValue?) throws(OperationError) -> JSONValue {
+        try evaluate(method: method, params: params).jsonValue
+    }
+
+    /// `call` without the conversion to `JSONValue`: the result as a `Matrix` (e.g. for
+    /// `JSONWriter.writeMatrix`, which writes straight from the storage) or a scalar.
+    public func evaluate(method: String, params: JSONValue?) throws(OperationError) -> OperationResult {
         let plan = try makePlan(method: method, params: params, streaming: false)
         let result = try run(plan)
         if case .reduce(_, _, nil) = plan {
-            return .number(JSONNumber(result.storage[0]))
+            return .scalar(result.storage[0])
         }
-        return result.jsonValue
+        return .matrix(result)
     }
 
     /// Computes an operation in row blocks for streaming and hands each block to `emit` as soon as it is ready.
@@ -168,6 +174,22 @@ public struct OperationCatalogue: Sendable {
 
     static func constantMinmax(at pointer: String) -> OperationError {
         .invalidParams(at: pointer, "minmax normalization of a constant matrix is undefined (its maximum equals its minimum)")
+    }
+}
+
+/// The result of an operation before it becomes JSON.
+public enum OperationResult: Sendable, Equatable {
+    /// A matrix (every operation except reductions without an axis).
+    case matrix(Matrix)
+    /// `sum`, `mean`, `min`, `max` with `axis` null.
+    case scalar(Double)
+
+    /// A matrix as an array of `.numbers` rows; a scalar as a `.number`.
+    public var jsonValue: JSONValue {
+        switch self {
+        case .matrix(let matrix): matrix.jsonValue
+        case .scalar(let value): .number(JSONNumber(value))
+        }
     }
 }
 

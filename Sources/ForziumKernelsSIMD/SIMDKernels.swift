@@ -152,36 +152,32 @@ public struct SIMDKernels: Kernels {
 
     public func transpose(_ a: Matrix) -> Matrix {
         let rows = a.rows, cols = a.cols
-        let tile = 32
         return a.storage.withUnsafeBufferPointer { src in
             make(cols, rows) { out in
                 let s = src.baseAddress!
-                // Parallel over tiles of output rows (= input columns).
-                let tileRows = (cols + tile - 1) / tile
+                // Work in strips of 4 output rows (= 4 input columns); within a strip, 4×4 blocks are
+                // transposed in registers. Only 4 input and 4 output cache lines are live at a time, which
+                // keeps power-of-two row strides from thrashing one cache set.
+                let strips = (cols + 3) / 4
                 let body: (Range<Int>) -> Void = { range in
-                    for t in range {
-                        let j0 = t * tile, j1 = min(cols, j0 + tile)
-                        var i0 = 0
-                        while i0 < rows {
-                            let i1 = min(rows, i0 + tile)
-                            for i in i0 ..< i1 {
-                                let srcRow = s + i * cols
-                                var dst = out + j0 * rows + i
-                                for j in j0 ..< j1 {
-                                    dst.pointee = srcRow[j]
-                                    dst += rows
-                                }
+                    for strip in range {
+                        let j0 = strip * 4
+                        if j0 + 4 <= cols {
+                            transposeStrip(s, rows: rows, cols: cols, j0: j0, out)
+                        } else {
+                            for j in j0 ..< cols {
+                                let dst = out + j * rows
+                                for i in 0 ..< rows { dst[i] = s[i * cols + j] }
                             }
-                            i0 = i1
                         }
                     }
                 }
-                if threads == 1 || a.count < Self.parallelThreshold || tileRows < 2 {
-                    body(0 ..< tileRows)
+                if threads == 1 || a.count < Self.parallelThreshold || strips < 2 {
+                    body(0 ..< strips)
                 } else {
-                    let parts = min(threads * 2, tileRows)
+                    let parts = min(threads * 4, strips)
                     pool.run(parts: parts) { part in
-                        body(tileRows * part / parts ..< tileRows * (part + 1) / parts)
+                        body(strips * part / parts ..< strips * (part + 1) / parts)
                     }
                 }
             }
@@ -319,6 +315,37 @@ public struct SIMDKernels: Kernels {
         let shift = stats.shift, divisor = stats.divisor
         let sv = SIMD4<Double>(repeating: shift), dv = SIMD4<Double>(repeating: divisor)
         return map(a, { ($0 - sv) / dv }, { ($0 - shift) / divisor })
+    }
+}
+
+/// Output rows j0 ..< j0+4 of the transpose (input columns j0 ..< j0+4, all rows).
+@inline(__always)
+func transposeStrip(_ s: UnsafePointer<Double>, rows: Int, cols: Int, j0: Int, _ out: UnsafeMutablePointer<Double>) {
+    let o0 = out + j0 * rows, o1 = o0 + rows, o2 = o1 + rows, o3 = o2 + rows
+    var i = 0
+    while i + 4 <= rows {
+        let p = UnsafeRawPointer(s + i * cols + j0)
+        let stride = cols * 8
+        let r0 = p.loadUnaligned(as: SIMD4<Double>.self)
+        let r1 = p.loadUnaligned(fromByteOffset: stride, as: SIMD4<Double>.self)
+        let r2 = p.loadUnaligned(fromByteOffset: 2 * stride, as: SIMD4<Double>.self)
+        let r3 = p.loadUnaligned(fromByteOffset: 3 * stride, as: SIMD4<Double>.self)
+        let even01 = SIMD8(lowHalf: r0, highHalf: r1).evenHalf   // r00 r02 r10 r12
+        let even23 = SIMD8(lowHalf: r2, highHalf: r3).evenHalf   // r20 r22 r30 r32
+        let odd01 = SIMD8(lowHalf: r0, highHalf: r1).oddHalf     // r01 r03 r11 r13
+        let odd23 = SIMD8(lowHalf: r2, highHalf: r3).oddHalf     // r21 r23 r31 r33
+        let c0 = SIMD8(lowHalf: even01, highHalf: even23)
+        let c1 = SIMD8(lowHalf: odd01, highHalf: odd23)
+        UnsafeMutableRawPointer(o0 + i).storeBytes(of: c0.evenHalf, as: SIMD4<Double>.self)
+        UnsafeMutableRawPointer(o2 + i).storeBytes(of: c0.oddHalf, as: SIMD4<Double>.self)
+        UnsafeMutableRawPointer(o1 + i).storeBytes(of: c1.evenHalf, as: SIMD4<Double>.self)
+        UnsafeMutableRawPointer(o3 + i).storeBytes(of: c1.oddHalf, as: SIMD4<Double>.self)
+        i += 4
+    }
+    while i < rows {
+        let row = s + i * cols + j0
+        o0[i] = row[0]; o1[i] = row[1]; o2[i] = row[2]; o3[i] = row[3]
+        i += 1
     }
 }
 

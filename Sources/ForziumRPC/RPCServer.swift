@@ -17,7 +17,9 @@ public enum ServeConcurrency: Sendable, Equatable {
     /// The reader keeps reading while earlier requests compute on `workers` dedicated threads; each reply is written
     /// as soon as it is ready (out of order; ids tell replies apart). At most `maxInFlight` requests are queued or
     /// running: beyond that the reader waits for a slot (back-pressure: it stops reading, nothing is refused).
-    case concurrent(maxInFlight: Int, workers: Int)
+    /// Lines shorter than `inlineBelow` bytes are answered on the reading thread itself: such a request is at most a
+    /// few microseconds of work, less than handing it to another thread, and it cannot hold up the reader for long.
+    case concurrent(maxInFlight: Int, workers: Int, inlineBelow: Int = RPCServer.defaultInlineBelow)
 }
 
 /// Why the serve loop stopped.
@@ -42,6 +44,10 @@ public struct RPCServer: Sendable {
     public let dispatcher: RPCDispatcher
     public let concurrency: ServeConcurrency
 
+    /// Default size under which the concurrent loop answers a line on the reading thread (a 2 KiB request holds at
+    /// most a few hundred numbers).
+    public static let defaultInlineBelow = 2048
+
     public init(dispatcher: RPCDispatcher, concurrency: ServeConcurrency = .sequential) {
         self.dispatcher = dispatcher
         self.concurrency = concurrency
@@ -49,12 +55,19 @@ public struct RPCServer: Sendable {
 
     /// Serves until input ends (returning once every request read has been answered) or output closes.
     /// Blank lines are ignored; an oversize line is answered with -32600 (id null) and serving goes on.
-    public func serve<Source: ByteSource>(reader: LineReader<Source>, sink: any LineSink) -> ServeSummary {
+    /// `onOversize` hears the length of each line rejected for exceeding the limit (for logging).
+    public func serve<Source: ByteSource>(
+        reader: LineReader<Source>,
+        sink: any LineSink,
+        onOversize: (Int) -> Void = { _ in }
+    ) -> ServeSummary {
         var summary = ServeSummary(end: .endOfInput, lines: 0, oversizeLines: 0)
         let context = RPCContext(sink: { line in sink.write(line) })
         var pool: WorkerPool?
-        if case .concurrent(let maxInFlight, let workers) = concurrency {
+        var inlineBelow = 0
+        if case .concurrent(let maxInFlight, let workers, let inline) = concurrency {
             pool = WorkerPool(threads: max(1, workers), limit: max(1, maxInFlight))
+            inlineBelow = inline
         }
         let dispatcher = self.dispatcher
         reading: while !sink.isClosed {
@@ -63,11 +76,12 @@ public struct RPCServer: Sendable {
                 break reading
             case .oversize(let byteCount):
                 summary.oversizeLines += 1
+                onOversize(byteCount)
                 sink.write(RPCDispatcher.errorLine(id: .null, error: .oversizeLine(byteCount: byteCount, limit: reader.maxLineBytes)))
             case .line(let bytes):
                 if Self.isBlank(bytes) { continue }
                 summary.lines += 1
-                if let pool {
+                if let pool, bytes.count >= inlineBelow {
                     let line = [UInt8](bytes)
                     pool.submit {
                         let reply = line.withUnsafeBytes { dispatcher.reply(to: $0, context: context) }

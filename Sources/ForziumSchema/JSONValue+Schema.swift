@@ -107,7 +107,7 @@ extension JSONValue {
         case (.null, .null): return true
         case let (.bool(a), .bool(b)): return a == b
         case let (.number(a), .number(b)): return a.value == b.value
-        case let (.string(a), .string(b)): return a.utf8.elementsEqual(b.utf8)  // code points, not canonical equivalence
+        case let (.string(a), .string(b)): return sameCodePoints(a, b)
         case let (.numbers(a), .numbers(b)): return a == b
         case (.array, .array), (.array, .numbers), (.numbers, .array):
             let a = ArrayView(self)!, b = ArrayView(other)!
@@ -171,6 +171,25 @@ extension JSONValue {
 }
 
 extension JSONObject {
+    /// Whether a member has this name (compares names only; no member value is copied).
+    @inline(__always)
+    func hasMember(_ name: String) -> Bool {
+        members.withUnsafeBufferPointer { buffer in buffer.contains { sameCodePoints($0.key, name) } }
+    }
+
+    /// The value of the last member with this name.
+    @inline(__always)
+    func member(named name: String) -> JSONValue? {
+        members.withUnsafeBufferPointer { buffer in
+            var i = buffer.count - 1
+            while i >= 0 {
+                if sameCodePoints(buffer[i].key, name) { return buffer[i].value }
+                i -= 1
+            }
+            return nil
+        }
+    }
+
     /// Members as a dictionary; a repeated key keeps its last value, like the subscript.
     var uniqueMembers: [String: JSONValue] {
         var result: [String: JSONValue] = [:]
@@ -178,6 +197,13 @@ extension JSONObject {
         for member in members { result[member.key] = member.value }
         return result
     }
+}
+
+/// String equality as JSON means it: the same code points. (Swift's `==` is canonical equivalence, so
+/// "é" and "e" + U+0301 would compare equal; it is used first only because it is fast and rarely true.)
+@inline(__always)
+func sameCodePoints(_ a: String, _ b: String) -> Bool {
+    a == b && a.utf8.elementsEqual(b.utf8)
 }
 
 /// `3` for integral values, otherwise Swift's shortest round-trip text.

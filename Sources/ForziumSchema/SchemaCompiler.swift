@@ -240,7 +240,7 @@ struct SchemaCompiler {
             let condition = try child(location, "/if")
             let then = keys["then"] == nil ? nil : try child(location, "/then")
             let otherwise = keys["else"] == nil ? nil : try child(location, "/else")
-            keywords.append(("", .conditional(if: condition, then: then, else: otherwise)))
+            keywords.append(("", .conditional(Conditional(condition: condition, then: then, otherwise: otherwise))))
         }
         if let value = keys["dependentSchemas"] {
             guard case .object(let map) = value else { throw invalid(location, "dependentSchemas must be an object") }
@@ -273,15 +273,12 @@ struct SchemaCompiler {
             let maximum = try keys["maxContains"].map { try nonNegativeInteger($0, location, "maxContains") }
             keywords.append(("/contains", .contains(try child(location, "/contains"), min: validation ? minimum : 1, max: validation ? maximum : nil)))
         }
-        var known: Set<String> = []
+        var known: PropertyTable?
         if let value = keys["properties"] {
             guard case .object(let map) = value else { throw invalid(location, "properties must be an object") }
-            var children: [String: SchemaNode] = [:]
-            for member in map.members {
-                children[member.key] = try child(location, "/properties" + escaped(member.key))
-                known.insert(member.key)
-            }
-            keywords.append(("/properties", .properties(children)))
+            let table = PropertyTable(try map.members.map { ($0.key, try child(location, "/properties" + escaped($0.key))) })
+            known = table
+            keywords.append(("/properties", .properties(table)))
         }
         var patterns: [Pattern] = []
         if let value = keys["patternProperties"] {
@@ -309,6 +306,9 @@ struct SchemaCompiler {
         if keys["unevaluatedItems"] != nil { keywords.append(("/unevaluatedItems", .unevaluatedItems(try child(location, "/unevaluatedItems")))) }
         if keys["unevaluatedProperties"] != nil { keywords.append(("/unevaluatedProperties", .unevaluatedProperties(try child(location, "/unevaluatedProperties")))) }
         node.keywords = keywords
+        if keywords.count == 1, case .conditional(let conditional) = keywords[0].1, conditional.quick != nil {
+            node.soleConditional = conditional
+        }
     }
 
     // MARK: the `.numbers` fast path

@@ -136,13 +136,13 @@ enum Keyword: @unchecked Sendable {
     case anyOf([SchemaNode])
     case oneOf([SchemaNode])
     case not(SchemaNode)
-    case conditional(if: SchemaNode, then: SchemaNode?, else: SchemaNode?)
+    case conditional(Conditional)
     case dependentSchemas([(String, SchemaNode)])
     case prefixItems([SchemaNode])
     case items(SchemaNode, start: Int)
-    case properties([String: SchemaNode])
+    case properties(PropertyTable)
     case patternProperties([(Pattern, SchemaNode)])
-    case additionalProperties(SchemaNode, known: Set<String>, patterns: [Pattern])
+    case additionalProperties(SchemaNode, known: PropertyTable?, patterns: [Pattern])
     case propertyNames(SchemaNode)
     case unevaluatedItems(SchemaNode)
     case unevaluatedProperties(SchemaNode)
@@ -150,6 +150,101 @@ enum Keyword: @unchecked Sendable {
     /// `$dynamicRef`: the statically resolved target, and when it is a `$dynamicAnchor` bookend, the anchor's
     /// name with the schema each resource (by index) offers for it.
     case dynamicRef(NodeReference, dynamic: DynamicTargets?)
+}
+
+/// The subschemas of `properties` by name: a linear scan for the usual handful of names (small strings compare
+/// in a few instructions, no hashing), a dictionary beyond that.
+final class PropertyTable: @unchecked Sendable {
+    let names: [String]
+    let nodes: [SchemaNode]
+    private let index: [String: Int]?
+
+    /// - Parameter pairs: names with their subschemas; a repeated name keeps its last subschema.
+    init(_ pairs: [(String, SchemaNode)]) {
+        var names: [String] = []
+        var nodes: [SchemaNode] = []
+        for (name, node) in pairs {
+            if let existing = names.firstIndex(of: name) {
+                nodes[existing] = node
+            } else {
+                names.append(name)
+                nodes.append(node)
+            }
+        }
+        self.names = names
+        self.nodes = nodes
+        index = names.count > 8 ? Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) }) : nil
+    }
+
+    /// Names match by code points (Swift's `==` alone would also match canonically equivalent spellings).
+    @inline(__always)
+    func lookup(_ name: String) -> SchemaNode? {
+        if let index {
+            guard let i = index[name], sameCodePoints(names[i], name) else { return nil }
+            return nodes[i]
+        }
+        for i in names.indices where sameCodePoints(names[i], name) { return nodes[i] }
+        return nil
+    }
+}
+
+/// `if` / `then` / `else` (one reference, so walking a node's keywords copies one pointer, not four).
+final class Conditional: @unchecked Sendable {
+    let condition: SchemaNode
+    let then: SchemaNode?
+    let otherwise: SchemaNode?
+    /// Set when `condition` has the discriminator shape (see `QuickCondition`).
+    let quick: QuickCondition?
+
+    init(condition: SchemaNode, then: SchemaNode?, otherwise: SchemaNode?) {
+        self.condition = condition
+        self.then = then
+        self.otherwise = otherwise
+        self.quick = QuickCondition(condition)
+    }
+}
+
+/// An `if` of the discriminator shape `{"properties": {"op": {"const": "x"}}, "required": ["op"]}` (`const` or
+/// `enum` members only, plus `required`), decided by direct lookups instead of a full evaluation.
+/// Exactly the general verdict: non-objects satisfy it, absent members are not checked, required ones must exist.
+final class QuickCondition: @unchecked Sendable {
+    let allowed: [(name: String, values: [JSONValue])]
+    let required: [String]
+
+    init?(_ node: SchemaNode) {
+        guard node.constant == nil else { return nil }
+        var allowed: [(String, [JSONValue])] = []
+        var required: [String] = []
+        for (_, keyword) in node.keywords {
+            switch keyword {
+            case .properties(let table):
+                for (name, child) in zip(table.names, table.nodes) {
+                    guard child.constant == nil, child.keywords.count == 1 else { return nil }
+                    switch child.keywords[0].keyword {
+                    case .constant(let value): allowed.append((name, [value]))
+                    case .enumeration(let values): allowed.append((name, values))
+                    default: return nil
+                    }
+                }
+            case .required(let names):
+                required += names
+            default:
+                return nil
+            }
+        }
+        self.allowed = allowed
+        self.required = required
+    }
+
+    func holds(for value: JSONValue) -> Bool {
+        guard case .object(let object) = value else { return true }
+        for name in required where !object.hasMember(name) { return false }
+        for i in allowed.indices {
+            guard let member = object.member(named: allowed[i].name) else { continue }
+            if !allowed[i].values.contains(where: { $0.schemaEquals(member) }) { return false }
+        }
+        return true
+    }
 }
 
 final class DynamicTargets: @unchecked Sendable {
@@ -168,6 +263,9 @@ final class SchemaNode: @unchecked Sendable {
     var keywords: [(path: String, keyword: Keyword)] = []
     /// Set when every keyword can be checked on a bare number: the `.numbers` fast path.
     var numberCheck: NumberCheck?
+    /// Set when the node's only keyword is a discriminator `if` (with `then`/`else`): lets a non-matching
+    /// branch of a large `allOf` of such conditions be skipped without entering the node.
+    var soleConditional: Conditional?
 
     init(resource: Int, location: String) {
         self.resource = resource

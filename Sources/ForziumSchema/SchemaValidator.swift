@@ -29,20 +29,43 @@ public struct SchemaValidator: Sendable {
 }
 
 /// What the evaluated subschemas covered of an array or object (for `unevaluated*`).
+/// Plain values until a set is needed, so the common case (no `unevaluated*` anywhere) costs nothing.
 struct Annotations {
     var allItems = false
     var itemPrefix = 0
-    var itemIndices: Set<Int> = []
-    var properties: Set<String> = []
+    /// Item indices matched by `contains`, and property names evaluated; nil while both are empty.
+    private var sets: AnnotationSets?
+
+    final class AnnotationSets {
+        var itemIndices: Set<Int> = []
+        var properties: Set<String> = []
+    }
+
+    private mutating func ownSets() -> AnnotationSets {
+        if let sets, isKnownUniquelyReferenced(&self.sets) { return sets }
+        let fresh = AnnotationSets()
+        if let sets {
+            fresh.itemIndices = sets.itemIndices
+            fresh.properties = sets.properties
+        }
+        sets = fresh
+        return fresh
+    }
+
+    mutating func insertItem(_ index: Int) { ownSets().itemIndices.insert(index) }
+    mutating func insertProperty(_ name: String) { ownSets().properties.insert(name) }
+    func hasProperty(_ name: String) -> Bool { sets?.properties.contains(name) ?? false }
 
     mutating func merge(_ other: Annotations) {
         allItems = allItems || other.allItems
         itemPrefix = max(itemPrefix, other.itemPrefix)
-        if !other.itemIndices.isEmpty { itemIndices.formUnion(other.itemIndices) }
-        if !other.properties.isEmpty { properties.formUnion(other.properties) }
+        guard let theirs = other.sets else { return }
+        let mine = ownSets()
+        if !theirs.itemIndices.isEmpty { mine.itemIndices.formUnion(theirs.itemIndices) }
+        if !theirs.properties.isEmpty { mine.properties.formUnion(theirs.properties) }
     }
 
-    func covers(item index: Int) -> Bool { allItems || index < itemPrefix || itemIndices.contains(index) }
+    func covers(item index: Int) -> Bool { allItems || index < itemPrefix || (sets?.itemIndices.contains(index) ?? false) }
 }
 
 /// One step of a keyword location, formatted only when an issue is reported.
@@ -133,6 +156,11 @@ struct Evaluation {
         if let constant = node.constant {
             if !constant { report("no value is allowed here (the schema is false)") }
             return constant
+        }
+        if let conditional = node.soleConditional, !tracksAnnotations {
+            // A discriminator that selects no subschema here: valid, nothing to annotate.
+            let holds = conditional.quick!.holds(for: value)
+            if (holds ? conditional.then : conditional.otherwise) == nil { return true }
         }
         depth += 1
         defer { depth -= 1 }
@@ -302,7 +330,7 @@ struct Evaluation {
                 instancePath.removeLast()
                 if ok {
                     matched += 1
-                    if tracksAnnotations { annotations.itemIndices.insert(i) }
+                    if tracksAnnotations { annotations.insertItem(i) }
                 }
             }
             if matched < minimum {
@@ -336,7 +364,7 @@ struct Evaluation {
         case .required(let names):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for name in names where object[name] == nil {
+            for name in names where !object.hasMember(name) {
                 report("missing required property \(quoted(name))")
                 valid = false
                 if quiet { return false }
@@ -346,8 +374,8 @@ struct Evaluation {
         case .dependentRequired(let pairs):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for (trigger, names) in pairs where object[trigger] != nil {
-                for name in names where object[name] == nil {
+            for (trigger, names) in pairs where object.hasMember(trigger) {
+                for name in names where !object.hasMember(name) {
                     report("property \(quoted(name)) is required when \(quoted(trigger)) is present", keyword: "/" + JSONPointer.escape(trigger))
                     valid = false
                     if quiet { return false }
@@ -408,11 +436,17 @@ struct Evaluation {
             }
             return true
 
-        case .conditional(let condition, let then, let otherwise):
+        case .conditional(let conditional):
             var conditionAnnotations = Annotations()
-            keywordPath.append(.path("/if"))
-            let holds = silently(condition, value, &conditionAnnotations)
-            keywordPath.removeLast()
+            let holds: Bool
+            if let quick = conditional.quick, !tracksAnnotations {
+                holds = quick.holds(for: value)
+            } else {
+                keywordPath.append(.path("/if"))
+                holds = silently(conditional.condition, value, &conditionAnnotations)
+                keywordPath.removeLast()
+            }
+            let then = conditional.then, otherwise = conditional.otherwise
             if holds {
                 annotations.merge(conditionAnnotations)
                 guard let then else { return true }
@@ -424,7 +458,7 @@ struct Evaluation {
         case .dependentSchemas(let pairs):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for (trigger, node) in pairs where object[trigger] != nil {
+            for (trigger, node) in pairs where object.hasMember(trigger) {
                 if !inPlace(node, value, &annotations, path: .token(trigger)) {
                     valid = false
                     if quiet { return false }
@@ -481,8 +515,8 @@ struct Evaluation {
             guard case .object(let object) = value else { return true }
             var valid = true
             for member in object.members {
-                guard let node = children[member.key] else { continue }
-                if tracksAnnotations { annotations.properties.insert(member.key) }
+                guard let node = children.lookup(member.key) else { continue }
+                if tracksAnnotations { annotations.insertProperty(member.key) }
                 if !onChild(node, member.value, step: .key(member.key), path: .token(member.key)) {
                     valid = false
                     if quiet { return false }
@@ -495,7 +529,7 @@ struct Evaluation {
             var valid = true
             for member in object.members {
                 for (pattern, node) in pairs where pattern.matches(member.key) {
-                    if tracksAnnotations { annotations.properties.insert(member.key) }
+                    if tracksAnnotations { annotations.insertProperty(member.key) }
                     if !onChild(node, member.value, step: .key(member.key), path: .token(pattern.source)) {
                         valid = false
                         if quiet { return false }
@@ -507,8 +541,8 @@ struct Evaluation {
         case .additionalProperties(let node, let known, let patterns):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for member in object.members where !known.contains(member.key) && !patterns.contains(where: { $0.matches(member.key) }) {
-                if tracksAnnotations { annotations.properties.insert(member.key) }
+            for member in object.members where known?.lookup(member.key) == nil && !patterns.contains(where: { $0.matches(member.key) }) {
+                if tracksAnnotations { annotations.insertProperty(member.key) }
                 if node.constant == false {
                     report("property \(quoted(member.key)) is not allowed", at: .key(member.key))
                     valid = false
@@ -552,7 +586,7 @@ struct Evaluation {
         case .unevaluatedProperties(let node):
             guard case .object(let object) = value else { return true }
             var valid = true
-            for member in object.members where !annotations.properties.contains(member.key) {
+            for member in object.members where !annotations.hasProperty(member.key) {
                 if node.constant == false {
                     report("property \(quoted(member.key)) is not allowed", at: .key(member.key))
                     valid = false
@@ -561,7 +595,7 @@ struct Evaluation {
                 }
                 if !valid && quiet { return false }
             }
-            if tracksAnnotations { for member in object.members { annotations.properties.insert(member.key) } }
+            if tracksAnnotations { for member in object.members { annotations.insertProperty(member.key) } }
             return valid
 
         case .ref(let box):

@@ -80,10 +80,29 @@ struct ConformanceTests {
         #expect(info["max_line_bytes"]?.intValue == 4096)
         #expect(info["max_elements"]?.intValue == 1000)
         #expect(info["methods"]?.arrayValue?.contains(.string("matmul")) == true)
-        if engine == .fallback {
+        #expect(info["schema_digest"]?.stringValue?.hasPrefix("sha256:") == true)
+        switch engine {
+        case .fallback:
             #expect(info["kind"]?.stringValue == "fallback")
             #expect(info["threads"]?.intValue == 1)
+            #expect(info["simd_width"]?.intValue == 1)
+        case .simd:
+            #expect(info["kind"]?.stringValue == "simd")
+            #expect((info["simd_width"]?.intValue ?? 0) >= 2)
         }
+        process.closeInput()
+        #expect(try process.waitForExit() == 0)
+    }
+
+    @Test("Both engines carry the same schema digest; --threads sets the SIMD engine's thread count")
+    func sameSchemas() throws {
+        let fallback = try EngineProcess(.fallback)
+        let simd = try EngineProcess(.simd, arguments: ["--threads", "3"])
+        let a = try #require(try fallback.call(request(1, "engine.info"))["result"])
+        let b = try #require(try simd.call(request(1, "engine.info"))["result"])
+        #expect(a["schema_digest"] != nil && a["schema_digest"] == b["schema_digest"])
+        #expect(a["methods"] == b["methods"])
+        #expect(b["threads"]?.intValue == 3)
     }
 
     @Test("Errors: -32700, -32600, -32601, -32602 with pointers, -32000", arguments: EngineBinary.allCases)

@@ -42,6 +42,9 @@ struct ParserAcceptTests {
             return
         }
         #expect(items == [.number(1), .number(2), .string("x"), .number(3)])
+        // Numbers in a mixed array keep their literals too.
+        #expect(items.map { $0.numberValue?.literal } == ["1", "2", nil, "3"])
+        #expect(JSONWriter.string(try parser.parse("[1, 2e0, \"x\", 3.50]")) == "[1,2e0,\"x\",3.50]")
         #expect(try parser.parse("[]") == .array([]))
         #expect(try parser.parse("[ ]").arrayCount == 0)
         #expect(try parser.parse("[NaN, Infinity, -Infinity]").doublesValue?.map(\.isFinite) == [false, false, false])
@@ -88,6 +91,24 @@ struct ParserAcceptTests {
         #expect(parseError(deep)?.offset == 512)
     }
 
+    @Test(
+        "RFC 8259 grammar corners are accepted, and write → parse is stable",
+        arguments: [
+            "[1e1]", "[-0]", "[-0.0e-0]", "[0e+1]", "[0E-1]", "[1E22]", "[123e65]", "[1.5e-10]", "[-123]",
+            "[[] ]", "[\"\"]", "{\"\":0}", "{\"a\":[]}", " [] ", "[\"\\u0000\"]", "[\"\\uDBFF\\uDFFF\"]",
+            "[\"\\uFFFF\"]", "[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"]", "[\"\u{7F}\"]", "[\"\u{10FFFF}\"]",
+            "{\"a\":{\"b\":{\"c\":[1,{\"d\":null}]}}}", "[1,\"a\",true,false,null,{},[]]", "[[1,2],[3,\"x\"],[]]",
+            "{\"a\":1,\"a\":2}", "\n\r\t 7 \n", "[1 , 2\t,\n3\r]", "\"\u{1F600}\"", "123456789012345678901234567890",
+            "[0.000000000000000000000000000001]", "[1e-400, -1e-400]",
+        ])
+    func rfcCorners(_ text: String) throws {
+        let first = try parser.parse(text)
+        let written = JSONWriter.bytes(first)
+        let second = try parser.parse(written)
+        #expect(first == second)
+        #expect(JSONWriter.bytes(second) == written)
+    }
+
     @Test("parse from raw bytes and from String agree")
     func inputForms() throws {
         let text = "{\"k\": [1, 2.5, \"s\"]}"
@@ -96,6 +117,13 @@ struct ParserAcceptTests {
         let fromRaw = try Array(text.utf8).withUnsafeBytes { raw in try parser.parse(raw) }
         #expect(fromString == fromBytes)
         #expect(fromBytes == fromRaw)
+        let framed = Array("xx\(text)yy".utf8)
+        #expect(try parser.parse(framed[2..<(framed.count - 2)]) == fromString)
+        let fromTyped = try framed.withUnsafeBufferPointer { try parser.parse(UnsafeBufferPointer(rebasing: $0[2..<(framed.count - 2)])) }
+        #expect(fromTyped == fromString)
+        // Error offsets count from the start of the slice.
+        let bad = Array("{\"a\":1} [1,]".utf8)
+        #expect(parseErrorOffset { () throws(JSONParseError) -> JSONValue in try parser.parse(bad[8...]) } == 3)
     }
 }
 

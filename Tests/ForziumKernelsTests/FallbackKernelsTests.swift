@@ -38,6 +38,31 @@ struct FallbackKernelsTests {
         #expect(k.matmul(mat([[1e16, 1, -1e16]]), mat([[1], [1], [1]])) == mat([[0]]))
     }
 
+    @Test func matmulTilesKeepTheReferenceOrderBitForBit() {
+        // Shapes crossing the 256-column and 128-deep tiles; values with wide exponent spread so order matters.
+        let n = 3, inner = 300, m = 530
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        func next() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let mantissa = Double(state >> 11) / Double(1 << 53) - 0.5
+            return mantissa * Double(sign: .plus, exponent: Int((state >> 3) % 40) - 20, significand: 1)
+        }
+        let a = Matrix(rows: n, cols: inner, storage: (0..<(n * inner)).map { _ in next() })
+        let b = Matrix(rows: inner, cols: m, storage: (0..<(inner * m)).map { _ in next() })
+        var expected = [Double](repeating: 0, count: n * m)
+        for i in 0..<n {
+            for j in 0..<m {
+                var acc = 0.0
+                for k in 0..<inner {
+                    let product = a[i, k] * b[k, j]
+                    acc = acc + product
+                }
+                expected[i * m + j] = acc
+            }
+        }
+        #expect(sameBits(k.matmul(a, b).storage, expected))
+    }
+
     @Test func matmulDoesNotFuseMultiplyAdd() {
         // x² is not exact in binary64; with separate rounding -fl(x²) + fl(x²) = 0, a fused step would leave 2^-60.
         let x = 1 + 0x1p-30

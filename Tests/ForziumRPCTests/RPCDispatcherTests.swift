@@ -195,10 +195,23 @@ struct RPCServerTests {
     func concurrent() {
         var input = ""
         for id in 0..<500 { input += #"{"jsonrpc":"2.0","id":\#(id),"method":"echo","params":[\#(id)]}"# + "\n" }
-        let (sink, summary) = serve(input, chunk: 997, concurrency: .concurrent(maxInFlight: 3, workers: 3))
+        let (sink, summary) = serve(input, chunk: 997, concurrency: .concurrent(maxInFlight: 3, workers: 3, inlineBelow: 0))
         #expect(summary.lines == 500)
         let expected = Set((0..<500).map { #"{"jsonrpc":"2.0","id":\#($0),"result":[\#($0).0]}"# + "\n" })
         #expect(Set(sink.lines) == expected)
         #expect(sink.lines.count == 500)
+    }
+
+    @Test("Concurrent with short lines answered inline: all answered, none twice")
+    func concurrentInline() {
+        var input = ""
+        for id in 0..<300 {
+            let padding = id.isMultiple(of: 3) ? String(repeating: " ", count: 100) : ""
+            input += #"{"jsonrpc":"2.0","id":\#(id),"method":"echo","params":[\#(id)]}\#(padding)"# + "\n"
+        }
+        let (sink, summary) = serve(input, chunk: 4096, concurrency: .concurrent(maxInFlight: 2, workers: 2, inlineBelow: 80))
+        #expect(summary.lines == 300)
+        #expect(Set(sink.lines) == Set((0..<300).map { #"{"jsonrpc":"2.0","id":\#($0),"result":[\#($0).0]}"# + "\n" }))
+        #expect(sink.lines.count == 300)
     }
 }

@@ -39,7 +39,8 @@ struct SchemaBundleTests {
         let stale = "Sources/ForziumSchemaBundle/SchemaBundle.swift is stale: run python3 scripts/embed-schemas.py"
         #expect(disk.map(\.path) == SchemaBundle.files.map(\.path), Comment(rawValue: stale))
         for (onDisk, bundled) in zip(disk, SchemaBundle.files) where onDisk.path == bundled.path {
-            #expect(onDisk.bytes == Array(bundled.text.utf8), "\(onDisk.path): \(stale)")
+            let same = onDisk.bytes == Array(bundled.text.utf8)
+            #expect(same, "schemas/\(onDisk.path) differs from its embedded copy: \(stale)")
         }
     }
 

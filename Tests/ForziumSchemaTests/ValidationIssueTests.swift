@@ -94,6 +94,41 @@ struct ValidationIssueTests {
         #expect(!validator.isValid(.numbers([3, -1])))
     }
 
+    @Test(arguments: [#", "else": {"required": ["other"]}"#, ""])
+    func discriminatorConditionsAgreeWithFullEvaluation(elseClause: String) throws {
+        // The first `if` has the discriminator shape (decided by lookups, and without `else` skipped outright
+        // when it does not hold); the second is the same condition in a shape the quick path declines
+        // (`minLength: 0` beside `const`), so it is fully evaluated.
+        let quick = ##"{"allOf": [{"if": {"properties": {"op": {"const": "add"}, "n": {"enum": [1, [2]]}}, "required": ["op"]}, "then": {"required": ["addend"]}"## + elseClause + "}]}"
+        let full = ##"{"allOf": [{"if": {"properties": {"op": {"const": "add", "minLength": 0}, "n": {"enum": [1, [2]], "minLength": 0}}, "required": ["op"]}, "then": {"required": ["addend"]}"## + elseClause + "}]}"
+        var registry = SchemaRegistry()
+        try registry.add(jsonText: quick, uri: "https://example.test/quick.json")
+        try registry.add(jsonText: full, uri: "https://example.test/full.json")
+        let quickValidator = try registry.validator(for: "https://example.test/quick.json")
+        let fullValidator = try registry.validator(for: "https://example.test/full.json")
+        func conditional(_ validator: SchemaValidator) -> Conditional? {
+            guard case .allOf(let nodes) = validator.root.keywords[0].keyword,
+                  case .conditional(let conditional) = nodes[0].keywords[0].keyword else { return nil }
+            return conditional
+        }
+        #expect(conditional(quickValidator)?.quick != nil)
+        #expect(conditional(fullValidator)?.quick == nil)
+        let instances = [
+            #"5"#, #"{}"#, #"{"op": "add"}"#, #"{"op": "add", "addend": 1}"#, #"{"op": "sub", "addend": 1}"#,
+            #"{"op": "sub", "other": 1}"#, #"{"op": "add", "n": 1.0, "addend": 1}"#, #"{"op": "add", "n": [2.0], "addend": 0}"#,
+            #"{"op": "add", "n": 3, "addend": 0}"#, #"{"op": "add", "n": 3, "other": 0}"#, #"{"op": 1, "other": 0}"#,
+        ]
+        for text in instances {
+            let instance = try JSONParser().parse(text)
+            let expected = fullValidator.validate(instance)
+            #expect(quickValidator.validate(instance) == expected, "\(text)")
+            #expect(quickValidator.isValid(instance) == expected.isEmpty, "\(text)")
+        }
+        #expect(quickValidator.validate(try JSONParser().parse(#"{"op": "add"}"#)) == [
+            ValidationIssue(instancePointer: "", keywordLocation: "/allOf/0/then/required", message: "missing required property \"addend\""),
+        ])
+    }
+
     @Test func numbersEqualGeneralArrays() throws {
         var registry = SchemaRegistry()
         try registry.add(JSONParser().parse(#"{"const": [1, 2.0], "uniqueItems": true}"#), uri: "https://example.test/c.json")
@@ -114,6 +149,17 @@ struct ValidationIssueTests {
         // "e" + combining acute accent: one character to the eye, two code points.
         #expect(try registry.validate(.string("e\u{301}"), against: "https://example.test/len.json").map(\.message)
                 == ["must be at most 1 characters long, got 2"])
+    }
+
+    @Test func propertyNamesMatchByCodePoints() throws {
+        var registry = SchemaRegistry()
+        // "é" precomposed (U+00E9) is a different property name from "e" + combining acute (U+0301).
+        try registry.add(jsonText: #"{"properties": {"\u00e9": {"type": "integer"}}, "required": ["\u00e9"], "additionalProperties": false}"#,
+                         uri: "https://example.test/names.json")
+        let validator = try registry.validator(for: "https://example.test/names.json")
+        #expect(validator.validate(.object(JSONObject([("\u{e9}", .number(JSONNumber(1)))]))) == [])
+        let decomposed = validator.validate(.object(JSONObject([("e\u{301}", .number(JSONNumber(1)))]))).map(\.message)
+        #expect(decomposed == ["missing required property \"\u{e9}\"", "property \"e\u{301}\" is not allowed"])
     }
 
     @Test func schemaErrors() throws {

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""The Forzium benchmark driver (run it as `bench/run.sh`).
+
+One run measures everything against its peer on the same machine, in the same minute:
+  * matmul f64 GFLOPS at n = 256, 512, 1024, 2048: SIMDKernels (forzium-bench) vs NumPy/OpenBLAS;
+  * SIMD vs fallback: kernel GFLOPS at n = 512, and the engines end to end over stdio;
+  * JSON parse/write MB/s of 512² and 1024² matrix documents: ForziumJSON (and jansson) vs orjson;
+  * end-to-end stdio round trip of a 512×512 matmul request, fallback and SIMD engines, vs a Python
+    parse → NumPy matmul → orjson serialize of the same line;
+  * peak RSS (VmHWM) of the SIMD engine answering a 1024×1024 matmul request, vs 3 × 8 MB.
+Installs numpy/orjson with pip when missing, builds the release binaries once, prints a markdown table
+(and writes the raw figures to bench-results/latest.json).
+"""
+import argparse
+import importlib.util
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def log(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def ensure_python_packages():
+    missing = [name for name in ("numpy", "orjson") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return
+    log(f"installing {' '.join(missing)} with pip")
+    base = [sys.executable, "-m", "pip", "install", "--quiet"]
+    for extra in ([], ["--user"], ["--break-system-packages"]):
+        if subprocess.call(base + extra + missing) == 0:
+            importlib.invalidate_caches()
+            return
+    sys.exit("bench: could not install " + " ".join(missing))
+
+
+def build(skip):
+    if not skip:
+        log("building release binaries (swift build -c release)")
+        subprocess.check_call(["swift", "build", "-c", "release"], cwd=ROOT)
+    path = subprocess.check_output(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, text=True)
+    return pathlib.Path(path.strip())
+
+
+def forzium_bench(bin_dir, *args):
+    out = subprocess.check_output([str(bin_dir / "forzium-bench"), *map(str, args)], text=True)
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+class Engine:
+    """An engine executable driven over its stdin/stdout pipes, one request line at a time."""
+
+    def __init__(self, path, *args):
+        self.proc = subprocess.Popen([str(path), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+
+    def roundtrip(self, line):
+        self.proc.stdin.write(line)
+        self.proc.stdin.flush()
+        response = self.proc.stdout.readline()
+        if not response:
+            raise RuntimeError("engine closed its stdout")
+        return response
+
+    def vm_hwm_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for row in status:
+                if row.startswith("VmHWM:"):
+                    return int(row.split()[1])
+        return None
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def check_matmul_response(response, expected):
+    import numpy as np
+    import orjson
+    message = orjson.loads(response)
+    if "result" not in message:
+        raise RuntimeError(f"engine answered an error: {str(message)[:300]}")
+    got = np.array(message["result"])
+    if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-9):
+        raise RuntimeError("engine matmul result differs from NumPy")
+
+
+def engine_roundtrip_seconds(path, line, expected, min_time, min_runs, max_runs):
+    engine = Engine(path)
+    try:
+        check_matmul_response(engine.roundtrip(line), expected)  # warm-up and correctness
+        samples = []
+        start = time.perf_counter()
+        while len(samples) < min_runs or (time.perf_counter() - start < min_time and len(samples) < max_runs):
+            t0 = time.perf_counter()
+            engine.roundtrip(line)
+            samples.append(time.perf_counter() - t0)
+        return statistics.median(samples)
+    finally:
+        engine.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter timings (noisier)")
+    parser.add_argument("--skip-build", action="store_true", help="use the existing release build")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per matmul size (median kept)")
+    parser.add_argument("--sizes", default="256,512,1024,2048")
+    args = parser.parse_args()
+    min_time = 0.3 if args.quick else 1.0
+
+    ensure_python_packages()
+    import numpy as np
+    sys.path.insert(0, str(ROOT / "bench"))
+    import peers
+
+    bin_dir = build(args.skip_build)
+    threads = os.cpu_count() or 1
+    results = {"threads": threads, "matmul": {}, "json": {}, "engines": {}}
+
+    # 1. matmul GFLOPS, alternating NumPy and SIMDKernels so both see the same machine load.
+    for n in [int(s) for s in args.sizes.split(",")]:
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            theirs.append(peers.numpy_matmul_gflops(n, min_time=min_time / 2))
+            ours.append(forzium_bench(bin_dir, "matmul", "--sizes", n, "--min-time", min_time / 2)[0]["gflops"])
+        results["matmul"][n] = {"simd": statistics.median(ours), "numpy": statistics.median(theirs)}
+        log(f"matmul {n}: simd {results['matmul'][n]['simd']:.1f} GFLOPS, numpy {results['matmul'][n]['numpy']:.1f}")
+    fallback = forzium_bench(bin_dir, "matmul", "--impl", "fallback", "--sizes", 512, "--min-time", min_time)[0]
+    simd512 = forzium_bench(bin_dir, "matmul", "--sizes", 512, "--min-time", min_time)[0]
+    results["kernel_512"] = {"simd": simd512["gflops"], "fallback": fallback["gflops"]}
+
+    # 2. JSON codec on matrix documents.
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (512, 1024):
+            doc = peers.matrix_document(n)
+            path = pathlib.Path(tmp) / f"matrix{n}.json"
+            path.write_bytes(doc)
+            figures = {f"{row['op']}:{row['impl']}": row["mbps"]
+                       for row in forzium_bench(bin_dir, "json", "--file", path, "--label", n, "--min-time", min_time)}
+            figures.update({f"orjson:{k}": v for k, v in peers.orjson_figures(doc, min_time=min_time).items()})
+            figures["bytes"] = len(doc)
+            results["json"][n] = figures
+            log(f"json {n}²: {figures}")
+
+    # 3. End to end over stdio: 512×512 matmul, both engines vs the Python service script.
+    line = peers.matmul_request(512)
+    expected = np.array(orjson_loads(line)["params"]["data"]) @ np.array(orjson_loads(line)["params"]["matrix_b"])
+    python_seconds = peers.python_service_seconds(line, min_time=min_time)
+    results["engines"]["python_seconds"] = python_seconds
+    results["engines"]["request_bytes"] = len(line)
+    for name in ("forzium-engine-simd", "forzium-engine"):
+        try:
+            seconds = engine_roundtrip_seconds(bin_dir / name, line, expected, min_time=min_time,
+                                               min_runs=3 if name == "forzium-engine" else 5, max_runs=200)
+            results["engines"][name] = seconds
+            log(f"{name}: {seconds * 1e3:.1f} ms per 512² matmul round trip (python script {python_seconds * 1e3:.1f} ms)")
+        except Exception as error:  # an engine missing or broken: report, keep going
+            results["engines"][name] = None
+            log(f"{name}: not measured ({error})")
+
+    # 4. Peak RSS of the SIMD engine for one 1024×1024 matmul request.
+    try:
+        big = peers.matmul_request(1024)
+        engine = Engine(bin_dir / "forzium-engine-simd")
+        try:
+            response = engine.roundtrip(big)
+            if b'"result"' not in response[:200] and b'"result"' not in response[-200:]:
+                raise RuntimeError(response[:200].decode(errors="replace"))
+            results["rss"] = {"vm_hwm_kb": engine.vm_hwm_kb(), "request_bytes": len(big), "response_bytes": len(response)}
+        finally:
+            engine.close()
+    except Exception as error:
+        results["rss"] = None
+        log(f"peak RSS: not measured ({error})")
+
+    out_dir = ROOT / "bench-results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    print(render(results))
+
+
+def orjson_loads(data):
+    import orjson
+    return orjson.loads(data)
+
+
+def render(r):
+    def ratio(a, b):
+        return f"{a / b:.2f}×" if a and b else "—"
+
+    rows = []
+    t = r["threads"]
+    for n, m in r["matmul"].items():
+        rows.append((f"matmul f64 n={n}, GFLOPS ({t} threads)", f"{m['simd']:.1f}", f"NumPy/OpenBLAS {m['numpy']:.1f}",
+                     ratio(m["simd"], m["numpy"]), "≥ 1.0× at n=1024" if n == 1024 else ""))
+    k = r["kernel_512"]
+    rows.append(("matmul n=512 kernel, SIMD vs fallback GFLOPS", f"{k['simd']:.1f}", f"fallback {k['fallback']:.1f}",
+                 ratio(k["simd"], k["fallback"]), ""))
+    e = r["engines"]
+    simd, fb, py = e.get("forzium-engine-simd"), e.get("forzium-engine"), e.get("python_seconds")
+    if simd and fb:
+        rows.append(("matmul n=512 via engines (stdio round trip), ms", f"SIMD {simd * 1e3:.1f}", f"fallback {fb * 1e3:.1f}",
+                     ratio(fb, simd) + " faster", "≥ 50×"))
+    for n, j in r["json"].items():
+        mb = j["bytes"] / 1e6
+        rows.append((f"JSON parse {n}² ({mb:.1f} MB), MB/s", f"{j['parse:forzium']:.0f}", f"orjson {j['orjson:parse']:.0f}",
+                     ratio(j["parse:forzium"], j["orjson:parse"]), "≥ 1.5×"))
+        rows.append((f"JSON parse {n}², jansson (DOM / →JSONValue), MB/s",
+                     f"{j['parse:jansson-dom']:.0f} / {j['parse:jansson-to-jsonvalue']:.0f}", f"orjson {j['orjson:parse']:.0f}",
+                     ratio(j["parse:jansson-dom"], j["orjson:parse"]), "(comparison)"))
+        rows.append((f"JSON write {n}², MB/s", f"{j['write:forzium']:.0f}", f"orjson list {j['orjson:write_list']:.0f}",
+                     ratio(j["write:forzium"], j["orjson:write_list"]), "≥ 1.5×"))
+        rows.append((f"JSON write {n}² vs ndarray path / jansson, MB/s", f"{j['write:forzium']:.0f}",
+                     f"orjson ndarray {j['orjson:write_numpy']:.0f}; jansson {j['write:jansson']:.0f}",
+                     ratio(j["write:forzium"], j["orjson:write_numpy"]), ""))
+    for name, label in (("forzium-engine-simd", "SIMD"), ("forzium-engine", "fallback")):
+        seconds = e.get(name)
+        if seconds:
+            rows.append((f"512² matmul request round trip, {label} engine, ms", f"{seconds * 1e3:.1f}",
+                         f"Python orjson+NumPy {py * 1e3:.1f}", ratio(py, seconds) + " faster",
+                         "≥ 1.8×" if label == "SIMD" else ""))
+        else:
+            rows.append((f"512² matmul request round trip, {label} engine", "not measured", f"Python {py * 1e3:.1f} ms", "—", ""))
+    rss = r.get("rss")
+    if rss:
+        mb = rss["vm_hwm_kb"] / 1024
+        rows.append(("peak RSS, SIMD engine, one 1024² matmul request (VmHWM), MB", f"{mb:.1f}",
+                     f"3 × 8 MB = 24 (request line {rss['request_bytes'] / 1e6:.1f} MB)", ratio(mb, 24.0) + " of budget", "≤ 1.0×"))
+    lines = ["| measure | Forzium | peer (same run) | ratio | target |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
