@@ -85,4 +85,50 @@ struct ConcurrencyTests {
         #expect(seen == Set(0..<60))
         #expect(try process.waitForExit() == 0)
     }
+
+    @Test("SIMD engine: parallel requests sharing the kernel threads all get their own correct results")
+    func parallelKernels() throws {
+        let process = try EngineProcess(.simd, arguments: ["--max-in-flight", "6"])
+        // 6 distinct 160×160 matmuls (above the kernels' parallel threshold) in flight at once: A·(k·I) = k·A.
+        let n = 160
+        var a: [[Double]] = []
+        for i in 0..<n {
+            var row: [Double] = []
+            for j in 0..<n { row.append(Double((i * 31 + j * 17) % 101) - 50) }
+            a.append(row)
+        }
+        let rowTexts: [String] = a.map { row in "[" + row.map { String($0) }.joined(separator: ",") + "]" }
+        let aText: String = "[" + rowTexts.joined(separator: ",") + "]"
+        var text = ""
+        for k in 1...6 {
+            var scaled: [String] = []
+            for i in 0..<n {
+                let cells: [String] = (0..<n).map { $0 == i ? String(k) : "0" }
+                scaled.append("[" + cells.joined(separator: ",") + "]")
+            }
+            text += request(k, "matmul", #"{"data":\#(aText),"matrix_b":[\#(scaled.joined(separator: ","))]}"#) + "\n"
+        }
+        process.sendInBackground(bytes: Array(text.utf8), thenClose: true)
+        var seen = Set<Int>()
+        for _ in 1...6 {
+            let reply = try process.readJSON()
+            let k = try #require(reply["id"]?.intValue)
+            let rows = try #require(reply["result"]?.arrayValue)
+            #expect(rows.count == n)
+            var allMatch = true
+            for (i, row) in rows.enumerated() where row.doublesValue != a[i].map({ $0 * Double(k) }) { allMatch = false }
+            #expect(allMatch)
+            seen.insert(k)
+        }
+        #expect(seen == Set(1...6))
+        #expect(try process.waitForExit() == 0)
+    }
+
+    @Test("SIMD engine refuses to start without AVX2/FMA: exit status 3 and a clear message, no output")
+    func refusal() throws {
+        let process = try EngineProcess(.simd, environment: ["FORZIUM_SIMD_REFUSE": "1"])
+        #expect(try process.waitForExit() == 3)
+        #expect(try process.remainingLines().isEmpty)
+        #expect(process.stderrText.contains("AVX2"))
+    }
 }

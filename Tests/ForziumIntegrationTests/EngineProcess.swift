@@ -46,9 +46,12 @@ final class EngineProcess: @unchecked Sendable {
     private var stderrBytes: [UInt8] = []
     private var inputClosed = false
 
-    init(_ binary: EngineBinary, arguments: [String] = []) throws {
+    init(_ binary: EngineBinary, arguments: [String] = [], environment: [String: String] = [:]) throws {
         self.binary = binary
         process.executableURL = binary.url
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.arguments = ["--log-level", "warning"] + arguments
         process.standardInput = input
         process.standardOutput = output

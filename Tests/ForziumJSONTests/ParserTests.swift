@@ -117,6 +117,13 @@ struct ParserAcceptTests {
         let fromRaw = try Array(text.utf8).withUnsafeBytes { raw in try parser.parse(raw) }
         #expect(fromString == fromBytes)
         #expect(fromBytes == fromRaw)
+        let framed = Array("xx\(text)yy".utf8)
+        #expect(try parser.parse(framed[2..<(framed.count - 2)]) == fromString)
+        let fromTyped = try framed.withUnsafeBufferPointer { try parser.parse(UnsafeBufferPointer(rebasing: $0[2..<(framed.count - 2)])) }
+        #expect(fromTyped == fromString)
+        // Error offsets count from the start of the slice.
+        let bad = Array("{\"a\":1} [1,]".utf8)
+        #expect(parseErrorOffset { () throws(JSONParseError) -> JSONValue in try parser.parse(bad[8...]) } == 3)
     }
 }
 

@@ -37,3 +37,12 @@ func written(_ d: Double) -> String {
     JSONWriter.writeDouble(d, into: &bytes)
     return String(decoding: bytes, as: UTF8.self)
 }
+
+func parseErrorOffset(_ body: () throws(JSONParseError) -> JSONValue) -> Int? {
+    do {
+        _ = try body()
+        return nil
+    } catch {
+        return error.offset
+    }
+}
