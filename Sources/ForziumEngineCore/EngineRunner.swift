@@ -101,7 +101,9 @@ public enum EngineRunner {
         ])
         let reader = LineReader(source: FileDescriptorSource(descriptor: input), maxLineBytes: options.maxLineBytes)
         let writer = LineWriter(descriptor: output)
-        let summary = server.serve(reader: reader, sink: writer)
+        let summary = server.serve(reader: reader, sink: writer) { length in
+            logger.warning("rejected a line of \(length) bytes (over --max-line-bytes \(options.maxLineBytes)); answered -32600")
+        }
         if let error = reader.source.readError {
             logger.error("reading stdin failed: \(String(cString: strerror(error)))")
         }

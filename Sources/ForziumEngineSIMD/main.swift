@@ -14,12 +14,9 @@ struct ForziumEngineSIMDCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forzium-engine-simd",
         abstract: "Forzium compute engine (SIMD, multithreaded): JSON-RPC 2.0, one message per line on stdin/stdout.",
-        discussion: """
-            Needs a CPU with AVX2 and FMA; without them it exits with status 3 before running any vector code
-            (FORZIUM_SIMD_REFUSE=1 in the environment forces that refusal).
-            Replies may come out of order (match them by id). Logs go to stderr. Exits with status 0 when stdin ends,
-            after answering every request read.
-            """
+        discussion: "Needs a CPU with AVX2 and FMA; without them it exits with status 3 before running any vector code "
+            + "(FORZIUM_SIMD_REFUSE=1 in the environment forces that refusal). Replies may come out of order (match "
+            + "them by id). Logs go to stderr. Exits with status 0 when stdin ends, after answering every request read."
     )
 
     @OptionGroup var options: EngineOptions

@@ -55,7 +55,12 @@ public struct RPCServer: Sendable {
 
     /// Serves until input ends (returning once every request read has been answered) or output closes.
     /// Blank lines are ignored; an oversize line is answered with -32600 (id null) and serving goes on.
-    public func serve<Source: ByteSource>(reader: LineReader<Source>, sink: any LineSink) -> ServeSummary {
+    /// `onOversize` hears the length of each line rejected for exceeding the limit (for logging).
+    public func serve<Source: ByteSource>(
+        reader: LineReader<Source>,
+        sink: any LineSink,
+        onOversize: (Int) -> Void = { _ in }
+    ) -> ServeSummary {
         var summary = ServeSummary(end: .endOfInput, lines: 0, oversizeLines: 0)
         let context = RPCContext(sink: { line in sink.write(line) })
         var pool: WorkerPool?
@@ -71,6 +76,7 @@ public struct RPCServer: Sendable {
                 break reading
             case .oversize(let byteCount):
                 summary.oversizeLines += 1
+                onOversize(byteCount)
                 sink.write(RPCDispatcher.errorLine(id: .null, error: .oversizeLine(byteCount: byteCount, limit: reader.maxLineBytes)))
             case .line(let bytes):
                 if Self.isBlank(bytes) { continue }
