@@ -2,6 +2,7 @@ import ArgumentParser
 import CJansson
 import ForziumJSON
 import ForziumJansson
+import ForziumKernelsSIMD
 
 #if canImport(Glibc)
 import Glibc
@@ -67,6 +68,25 @@ struct JSONFileBench: ParsableCommand {
             JSONWriter.write(value, into: &out)
         }
         emit("write", "forzium", Double(out.count) / 1e6 / write)
+        // The matrix fast path (straight from row-major storage), on one thread and on all cores.
+        if case .array(let rows) = value, case .numbers(let first)? = rows.first {
+            var storage: [Double] = []
+            storage.reserveCapacity(rows.count * first.count)
+            for row in rows { if case .numbers(let r) = row { storage.append(contentsOf: r) } }
+            if storage.count == rows.count * first.count {
+                let matrixWrite = medianSeconds(minTime: minTime) {
+                    out.removeAll(keepingCapacity: true)
+                    JSONWriter.writeMatrix(rows: rows.count, cols: first.count, storage, into: &out)
+                }
+                emit("write", "forzium-matrix", Double(out.count) / 1e6 / matrixWrite)
+                let threads = SIMDKernels.availableCores
+                let parallelWrite = medianSeconds(minTime: minTime) {
+                    out.removeAll(keepingCapacity: true)
+                    JSONWriter.writeMatrix(rows: rows.count, cols: first.count, storage, threads: threads, into: &out)
+                }
+                emit("write", "forzium-matrix-\(threads)threads", Double(out.count) / 1e6 / parallelWrite)
+            }
+        }
         let janssonWrite = bytes.withUnsafeBytes { raw -> Double in
             var error = json_error_t()
             let root = json_loadb(raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count, 0, &error)!
