@@ -29,7 +29,7 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Port to bind (0 picks a free port; the log says which).") var port: Int = 8000
     @Option(help: "Engine: auto, simd, fallback, or a path (default: FORZIUM_ENGINE, else auto).") var engine: String?
     @Option(help: "Number of engine processes.") var engines: Int = 1
-    @Option(help: "Requests in flight per engine process.") var engineConcurrency: Int = 4
+    @Option(help: "Requests in flight per engine process.") var engineConcurrency: Int = 16
     @Option(help: "Requests allowed to wait for an engine before 503.") var queueDepth: Int = 64
     @Option(help: "Request deadline in seconds (504 past it).") var timeout: Double = 30
     @Option(help: "Largest request body in bytes (413 above).") var maxBodyBytes: Int = 64 << 20

@@ -31,7 +31,7 @@ public struct GatewayConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
-        engineConcurrency: Int = 4, queueDepth: Int = 64, timeoutMilliseconds: Int = 30_000,
+        engineConcurrency: Int = 16, queueDepth: Int = 64, timeoutMilliseconds: Int = 30_000,
         maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
         breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30
     ) {

@@ -1,4 +1,5 @@
 import Metrics
+import NIOConcurrencyHelpers
 import Prometheus
 
 /// The gateway's metrics, recorded through swift-metrics into its own Prometheus registry (no global bootstrap,
@@ -26,13 +27,30 @@ public final class GatewayMetrics: Sendable {
         self.enginesReady = Metrics.Gauge(label: "forzium_engines_ready", factory: factory)
     }
 
+    private struct RequestKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
+
+    /// Metric handles per label set, so a request costs one dictionary lookup, not a registry lookup per metric.
+    private let requestHandles = NIOLockedValueBox([RequestKey: (Metrics.Counter, Metrics.Timer)]())
+
     /// Counts one finished request and records its latency.
     public func recordRequest(route: String, method: String, status: Int, duration: Duration) {
-        Metrics.Counter(label: "forzium_http_requests_total",
-                dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory)
-            .increment()
-        Metrics.Timer(label: "forzium_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+        let key = RequestKey(route: route, method: method, status: status)
+        let (counter, timer) = requestHandles.withLockedValue { handles in
+            if let existing = handles[key] { return existing }
+            let made = (
+                Metrics.Counter(label: "forzium_http_requests_total",
+                                dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
+                Metrics.Timer(label: "forzium_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
+            )
+            handles[key] = made
+            return made
+        }
+        counter.increment()
+        timer.recordNanoseconds(duration.nanoseconds)
     }
 
     /// Counts one engine restart, labelled by why.

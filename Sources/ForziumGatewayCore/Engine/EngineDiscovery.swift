@@ -95,7 +95,7 @@ enum EngineHandshake {
         }
         defer { timer.cancel() }
         let response = try await withCheckedThrowingContinuation { continuation in
-            process.send(id: id, line: line, sink: .single(continuation))
+            process.send(id: id, line: line, deadline: .now + timeout, sink: .single(continuation))
         }
         if let error = response.error { throw EngineSpawnError(message: "engine.info failed: \(error.message)") }
         let bytes = Array(response.resultBytes)

@@ -28,7 +28,7 @@ public struct EnginePoolConfiguration: Sendable {
     public var shutdownGrace: Duration
 
     public init(
-        engines: Int = 1, perEngineConcurrency: Int = 4, queueDepth: Int = 64,
+        engines: Int = 1, perEngineConcurrency: Int = 16, queueDepth: Int = 64,
         minRestartDelay: Duration = .milliseconds(100), maxRestartDelay: Duration = .seconds(5),
         breakerCrashes: Int = 5, breakerWindow: Duration = .seconds(30), breakerCooldown: Duration = .seconds(30),
         handshakeTimeout: Duration = .seconds(10), shutdownGrace: Duration = .seconds(5)
@@ -78,6 +78,7 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     private struct Waiter {
         var id: Int
+        var deadline: ContinuousClock.Instant
         var continuation: CheckedContinuation<EngineProcess, any Error>
     }
 
@@ -111,6 +112,7 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// Starts every engine and waits for their handshakes. Throws when none could start.
     public func start() async throws {
+        startDeadlineSweeper()
         var failures: [String] = []
         await withTaskGroup(of: String?.self) { group in
             for slot in 0..<configuration.engines {
@@ -202,10 +204,8 @@ public final class EnginePool: Service, @unchecked Sendable {
         defer { release(process) }
         let id = nextRequestID()
         let line = params.withUnsafeReadableBytes { Self.requestLine(id: id, method: method, params: $0) }
-        let timer = scheduleDeadline(process: process, id: id, deadline: deadline)
-        defer { timer.cancel() }
         return try await withCheckedThrowingContinuation { continuation in
-            process.send(id: id, line: line, sink: .single(continuation))
+            process.send(id: id, line: line, deadline: deadline, sink: .single(continuation))
         }
     }
 
@@ -217,17 +217,46 @@ public final class EnginePool: Service, @unchecked Sendable {
         let id = nextRequestID()
         let line = params.withUnsafeReadableBytes { Self.requestLine(id: id, method: method, params: $0) }
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: EngineStreamEvent.self, throwing: (any Error).self)
-        let timer = scheduleDeadline(process: process, id: id, deadline: deadline)
         continuation.onTermination = { [weak self] termination in
-            timer.cancel()
             if case .cancelled = termination {
                 // The client went away: stop waiting; the engine's later lines for this id are dropped.
                 process.cancel(id: id, error: GatewayError(.engineFailed, "client disconnected"))
             }
             self?.release(process)
         }
-        process.send(id: id, line: line, sink: .stream(continuation))
+        process.send(id: id, line: line, deadline: deadline, sink: .stream(continuation))
         return stream
+    }
+
+    /// Every 10 ms: fails requests past their deadline with 504 (replacing the engines that ran them) and drops
+    /// queued requests past theirs. One sweeper instead of a timer per request.
+    private func startDeadlineSweeper() {
+        Task.detached { [weak self] in
+            while true {
+                try? await Task.sleep(for: .milliseconds(10))
+                guard let self, !self.state.withLockedValue({ $0.shuttingDown }) else { return }
+                self.sweepDeadlines(now: .now)
+            }
+        }
+    }
+
+    private func sweepDeadlines(now: ContinuousClock.Instant) {
+        let (processes, expiredWaiters) = state.withLockedValue { s -> ([EngineProcess], [Waiter]) in
+            var expired: [Waiter] = []
+            s.waiters.removeAll { waiter in
+                if waiter.deadline <= now { expired.append(waiter); return true }
+                return false
+            }
+            return (s.slots.compactMap(\.process), expired)
+        }
+        for waiter in expiredWaiters {
+            waiter.continuation.resume(throwing: GatewayError(.deadline, "the request waited for an engine past its deadline"))
+        }
+        for process in processes where process.expire(now: now) > 0 {
+            logger.warning("request past its deadline; replacing its engine", metadata: ["pid": "\(process.pid)"])
+            process.terminate(reason: "the engine was replaced after another request's deadline", expected: true)
+        }
+        if !expiredWaiters.isEmpty { publishMetrics() }
     }
 
     private func nextRequestID() -> Int {
@@ -274,15 +303,6 @@ public final class EnginePool: Service, @unchecked Sendable {
         return line
     }
 
-    private func scheduleDeadline(process: EngineProcess, id: Int, deadline: ContinuousClock.Instant) -> DeadlineTimer {
-        DeadlineTimer(deadline: deadline) { [weak self] in
-            if process.cancel(id: id, error: GatewayError(.deadline, "the request did not finish within its deadline")) {
-                self?.logger.warning("request past its deadline; replacing its engine", metadata: ["pid": "\(process.pid)"])
-                process.terminate(reason: "the engine was replaced after another request's deadline", expected: true)
-            }
-        }
-    }
-
     private func acquire(deadline: ContinuousClock.Instant) async throws -> EngineProcess {
         enum Decision { case engine(EngineProcess), wait(Int), fail(GatewayError) }
         let decision = state.withLockedValue { s -> Decision in
@@ -305,21 +325,11 @@ public final class EnginePool: Service, @unchecked Sendable {
             return p
         case .fail(let e): throw e
         case .wait(let waiterID):
-            let timeout = DeadlineTimer(deadline: deadline) { [weak self] in
-                guard let self else { return }
-                let waiter = self.state.withLockedValue { s -> Waiter? in
-                    guard let i = s.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
-                    return s.waiters.remove(at: i)
-                }
-                waiter?.continuation.resume(throwing: GatewayError(.deadline, "the request waited for an engine past its deadline"))
-                self.publishMetrics()
-            }
-            defer { timeout.cancel() }
             let process = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<EngineProcess, any Error>) in
                 let immediate = state.withLockedValue { s -> EngineProcess? in
                     // An engine may have freed up in between.
                     if let p = Self.pickLeastBusy(&s, limit: configuration.perEngineConcurrency) { return p }
-                    s.waiters.append(Waiter(id: waiterID, continuation: continuation))
+                    s.waiters.append(Waiter(id: waiterID, deadline: deadline, continuation: continuation))
                     return nil
                 }
                 if let immediate { continuation.resume(returning: immediate) }

@@ -93,12 +93,23 @@ package final class EngineProcess: @unchecked Sendable {
     private let state = NIOLockedValueBox(State())
     private let onExit: @Sendable (EngineProcess, Exit) -> Void
 
+    private struct Pending {
+        var sink: EngineSink
+        var deadline: ContinuousClock.Instant
+    }
+
     private struct State {
-        var pending: [Int: EngineSink] = [:]
+        var pending: [Int: Pending] = [:]
         var closed = false
         var inputClosed = false
         var expectedExit = false
         var exitReason: String?
+        /// Lines (or their unwritten tails) waiting for the pipe to drain, in order.
+        var writeBacklog: [ArraySlice<UInt8>] = []
+        /// True while the writer queue owns the pipe (backlog being drained).
+        var writerActive = false
+        /// Close stdin once the backlog is written.
+        var closeAfterBacklog = false
     }
 
     /// Starts `executable` with `arguments`.
@@ -147,6 +158,7 @@ package final class EngineProcess: @unchecked Sendable {
         self.slot = slot
         self.generation = generation
         self.maxLineBytes = maxLineBytes
+        _ = fcntl(inPipe[1], F_SETFL, fcntl(inPipe[1], F_GETFL) | O_NONBLOCK)
         self.stdinFD = inPipe[1]
         self.stdoutFD = outPipe[0]
         self.stderrFD = errPipe[0]
@@ -171,53 +183,116 @@ package final class EngineProcess: @unchecked Sendable {
     /// Whether the reader has seen stdout close.
     package var isClosed: Bool { state.withLockedValue { $0.closed } }
 
-    /// Registers `sink` under `id` and queues `line` (one complete JSON-RPC message ending in `\n`) for writing.
+    /// Registers `sink` under `id` and writes `line` (one complete JSON-RPC message ending in `\n`).
+    /// The write is attempted at once on the non-blocking pipe; whatever does not fit is handed to this engine's
+    /// writer queue, which waits for the pipe to drain (so no caller ever blocks on a busy engine).
     /// Fails the sink at once with 502 when the engine is already gone.
-    package func send(id: Int, line: [UInt8], sink: EngineSink) {
-        let accepted = state.withLockedValue { state -> Bool in
-            guard !state.closed, !state.inputClosed else { return false }
-            state.pending[id] = sink
-            return true
-        }
-        guard accepted else {
-            sink.fail(GatewayError(.engineFailed, "the engine process exited before the request could be sent"))
-            return
-        }
+    package func send(id: Int, line: [UInt8], deadline: ContinuousClock.Instant, sink: EngineSink) {
         let fd = stdinFD
-        writeQueue.async {
-            line.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return // EPIPE etc.: the reader sees EOF and fails the pending requests.
-                    }
-                    offset += n
+        enum Outcome { case done, rejected, handOff }
+        let outcome = state.withLockedValue { state -> Outcome in
+            guard !state.closed, !state.inputClosed else { return .rejected }
+            state.pending[id] = Pending(sink: sink, deadline: deadline)
+            if state.writerActive {
+                state.writeBacklog.append(line[...])
+                return .done
+            }
+            let written = line.withUnsafeBytes { Self.writeSome(fd, $0) }
+            if written == line.count { return .done }
+            state.writeBacklog.append(line[max(0, written)...])
+            state.writerActive = true
+            return .handOff
+        }
+        switch outcome {
+        case .done: return
+        case .rejected:
+            sink.fail(GatewayError(.engineFailed, "the engine process exited before the request could be sent"))
+        case .handOff:
+            writeQueue.async { self.drainBacklog() }
+        }
+    }
+
+    /// Writes as much of `bytes` as the non-blocking pipe takes now; -1 when the pipe is broken.
+    private static func writeSome(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n > 0 { offset += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return offset }
+            return offset == 0 ? -1 : offset // EPIPE: the reader sees EOF and fails the pending requests.
+        }
+        return offset
+    }
+
+    /// Runs on the writer queue: writes the backlog in order, waiting (poll) whenever the pipe is full.
+    private func drainBacklog() {
+        let fd = stdinFD
+        while true {
+            let next = state.withLockedValue { state -> ArraySlice<UInt8>? in
+                if state.writeBacklog.isEmpty {
+                    state.writerActive = false
+                    return nil
+                }
+                return state.writeBacklog.removeFirst()
+            }
+            guard var chunk = next else { break }
+            while !chunk.isEmpty {
+                let n = chunk.withUnsafeBytes { Self.writeSome(fd, $0) }
+                if n < 0 { chunk = []; break }
+                chunk = chunk.dropFirst(n)
+                if !chunk.isEmpty {
+                    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&pfd, 1, 1000)
+                    if isClosed { chunk = []; break }
                 }
             }
         }
+        let closeNow = state.withLockedValue { state -> Bool in
+            guard state.closeAfterBacklog, !state.writerActive else { return false }
+            state.closeAfterBacklog = false
+            return true
+        }
+        if closeNow { close(fd) }
     }
 
     /// Removes the pending request `id` and fails it with `error`; false when it already completed.
     @discardableResult
     package func cancel(id: Int, error: GatewayError) -> Bool {
-        let sink = state.withLockedValue { $0.pending.removeValue(forKey: id) }
-        guard let sink else { return false }
-        sink.fail(error)
+        let entry = state.withLockedValue { $0.pending.removeValue(forKey: id) }
+        guard let entry else { return false }
+        entry.sink.fail(error)
         return true
+    }
+
+    /// Fails every request whose deadline is before `now` with 504; returns how many.
+    package func expire(now: ContinuousClock.Instant) -> Int {
+        let expired = state.withLockedValue { state -> [Pending] in
+            var out: [Pending] = []
+            for (id, entry) in state.pending where entry.deadline <= now {
+                out.append(entry)
+                state.pending.removeValue(forKey: id)
+            }
+            return out
+        }
+        for entry in expired { entry.sink.fail(GatewayError(.deadline, "the request did not finish within its deadline")) }
+        return expired.count
     }
 
     /// Closes the engine's stdin (after queued writes): a well-behaved engine finishes its work and exits.
     package func closeInput() {
         let fd = stdinFD
-        let first = state.withLockedValue { state -> Bool in
+        let closeNow = state.withLockedValue { state -> Bool in
             if state.inputClosed { return false }
             state.inputClosed = true
             state.expectedExit = true
+            if state.writerActive {
+                state.closeAfterBacklog = true
+                return false
+            }
             return true
         }
-        if first { writeQueue.async { close(fd) } }
+        if closeNow { close(fd) }
     }
 
     /// Kills the child (SIGKILL); its in-flight requests then fail with `reason` (502) when the reader sees EOF.
@@ -280,12 +355,12 @@ package final class EngineProcess: @unchecked Sendable {
     private func handle(line: [UInt8]) -> String? {
         switch EngineLineClassifier.classify(line) {
         case .response(let id, let response):
-            let sink = state.withLockedValue { $0.pending.removeValue(forKey: id) }
+            let entry = state.withLockedValue { $0.pending.removeValue(forKey: id) }
             // A response for an id nobody waits on (e.g. the request timed out): drop it.
-            sink?.complete(response)
+            entry?.sink.complete(response)
             return nil
         case .rows(let request):
-            let sink = state.withLockedValue { $0.pending[request] }
+            let sink = state.withLockedValue { $0.pending[request]?.sink }
             if case .stream(let c) = sink { c.yield(.rows(line)) }
             return nil
         case .otherNotification:
@@ -305,8 +380,8 @@ package final class EngineProcess: @unchecked Sendable {
             state.pending = [:]
             return (pending, state.exitReason ?? failure ?? "the engine process exited", state.expectedExit && failure == nil)
         }
-        for (_, sink) in pending {
-            sink.fail(GatewayError(.engineFailed, "\(reason) while handling the request"))
+        for (_, entry) in pending {
+            entry.sink.fail(GatewayError(.engineFailed, "\(reason) while handling the request"))
         }
         close(stdoutFD)
         // Reap: give a closing engine a moment, then make sure.
@@ -321,13 +396,14 @@ package final class EngineProcess: @unchecked Sendable {
             kill(pid, SIGKILL)
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         }
-        let inputAlreadyClosed = state.withLockedValue { s -> Bool in
+        let closeNow = state.withLockedValue { s -> Bool in
             let was = s.inputClosed
             s.inputClosed = true
-            return was
+            if was { return false }
+            if s.writerActive { s.closeAfterBacklog = true; return false }
+            return true
         }
-        let fd = stdinFD
-        if !inputAlreadyClosed { writeQueue.async { close(fd) } }
+        if closeNow { close(stdinFD) }
         onExit(self, Exit(status: status, expected: expected, description: Self.describe(status: status)))
     }
 

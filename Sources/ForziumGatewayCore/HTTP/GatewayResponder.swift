@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 extension HTTPField.Name {
@@ -112,6 +113,7 @@ public struct GatewayResponder: HTTPResponder {
             throw GatewayError(.bodyTooLarge, "the body exceeds the limit of \(limit) bytes (--max-body-bytes)")
         }
         // Parse (and validate) on the cooperative pool, never on an event loop thread.
+        let received = ContinuousClock.now
         let parsed: Result<JSONValue, JSONParseError> = body.withUnsafeReadableBytes { raw in
             Result { () throws(JSONParseError) -> JSONValue in try JSONParser().parse(raw) }
         }
@@ -126,6 +128,7 @@ public struct GatewayResponder: HTTPResponder {
         guard let schemaURI = route.paramsSchemaURI, let engineMethod = route.engineMethod else {
             throw GatewayError(.engineInternal, "route \(route.path) has no schema or engine method")
         }
+        let parsedAt = ContinuousClock.now
         let issues: [ProblemItem]
         do {
             issues = try validator.validate(value, schemaURI: schemaURI)
@@ -147,7 +150,17 @@ public struct GatewayResponder: HTTPResponder {
         if route.handler == .stream {
             return try await streamRoute(body: body, operation: operation, requestID: requestID, deadline: deadline, started: started)
         }
+        let validatedAt = ContinuousClock.now
         let reply = try await pool.call(method: engineMethod, params: body, deadline: deadline)
+        if logger.logLevel <= .debug {
+            logger.debug("request timings", metadata: [
+                "request_id": "\(requestID)", "bytes": "\(body.readableBytes)",
+                "receive_ms": "\(started.duration(to: received).milliseconds)",
+                "parse_ms": "\(received.duration(to: parsedAt).milliseconds)",
+                "validate_ms": "\(parsedAt.duration(to: validatedAt).milliseconds)",
+                "engine_ms": "\(validatedAt.duration(to: .now).milliseconds)",
+            ])
+        }
         if let error = reply.error { throw Self.map(engineError: error) }
         let elapsed = started.duration(to: .now).milliseconds
         let result = reply.resultBytes
@@ -160,7 +173,7 @@ public struct GatewayResponder: HTTPResponder {
         out.writeString(#","engine":"#)
         out.writeBytes(Self.jsonString(pool.engine.kind))
         out.writeString(#","execution_time_ms":"#)
-        out.writeString(String(format: "%.3f", elapsed))
+        out.writeString(Self.milliseconds(elapsed))
         out.writeString("}")
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
@@ -201,7 +214,7 @@ public struct GatewayResponder: HTTPResponder {
                         out.writeString(#","engine":"#)
                         out.writeBytes(Self.jsonString(engineKind))
                         out.writeString(#","execution_time_ms":"#)
-                        out.writeString(String(format: "%.3f", started.duration(to: .now).milliseconds))
+                        out.writeString(Self.milliseconds(started.duration(to: .now).milliseconds))
                         out.writeString("}\n")
                     }
                 }
@@ -384,8 +397,14 @@ public struct GatewayResponder: HTTPResponder {
         if let header, (1...128).contains(header.utf8.count), header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
             return header
         }
-        let a = UInt64.random(in: .min ... .max), b = UInt32.random(in: .min ... .max)
-        return String(a, radix: 16).leftPad(16) + String(b, radix: 16).leftPad(8)
+        return RequestIDGenerator.next()
+    }
+
+    /// `12.345`: milliseconds with three decimals, without Foundation formatting.
+    static func milliseconds(_ value: Double) -> String {
+        let micros = Int((max(0, value) * 1000).rounded())
+        let fraction = micros % 1000
+        return "\(micros / 1000)." + (fraction < 10 ? "00" : fraction < 100 ? "0" : "") + String(fraction)
     }
 
     static func jsonString(_ s: String) -> [UInt8] {
@@ -404,4 +423,20 @@ final class StreamIteratorBox: @unchecked Sendable {
     private var iterator: AsyncThrowingStream<EngineStreamEvent, any Error>.AsyncIterator
     init(_ iterator: AsyncThrowingStream<EngineStreamEvent, any Error>.AsyncIterator) { self.iterator = iterator }
     func next() async throws -> EngineStreamEvent? { try await iterator.next() }
+}
+
+/// Request ids: a random per-process prefix and a counter (no system call per request).
+enum RequestIDGenerator {
+    private static let prefix: String = {
+        let value = UInt64.random(in: .min ... .max)
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }()
+    private static let counter = NIOLockedValueBox<UInt64>(0)
+
+    static func next() -> String {
+        let n = counter.withLockedValue { c -> UInt64 in c &+= 1; return c }
+        let hex = String(n, radix: 16)
+        return prefix + String(repeating: "0", count: max(0, 8 - hex.count)) + hex
+    }
 }
