@@ -31,8 +31,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// anything but whitespace after the value, a byte-order mark, and nesting deeper than `Options.maxDepth`.
 ///
 /// Representation: every non-empty array whose elements are all numbers becomes `.numbers([Double])`
-/// (one contiguous buffer, no per-element enum); other arrays are `.array`. Scalar numbers keep their token
-/// text in `JSONNumber.literal`. Numbers convert to the nearest double (round-half-even), bit-exactly:
+/// (one contiguous buffer, no per-element enum); other arrays are `.array`. Every `.number` the parser makes
+/// keeps its token text in `JSONNumber.literal` (elements of `.numbers` have no literal). Numbers convert to the nearest double (round-half-even), bit-exactly:
 /// an exact fast path, then Eisel–Lemire, then the C library's `strtod` for the rare rest. Magnitudes beyond
 /// the double range become ±infinity; tiny ones become ±0 or subnormals. Object members keep input order;
 /// duplicate keys are kept (lookups return the last).
@@ -371,7 +371,6 @@ struct JSONScanner {
 
     /// Parses a string starting at the opening quote; leaves `pos` after the closing quote.
     mutating func parseString() throws(JSONParseError) -> String {
-        let open = pos
         pos += 1
         var segmentStart = pos
         var escaped = false
@@ -389,7 +388,6 @@ struct JSONScanner {
                         as: UTF8.self)
                 }
                 pos += 1
-                _ = open
                 return text
             }
             if b == ASCII.backslash {

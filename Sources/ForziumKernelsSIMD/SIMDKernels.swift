@@ -254,7 +254,18 @@ public struct SIMDKernels: Kernels {
                             while j < cols { column[j] = nanMax(column[j], row[j]); j += 1 }
                         }
                         let o = out + oi * outCols
-                        for oj in 0 ..< outCols {
+                        var start = 0
+                        if size == 2 {
+                            // Pairs, 4 windows at a time: max of the even and odd columns.
+                            while start + 4 <= outCols {
+                                let p = UnsafeRawPointer(column + start * 2)
+                                let pair = SIMD8(lowHalf: p.loadUnaligned(as: SIMD4<Double>.self),
+                                                 highHalf: p.loadUnaligned(fromByteOffset: 32, as: SIMD4<Double>.self))
+                                UnsafeMutableRawPointer(o + start).storeBytes(of: nanMax(pair.evenHalf, pair.oddHalf), as: SIMD4<Double>.self)
+                                start += 4
+                            }
+                        }
+                        for oj in start ..< outCols {
                             var m = column[oj * size]
                             for q in 1 ..< size { m = nanMax(m, column[oj * size + q]) }
                             o[oj] = m

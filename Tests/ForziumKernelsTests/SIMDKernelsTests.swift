@@ -164,6 +164,13 @@ struct SIMDKernelsTests {
         }
         let nan = kernels.maxPool2d(Matrix(rows: 2, cols: 4, storage: [1, .nan, 5, 6, 2, 3, 7, .infinity]), size: 2)
         #expect(nan.storage[0].isNaN && nan.storage[1] == .infinity)
+        // Four windows at once (the vector path for size 2): NaN in the first, second, third and fourth slot.
+        let wide = kernels.maxPool2d(Matrix(rows: 2, cols: 10, storage: [
+            .nan, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+            0, 0, 0, .nan, -1, -2, 3, .nan, -.infinity, -.infinity,
+        ]), size: 2)
+        #expect(wide.storage[0].isNaN && wide.storage[1].isNaN && wide.storage[2] == 5 && wide.storage[3].isNaN)
+        #expect(wide.storage[4] == 9)
     }
 
     @Test("reductions: min/max and axis-0 sums exact; other sums within n·ε·Σ|x|", arguments: [nil, Axis.rows, Axis.cols])
