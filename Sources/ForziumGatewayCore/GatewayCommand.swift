@@ -135,8 +135,10 @@ public enum GatewayServer {
                                          metrics: metrics, openAPI: openAPI, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopThreads)
         let host = config.host
+        let maxBody = config.maxBodyBytes
         let app = Application(
             responder: responder,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBody)])),
             configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port

@@ -185,6 +185,19 @@ struct GatewayIntegrationTests {
         gateway.stop()
     }
 
+    @Test("Expect: 100-continue gets an interim 100, or an immediate 413 for a body over the limit")
+    func expectContinue() throws {
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--max-body-bytes", "4096"])
+        let small = try gateway.client.expectContinue("/v1/sum", body: json(#"{"data":[[1,2],[3,4]]}"#))
+        #expect(small.interim.hasPrefix("HTTP/1.1 100 Continue"))
+        status(small.reply, 200)
+        #expect(small.reply.text.hasPrefix(#"{"result":10.0,"#))
+        let big = try gateway.client.expectContinue("/v1/sum", body: json(#"{"data":\#(matrixJSON(rows: 40, cols: 40))}"#))
+        #expect(!big.interim.hasPrefix("HTTP/1.1 100"))
+        _ = try expectProblem(big.reply, 413)
+        gateway.stop()
+    }
+
     @Test("API keys: 401 without a key, health and probes exempt")
     func apiKeys() throws {
         let gateway = try GatewayProcess(engine: "forzium-engine", environment: ["FORZIUM_API_KEYS": "alpha, beta"])
