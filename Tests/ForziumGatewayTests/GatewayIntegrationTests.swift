@@ -343,6 +343,18 @@ struct GatewayIntegrationTests {
         gateway.stop()
     }
 
+    @Test("a streaming client that goes away frees its engine slot; the gateway keeps serving")
+    func streamingClientDisconnect() throws {
+        let gateway = try GatewayProcess(engine: "forzium-engine")
+        let n = 512
+        let body = json(#"{"data":\#(matrixJSON(rows: n, cols: n)),"operation":"matmul","parameters":{"matrix_b":\#(matrixJSON(rows: n, cols: n, seed: 3))}}"#)
+        let received = try gateway.client.abandon("/stream", body: body, after: 2000)
+        #expect(received >= 2000)
+        #expect(try gateway.waitUntil { try gateway.slot0().inFlight == 0 })
+        status(try gateway.client.request("POST", "/v1/sum", body: json(#"{"data":[[1,2]]}"#)), 200)
+        #expect(gateway.stop() == 0)
+    }
+
     @Test("SIGTERM lets an in-flight request finish")
     func gracefulShutdown() throws {
         let gateway = try GatewayProcess(engine: "forzium-engine")

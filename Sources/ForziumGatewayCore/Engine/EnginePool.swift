@@ -209,10 +209,15 @@ public final class EnginePool: Service, @unchecked Sendable {
         }
     }
 
+    /// A streamed request in progress: its events, and a way to abandon it (client gone).
+    package struct EngineStream: Sendable {
+        package var events: AsyncThrowingStream<EngineStreamEvent, any Error>
+        /// Stops waiting for the engine: the request is dropped from the pending table and its slot freed.
+        package var cancel: @Sendable () -> Void
+    }
+
     /// Like `call`, for methods that send `stream.rows` notifications before their final response.
-    package func stream(method: String, params: ByteBuffer, deadline: ContinuousClock.Instant) async throws
-        -> AsyncThrowingStream<EngineStreamEvent, any Error>
-    {
+    package func stream(method: String, params: ByteBuffer, deadline: ContinuousClock.Instant) async throws -> EngineStream {
         let process = try await acquire(deadline: deadline)
         let id = nextRequestID()
         let line = params.withUnsafeReadableBytes { Self.requestLine(id: id, method: method, params: $0) }
@@ -225,7 +230,9 @@ public final class EnginePool: Service, @unchecked Sendable {
             self?.release(process)
         }
         process.send(id: id, line: line, deadline: deadline, sink: .stream(continuation))
-        return stream
+        return EngineStream(events: stream, cancel: {
+            process.cancel(id: id, error: GatewayError(.engineFailed, "client disconnected"))
+        })
     }
 
     /// Every 10 ms: fails requests past their deadline with 504 (replacing the engines that ran them) and drops

@@ -184,7 +184,8 @@ public struct GatewayResponder: HTTPResponder {
     private func streamRoute(body: ByteBuffer, operation: String, requestID: String, deadline: ContinuousClock.Instant,
                              started: ContinuousClock.Instant) async throws -> Response {
         let events = try await pool.stream(method: "stream", params: body, deadline: deadline)
-        let iterator = StreamIteratorBox(events.makeAsyncIterator())
+        let iterator = StreamIteratorBox(events.events.makeAsyncIterator())
+        let cancel = events.cancel
         // Wait for the first event so an engine error before any row is still a proper problem response.
         let first = try await iterator.next()
         if case .done(let reply)? = first, let error = reply.error { throw Self.map(engineError: error) }
@@ -218,7 +219,15 @@ public struct GatewayResponder: HTTPResponder {
                         out.writeString("}\n")
                     }
                 }
-                if out.readableBytes > 0 { try await writer.write(out) }
+                if out.readableBytes > 0 {
+                    do {
+                        try await writer.write(out)
+                    } catch {
+                        // The client went away: stop the engine work's bookkeeping for this request.
+                        cancel()
+                        throw error
+                    }
+                }
                 do {
                     event = try await iterator.next()
                 } catch let error as GatewayError {

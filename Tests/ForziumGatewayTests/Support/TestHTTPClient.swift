@@ -70,6 +70,21 @@ struct TestHTTPClient {
         return (interimText, try Self.parse(raw))
     }
 
+    /// Sends a request, reads until `bytes` bytes arrived, then closes the connection (a client going away).
+    func abandon(_ path: String, body: [UInt8], after bytes: Int) throws -> Int {
+        let fd = try connectSocket()
+        try send(fd, head("POST", path, body: body, contentType: "application/json", headers: []) + body)
+        var received = 0
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while received < bytes {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n <= 0 { break }
+            received += n
+        }
+        close(fd)
+        return received
+    }
+
     private func readAll(_ fd: Int32, onData: ([UInt8]) -> Void) throws -> [UInt8] {
         var raw: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
