@@ -29,6 +29,8 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Port to bind (0 picks a free port; the log says which).") var port: Int = 8000
     @Option(help: "Engine: auto, simd, fallback, or a path (default: FORZIUM_ENGINE, else auto).") var engine: String?
     @Option(help: "Number of engine processes.") var engines: Int = 1
+    @Option(help: "Argument passed to every engine process (repeatable), e.g. --engine-arg=--max-elements=1000000.")
+    var engineArg: [String] = []
     @Option(help: "Requests in flight per engine process.") var engineConcurrency: Int = 16
     @Option(help: "Requests allowed to wait for an engine before 503.") var queueDepth: Int = 64
     @Option(help: "Request deadline in seconds (504 past it).") var timeout: Double = 30
@@ -97,15 +99,17 @@ public struct GatewayCommand: AsyncParsableCommand {
             logger.critical("invalid schemas: \(error)")
             throw ExitCode.failure
         }
-        try await GatewayServer.run(configuration: config, validator: validator, openAPI: openAPI, logger: logger)
+        try await GatewayServer.run(configuration: config, engineArguments: engineArg, validator: validator, openAPI: openAPI, logger: logger)
     }
 }
 
 /// Wires the engine pool and the HTTP application into one service group and runs it until SIGTERM/SIGINT.
 public enum GatewayServer {
-    public static func run(configuration config: GatewayConfiguration, validator: any BodyValidator, openAPI: [UInt8], logger: Logger) async throws {
+    public static func run(configuration config: GatewayConfiguration, engineArguments: [String] = [], validator: any BodyValidator,
+                           openAPI: [UInt8], logger: Logger) async throws {
         let metrics = GatewayMetrics()
         let candidates = EngineDiscovery.candidates(mode: config.engine, environment: ProcessInfo.processInfo.environment, logger: logger)
+            .map { EngineCandidate(path: $0.path, kind: $0.kind, arguments: engineArguments) }
         let chosen = await EngineHandshake.choose(candidates, logger: logger, timeout: .seconds(10))
         let engine: EngineCandidate
         if let chosen {
@@ -131,8 +135,10 @@ public enum GatewayServer {
                                          metrics: metrics, openAPI: openAPI, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopThreads)
         let host = config.host
+        let maxBody = config.maxBodyBytes
         let app = Application(
             responder: responder,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBody)])),
             configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port

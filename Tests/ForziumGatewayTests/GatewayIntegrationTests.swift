@@ -168,6 +168,36 @@ struct GatewayIntegrationTests {
         #expect(gateway.stop() == 0)
     }
 
+    @Test("bad input the schema cannot see: ragged matrices 422, element limit 413, invalid UTF-8 400", arguments: engineBinaries)
+    func engineSideRejections(engine: String) throws {
+        let gateway = try GatewayProcess(engine: engine, arguments: ["--engine-arg=--max-elements=100"])
+        let client = gateway.client
+        let ragged = try expectProblem(try client.request("POST", "/v1/transpose", body: json(#"{"data":[[1,2,3],[4,5]]}"#)), 422)
+        guard case .array(let errors)? = ragged["errors"], case .object(let first)? = errors.first,
+              case .string(let pointer)? = first["pointer"] else { Issue.record("no errors[] for a ragged matrix"); return }
+        #expect(pointer.hasPrefix("/data"))
+        _ = try expectProblem(try client.request("POST", "/compute", body: json(#"{"data":\#(matrixJSON(rows: 20, cols: 20)),"operation":"transpose"}"#)), 413)
+        var invalidUTF8 = json(#"{"data":[[1]],"operation":"sum","parameters":{"note":""#)
+        invalidUTF8 += [0xC3, 0x28] + json(#""}}"#)
+        _ = try expectProblem(try client.request("POST", "/compute", body: invalidUTF8), 400)
+        // Nothing was lost: the engine still answers.
+        status(try client.request("POST", "/v1/sum", body: json(#"{"data":[[1,2]]}"#)), 200)
+        gateway.stop()
+    }
+
+    @Test("Expect: 100-continue gets an interim 100, or an immediate 413 for a body over the limit")
+    func expectContinue() throws {
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--max-body-bytes", "4096"])
+        let small = try gateway.client.expectContinue("/v1/sum", body: json(#"{"data":[[1,2],[3,4]]}"#))
+        #expect(small.interim.hasPrefix("HTTP/1.1 100 Continue"))
+        status(small.reply, 200)
+        #expect(small.reply.text.hasPrefix(#"{"result":10.0,"#))
+        let big = try gateway.client.expectContinue("/v1/sum", body: json(#"{"data":\#(matrixJSON(rows: 40, cols: 40))}"#))
+        #expect(!big.interim.hasPrefix("HTTP/1.1 100"))
+        _ = try expectProblem(big.reply, 413)
+        gateway.stop()
+    }
+
     @Test("API keys: 401 without a key, health and probes exempt")
     func apiKeys() throws {
         let gateway = try GatewayProcess(engine: "forzium-engine", environment: ["FORZIUM_API_KEYS": "alpha, beta"])
@@ -246,6 +276,32 @@ struct GatewayIntegrationTests {
         #expect(third.header("Retry-After") != nil)
         status(try first.value(), 200)
         status(try second.value(), 200)
+        gateway.stop()
+    }
+
+    @Test("a crash-looping engine opens the breaker: no more restarts, /ready and engine routes 503")
+    func breaker() throws {
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--breaker-crashes", "2", "--breaker-window", "60"])
+        var killed: [Int32] = []
+        for _ in 0..<2 {
+            let deadline = Date().addingTimeInterval(30)
+            var pid: Int32?
+            while Date() < deadline {
+                let s = try gateway.slot0()
+                if s.state == "ready", let p = s.pid, !killed.contains(p) { pid = p; break }
+                usleep(20_000)
+            }
+            let victim = try #require(pid, "engine did not come back after a crash")
+            #expect(kill(victim, SIGKILL) == 0)
+            killed.append(victim)
+        }
+        #expect(try gateway.waitUntil { try gateway.slot0().state == "broken" })
+        let ready = try gateway.ready()
+        #expect(ready.status == 503)
+        let reply = try gateway.client.request("POST", "/v1/sum", body: json(#"{"data":[[1,2]]}"#))
+        _ = try expectProblem(reply, 503)
+        #expect(reply.header("Retry-After") != nil)
+        #expect(gateway.log.contains("breaker open"))
         gateway.stop()
     }
 

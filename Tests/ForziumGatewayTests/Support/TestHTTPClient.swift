@@ -47,6 +47,29 @@ struct TestHTTPClient {
         return try Self.parse(raw)
     }
 
+    /// Sends the head with `Expect: 100-continue`, returns what arrived before the body was sent (the interim
+    /// response, if any, within `wait` seconds), then sends the body and returns the final reply.
+    func expectContinue(_ path: String, body: [UInt8], wait: Int = 5) throws -> (interim: String, reply: HTTPReply) {
+        let fd = try connectSocket()
+        defer { close(fd) }
+        try send(fd, head("POST", path, body: body, contentType: "application/json", headers: [("Expect", "100-continue")]))
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var interim: [UInt8] = []
+        if poll(&pfd, 1, Int32(wait * 1000)) > 0 {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n > 0 { interim = Array(chunk[0..<n]) }
+        }
+        let interimText = String(decoding: interim, as: UTF8.self)
+        if interimText.hasPrefix("HTTP/1.1 100") {
+            try send(fd, body)
+            let raw = try readAll(fd) { _ in }
+            return (interimText, try Self.parse(raw))
+        }
+        let raw = interim + (try readAll(fd) { _ in })
+        return (interimText, try Self.parse(raw))
+    }
+
     private func readAll(_ fd: Int32, onData: ([UInt8]) -> Void) throws -> [UInt8] {
         var raw: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
