@@ -93,7 +93,10 @@ public enum EngineRunner {
         case .concurrent(let maxInFlight):
             serveConcurrency = .concurrent(maxInFlight: maxInFlight, workers: min(maxInFlight, 64))
         }
-        let server = RPCServer(dispatcher: RPCDispatcher(handler: handler, decoder: decoder), concurrency: serveConcurrency)
+        // The multithreaded engine also formats large results on its kernel threads; the fallback stays single-threaded.
+        let writerThreads = concurrency == .sequential ? 1 : kernels.threads
+        let dispatcher = RPCDispatcher(handler: handler, decoder: decoder, writerThreads: writerThreads)
+        let server = RPCServer(dispatcher: dispatcher, concurrency: serveConcurrency)
         logger.info("serving JSON-RPC on stdio", metadata: [
             "kind": "\(kernels.kind)", "threads": "\(kernels.threads)", "simd_width": "\(kernels.vectorWidth)",
             "concurrency": "\(concurrency)", "max_line_bytes": "\(options.maxLineBytes)",

@@ -7,10 +7,13 @@ public struct RPCDispatcher: Sendable {
     public let handler: any RPCHandler
     /// Parses each line.
     public let decoder: any MessageDecoder
+    /// Threads that may format one large result (the codec splits big matrices by rows); 1 keeps it on the caller.
+    public let writerThreads: Int
 
-    public init(handler: any RPCHandler, decoder: any MessageDecoder = JSONParserDecoder()) {
+    public init(handler: any RPCHandler, decoder: any MessageDecoder = JSONParserDecoder(), writerThreads: Int = 1) {
         self.handler = handler
         self.decoder = decoder
+        self.writerThreads = max(1, writerThreads)
     }
 
     /// The reply to one line (terminated by LF), or nil when nothing is to be sent (notifications only).
@@ -92,7 +95,7 @@ public struct RPCDispatcher: Sendable {
         }
         guard let id = request.id else { return false }
         switch outcome {
-        case .success(let result): ResponseEncoder.result(id: id, result: result, into: &line)
+        case .success(let result): ResponseEncoder.result(id: id, result: result, into: &line, threads: writerThreads)
         case .failure(let error): ResponseEncoder.error(id: id, error: error, into: &line)
         }
         return true

@@ -29,7 +29,8 @@ public enum ResponseEncoder {
         }
     }
 
-    public static func result(id: JSONValue, result: JSONValue, into buffer: inout [UInt8]) {
+    /// - Parameter threads: how many threads may format a large matrix result (same bytes for any count).
+    public static func result(id: JSONValue, result: JSONValue, into buffer: inout [UInt8], threads: Int = 1) {
         buffer.append(contentsOf: head)
         writeID(id, into: &buffer)
         buffer.append(contentsOf: resultKey)
@@ -38,7 +39,7 @@ public enum ResponseEncoder {
             writeData(result, into: &buffer)
         } else {
             // Matrices and scalars: straight to the codec's writer (its fast paths stay in play).
-            JSONWriter.write(result, into: &buffer)
+            JSONWriter.write(result, into: &buffer, threads: threads)
         }
         buffer.append(UInt8(ascii: "}"))
     }
