@@ -263,7 +263,8 @@ public final class EnginePool: Service, @unchecked Sendable {
             logger.warning("request past its deadline; replacing its engine", metadata: ["pid": "\(process.pid)"])
             process.terminate(reason: "the engine was replaced after another request's deadline", expected: true)
         }
-        if !expiredWaiters.isEmpty { publishMetrics() }
+        // Gauges are sampled here (100 Hz) rather than written on every request.
+        publishMetrics()
     }
 
     private func nextRequestID() -> Int {
@@ -328,7 +329,6 @@ public final class EnginePool: Service, @unchecked Sendable {
         }
         switch decision {
         case .engine(let p):
-            publishMetrics()
             return p
         case .fail(let e): throw e
         case .wait(let waiterID):
@@ -341,7 +341,6 @@ public final class EnginePool: Service, @unchecked Sendable {
                 }
                 if let immediate { continuation.resume(returning: immediate) }
             }
-            publishMetrics()
             return process
         }
     }
@@ -363,7 +362,6 @@ public final class EnginePool: Service, @unchecked Sendable {
             }
         }
         dispatchWaiters()
-        publishMetrics()
     }
 
     private func dispatchWaiters() {
