@@ -69,6 +69,28 @@ struct RequestLineTests {
     }
 }
 
+extension RequestLineTests {
+    @Test func largeBodiesAreSentFromTheirOwnBufferUnlessTheyHoldNewlines() throws {
+        let big = "{\"data\":[" + Array(repeating: "[1.5,2.5]", count: 10_000).joined(separator: ",") + "],\"operation\":\"sum\"}"
+        let parts = EnginePool.requestParts(id: 5, method: "compute", params: ByteBuffer(string: big))
+        #expect(parts.count == 3)
+        let joined = parts.flatMap { Array($0.readableBytesView) }
+        #expect(joined.last == 0x0A)
+        let parsed = try JSONParser().parse(Array(joined.dropLast()))
+        guard case .object(let o) = parsed, case .object(let params)? = o["params"], case .string(let op)? = params["operation"] else {
+            Issue.record("bad spliced line"); return
+        }
+        #expect(op == "sum")
+
+        let withNewlines = ByteBuffer(string: big.replacingOccurrences(of: "],[", with: "],\n["))
+        let single = EnginePool.requestParts(id: 6, method: "compute", params: withNewlines)
+        #expect(single.count == 1)
+        #expect(!single[0].readableBytesView.dropLast().contains(0x0A))
+        let small = EnginePool.requestParts(id: 7, method: "compute", params: ByteBuffer(string: #"{"data":[[1]],"operation":"sum"}"#))
+        #expect(small.count == 1)
+    }
+}
+
 @Suite("NDJSON rows")
 struct NDJSONRowsTests {
     @Test func oneLinePerRowWithIndexesFromStart() {

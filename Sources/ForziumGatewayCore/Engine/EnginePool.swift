@@ -203,9 +203,9 @@ public final class EnginePool: Service, @unchecked Sendable {
         let process = try await acquire(deadline: deadline)
         defer { release(process) }
         let id = nextRequestID()
-        let line = params.withUnsafeReadableBytes { Self.requestLine(id: id, method: method, params: $0) }
+        let parts = Self.requestParts(id: id, method: method, params: params)
         return try await withCheckedThrowingContinuation { continuation in
-            process.send(id: id, line: line, deadline: deadline, sink: .single(continuation))
+            process.send(id: id, parts: parts, deadline: deadline, sink: .single(continuation))
         }
     }
 
@@ -220,7 +220,7 @@ public final class EnginePool: Service, @unchecked Sendable {
     package func stream(method: String, params: ByteBuffer, deadline: ContinuousClock.Instant) async throws -> EngineStream {
         let process = try await acquire(deadline: deadline)
         let id = nextRequestID()
-        let line = params.withUnsafeReadableBytes { Self.requestLine(id: id, method: method, params: $0) }
+        let parts = Self.requestParts(id: id, method: method, params: params)
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: EngineStreamEvent.self, throwing: (any Error).self)
         continuation.onTermination = { [weak self] termination in
             if case .cancelled = termination {
@@ -229,7 +229,7 @@ public final class EnginePool: Service, @unchecked Sendable {
             }
             self?.release(process)
         }
-        process.send(id: id, line: line, deadline: deadline, sink: .stream(continuation))
+        process.send(id: id, parts: parts, deadline: deadline, sink: .stream(continuation))
         return EngineStream(events: stream, cancel: {
             process.cancel(id: id, error: GatewayError(.engineFailed, "client disconnected"))
         })
@@ -263,7 +263,8 @@ public final class EnginePool: Service, @unchecked Sendable {
             logger.warning("request past its deadline; replacing its engine", metadata: ["pid": "\(process.pid)"])
             process.terminate(reason: "the engine was replaced after another request's deadline", expected: true)
         }
-        if !expiredWaiters.isEmpty { publishMetrics() }
+        // Gauges are sampled here (100 Hz) rather than written on every request.
+        publishMetrics()
     }
 
     private func nextRequestID() -> Int {
@@ -273,6 +274,24 @@ public final class EnginePool: Service, @unchecked Sendable {
             if s.nextID <= 0 { s.nextID = 1 }
             return id
         }
+    }
+
+    /// The request line as parts: a large body without CR/LF goes out from its own buffer between a small prefix
+    /// and suffix; anything else becomes one buffer built by `requestLine`.
+    package static func requestParts(id: Int, method: String, params: ByteBuffer) -> [ByteBuffer] {
+        let splice = params.readableBytes >= 64 << 10 && params.withUnsafeReadableBytes { raw in
+            memchr(raw.baseAddress!, 0x0A, raw.count) == nil && memchr(raw.baseAddress!, 0x0D, raw.count) == nil
+        }
+        guard splice else {
+            return [ByteBuffer(bytes: params.withUnsafeReadableBytes { requestLine(id: id, method: method, params: $0) })]
+        }
+        var prefix: [UInt8] = []
+        prefix.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        prefix.append(contentsOf: String(id).utf8)
+        prefix.append(contentsOf: #","method":"#.utf8)
+        CompactJSON.writeString(method, into: &prefix)
+        prefix.append(contentsOf: #","params":"#.utf8)
+        return [ByteBuffer(bytes: prefix), params, ByteBuffer(string: "}\n")]
     }
 
     /// `{"jsonrpc":"2.0","id":N,"method":"M","params":` + params (newlines → spaces) + `}\n`.
@@ -328,7 +347,6 @@ public final class EnginePool: Service, @unchecked Sendable {
         }
         switch decision {
         case .engine(let p):
-            publishMetrics()
             return p
         case .fail(let e): throw e
         case .wait(let waiterID):
@@ -341,7 +359,6 @@ public final class EnginePool: Service, @unchecked Sendable {
                 }
                 if let immediate { continuation.resume(returning: immediate) }
             }
-            publishMetrics()
             return process
         }
     }
@@ -363,7 +380,6 @@ public final class EnginePool: Service, @unchecked Sendable {
             }
         }
         dispatchWaiters()
-        publishMetrics()
     }
 
     private func dispatchWaiters() {

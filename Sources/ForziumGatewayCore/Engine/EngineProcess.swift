@@ -8,6 +8,7 @@ import Darwin
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// What an engine sent back for one request: its whole response line, and where the raw `result` value sits.
 package struct EngineResponse: Sendable {
@@ -105,7 +106,7 @@ package final class EngineProcess: @unchecked Sendable {
         var expectedExit = false
         var exitReason: String?
         /// Lines (or their unwritten tails) waiting for the pipe to drain, in order.
-        var writeBacklog: [ArraySlice<UInt8>] = []
+        var writeBacklog: [ByteBuffer] = []
         /// True while the writer queue owns the pipe (backlog being drained).
         var writerActive = false
         /// Close stdin once the backlog is written.
@@ -191,20 +192,32 @@ package final class EngineProcess: @unchecked Sendable {
     /// writer queue, which waits for the pipe to drain (so no caller ever blocks on a busy engine).
     /// Fails the sink at once with 502 when the engine is already gone.
     package func send(id: Int, line: [UInt8], deadline: ContinuousClock.Instant, sink: EngineSink) {
+        send(id: id, parts: [ByteBuffer(bytes: line)], deadline: deadline, sink: sink)
+    }
+
+    /// Like `send(id:line:...)` with the line given as consecutive parts (so a large request body is written from
+    /// the buffer it arrived in, never copied into a line first).
+    package func send(id: Int, parts: [ByteBuffer], deadline: ContinuousClock.Instant, sink: EngineSink) {
         let fd = stdinFD
         enum Outcome { case done, rejected, handOff }
         let outcome = state.withLockedValue { state -> Outcome in
             guard !state.closed, !state.inputClosed else { return .rejected }
             state.pending[id] = Pending(sink: sink, deadline: deadline)
             if state.writerActive {
-                state.writeBacklog.append(line[...])
+                state.writeBacklog.append(contentsOf: parts)
                 return .done
             }
-            let written = line.withUnsafeBytes { Self.writeSome(fd, $0) }
-            if written == line.count { return .done }
-            state.writeBacklog.append(line[max(0, written)...])
-            state.writerActive = true
-            return .handOff
+            for (index, part) in parts.enumerated() {
+                var part = part
+                let written = part.withUnsafeReadableBytes { Self.writeSome(fd, $0) }
+                if written == part.readableBytes { continue }
+                if written > 0 { part.moveReaderIndex(forwardBy: written) }
+                state.writeBacklog.append(part)
+                state.writeBacklog.append(contentsOf: parts[(index + 1)...])
+                state.writerActive = true
+                return .handOff
+            }
+            return .done
         }
         switch outcome {
         case .done: return
@@ -232,7 +245,7 @@ package final class EngineProcess: @unchecked Sendable {
     private func drainBacklog() {
         let fd = stdinFD
         while true {
-            let next = state.withLockedValue { state -> ArraySlice<UInt8>? in
+            let next = state.withLockedValue { state -> ByteBuffer? in
                 if state.writeBacklog.isEmpty {
                     state.writerActive = false
                     return nil
@@ -240,14 +253,14 @@ package final class EngineProcess: @unchecked Sendable {
                 return state.writeBacklog.removeFirst()
             }
             guard var chunk = next else { break }
-            while !chunk.isEmpty {
-                let n = chunk.withUnsafeBytes { Self.writeSome(fd, $0) }
-                if n < 0 { chunk = []; break }
-                chunk = chunk.dropFirst(n)
-                if !chunk.isEmpty {
+            while chunk.readableBytes > 0 {
+                let n = chunk.withUnsafeReadableBytes { Self.writeSome(fd, $0) }
+                if n < 0 { break }
+                chunk.moveReaderIndex(forwardBy: n)
+                if chunk.readableBytes > 0 {
                     var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                     _ = poll(&pfd, 1, 1000)
-                    if isClosed { chunk = []; break }
+                    if isClosed { break }
                 }
             }
         }
@@ -340,8 +353,9 @@ package final class EngineProcess: @unchecked Sendable {
                     line = Array(bytes[start..<end])
                 } else {
                     partial.append(contentsOf: bytes[start..<end])
-                    line = partial
-                    partial = []
+                    // Copy out and keep the buffer's capacity: the next large line reuses warm pages.
+                    line = Array(partial)
+                    partial.removeAll(keepingCapacity: partial.capacity <= 64 << 20)
                 }
                 if line.last == 0x0D { line.removeLast() }
                 start = end + 1
