@@ -62,6 +62,8 @@ public final class LineReader<Source: ByteSource> {
     public private(set) var source: Source
 
     private var buffer: UnsafeMutableRawBufferPointer
+    /// The size the buffer starts at and returns to once a long line has been consumed.
+    private let initialCapacity: Int
     /// Unconsumed bytes are `buffer[start..<end]`.
     private var start = 0
     private var end = 0
@@ -82,6 +84,7 @@ public final class LineReader<Source: ByteSource> {
         self.source = source
         self.maxLineBytes = maxLineBytes
         let capacity = Swift.max(1, Swift.min(initialCapacity, maxLineBytes + 2))
+        self.initialCapacity = capacity
         buffer = .allocate(byteCount: capacity, alignment: 16)
     }
 
@@ -160,6 +163,11 @@ public final class LineReader<Source: ByteSource> {
             start = 0
             end = 0
             scanned = 0
+            // A long line has been handed out and consumed: give its memory back rather than hold it while idle.
+            if buffer.count > 4 * initialCapacity {
+                buffer.deallocate()
+                buffer = .allocate(byteCount: initialCapacity, alignment: 16)
+            }
             return
         }
         guard end == buffer.count else { return }

@@ -81,7 +81,20 @@ public struct RPCServer: Sendable {
             case .line(let bytes):
                 if Self.isBlank(bytes) { continue }
                 summary.lines += 1
-                if let pool, bytes.count >= inlineBelow {
+                if let pool, bytes.count >= Self.decodeOnReaderAbove {
+                    // A large line (a matrix request) is parsed here, so its text is never copied for the worker: the
+                    // worker gets the compact parsed value and the read buffer is released for the next line.
+                    let message: JSONValue
+                    do {
+                        message = try dispatcher.decoder.decode(bytes)
+                    } catch {
+                        sink.write(RPCDispatcher.errorLine(id: .null, error: .parseError(error)))
+                        continue
+                    }
+                    pool.submit {
+                        if let reply = dispatcher.reply(to: message, context: context) { sink.write(reply) }
+                    }
+                } else if let pool, bytes.count >= inlineBelow {
                     let line = [UInt8](bytes)
                     pool.submit {
                         let reply = line.withUnsafeBytes { dispatcher.reply(to: $0, context: context) }
@@ -96,6 +109,9 @@ public struct RPCServer: Sendable {
         if sink.isClosed { summary.end = .outputClosed }
         return summary
     }
+
+    /// Lines at least this long are decoded on the reading thread in concurrent mode (see `serve`).
+    static let decodeOnReaderAbove = 1 << 20
 
     /// Only spaces, tabs and CRs.
     static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {
