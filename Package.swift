@@ -51,7 +51,10 @@ let package = Package(
         // jansson-backed message decoder for the SIMD engine (small lines via jansson, matrices via ForziumJSON).
         .target(name: "ForziumJansson", dependencies: ["CJansson", "ForziumJSON", "ForziumRPC"]),
         // Benchmarks: in-process kernel and codec figures; bench/run.py compares them with NumPy/orjson.
+        // Test and benchmark support shared by the test targets and forzium-bench (seeded inputs).
+        .target(name: "ForziumTesting"),
         .executableTarget(name: "ForziumBench", dependencies: [
+            "ForziumTesting",
             "ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON", "ForziumJansson",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -73,10 +76,10 @@ let package = Package(
         ]),
         .executableTarget(name: "ForziumGateway", dependencies: ["ForziumGatewayCore"]),
 
-        .testTarget(name: "ForziumJSONTests", dependencies: ["ForziumJSON"]),
+        .testTarget(name: "ForziumJSONTests", dependencies: ["ForziumJSON", "ForziumTesting"]),
         .testTarget(name: "ForziumSchemaTests", dependencies: ["ForziumSchema", "ForziumJSON"]),
         .testTarget(name: "ForziumRPCTests", dependencies: ["ForziumRPC", "ForziumJSON"]),
-        .testTarget(name: "ForziumKernelsTests", dependencies: ["ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON"]),
+        .testTarget(name: "ForziumKernelsTests", dependencies: ["ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON", "ForziumTesting"]),
         .testTarget(name: "ForziumJanssonTests", dependencies: ["ForziumJansson", "ForziumJSON"]),
         .testTarget(name: "ForziumSchemaBundleTests", dependencies: ["ForziumSchemaBundle", "ForziumSchema", "ForziumKernels", "ForziumJSON"]),
         .testTarget(name: "ForziumIntegrationTests", dependencies: ["ForziumJSON", "ForziumSchema", "ForziumSchemaBundle", "ForziumEngine", "ForziumEngineSIMD"]),

@@ -1,3 +1,4 @@
+import ForziumTesting
 import ArgumentParser
 import CJansson
 import ForziumJSON

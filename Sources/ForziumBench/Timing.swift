@@ -1,3 +1,5 @@
+import ForziumTesting
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -26,18 +28,6 @@ func medianSeconds(minRuns: Int = 5, minTime: Double = 1.0, _ body: () -> Void) 
     return samples[samples.count / 2]
 }
 
-/// A deterministic generator (SplitMix64) so every run uses the same inputs.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Uniform random doubles in [-1, 1).
 func randomDoubles(_ count: Int, seed: UInt64) -> [Double] {

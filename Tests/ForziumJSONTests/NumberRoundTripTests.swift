@@ -1,3 +1,4 @@
+import ForziumTesting
 import ForziumJSON
 import Testing
 

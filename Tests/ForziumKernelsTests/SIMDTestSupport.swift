@@ -1,20 +1,11 @@
 import ForziumKernels
+import ForziumTesting
 
 // Support for the SIMD kernel tests: deterministic random inputs, a straightforward reference, and the
 // tolerance checks documented in docs/simd-tolerance.md.
 
-/// SplitMix64: the same inputs on every run.
-struct SIMDTestRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The SIMD tests' generator: SplitMix64, the same inputs on every run.
+typealias SIMDTestRNG = SplitMix64
 
 let epsilon = Double.ulpOfOne // 2⁻⁵²
 
