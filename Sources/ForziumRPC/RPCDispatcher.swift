@@ -19,13 +19,25 @@ public struct RPCDispatcher: Sendable {
     /// The reply to one line (terminated by LF), or nil when nothing is to be sent (notifications only).
     /// Notifications the handler sends go to `context` as they happen, before this returns.
     public func reply(to line: UnsafeRawBufferPointer, context: RPCContext) -> [UInt8]? {
-        let message: JSONValue
-        do {
-            message = try decoder.decode(line)
-        } catch {
-            return Self.errorLine(id: .null, error: .parseError(error))
+        switch decode(line) {
+        case .message(let message): return reply(to: message, context: context)
+        case .rejected(let errorLine): return errorLine
         }
-        return reply(to: message, context: context)
+    }
+
+    /// A line after decoding: the message, or the -32700 reply (id null) that answers it.
+    public enum DecodedLine: Sendable {
+        case message(JSONValue)
+        case rejected(errorLine: [UInt8])
+    }
+
+    /// Decodes one line with `decoder`, turning a parse failure into its reply line.
+    public func decode(_ line: UnsafeRawBufferPointer) -> DecodedLine {
+        do {
+            return .message(try decoder.decode(line))
+        } catch {
+            return .rejected(errorLine: Self.errorLine(id: .null, error: .parseError(error)))
+        }
     }
 
     /// The reply to an already-decoded message (a request object or a batch).

@@ -84,15 +84,13 @@ public struct RPCServer: Sendable {
                 if let pool, bytes.count >= Self.decodeOnReaderAbove {
                     // A large line (a matrix request) is parsed here, so its text is never copied for the worker: the
                     // worker gets the compact parsed value and the read buffer is released for the next line.
-                    let message: JSONValue
-                    do {
-                        message = try dispatcher.decoder.decode(bytes)
-                    } catch {
-                        sink.write(RPCDispatcher.errorLine(id: .null, error: .parseError(error)))
-                        continue
-                    }
-                    pool.submit {
-                        if let reply = dispatcher.reply(to: message, context: context) { sink.write(reply) }
+                    switch dispatcher.decode(bytes) {
+                    case .rejected(let errorLine):
+                        sink.write(errorLine)
+                    case .message(let message):
+                        pool.submit {
+                            if let reply = dispatcher.reply(to: message, context: context) { sink.write(reply) }
+                        }
                     }
                 } else if let pool, bytes.count >= inlineBelow {
                     let line = [UInt8](bytes)
