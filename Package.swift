@@ -62,7 +62,7 @@ let package = Package(
         .executableTarget(name: "ForziumEngineSIMD", dependencies: ["ForziumEngineCore", "ForziumKernelsSIMD", "CJansson", "CForziumCPU", "ForziumJansson"]),
         // Gateway library: configuration, route table, engine discovery and pool, HTTP errors, OpenAPI, metrics.
         .target(name: "ForziumGatewayCore", dependencies: [
-            "ForziumJSON", "ForziumSchema", "ForziumSchemaBundle",
+            "ForziumJSON", "ForziumRPC", "ForziumSchema", "ForziumSchemaBundle",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Metrics", package: "swift-metrics"),

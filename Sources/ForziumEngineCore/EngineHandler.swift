@@ -46,7 +46,7 @@ extension EngineHandler {
                 var params: [UInt8] = []
                 params.reserveCapacity(block.count * 20 + 64)
                 params.append(contentsOf: #"{"request":"#.utf8)
-                ResponseEncoder.writeID(id, into: &params)
+                RPCEncoder.writeID(id, into: &params)
                 params.append(contentsOf: #","start":"#.utf8)
                 params.append(contentsOf: String(start).utf8)
                 params.append(contentsOf: #","rows":"#.utf8)
@@ -62,13 +62,14 @@ extension EngineHandler {
 }
 
 extension RPCError {
-    /// The JSON-RPC error for an operation failure; params problems go into `data.errors`.
+    /// The JSON-RPC error for an operation failure (the one place operation failures get their wire codes);
+    /// params problems go into `data.errors`.
     init(_ error: OperationError) {
-        if error.issues.isEmpty {
-            self.init(code: error.code, message: error.message)
-        } else {
-            self = .invalidParams(error.message, errors: error.issues.map { ($0.pointer, $0.message) })
-            code = error.code
+        switch error.kind {
+        case .methodNotFound: self.init(.methodNotFound, message: error.message)
+        case .invalidParams: self = .invalidParams(error.message, issues: error.issues)
+        case .tooLarge: self.init(.tooLarge, message: error.message)
+        case .cancelled: self.init(.requestCancelled, message: error.message)
         }
     }
 }

@@ -15,7 +15,7 @@ extension Matrix {
 
     /// Reads a matrix from JSON: a non-empty array of non-empty rows of numbers, all rows the same length.
     /// On failure the issue points (below `pointer`) at the first bad place, e.g. `/data/1` or `/data/0/2`.
-    public static func decode(_ value: JSONValue, at pointer: String) -> Result<Matrix, ParamIssue> {
+    public static func decode(_ value: JSONValue, at pointer: String) -> Result<Matrix, PointerIssue> {
         switch MatrixShape.scan(value, at: pointer) {
         case .success(let shape): .success(shape.build(value))
         case .failure(let issue): .failure(issue)
@@ -35,19 +35,19 @@ struct MatrixShape {
     var count: Int { rows * cols }
 
     /// Checks that `value` is a well-formed matrix (see `Matrix.decode`); O(rows) for rows held as `.numbers`.
-    static func scan(_ value: JSONValue, at pointer: String) -> Result<MatrixShape, ParamIssue> {
+    static func scan(_ value: JSONValue, at pointer: String) -> Result<MatrixShape, PointerIssue> {
         let rowValues: [JSONValue]
         switch value {
         case .array(let items):
             rowValues = items
         case .numbers(let numbers):
-            if numbers.isEmpty { return .failure(ParamIssue(pointer: pointer, message: "matrix must have at least one row")) }
-            return .failure(ParamIssue(pointer: pointer + "/0", message: "expected an array (a matrix row), got number"))
+            if numbers.isEmpty { return .failure(PointerIssue(pointer: pointer, message: "matrix must have at least one row")) }
+            return .failure(PointerIssue(pointer: pointer + "/0", message: "expected an array (a matrix row), got number"))
         default:
-            return .failure(ParamIssue(pointer: pointer, message: "expected a matrix (an array of rows of numbers), got \(value.typeName)"))
+            return .failure(PointerIssue(pointer: pointer, message: "expected a matrix (an array of rows of numbers), got \(value.typeName)"))
         }
         if rowValues.isEmpty {
-            return .failure(ParamIssue(pointer: pointer, message: "matrix must have at least one row"))
+            return .failure(PointerIssue(pointer: pointer, message: "matrix must have at least one row"))
         }
         var cols = -1
         for (r, row) in rowValues.enumerated() {
@@ -58,20 +58,20 @@ struct MatrixShape {
             case .array(let items):
                 count = items.count
             default:
-                return .failure(ParamIssue(pointer: "\(pointer)/\(r)", message: "expected an array (a matrix row), got \(row.typeName)"))
+                return .failure(PointerIssue(pointer: "\(pointer)/\(r)", message: "expected an array (a matrix row), got \(row.typeName)"))
             }
             if count == 0 {
-                return .failure(ParamIssue(pointer: "\(pointer)/\(r)", message: "row \(r) is empty; a matrix row needs at least one number"))
+                return .failure(PointerIssue(pointer: "\(pointer)/\(r)", message: "row \(r) is empty; a matrix row needs at least one number"))
             }
             if cols < 0 {
                 cols = count
             } else if count != cols {
-                return .failure(ParamIssue(pointer: "\(pointer)/\(r)", message: "row \(r) has \(count) elements, expected \(cols)"))
+                return .failure(PointerIssue(pointer: "\(pointer)/\(r)", message: "row \(r) has \(count) elements, expected \(cols)"))
             }
             if case .array(let items) = row {
                 for (c, item) in items.enumerated() {
                     guard case .number = item else {
-                        return .failure(ParamIssue(pointer: "\(pointer)/\(r)/\(c)", message: "expected a number, got \(item.typeName)"))
+                        return .failure(PointerIssue(pointer: "\(pointer)/\(r)/\(c)", message: "expected a number, got \(item.typeName)"))
                     }
                 }
             }

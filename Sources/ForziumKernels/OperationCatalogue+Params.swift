@@ -16,7 +16,7 @@ struct Arguments {
     var integerTexts: [String: String] = [:]
     var axis: Axis?
     var mode: NormalizeMode = .minmax
-    var issues: [ParamIssue] = []
+    var issues: [PointerIssue] = []
 
     func pointer(_ name: String) -> String { JSONPointer.appending(parametersPointer, name) }
 }
@@ -27,7 +27,7 @@ extension OperationCatalogue {
         let isComputeShaped = method == "compute" || (streaming && method == "stream")
         let direct = MatrixOperation(rawValue: method)
         guard isComputeShaped || direct != nil else {
-            throw OperationError(code: OperationError.methodNotFoundCode, message: "Method not found: \(method)")
+            throw OperationError(.methodNotFound, message: "Method not found: \(method)")
         }
         guard let params else {
             throw OperationError.invalidParams(at: "", "params must be an object; none were given")
@@ -43,7 +43,7 @@ extension OperationCatalogue {
             args = Arguments(parametersPointer: "")
             let allowed = ["data"] + operation.parameters.map(\.name)
             for member in object.members where !allowed.contains(member.key) {
-                args.issues.append(ParamIssue(
+                args.issues.append(PointerIssue(
                     pointer: JSONPointer.appending("", member.key),
                     message: "unknown parameter (\(operation.rawValue) takes: \(allowed.joined(separator: ", ")))"))
             }
@@ -52,7 +52,7 @@ extension OperationCatalogue {
         } else {
             args = Arguments(parametersPointer: "/parameters")
             for member in object.members where !computeMembers.contains(member.key) {
-                args.issues.append(ParamIssue(
+                args.issues.append(PointerIssue(
                     pointer: JSONPointer.appending("", member.key),
                     message: "unknown parameter (\(method) takes: \(computeMembers.joined(separator: ", ")))"))
             }
@@ -63,14 +63,14 @@ extension OperationCatalogue {
             case nil: break
             case .object(let given): parameters = given
             case let other?:
-                args.issues.append(ParamIssue(pointer: "/parameters", message: "expected an object, got \(other.typeName)"))
+                args.issues.append(PointerIssue(pointer: "/parameters", message: "expected an object, got \(other.typeName)"))
             }
             guard let named else { throw OperationError.invalidParams(args.issues) }
             operation = named
             let allowed = operation.parameters.map(\.name)
             for member in parameters.members where !allowed.contains(member.key) {
                 let takes = allowed.isEmpty ? "\(operation.rawValue) takes no parameters" : "\(operation.rawValue) takes: \(allowed.joined(separator: ", "))"
-                args.issues.append(ParamIssue(pointer: args.pointer(member.key), message: "unknown parameter (\(takes))"))
+                args.issues.append(PointerIssue(pointer: args.pointer(member.key), message: "unknown parameter (\(takes))"))
             }
             readParameters(of: operation, from: parameters, into: &args)
         }
@@ -81,21 +81,21 @@ extension OperationCatalogue {
     private func readOperationName(_ value: JSONValue?, into args: inout Arguments) -> MatrixOperation? {
         switch value {
         case nil:
-            args.issues.append(ParamIssue(pointer: "/operation", message: "missing required parameter"))
+            args.issues.append(PointerIssue(pointer: "/operation", message: "missing required parameter"))
         case .string(let name):
             if let operation = MatrixOperation(rawValue: name) { return operation }
-            args.issues.append(ParamIssue(
+            args.issues.append(PointerIssue(
                 pointer: "/operation",
                 message: "unknown operation \"\(name)\"; expected one of: \(OperationCatalogue.operationNames.joined(separator: ", "))"))
         case let other?:
-            args.issues.append(ParamIssue(pointer: "/operation", message: "expected a string (an operation name), got \(other.typeName)"))
+            args.issues.append(PointerIssue(pointer: "/operation", message: "expected a string (an operation name), got \(other.typeName)"))
         }
         return nil
     }
 
     private func readData(_ value: JSONValue?, into args: inout Arguments) {
         guard let value else {
-            args.issues.append(ParamIssue(pointer: "/data", message: "missing required parameter"))
+            args.issues.append(PointerIssue(pointer: "/data", message: "missing required parameter"))
             return
         }
         switch MatrixShape.scan(value, at: "/data") {
@@ -109,7 +109,7 @@ extension OperationCatalogue {
             let pointer = args.pointer(spec.name)
             guard let value = object[spec.name] else {
                 if spec.isRequired {
-                    args.issues.append(ParamIssue(pointer: pointer, message: "missing required parameter"))
+                    args.issues.append(PointerIssue(pointer: pointer, message: "missing required parameter"))
                 }
                 continue
             }
@@ -123,20 +123,20 @@ extension OperationCatalogue {
                 if case .number(let number) = value {
                     args.numbers[spec.name] = number.value
                 } else {
-                    args.issues.append(ParamIssue(pointer: pointer, message: "expected a number, got \(value.typeName)"))
+                    args.issues.append(PointerIssue(pointer: pointer, message: "expected a number, got \(value.typeName)"))
                 }
             case .positiveInteger:
                 guard case .number(let number) = value else {
-                    args.issues.append(ParamIssue(pointer: pointer, message: "expected an integer ≥ 1, got \(value.typeName)"))
+                    args.issues.append(PointerIssue(pointer: pointer, message: "expected an integer ≥ 1, got \(value.typeName)"))
                     continue
                 }
                 let v = number.value
                 guard v.isFinite, v == v.rounded(.towardZero) else {
-                    args.issues.append(ParamIssue(pointer: pointer, message: "expected an integer ≥ 1, got \(describe(v))"))
+                    args.issues.append(PointerIssue(pointer: pointer, message: "expected an integer ≥ 1, got \(describe(v))"))
                     continue
                 }
                 guard v >= 1 else {
-                    args.issues.append(ParamIssue(pointer: pointer, message: "expected an integer ≥ 1, got \(describe(v))"))
+                    args.issues.append(PointerIssue(pointer: pointer, message: "expected an integer ≥ 1, got \(describe(v))"))
                     continue
                 }
                 // Beyond 2^53 no dimension can match; clamp so the shape checks reject it without overflow.
@@ -151,9 +151,9 @@ extension OperationCatalogue {
                 case .number(let number) where number.value == 1:
                     args.axis = .cols
                 case .number(let number):
-                    args.issues.append(ParamIssue(pointer: pointer, message: "expected null, 0 or 1, got \(describe(number.value))"))
+                    args.issues.append(PointerIssue(pointer: pointer, message: "expected null, 0 or 1, got \(describe(number.value))"))
                 default:
-                    args.issues.append(ParamIssue(pointer: pointer, message: "expected null, 0 or 1, got \(value.typeName)"))
+                    args.issues.append(PointerIssue(pointer: pointer, message: "expected null, 0 or 1, got \(value.typeName)"))
                 }
             case .normalizeMode:
                 switch value {
@@ -161,10 +161,10 @@ extension OperationCatalogue {
                     if let mode = NormalizeMode(rawValue: text) {
                         args.mode = mode
                     } else {
-                        args.issues.append(ParamIssue(pointer: pointer, message: "expected \"minmax\" or \"l2\", got \"\(text)\""))
+                        args.issues.append(PointerIssue(pointer: pointer, message: "expected \"minmax\" or \"l2\", got \"\(text)\""))
                     }
                 default:
-                    args.issues.append(ParamIssue(pointer: pointer, message: "expected \"minmax\" or \"l2\", got \(value.typeName)"))
+                    args.issues.append(PointerIssue(pointer: pointer, message: "expected \"minmax\" or \"l2\", got \(value.typeName)"))
                 }
             }
         }
@@ -181,7 +181,7 @@ extension OperationCatalogue {
         for (_, matrix) in args.matrices { inputElements += matrix.shape.count }
         if inputElements > maxElements {
             throw OperationError(
-                code: OperationError.tooLargeCode,
+                .tooLarge,
                 message: "Request too large: its matrices hold \(inputElements) elements in total, over the limit of \(maxElements)")
         }
 
@@ -243,7 +243,7 @@ extension OperationCatalogue {
         let (resultElements, overflow) = resultShape.rows.multipliedReportingOverflow(by: resultShape.cols)
         if overflow || resultElements > maxElements {
             throw OperationError(
-                code: OperationError.tooLargeCode,
+                .tooLarge,
                 message: "Result too large: \(operation.rawValue) would produce \(resultShape.rows)×\(resultShape.cols) elements, over the limit of \(maxElements)")
         }
 

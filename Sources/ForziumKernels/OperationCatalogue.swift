@@ -1,48 +1,41 @@
 import ForziumJSON
 
-/// One problem with a request's params, located by a JSON Pointer (RFC 6901) into `params`.
-public struct ParamIssue: Error, Sendable, Equatable {
-    /// Where the problem is, e.g. `/data/1`, `/parameters/size`; `""` is the params value itself.
-    public var pointer: String
-    /// What is wrong there, e.g. "row 1 has 3 elements, expected 2".
-    public var message: String
-    public init(pointer: String, message: String) {
-        self.pointer = pointer
-        self.message = message
-    }
-}
-
-/// An operation that could not run, carrying its JSON-RPC error code.
+/// An operation that could not run. The operations layer says what kind of failure it was; the protocol layer
+/// (`ForziumRPC.RPCErrorCode`) decides how that is spelled on the wire.
 public struct OperationError: Error, Sendable, Equatable {
-    /// JSON-RPC error code (-32601 unknown method, -32602 invalid params, -320xx application errors).
-    public var code: Int
+    /// The kinds of failure an operation has.
+    public enum Kind: Sendable, Equatable {
+        /// No such method or operation.
+        case methodNotFound
+        /// The params are wrong; `issues` says where.
+        case invalidParams
+        /// A request or its result has more elements than `OperationLimits.maxElements`.
+        case tooLarge
+        /// The caller cancelled the request before it finished (checked between row blocks).
+        case cancelled
+    }
+
+    public var kind: Kind
     public var message: String
     /// For invalid params: where and why.
-    public var issues: [ParamIssue]
+    public var issues: [PointerIssue]
 
-    public init(code: Int, message: String, issues: [ParamIssue] = []) {
-        self.code = code
+    public init(_ kind: Kind, message: String, issues: [PointerIssue] = []) {
+        self.kind = kind
         self.message = message
         self.issues = issues
     }
 
-    /// JSON-RPC "Method not found".
-    public static let methodNotFoundCode = -32601
-    /// JSON-RPC "Invalid params"; `issues` says where.
-    public static let invalidParamsCode = -32602
-    /// Forzium: a request or its result has more elements than `OperationLimits.maxElements`.
-    public static let tooLargeCode = -32000
-
-    static func invalidParams(_ issues: [ParamIssue]) -> OperationError {
+    static func invalidParams(_ issues: [PointerIssue]) -> OperationError {
         let first = issues[0]
         let location = first.pointer.isEmpty ? "params" : first.pointer
         var message = "Invalid params: \(first.message) (at \(location))"
         if issues.count > 1 { message += " and \(issues.count - 1) more problem\(issues.count == 2 ? "" : "s")" }
-        return OperationError(code: invalidParamsCode, message: message, issues: issues)
+        return OperationError(.invalidParams, message: message, issues: issues)
     }
 
     static func invalidParams(at pointer: String, _ message: String) -> OperationError {
-        invalidParams([ParamIssue(pointer: pointer, message: message)])
+        invalidParams([PointerIssue(pointer: pointer, message: message)])
     }
 }
 

@@ -69,7 +69,7 @@ public struct RPCDispatcher: Sendable {
             line.append(UInt8(ascii: "["))
             for index in numbers.indices {
                 if index > 0 { line.append(UInt8(ascii: ",")) }
-                ResponseEncoder.error(id: .null, error: .invalidRequest("a request must be an object"), into: &line)
+                RPCEncoder.error(id: .null, error: .invalidRequest("a request must be an object"), into: &line)
             }
             line.append(UInt8(ascii: "]"))
         default:
@@ -82,7 +82,7 @@ public struct RPCDispatcher: Sendable {
     /// A complete error line (with LF).
     public static func errorLine(id: JSONValue, error: RPCError) -> [UInt8] {
         var line: [UInt8] = []
-        ResponseEncoder.error(id: id, error: error, into: &line)
+        RPCEncoder.error(id: id, error: error, into: &line)
         line.append(0x0A)
         return line
     }
@@ -92,7 +92,7 @@ public struct RPCDispatcher: Sendable {
         let request: RPCRequest
         switch Self.validate(message) {
         case .failure(let failure):
-            ResponseEncoder.error(id: failure.id, error: failure.error, into: &line)
+            RPCEncoder.error(id: failure.id, error: failure.error, into: &line)
             return true
         case .success(let valid):
             request = valid
@@ -107,8 +107,8 @@ public struct RPCDispatcher: Sendable {
         }
         guard let id = request.id else { return false }
         switch outcome {
-        case .success(let result): ResponseEncoder.result(id: id, result: result, into: &line, threads: writerThreads)
-        case .failure(let error): ResponseEncoder.error(id: id, error: error, into: &line)
+        case .success(let result): RPCEncoder.result(id: id, result: result, into: &line, threads: writerThreads)
+        case .failure(let error): RPCEncoder.error(id: id, error: error, into: &line)
         }
         return true
     }

@@ -1,8 +1,30 @@
 import ForziumJSON
 
-/// A JSON-RPC error object: what a handler throws to answer with an error.
-public struct RPCError: Error, Sendable, CustomStringConvertible {
-    /// The error code (see the constants below).
+/// Every error code on the engines' wire, in one table (docs/stdio-protocol.md lists the same).
+public enum RPCErrorCode: Int, Sendable, CaseIterable {
+    /// The line is not valid JSON (or not valid UTF-8); `data` is `{offset, line, column}`.
+    case parseError = -32700
+    /// Not a valid request object; also a line over the length limit (`data` `{limit, length}`).
+    case invalidRequest = -32600
+    /// No such method.
+    case methodNotFound = -32601
+    /// The params are wrong; `data.errors` lists `{pointer, message}`.
+    case invalidParams = -32602
+    /// The engine failed unexpectedly while handling a valid request.
+    case internalError = -32603
+    /// The inputs or the result exceed the element limit (refused before allocating).
+    case tooLarge = -32000
+    /// Reserved: too many requests in flight (the engines apply back-pressure instead).
+    case overloaded = -32001
+    /// Reserved: the engine is shutting down (the engines finish what they read instead).
+    case shuttingDown = -32002
+    /// The request was cancelled by `$/cancelRequest` before it finished (LSP's RequestCancelled).
+    case requestCancelled = -32800
+}
+
+/// A JSON-RPC error object: what a handler throws to answer with an error, and what a client reads back.
+public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The error code as sent (see `RPCErrorCode`; a peer may send others).
     public var code: Int
     /// A short human-readable description.
     public var message: String
@@ -15,49 +37,46 @@ public struct RPCError: Error, Sendable, CustomStringConvertible {
         self.data = data
     }
 
+    public init(_ code: RPCErrorCode, message: String, data: JSONValue? = nil) {
+        self.init(code: code.rawValue, message: message, data: data)
+    }
+
+    /// The code when it is one of the table's.
+    public var knownCode: RPCErrorCode? { RPCErrorCode(rawValue: code) }
+
     public var description: String { "\(code): \(message)" }
 
-    /// -32700: the line is not valid JSON (or not valid UTF-8).
-    public static let parseErrorCode = -32700
-    /// -32600: not a valid request object (also: a line over the length limit).
-    public static let invalidRequestCode = -32600
-    /// -32601: no such method.
-    public static let methodNotFoundCode = -32601
-    /// -32602: the params are wrong; `data.errors` lists `{pointer, message}`.
-    public static let invalidParamsCode = -32602
-    /// -32603: the engine failed unexpectedly while handling a valid request.
-    public static let internalErrorCode = -32603
-    /// -32000: a request exceeds the element limit.
-    public static let tooLargeCode = -32000
-    /// -32001: too many requests in flight.
-    public static let overloadedCode = -32001
-    /// -32002: the engine is shutting down.
-    public static let shuttingDownCode = -32002
+    /// `data.errors` of an invalid-params error, as issues (pointers relative to `params`).
+    public var issues: [PointerIssue] {
+        guard case .object(let object)? = data, let errors = object["errors"], case .array(let items) = errors else { return [] }
+        return items.compactMap(PointerIssue.init)
+    }
+
+    public static func == (lhs: RPCError, rhs: RPCError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.issues == rhs.issues
+    }
 
     public static func invalidRequest(_ message: String) -> RPCError {
-        RPCError(code: invalidRequestCode, message: "Invalid Request: \(message)")
+        RPCError(.invalidRequest, message: "Invalid Request: \(message)")
     }
 
     public static func methodNotFound(_ method: String) -> RPCError {
-        RPCError(code: methodNotFoundCode, message: "Method not found: \(method)")
+        RPCError(.methodNotFound, message: "Method not found: \(method)")
     }
 
     /// -32602 with `data.errors = [{pointer, message}]`.
-    public static func invalidParams(_ message: String, errors: [(pointer: String, message: String)]) -> RPCError {
-        let list = errors.map { error -> JSONValue in
-            .object(JSONObject([("pointer", .string(error.pointer)), ("message", .string(error.message))]))
-        }
-        return RPCError(code: invalidParamsCode, message: message, data: .object(JSONObject([("errors", .array(list))])))
+    public static func invalidParams(_ message: String, issues: [PointerIssue]) -> RPCError {
+        RPCError(.invalidParams, message: message, data: .object(JSONObject([("errors", .array(issues.map(\.jsonValue)))])))
     }
 
     public static func internalError(_ message: String) -> RPCError {
-        RPCError(code: internalErrorCode, message: "Internal error: \(message)")
+        RPCError(.internalError, message: "Internal error: \(message)")
     }
 
     /// -32700 locating the problem: the message names line and column, `data` holds `{offset, line, column}`.
     public static func parseError(_ error: JSONParseError) -> RPCError {
         RPCError(
-            code: parseErrorCode,
+            .parseError,
             message: "Parse error: \(error.message) at line \(error.line), column \(error.column)",
             data: .object(JSONObject([
                 ("offset", .exactInteger(error.offset)), ("line", .exactInteger(error.line)), ("column", .exactInteger(error.column)),
@@ -68,7 +87,7 @@ public struct RPCError: Error, Sendable, CustomStringConvertible {
     /// The reply to a line longer than the limit.
     public static func oversizeLine(byteCount: Int, limit: Int) -> RPCError {
         RPCError(
-            code: invalidRequestCode,
+            .invalidRequest,
             message: "Invalid Request: line of \(byteCount) bytes exceeds the limit of \(limit) bytes",
             data: .object(JSONObject([("limit", .exactInteger(limit)), ("length", .exactInteger(byteCount))]))
         )

@@ -30,7 +30,7 @@ public struct RPCContext: Sendable {
     /// Sends `{"jsonrpc":"2.0","method":<method>,"params":<params>}` as one line.
     public func notify(method: String, params: JSONValue) {
         var line: [UInt8] = []
-        ResponseEncoder.notification(method: method, params: params, into: &line)
+        RPCEncoder.notification(method: method, params: params, into: &line)
         line.append(0x0A)
         sink(line)
     }
@@ -39,7 +39,7 @@ public struct RPCContext: Sendable {
     public func notify(method: String, encodedParams: [UInt8]) {
         var line: [UInt8] = []
         line.reserveCapacity(encodedParams.count + method.utf8.count + 40)
-        ResponseEncoder.notification(method: method, encodedParams: encodedParams, into: &line)
+        RPCEncoder.notification(method: method, encodedParams: encodedParams, into: &line)
         line.append(0x0A)
         sink(line)
     }

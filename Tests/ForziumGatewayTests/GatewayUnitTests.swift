@@ -1,60 +1,14 @@
 import ForziumJSON
+import ForziumRPC
 import NIOCore
 import Testing
 @testable import ForziumGatewayCore
-
-@Suite("Engine line classification")
-struct EngineLineClassifierTests {
-    @Test func successResponseKeepsRawResultBytes() throws {
-        let line = Array(#"{"jsonrpc":"2.0","id":42,"result":[[1.5,2.0],[3.0,4.0]]}"#.utf8)
-        guard case .response(let id, let response) = EngineLineClassifier.classify(line) else {
-            Issue.record("not classified as a response"); return
-        }
-        #expect(id == 42)
-        #expect(response.error == nil)
-        #expect(String(decoding: response.resultBytes, as: UTF8.self) == "[[1.5,2.0],[3.0,4.0]]")
-    }
-
-    @Test func errorResponseIsParsedWithIssues() throws {
-        let line = Array(#"{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"Invalid params","data":{"errors":[{"pointer":"/matrix_b","message":"missing"}]}}}"#.utf8)
-        guard case .response(let id, let response) = EngineLineClassifier.classify(line) else {
-            Issue.record("not classified as a response"); return
-        }
-        #expect(id == 7)
-        #expect(response.error == EngineRPCError(code: -32602, message: "Invalid params", issues: [ProblemItem(pointer: "/matrix_b", message: "missing")]))
-    }
-
-    @Test func otherMemberOrderFallsBackToParsing() throws {
-        let line = Array(#"{"id":3,"result":{"rows":2,"cols":2},"jsonrpc":"2.0"}"#.utf8)
-        guard case .response(let id, let response) = EngineLineClassifier.classify(line) else {
-            Issue.record("not classified as a response"); return
-        }
-        #expect(id == 3)
-        let result = try JSONParser().parse(Array(response.resultBytes))
-        guard case .object(let o) = result, case .number(let rows)? = o["rows"] else { Issue.record("bad result"); return }
-        #expect(rows.value == 2)
-    }
-
-    @Test func rowsNotificationIsRoutedByRequestID() {
-        let line = Array(#"{"jsonrpc":"2.0","method":"stream.rows","params":{"request":12,"start":0,"rows":[[1.0]]}}"#.utf8)
-        guard case .rows(let request) = EngineLineClassifier.classify(line) else { Issue.record("not rows"); return }
-        #expect(request == 12)
-    }
-
-    @Test func garbageIsReported() {
-        for text in ["not json", "[1,2]", #"{"jsonrpc":"2.0","result":1}"#] {
-            guard case .garbage = EngineLineClassifier.classify(Array(text.utf8)) else {
-                Issue.record("\(text) not classified as garbage"); continue
-            }
-        }
-    }
-}
 
 @Suite("Request line splicing")
 struct RequestLineTests {
     @Test func splicesBodyAndTurnsNewlinesIntoSpaces() throws {
         let body = Array("{\r\n  \"data\": [[1, 2]],\n  \"operation\": \"transpose\"\n}".utf8)
-        let line = body.withUnsafeBytes { EnginePool.requestLine(id: 9, method: "compute", params: $0) }
+        let line = EnginePool.requestParts(id: 9, method: "compute", params: ByteBuffer(bytes: body)).flatMap { Array($0.readableBytesView) }
         #expect(line.last == 0x0A)
         #expect(!line.dropLast().contains(0x0A))
         #expect(!line.contains(0x0D))
@@ -128,7 +82,7 @@ struct RoutingTests {
     }
 
     @Test func problemDocumentHasTheRFC9457Members() throws {
-        let error = GatewayError(.validation, "bad body", errors: [ProblemItem(pointer: "/data/0", message: "expected array")])
+        let error = GatewayError(.validation, "bad body", errors: [PointerIssue(pointer: "/data/0", message: "expected array")])
         let doc = try JSONParser().parse(error.problemBody(requestID: "abc", instance: "/compute"))
         guard case .object(let o) = doc else { Issue.record("not an object"); return }
         #expect(o.keys == ["type", "title", "status", "detail", "request_id", "instance", "errors"])
@@ -144,9 +98,9 @@ struct RoutingTests {
             (.engineFailed, 502), (.unavailable(retryAfterSeconds: 1), 503), (.deadline, 504),
         ]
         for (code, status) in table { #expect(GatewayError(code, "x").status.code == status) }
-        #expect(GatewayResponder.map(engineError: EngineRPCError(code: -32000, message: "big", issues: [])).status.code == 413)
-        #expect(GatewayResponder.map(engineError: EngineRPCError(code: -32602, message: "bad", issues: [])).status.code == 422)
-        #expect(GatewayResponder.map(engineError: EngineRPCError(code: -32603, message: "oops", issues: [])).status.code == 500)
+        #expect(GatewayResponder.map(engineError: RPCError(code: -32000, message: "big")).status.code == 413)
+        #expect(GatewayResponder.map(engineError: RPCError(code: -32602, message: "bad")).status.code == 422)
+        #expect(GatewayResponder.map(engineError: RPCError(code: -32603, message: "oops")).status.code == 500)
     }
 
     @Test func contentTypes() {

@@ -168,24 +168,24 @@ struct CatalogueErrorTests {
     func expectInvalid(_ method: String, _ params: JSONValue?, _ pointer: String, _ message: String,
                        sourceLocation: SourceLocation = #_sourceLocation) {
         let error = failure(method, params)
-        #expect(error?.code == -32602, sourceLocation: sourceLocation)
-        #expect(error?.issues.first == ParamIssue(pointer: pointer, message: message), sourceLocation: sourceLocation)
+        #expect(error?.kind == .invalidParams, sourceLocation: sourceLocation)
+        #expect(error?.issues.first == PointerIssue(pointer: pointer, message: message), sourceLocation: sourceLocation)
     }
 
     func expectInvalidPrefix(_ method: String, _ params: JSONValue?, _ pointer: String, _ prefix: String,
                              sourceLocation: SourceLocation = #_sourceLocation) {
         let error = failure(method, params)
-        #expect(error?.code == -32602, sourceLocation: sourceLocation)
+        #expect(error?.kind == .invalidParams, sourceLocation: sourceLocation)
         #expect(error?.issues.first?.pointer == pointer, sourceLocation: sourceLocation)
         #expect(error?.issues.first?.message.hasPrefix(prefix) == true, "\(String(describing: error))", sourceLocation: sourceLocation)
     }
 
     @Test func unknownMethod() {
         let error = failure("frobnicate", jo(["data": a]))
-        #expect(error?.code == -32601)
+        #expect(error?.kind == .methodNotFound)
         #expect(error?.message.contains("frobnicate") == true)
-        #expect(failure("stream", jo(["data": a, "operation": .string("sum")]))?.code == -32601)
-        #expect(failure("engine.info", nil)?.code == -32601)
+        #expect(failure("stream", jo(["data": a, "operation": .string("sum")]))?.kind == .methodNotFound)
+        #expect(failure("engine.info", nil)?.kind == .methodNotFound)
     }
 
     @Test func paramsMustBeAnObject() {
@@ -218,8 +218,8 @@ struct CatalogueErrorTests {
         expectInvalid("conv2d", jo(["data": a]), "/kernel", "missing required parameter")
         expectInvalid("elementwise_div", jo(["data": a]), "/other", "missing required parameter")
         let reshape = failure("reshape", jo(["data": a]))
-        #expect(reshape?.issues == [ParamIssue(pointer: "/rows", message: "missing required parameter"),
-                                    ParamIssue(pointer: "/cols", message: "missing required parameter")])
+        #expect(reshape?.issues == [PointerIssue(pointer: "/rows", message: "missing required parameter"),
+                                    PointerIssue(pointer: "/cols", message: "missing required parameter")])
         expectInvalidPrefix("multiply", jo(["data": a, "scale": jn(2)]), "/scale", "unknown parameter")
         expectInvalidPrefix("transpose", jo(["data": a, "a/b~c": jn(2)]), "/a~1b~0c", "unknown parameter")
         expectInvalidPrefix("compute", jo(["data": a, "operation": .string("multiply"), "extra": .null]), "/extra", "unknown parameter")
@@ -233,9 +233,9 @@ struct CatalogueErrorTests {
     @Test func everyProblemIsReported() {
         let error = failure("matmul", jo(["data": jm([[1], [1, 2]]), "bogus": jn(1)]))
         #expect(error?.issues == [
-            ParamIssue(pointer: "/bogus", message: "unknown parameter (matmul takes: data, matrix_b)"),
-            ParamIssue(pointer: "/data/1", message: "row 1 has 2 elements, expected 1"),
-            ParamIssue(pointer: "/matrix_b", message: "missing required parameter"),
+            PointerIssue(pointer: "/bogus", message: "unknown parameter (matmul takes: data, matrix_b)"),
+            PointerIssue(pointer: "/data/1", message: "row 1 has 2 elements, expected 1"),
+            PointerIssue(pointer: "/matrix_b", message: "missing required parameter"),
         ])
         #expect(error?.message == "Invalid params: unknown parameter (matmul takes: data, matrix_b) (at /bogus) and 2 more problems")
     }
@@ -263,7 +263,7 @@ struct CatalogueErrorTests {
 
     @Test func unknownOperationInComputeIsInvalidParams() {
         let error = failure("compute", jo(["data": a, "operation": .string("fft")]))
-        #expect(error?.code == -32602)
+        #expect(error?.kind == .invalidParams)
         #expect(error?.issues.first?.pointer == "/operation")
         #expect(error?.issues.first?.message.hasPrefix("unknown operation \"fft\"") == true)
         #expect(failure("compute", jo(["data": a, "operation": .string("compute")]))?.issues.first?.pointer == "/operation")
@@ -294,17 +294,17 @@ struct CatalogueErrorTests {
         let small = OperationCatalogue(kernels: FallbackKernels(), limits: OperationLimits(maxElements: 6))
         // Inputs: 4 + 4 = 8 > 6.
         let inputs = failure("elementwise_add", jo(["data": a, "other": a]), small)
-        #expect(inputs?.code == -32000)
+        #expect(inputs?.kind == .tooLarge)
         #expect(inputs?.message == "Request too large: its matrices hold 8 elements in total, over the limit of 6")
         // Inputs 3 + 3 = 6 fit; the 3×3 result does not, and is refused before it is computed.
         let result = failure("matmul", jo(["data": jm([[1], [2], [3]]), "matrix_b": jm([[1, 2, 3]])]), small)
-        #expect(result?.code == -32000)
+        #expect(result?.kind == .tooLarge)
         #expect(result?.message == "Result too large: matmul would produce 3×3 elements, over the limit of 6")
         // Exactly at the limit is fine.
         #expect(failure("sum", jo(["data": jm([[1, 2, 3], [4, 5, 6]])]), small) == nil)
-        #expect(failure("compute", jo(["data": jm([[1, 2, 3, 4, 5, 6, 7]]), "operation": .string("sum")]), small)?.code == -32000)
+        #expect(failure("compute", jo(["data": jm([[1, 2, 3, 4, 5, 6, 7]]), "operation": .string("sum")]), small)?.kind == .tooLarge)
         // Shape problems are reported before limits.
-        #expect(failure("sum", jo(["data": jm([[1, 2, 3, 4, 5, 6, 7], [1]])]), small)?.code == -32602)
+        #expect(failure("sum", jo(["data": jm([[1, 2, 3, 4, 5, 6, 7], [1]])]), small)?.kind == .invalidParams)
     }
 }
 
@@ -418,8 +418,8 @@ struct CatalogueStreamTests {
         }
         #expect(run("stream", jo(["data": jm([[3, 3], [3, 3]]), "operation": .string("normalize")]))?.issues.first?.pointer == "/data")
         #expect(run("stream", jo(["data": jm([[1, 2]]), "operation": .string("nope")]))?.issues.first?.pointer == "/operation")
-        #expect(run("stream", jo(["data": jm([[1, 2]]), "operation": .string("matmul"), "parameters": jo(["matrix_b": jm([[1]])])]))?.code == -32602)
-        #expect(run("bogus", jo([:]))?.code == -32601)
+        #expect(run("stream", jo(["data": jm([[1, 2]]), "operation": .string("matmul"), "parameters": jo(["matrix_b": jm([[1]])])]))?.kind == .invalidParams)
+        #expect(run("bogus", jo([:]))?.kind == .methodNotFound)
         #expect(emitted == 0)
     }
 }

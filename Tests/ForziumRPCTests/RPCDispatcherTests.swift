@@ -11,7 +11,7 @@ struct TestHandler: RPCHandler {
         case "echo":
             return request.params ?? .null
         case "bad_params":
-            throw RPCError.invalidParams("Invalid params", errors: [(pointer: "/data/1", message: "row 1 has 3 elements, expected 2")])
+            throw RPCError.invalidParams("Invalid params", issues: [PointerIssue(pointer: "/data/1", message: "row 1 has 3 elements, expected 2")])
         case "boom":
             throw Boom()
         case "announce":

@@ -21,8 +21,8 @@ struct SchemaAgreementTests {
     ]
 
     static func isSemantic(_ error: OperationError) -> Bool {
-        error.code == OperationError.tooLargeCode
-            || (error.code == OperationError.invalidParamsCode && !error.issues.isEmpty
+        error.kind == .tooLarge
+            || (error.kind == .invalidParams && !error.issues.isEmpty
                 && error.issues.allSatisfy { issue in semanticMarkers.contains { issue.message.contains($0) } })
     }
 
@@ -81,7 +81,7 @@ struct SchemaAgreementTests {
                 return schemaAccepts
             }
             #expect(!schemaAccepts, "\(method) \(text): catalogue rejects (\(error.message)), schema accepts", sourceLocation: sourceLocation)
-            #expect(error.code == OperationError.invalidParamsCode, sourceLocation: sourceLocation)
+            #expect(error.kind == .invalidParams, sourceLocation: sourceLocation)
             return !schemaAccepts
         }
     }
@@ -107,7 +107,7 @@ struct SchemaAgreementTests {
             // Non-object params.
             for value: JSONValue in [.array([]), .numbers([1]), .string("x"), .null] {
                 #expect(try !registry.validate(value, against: SchemaBundle.baseURI + "methods/\(operation).params.json").isEmpty)
-                if case .rejected(let error) = outcome(operation, value) { #expect(error.code == -32602) } else { Issue.record("accepted \(value)") }
+                if case .rejected(let error) = outcome(operation, value) { #expect(error.kind == .invalidParams) } else { Issue.record("accepted \(value)") }
             }
         }
         #expect(cases > 1000)

@@ -7,6 +7,7 @@ import Darwin
 #endif
 import Foundation
 import ForziumJSON
+import ForziumRPC
 import Logging
 
 /// An engine executable the gateway may run.
@@ -89,7 +90,7 @@ public enum EngineDiscovery {
 /// The `engine.info` handshake.
 enum EngineHandshake {
     static func run(process: EngineProcess, id: Int, timeout: Duration) async throws -> JSONValue {
-        let line = Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"engine.info"}"#.utf8) + [0x0A]
+        let line = RPCEncoder.requestLine(id: id, method: "engine.info", params: nil)
         let timer = DeadlineTimer(deadline: .now + timeout) {
             process.cancel(id: id, error: GatewayError(.deadline, "engine.info handshake timed out"))
         }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import ForziumJSON
+import ForziumRPC
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -276,57 +277,21 @@ public final class EnginePool: Service, @unchecked Sendable {
         }
     }
 
-    /// The request line as parts: a large body without CR/LF goes out from its own buffer between a small prefix
-    /// and suffix; anything else becomes one buffer built by `requestLine`.
+    /// The request line as parts: the envelope head (`RPCEncoder.requestHead`), the params as they arrived (a JSON
+    /// value without raw CR/LF), and the tail; a body holding CR or LF (whitespace between tokens) is copied once with
+    /// those turned into spaces.
     package static func requestParts(id: Int, method: String, params: ByteBuffer) -> [ByteBuffer] {
-        let splice = params.readableBytes >= 64 << 10 && params.withUnsafeReadableBytes { raw in
-            memchr(raw.baseAddress!, 0x0A, raw.count) == nil && memchr(raw.baseAddress!, 0x0D, raw.count) == nil
+        var head: [UInt8] = []
+        RPCEncoder.requestHead(id: id, method: method, into: &head)
+        let hasBreaks = params.withUnsafeReadableBytes { raw in
+            raw.count > 0 && (memchr(raw.baseAddress!, 0x0A, raw.count) != nil || memchr(raw.baseAddress!, 0x0D, raw.count) != nil)
         }
-        guard splice else {
-            return [ByteBuffer(bytes: params.withUnsafeReadableBytes { requestLine(id: id, method: method, params: $0) })]
+        guard hasBreaks else { return [ByteBuffer(bytes: head), params, ByteBuffer(bytes: RPCEncoder.requestTail)] }
+        var flattened = params
+        flattened.withUnsafeMutableReadableBytes { raw in
+            for index in raw.indices where raw[index] == 0x0A || raw[index] == 0x0D { raw[index] = 0x20 }
         }
-        var prefix: [UInt8] = []
-        prefix.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
-        prefix.append(contentsOf: String(id).utf8)
-        prefix.append(contentsOf: #","method":"#.utf8)
-        CompactJSON.writeString(method, into: &prefix)
-        prefix.append(contentsOf: #","params":"#.utf8)
-        return [ByteBuffer(bytes: prefix), params, ByteBuffer(string: "}\n")]
-    }
-
-    /// `{"jsonrpc":"2.0","id":N,"method":"M","params":` + params (newlines → spaces) + `}\n`.
-    package static func requestLine(id: Int, method: String, params: UnsafeRawBufferPointer) -> [UInt8] {
-        var line: [UInt8] = []
-        line.reserveCapacity(params.count + 64 + method.utf8.count)
-        line.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
-        line.append(contentsOf: String(id).utf8)
-        line.append(contentsOf: #","method":"#.utf8)
-        CompactJSON.writeString(method, into: &line)
-        if params.count > 0 {
-            line.append(contentsOf: #","params":"#.utf8)
-            let start = line.count
-            line.append(contentsOf: params)
-            line.withUnsafeMutableBufferPointer { buffer in
-                var i = start
-                let end = buffer.count
-                while i < end {
-                    // JSON strings cannot hold raw CR/LF, so these are whitespace between tokens.
-                    guard let hit = memchr(buffer.baseAddress! + i, 0x0A, end - i) else { break }
-                    let index = buffer.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                    buffer[index] = 0x20
-                    i = index + 1
-                }
-                i = start
-                while i < end {
-                    guard let hit = memchr(buffer.baseAddress! + i, 0x0D, end - i) else { break }
-                    let index = buffer.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                    buffer[index] = 0x20
-                    i = index + 1
-                }
-            }
-        }
-        line.append(contentsOf: "}\n".utf8)
-        return line
+        return [ByteBuffer(bytes: head), flattened, ByteBuffer(bytes: RPCEncoder.requestTail)]
     }
 
     private func acquire(deadline: ContinuousClock.Instant) async throws -> EngineProcess {

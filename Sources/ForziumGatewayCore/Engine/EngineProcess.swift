@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import ForziumJSON
 import Glibc
 #elseif canImport(Musl)
 import Musl
@@ -6,30 +7,13 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import ForziumRPC
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// What an engine sent back for one request: its whole response line, and where the raw `result` value sits.
-package struct EngineResponse: Sendable {
-    /// The response line without its newline.
-    package var line: [UInt8]
-    /// Byte range of the raw `result` value when the engine succeeded; `nil` for an error response.
-    package var resultRange: Range<Int>?
-    /// The engine's error object when it failed.
-    package var error: EngineRPCError?
-
-    /// The raw result bytes (valid JSON text) of a successful response.
-    package var resultBytes: ArraySlice<UInt8> { resultRange.map { line[$0] } ?? [] }
-}
-
-/// A JSON-RPC error object sent by an engine.
-package struct EngineRPCError: Sendable, Equatable {
-    package var code: Int
-    package var message: String
-    /// `data.errors` items, pointers relative to the params object.
-    package var issues: [ProblemItem]
-}
+/// An engine's reply to one request (the protocol module's type).
+package typealias EngineResponse = RPCReply
 
 /// Events of a streamed request: row-block notifications, then the final response.
 package enum EngineStreamEvent: Sendable {
@@ -370,7 +354,7 @@ package final class EngineProcess: @unchecked Sendable {
 
     /// Routes one line; returns a description when the line is protocol garbage.
     private func handle(line: [UInt8]) -> String? {
-        switch EngineLineClassifier.classify(line) {
+        switch RPCReplyReader.classify(line) {
         case .response(let id, let response):
             let entry = state.withLockedValue { $0.pending.removeValue(forKey: id) }
             // A response for an id nobody waits on (e.g. the request timed out): drop it.

@@ -2,19 +2,6 @@ import ForziumJSON
 import HTTPTypes
 import NIOCore
 
-/// One located problem inside a request body (`pointer` is a JSON Pointer into the body).
-public struct ProblemItem: Sendable, Equatable {
-    /// JSON Pointer into the request body ("" = the whole body).
-    public var pointer: String
-    /// Human-readable reason.
-    public var message: String
-
-    public init(pointer: String, message: String) {
-        self.pointer = pointer
-        self.message = message
-    }
-}
-
 /// Every failure the gateway answers with, mapped onto one HTTP status and rendered as
 /// `application/problem+json` (RFC 9457). Extensible: a struct around a private-ish code enum.
 public struct GatewayError: Error, Sendable, Equatable {
@@ -38,9 +25,9 @@ public struct GatewayError: Error, Sendable, Equatable {
     /// Explanation specific to this occurrence (never a stack trace).
     public var detail: String
     /// Located problems, for validation failures.
-    public var errors: [ProblemItem]
+    public var errors: [PointerIssue]
 
-    public init(_ code: Code, _ detail: String, errors: [ProblemItem] = []) {
+    public init(_ code: Code, _ detail: String, errors: [PointerIssue] = []) {
         self.code = code
         self.detail = detail
         self.errors = errors

@@ -1,4 +1,5 @@
 import ForziumJSON
+import ForziumRPC
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -123,13 +124,13 @@ public struct GatewayResponder: HTTPResponder {
         case .failure(let error):
             let where_ = "line \(error.line), column \(error.column)"
             throw GatewayError(.malformedJSON, "malformed JSON: \(error.message) at \(where_)",
-                               errors: [ProblemItem(pointer: "", message: "\(error.message) at \(where_)")])
+                               errors: [PointerIssue(pointer: "", message: "\(error.message) at \(where_)")])
         }
         guard let schemaURI = route.paramsSchemaURI, let engineMethod = route.engineMethod else {
             throw GatewayError(.engineInternal, "route \(route.path) has no schema or engine method")
         }
         let parsedAt = ContinuousClock.now
-        let issues: [ProblemItem]
+        let issues: [PointerIssue]
         do {
             issues = try validator.validate(value, schemaURI: schemaURI)
         } catch {
@@ -145,7 +146,7 @@ public struct GatewayResponder: HTTPResponder {
         } else if case .object(let object) = value, case .string(let op)? = object["operation"] {
             operation = op
         } else {
-            throw GatewayError(.validation, "\"operation\" must be a string", errors: [ProblemItem(pointer: "/operation", message: "required string")])
+            throw GatewayError(.validation, "\"operation\" must be a string", errors: [PointerIssue(pointer: "/operation", message: "required string")])
         }
         if route.handler == .stream {
             return try await streamRoute(body: body, operation: operation, requestID: requestID, deadline: deadline, started: started)
@@ -264,16 +265,17 @@ public struct GatewayResponder: HTTPResponder {
     }
 
     /// Maps a JSON-RPC error from an engine onto the status table.
-    static func map(engineError error: EngineRPCError) -> GatewayError {
-        switch error.code {
-        case -32602: GatewayError(.validation, error.message, errors: error.issues)
-        case -32000: GatewayError(.bodyTooLarge, error.message)
-        case -32001: GatewayError(.unavailable(retryAfterSeconds: 1), "the engine is overloaded: \(error.message)")
-        case -32002: GatewayError(.unavailable(retryAfterSeconds: 1), "the engine is shutting down")
-        case -32601: GatewayError(.validation, "the engine does not support this operation: \(error.message)")
-        case -32603: GatewayError(.engineInternal, "the engine failed: \(error.message)")
-        case -32700, -32600: GatewayError(.engineFailed, "the engine rejected the request: \(error.message)")
-        default: GatewayError(.engineInternal, "engine error \(error.code): \(error.message)")
+    static func map(engineError error: RPCError) -> GatewayError {
+        switch error.knownCode {
+        case .invalidParams?: GatewayError(.validation, error.message, errors: error.issues)
+        case .tooLarge?: GatewayError(.bodyTooLarge, error.message)
+        case .overloaded?: GatewayError(.unavailable(retryAfterSeconds: 1), "the engine is overloaded: \(error.message)")
+        case .shuttingDown?: GatewayError(.unavailable(retryAfterSeconds: 1), "the engine is shutting down")
+        case .methodNotFound?: GatewayError(.validation, "the engine does not support this operation: \(error.message)")
+        case .internalError?: GatewayError(.engineInternal, "the engine failed: \(error.message)")
+        case .requestCancelled?: GatewayError(.deadline, "the request was cancelled: \(error.message)")
+        case .parseError?, .invalidRequest?: GatewayError(.engineFailed, "the engine rejected the request: \(error.message)")
+        case nil: GatewayError(.engineInternal, "engine error \(error.code): \(error.message)")
         }
     }
 

@@ -23,8 +23,8 @@ public struct SchemaBodyValidator: BodyValidator {
         }
     }
 
-    public func validate(_ body: JSONValue, schemaURI: String) throws -> [ProblemItem] {
+    public func validate(_ body: JSONValue, schemaURI: String) throws -> [PointerIssue] {
         let issues = try registry.validate(body, against: schemaURI)
-        return issues.prefix(maxIssues).map { ProblemItem(pointer: $0.instancePointer, message: $0.message) }
+        return issues.prefix(maxIssues).map { PointerIssue(pointer: $0.instancePointer, message: $0.message) }
     }
 }

@@ -1,10 +1,12 @@
 import ForziumJSON
 
-/// Builds protocol lines straight into byte buffers (no trailing LF; callers add it).
+/// Builds every JSON-RPC envelope on the wire — requests, responses, errors, notifications — straight into byte buffers
+/// (no trailing LF; callers add it). Both ends of the engine pipe use it: the engines for replies, the gateway for
+/// requests and `$/cancelRequest`.
 ///
 /// A success response is always `{"jsonrpc":"2.0","id":<id>,"result":<value>}` in exactly that member order, so a
 /// reader may find the result by its prefix without parsing the whole line.
-public enum ResponseEncoder {
+public enum RPCEncoder {
     private static let head: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
     private static let resultKey: [UInt8] = Array(#","result":"#.utf8)
     private static let errorKey: [UInt8] = Array(#","error":{"code":"#.utf8)
@@ -12,6 +14,48 @@ public enum ResponseEncoder {
     private static let dataKey: [UInt8] = Array(#","data":"#.utf8)
     private static let notificationHead: [UInt8] = Array(#"{"jsonrpc":"2.0","method":"#.utf8)
     private static let paramsKey: [UInt8] = Array(#","params":"#.utf8)
+
+    private static let methodKey: [UInt8] = Array(#","method":"#.utf8)
+
+    /// The part of a request line before its params value: `{"jsonrpc":"2.0","id":<id>,"method":<method>,"params":`.
+    /// Append the params (one JSON value with no raw CR or LF) and `requestTail` to complete the line.
+    public static func requestHead(id: Int, method: String, into buffer: inout [UInt8]) {
+        buffer.append(contentsOf: head)
+        buffer.append(contentsOf: String(id).utf8)
+        buffer.append(contentsOf: methodKey)
+        JSONWriter.write(.string(method), into: &buffer)
+        buffer.append(contentsOf: paramsKey)
+    }
+
+    /// What ends a request line started by `requestHead`: `}` and LF.
+    public static let requestTail: [UInt8] = Array("}\n".utf8)
+
+    /// A whole request line (with LF); `params` nil leaves the member out.
+    public static func requestLine(id: Int, method: String, params: JSONValue?) -> [UInt8] {
+        var line: [UInt8] = []
+        if let params {
+            requestHead(id: id, method: method, into: &line)
+            writeData(params, into: &line)
+        } else {
+            line.append(contentsOf: head)
+            line.append(contentsOf: String(id).utf8)
+            line.append(contentsOf: methodKey)
+            JSONWriter.write(.string(method), into: &line)
+        }
+        line.append(contentsOf: requestTail)
+        return line
+    }
+
+    /// The cancellation method (a notification, as in LSP): `{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":N}}`.
+    public static let cancelMethod = "$/cancelRequest"
+
+    /// A whole `$/cancelRequest` notification line (with LF) for request `id`.
+    public static func cancelLine(id: Int) -> [UInt8] {
+        var line: [UInt8] = []
+        notification(method: cancelMethod, encodedParams: Array(#"{"id":\#(id)}"#.utf8), into: &line)
+        line.append(0x0A)
+        return line
+    }
 
     /// Writes an id exactly as it was sent: a number's literal token, a string, or null.
     public static func writeID(_ id: JSONValue, into buffer: inout [UInt8]) {

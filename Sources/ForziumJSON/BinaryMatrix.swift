@@ -1,0 +1,274 @@
+/// The binary form of a matrix inside a JSON document: the doubles themselves (IEEE 754 binary64, little-endian,
+/// row-major, no padding) in base64, with their shape.
+///
+///     {"dtype":"float64","shape":[2,3],"base64":"AAAAAAAA8D8AAAAAAAAAQA..."}
+///
+/// Both ends of the engine pipe use it: the gateway sends matrices this way (no decimal text between two programs of
+/// ours, and every bit survives, NaN and ±Infinity included), and an engine accepts it wherever a matrix goes and
+/// answers with it when asked. `shape` `[]` is a scalar (one value). The writer always emits the members in this order,
+/// so `scan` can read a reply without parsing it as JSON; a reader of other input uses `init(_:at:)`.
+public struct BinaryMatrix: Sendable, Equatable {
+    /// Rows (`0` with `cols` `0` for a scalar, see `isScalar`).
+    public var rows: Int
+    public var cols: Int
+    /// `true` for shape `[]`: one value, no rows or columns.
+    public var isScalar: Bool
+    /// Row-major elements (`rows * cols` of them, or one for a scalar).
+    public var storage: [Double]
+
+    public init(rows: Int, cols: Int, storage: [Double]) {
+        precondition(storage.count == rows * cols, "binary matrix storage does not match its shape")
+        self.rows = rows
+        self.cols = cols
+        self.isScalar = false
+        self.storage = storage
+    }
+
+    public init(scalar: Double) {
+        rows = 0
+        cols = 0
+        isScalar = true
+        storage = [scalar]
+    }
+
+    /// The only element type of the wire form.
+    public static let dtype = "float64"
+
+    // MARK: Writing
+
+    private static let head = Array(#"{"dtype":"float64","shape":["#.utf8)
+    private static let base64Key = Array(#"],"base64":""#.utf8)
+
+    /// Appends the object form of a `rows`×`cols` matrix held in `storage` (row-major).
+    public static func write(rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, into buffer: inout [UInt8]) {
+        buffer.append(contentsOf: head)
+        buffer.append(contentsOf: String(rows).utf8)
+        buffer.append(UInt8(ascii: ","))
+        buffer.append(contentsOf: String(cols).utf8)
+        buffer.append(contentsOf: base64Key)
+        Base64.encode(UnsafeRawBufferPointer(storage), into: &buffer)
+        buffer.append(contentsOf: "\"}".utf8)
+    }
+
+    /// Appends the object form of a scalar (shape `[]`).
+    public static func write(scalar: Double, into buffer: inout [UInt8]) {
+        buffer.append(contentsOf: head)
+        buffer.append(contentsOf: base64Key)
+        withUnsafeBytes(of: scalar.bitPattern.littleEndian) { Base64.encode($0, into: &buffer) }
+        buffer.append(contentsOf: "\"}".utf8)
+    }
+
+    /// Appends this value's object form.
+    public func write(into buffer: inout [UInt8]) {
+        if isScalar {
+            Self.write(scalar: storage[0], into: &buffer)
+        } else {
+            storage.withUnsafeBufferPointer { Self.write(rows: rows, cols: cols, $0, into: &buffer) }
+        }
+    }
+
+    // MARK: Reading
+
+    /// Reads the object form from raw JSON text exactly as `write` produces it (member order, no whitespace); `nil`
+    /// for anything else (the caller then parses the text as JSON and uses `init(_:at:)`).
+    public static func scan(_ text: UnsafeRawBufferPointer) -> BinaryMatrix? {
+        guard text.count > head.count + base64Key.count + 2,
+              text.starts(with: head) else { return nil }
+        var i = head.count
+        var dims: [Int] = []
+        while i < text.count, text[i] != UInt8(ascii: "]") {
+            var value = 0, digits = 0
+            while i < text.count, text[i] >= 0x30, text[i] <= 0x39, digits < 18 {
+                value = value * 10 + Int(text[i] - 0x30)
+                i += 1
+                digits += 1
+            }
+            guard digits > 0 else { return nil }
+            dims.append(value)
+            if i < text.count, text[i] == UInt8(ascii: ",") { i += 1 }
+        }
+        guard dims.count == 0 || dims.count == 2,
+              text.count >= i + base64Key.count + 2,
+              UnsafeRawBufferPointer(rebasing: text[i..<(i + base64Key.count)]).elementsEqual(base64Key),
+              text[text.count - 2] == UInt8(ascii: "\""), text[text.count - 1] == UInt8(ascii: "}") else { return nil }
+        let payload = UnsafeRawBufferPointer(rebasing: text[(i + base64Key.count)..<(text.count - 2)])
+        return try? decode(payload: payload, shape: dims)
+    }
+
+    /// Reads the object form from a parsed JSON value; the problem, located below `pointer`, when it is malformed.
+    /// Accepts exactly the members `dtype` (`"float64"`), `shape` (`[rows, cols]` of positive integers, or `[]`) and
+    /// `base64` (standard alphabet, padded, exactly `8 × rows × cols` bytes once decoded).
+    public init(_ value: JSONValue, at pointer: String) throws(PointerIssue) {
+        guard case .object(let object) = value else {
+            throw PointerIssue(pointer: pointer, message: "expected a binary matrix object, got \(value.typeName)")
+        }
+        for key in object.keys where key != "dtype" && key != "shape" && key != "base64" {
+            throw PointerIssue(pointer: pointer + "/" + JSONPointerToken.escape(key),
+                               message: "unknown member \"\(key)\" in a binary matrix (members: dtype, shape, base64)")
+        }
+        guard case .string(let dtype)? = object["dtype"] else {
+            throw PointerIssue(pointer: pointer + "/dtype", message: "a binary matrix needs \"dtype\": \"float64\"")
+        }
+        guard dtype == Self.dtype else {
+            throw PointerIssue(pointer: pointer + "/dtype", message: "unsupported dtype \"\(dtype)\"; only \"float64\" is accepted")
+        }
+        var shape: [Int] = []
+        switch object["shape"] {
+        case .numbers(let dims)?:
+            for (index, dim) in dims.enumerated() {
+                guard dim >= 1, dim <= 1e15, dim == dim.rounded() else {
+                    throw PointerIssue(pointer: pointer + "/shape/\(index)", message: "a dimension must be a positive integer")
+                }
+                shape.append(Int(dim))
+            }
+            guard shape.count == 2 else {
+                throw PointerIssue(pointer: pointer + "/shape", message: "shape must be [rows, cols] (or [] for a scalar)")
+            }
+        case .array(let items)? where items.isEmpty:
+            break
+        default:
+            throw PointerIssue(pointer: pointer + "/shape", message: "shape must be [rows, cols] (or [] for a scalar)")
+        }
+        guard case .string(let text)? = object["base64"] else {
+            throw PointerIssue(pointer: pointer + "/base64", message: "a binary matrix needs \"base64\": the little-endian doubles, base64-encoded")
+        }
+        var utf8Text = text
+        let decoded = utf8Text.withUTF8 { utf8 -> Result<BinaryMatrix, PointerIssue> in
+            do throws(PointerIssue) {
+                return .success(try Self.decode(payload: UnsafeRawBufferPointer(utf8), shape: shape))
+            } catch {
+                return .failure(PointerIssue(pointer: pointer + "/base64", message: error.message))
+            }
+        }
+        self = try decoded.get()
+    }
+
+    /// Decodes `payload` (base64) for `shape` (`[]` or `[rows, cols]`).
+    static func decode(payload: UnsafeRawBufferPointer, shape: [Int]) throws(PointerIssue) -> BinaryMatrix {
+        let count = shape.isEmpty ? 1 : shape[0].multipliedReportingOverflow(by: shape[1]).partialValue
+        if !shape.isEmpty, shape[0].multipliedReportingOverflow(by: shape[1]).overflow || count > Int.max / 8 {
+            throw PointerIssue(pointer: "", message: "shape is too large")
+        }
+        let expected = Base64.encodedLength(byteCount: count * 8)
+        guard payload.count == expected else {
+            throw PointerIssue(pointer: "", message: "base64 payload has \(payload.count) characters; shape \(shape) needs \(expected) (\(count * 8) bytes)")
+        }
+        var storage = [Double](repeating: 0, count: count)
+        let ok = storage.withUnsafeMutableBytes { Base64.decode(payload, into: $0) }
+        guard ok else { throw PointerIssue(pointer: "", message: "invalid base64 (standard alphabet with = padding expected)") }
+        #if _endian(big)
+        for index in storage.indices { storage[index] = Double(bitPattern: UInt64(littleEndian: storage[index].bitPattern)) }
+        #endif
+        if shape.isEmpty { return BinaryMatrix(scalar: storage[0]) }
+        return BinaryMatrix(rows: shape[0], cols: shape[1], storage: storage)
+    }
+}
+
+/// JSON Pointer reference tokens (RFC 6901).
+public enum JSONPointerToken {
+    /// `~` → `~0`, `/` → `~1`.
+    public static func escape(_ token: String) -> String {
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
+        var escaped = ""
+        for ch in token {
+            switch ch {
+            case "~": escaped += "~0"
+            case "/": escaped += "~1"
+            default: escaped.append(ch)
+            }
+        }
+        return escaped
+    }
+}
+
+/// Base64 (RFC 4648 §4, standard alphabet, `=` padding), straight between byte buffers.
+public enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    /// 0xFF for bytes outside the alphabet.
+    private static let reverse: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(index) }
+        return table
+    }()
+
+    /// Characters needed for `byteCount` bytes.
+    public static func encodedLength(byteCount: Int) -> Int { (byteCount + 2) / 3 * 4 }
+
+    /// Appends the encoding of `bytes`.
+    public static func encode(_ bytes: UnsafeRawBufferPointer, into buffer: inout [UInt8]) {
+        let length = encodedLength(byteCount: bytes.count)
+        guard length > 0 else { return }
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: length))
+        alphabet.withUnsafeBufferPointer { table in
+            buffer.withUnsafeMutableBufferPointer { out in
+                var o = start
+                var i = 0
+                let n = bytes.count
+                while i + 3 <= n {
+                    let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                    out[o] = table[Int(v >> 18)]
+                    out[o + 1] = table[Int((v >> 12) & 63)]
+                    out[o + 2] = table[Int((v >> 6) & 63)]
+                    out[o + 3] = table[Int(v & 63)]
+                    i += 3
+                    o += 4
+                }
+                if n - i == 1 {
+                    let v = UInt32(bytes[i]) << 16
+                    out[o] = table[Int(v >> 18)]
+                    out[o + 1] = table[Int((v >> 12) & 63)]
+                    out[o + 2] = UInt8(ascii: "=")
+                    out[o + 3] = UInt8(ascii: "=")
+                } else if n - i == 2 {
+                    let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+                    out[o] = table[Int(v >> 18)]
+                    out[o + 1] = table[Int((v >> 12) & 63)]
+                    out[o + 2] = table[Int((v >> 6) & 63)]
+                    out[o + 3] = UInt8(ascii: "=")
+                }
+            }
+        }
+    }
+
+    /// Decodes `text` into `out`, which must hold exactly the decoded length; false on any character outside the
+    /// alphabet, misplaced padding, or a length that does not match.
+    public static func decode(_ text: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        let n = text.count
+        guard n % 4 == 0 else { return false }
+        if n == 0 { return out.count == 0 }
+        var padding = 0
+        if text[n - 1] == UInt8(ascii: "=") { padding += 1 }
+        if text[n - 2] == UInt8(ascii: "=") { padding += 1 }
+        guard out.count == n / 4 * 3 - padding else { return false }
+        return reverse.withUnsafeBufferPointer { table -> Bool in
+            var bad: UInt8 = 0
+            var o = 0
+            var i = 0
+            let whole = padding == 0 ? n : n - 4
+            while i < whole {
+                let a = table[Int(text[i])], b = table[Int(text[i + 1])], c = table[Int(text[i + 2])], d = table[Int(text[i + 3])]
+                bad |= a | b | c | d
+                let v = UInt32(a & 63) << 18 | UInt32(b & 63) << 12 | UInt32(c & 63) << 6 | UInt32(d & 63)
+                out[o] = UInt8(truncatingIfNeeded: v >> 16)
+                out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                out[o + 2] = UInt8(truncatingIfNeeded: v)
+                i += 4
+                o += 3
+            }
+            if bad & 0xC0 != 0 { return false }
+            if padding > 0 {
+                let a = table[Int(text[i])], b = table[Int(text[i + 1])]
+                let c = padding == 1 ? table[Int(text[i + 2])] : 0
+                if (a | b | c) & 0xC0 != 0 { return false }
+                let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
+                out[o] = UInt8(truncatingIfNeeded: v >> 16)
+                if padding == 1 { out[o + 1] = UInt8(truncatingIfNeeded: v >> 8) }
+                // Non-canonical trailing bits are refused, so one matrix has exactly one encoding.
+                if padding == 2, v & 0xFFFF != 0 { return false }
+                if padding == 1, v & 0xFF != 0 { return false }
+            }
+            return true
+        }
+    }
+}
