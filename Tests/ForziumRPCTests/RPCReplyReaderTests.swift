@@ -2,7 +2,7 @@ import ForziumJSON
 import ForziumRPC
 import Testing
 
-@Suite("Engine line classification")
+@Suite("Reading engine replies")
 struct RPCReplyReaderTests {
     @Test func successResponseKeepsRawResultBytes() throws {
         let line = Array(#"{"jsonrpc":"2.0","id":42,"result":[[1.5,2.0],[3.0,4.0]]}"#.utf8)

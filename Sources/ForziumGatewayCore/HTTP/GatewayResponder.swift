@@ -152,7 +152,8 @@ public struct GatewayResponder: HTTPResponder {
             return try await streamRoute(body: body, operation: operation, requestID: requestID, deadline: deadline, started: started)
         }
         let validatedAt = ContinuousClock.now
-        let reply = try await pool.call(method: engineMethod, params: body, deadline: deadline)
+        // The engine gets the parsed matrices as binary: it never parses decimal text the gateway already parsed.
+        let reply = try await pool.call(method: engineMethod, params: EngineParams.encode(value), deadline: deadline)
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [
                 "request_id": "\(requestID)", "bytes": "\(body.readableBytes)",
@@ -164,11 +165,9 @@ public struct GatewayResponder: HTTPResponder {
         }
         if let error = reply.error { throw Self.map(engineError: error) }
         let elapsed = started.duration(to: .now).milliseconds
-        let result = reply.resultBytes
         var out = ByteBuffer()
-        out.reserveCapacity(result.count + 128)
         out.writeString(#"{"result":"#)
-        result.withUnsafeBytes { _ = out.writeBytes($0) }
+        ResultText.append(reply, into: &out)
         out.writeString(#","operation":"#)
         out.writeBytes(Self.jsonString(operation))
         out.writeString(#","engine":"#)

@@ -1,0 +1,57 @@
+import ForziumJSON
+import ForziumRPC
+import NIOCore
+import Testing
+@testable import ForziumGatewayCore
+
+@Suite("Engine params: matrices cross the pipe as binary")
+struct EngineParamsTests {
+    private func encode(_ text: String) throws -> JSONValue {
+        let value = try JSONParser().parse(Array(text.utf8))
+        let buffer = EngineParams.encode(value)
+        return try JSONParser().parse(Array(buffer.readableBytesView))
+    }
+
+    @Test func matricesBecomeBinaryAndOtherMembersStayAsSent() throws {
+        let params = try encode(#"{"data":[[1,2],[3,4.5]],"operation":"matmul","parameters":{"matrix_b":[[NaN],[-0.0]],"k":2}}"#)
+        guard case .object(let object) = params, case .object(let parameters)? = object["parameters"] else {
+            Issue.record("not an object"); return
+        }
+        #expect(object.keys == ["data", "operation", "parameters", "$result"])
+        #expect(object["$result"] == .string("binary"))
+        #expect(object["operation"] == .string("matmul"))
+        let data = try BinaryMatrix(object["data"]!, at: "/data")
+        #expect(data.rows == 2 && data.cols == 2 && data.storage == [1, 2, 3, 4.5])
+        let b = try BinaryMatrix(parameters["matrix_b"]!, at: "/parameters/matrix_b")
+        #expect(b.rows == 2 && b.cols == 1)
+        #expect(b.storage[0].isNaN && b.storage[1].bitPattern == (-0.0 as Double).bitPattern)
+        guard case .number(let k)? = parameters["k"] else { Issue.record("k lost"); return }
+        #expect(k.literal == "2")
+    }
+
+    @Test func raggedOrMixedMatricesStayJSONSoTheEngineReportsThem() throws {
+        let params = try encode(#"{"data":[[1,2],[3]],"other":[[1,"x"]],"rows":[]}"#)
+        guard case .object(let object) = params else { Issue.record("not an object"); return }
+        #expect(object["data"] == .array([.numbers([1, 2]), .numbers([3])]))
+        #expect(object["other"] == .array([.array([.number(JSONNumber(1)), .string("x")])]))
+        #expect(object["rows"] == .array([]))
+    }
+
+    @Test func binaryResultsArePrintedAsJSON() throws {
+        var line = Array(#"{"jsonrpc":"2.0","id":1,"result":"#.utf8)
+        [1.0, .infinity, 0.1, -2.0].withUnsafeBufferPointer { BinaryMatrix.write(rows: 2, cols: 2, $0, into: &line) }
+        line.append(UInt8(ascii: "}"))
+        guard case .response(_, let reply) = RPCReplyReader.classify(line) else { Issue.record("no reply"); return }
+        var out = ByteBuffer()
+        ResultText.append(reply, into: &out)
+        #expect(String(buffer: out) == "[[1.0,null],[0.1,-2.0]]")
+
+        var scalarLine = Array(#"{"jsonrpc":"2.0","id":2,"result":"#.utf8)
+        BinaryMatrix.write(scalar: 2.5, into: &scalarLine)
+        scalarLine.append(UInt8(ascii: "}"))
+        guard case .response(_, let scalar) = RPCReplyReader.classify(scalarLine) else { Issue.record("no reply"); return }
+        var scalarOut = ByteBuffer()
+        ResultText.append(scalar, into: &scalarOut)
+        #expect(String(buffer: scalarOut) == "2.5")
+    }
+}
