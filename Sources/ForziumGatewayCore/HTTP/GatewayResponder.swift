@@ -152,8 +152,7 @@ public struct GatewayResponder: HTTPResponder {
             return try await streamRoute(body: body, operation: operation, requestID: requestID, deadline: deadline, started: started)
         }
         let validatedAt = ContinuousClock.now
-        // The engine gets the parsed matrices as binary: it never parses decimal text the gateway already parsed.
-        let reply = try await pool.call(method: engineMethod, params: EngineParams.encode(value), deadline: deadline)
+        let reply = try await pool.call(method: engineMethod, params: body, deadline: deadline)
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [
                 "request_id": "\(requestID)", "bytes": "\(body.readableBytes)",
@@ -165,9 +164,11 @@ public struct GatewayResponder: HTTPResponder {
         }
         if let error = reply.error { throw Self.map(engineError: error) }
         let elapsed = started.duration(to: .now).milliseconds
+        let result = reply.resultBytes
         var out = ByteBuffer()
+        out.reserveCapacity(result.count + 128)
         out.writeString(#"{"result":"#)
-        ResultText.append(reply, into: &out)
+        result.withUnsafeBytes { _ = out.writeBytes($0) }
         out.writeString(#","operation":"#)
         out.writeBytes(Self.jsonString(operation))
         out.writeString(#","engine":"#)
