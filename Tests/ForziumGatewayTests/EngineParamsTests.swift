@@ -54,4 +54,13 @@ struct EngineParamsTests {
         ResultText.append(scalar, into: &scalarOut)
         #expect(String(buffer: scalarOut) == "2.5")
     }
+
+    @Test func binaryStreamRowsBecomeNDJSONRows() {
+        var line = Array(#"{"jsonrpc":"2.0","method":"stream.rows","params":{"request":3,"start":5,"rows":"#.utf8)
+        [1.5, .nan, 3.0, 4.0].withUnsafeBufferPointer { BinaryMatrix.write(rows: 2, cols: 2, $0, into: &line) }
+        line.append(contentsOf: "}}".utf8)
+        var out = ByteBuffer()
+        NDJSONRows.write(binaryNotification: line, into: &out)
+        #expect(String(buffer: out) == "{\"row\":5,\"values\":[1.5,null]}\n{\"row\":6,\"values\":[3.0,4.0]}\n")
+    }
 }

@@ -1,3 +1,4 @@
+import ForziumJSON
 import NIOCore
 
 /// Turns an engine's `stream.rows` notification into NDJSON lines `{"row":i,"values":[...]}` by scanning the raw
@@ -47,6 +48,42 @@ enum NDJSONRows {
                 }
             }
             i += 1
+        }
+    }
+
+    /// The binary variant: the notification's `rows` is a `BinaryMatrix` block (the engine was asked for
+    /// `"$result":"binary"`); each of its rows is printed once, straight from the doubles. Falls back to the text scan
+    /// when the rows are JSON.
+    static func write(binaryNotification line: [UInt8], into out: inout ByteBuffer) {
+        guard let startAt = find(startKey, in: line, from: 0),
+              let rowsAt = find(rowsKey, in: line, from: startAt), line.count >= rowsAt + rowsKey.count + 2 else { return }
+        var i = startAt + startKey.count
+        var first = 0
+        while i < line.count, line[i] >= UInt8(ascii: "0"), line[i] <= UInt8(ascii: "9") {
+            first = first * 10 + Int(line[i] - UInt8(ascii: "0"))
+            i += 1
+        }
+        // `…"rows":{binary}}}`: the block ends before the params' and the envelope's closing braces.
+        let block = line.withUnsafeBytes { raw in
+            BinaryMatrix.scan(UnsafeRawBufferPointer(rebasing: raw[(rowsAt + rowsKey.count)..<(line.count - 2)]))
+        }
+        guard let block, !block.isScalar else {
+            write(notification: line, into: &out)
+            return
+        }
+        var text: [UInt8] = []
+        text.reserveCapacity(block.cols * 24 + 32)
+        for row in 0..<block.rows {
+            text.removeAll(keepingCapacity: true)
+            text.append(contentsOf: #"{"row":"#.utf8)
+            text.append(contentsOf: String(first + row).utf8)
+            text.append(contentsOf: #","values":["#.utf8)
+            for col in 0..<block.cols {
+                if col > 0 { text.append(UInt8(ascii: ",")) }
+                JSONWriter.writeDouble(block.storage[row * block.cols + col], into: &text)
+            }
+            text.append(contentsOf: "]}\n".utf8)
+            out.writeBytes(text)
         }
     }
 
