@@ -1,7 +1,9 @@
 /// The binary form of a matrix inside a JSON document: the doubles themselves (IEEE 754 binary64, little-endian,
-/// row-major, no padding) in base64, with their shape.
+/// row-major, no padding) with their shape, either in base64 or in a shared-memory object (`SharedMatrixSegment`)
+/// named in the document:
 ///
 ///     {"dtype":"float64","shape":[2,3],"base64":"AAAAAAAA8D8AAAAAAAAAQA..."}
+///     {"dtype":"float64","shape":[2,3],"shm":"/forzium-4242-17"}
 ///
 /// Both ends of the engine pipe use it: the gateway sends matrices this way (no decimal text between two programs of
 /// ours, and every bit survives, NaN and ±Infinity included), and an engine accepts it wherever a matrix goes and
@@ -15,6 +17,8 @@ public struct BinaryMatrix: Sendable, Equatable {
     public var isScalar: Bool
     /// Row-major elements (`rows * cols` of them, or one for a scalar).
     public var storage: [Double]
+    /// The shared-memory object the elements were read from, if any (its reader may remove it).
+    public var sharedName: String?
 
     public init(rows: Int, cols: Int, storage: [Double]) {
         precondition(storage.count == rows * cols, "binary matrix storage does not match its shape")
@@ -38,6 +42,25 @@ public struct BinaryMatrix: Sendable, Equatable {
 
     private static let head = Array(#"{"dtype":"float64","shape":["#.utf8)
     private static let base64Key = Array(#"],"base64":""#.utf8)
+    private static let shmKey = Array(#"],"shm":""#.utf8)
+
+    /// Appends the shared-memory form of a `rows`×`cols` matrix (a new segment holding a copy of `storage`) and returns
+    /// the segment's name, which the caller removes when the reader is done; when no segment can be made, appends the
+    /// base64 form and returns nil.
+    public static func writeShared(rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, into buffer: inout [UInt8]) -> String? {
+        guard let name = SharedMatrixSegment.create(copying: storage) else {
+            write(rows: rows, cols: cols, storage, into: &buffer)
+            return nil
+        }
+        buffer.append(contentsOf: head)
+        buffer.append(contentsOf: String(rows).utf8)
+        buffer.append(UInt8(ascii: ","))
+        buffer.append(contentsOf: String(cols).utf8)
+        buffer.append(contentsOf: shmKey)
+        buffer.append(contentsOf: name.utf8)
+        buffer.append(contentsOf: "\"}".utf8)
+        return name
+    }
 
     /// Appends the object form of a `rows`×`cols` matrix held in `storage` (row-major).
     public static func write(rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, into buffer: inout [UInt8]) {
@@ -88,11 +111,18 @@ public struct BinaryMatrix: Sendable, Equatable {
             if i < text.count, text[i] == UInt8(ascii: ",") { i += 1 }
         }
         guard dims.count == 0 || dims.count == 2,
-              text.count >= i + base64Key.count + 2,
-              UnsafeRawBufferPointer(rebasing: text[i..<(i + base64Key.count)]).elementsEqual(base64Key),
               text[text.count - 2] == UInt8(ascii: "\""), text[text.count - 1] == UInt8(ascii: "}") else { return nil }
-        let payload = UnsafeRawBufferPointer(rebasing: text[(i + base64Key.count)..<(text.count - 2)])
-        return try? decode(payload: payload, shape: dims)
+        if text.count >= i + base64Key.count + 2,
+           UnsafeRawBufferPointer(rebasing: text[i..<(i + base64Key.count)]).elementsEqual(base64Key) {
+            let payload = UnsafeRawBufferPointer(rebasing: text[(i + base64Key.count)..<(text.count - 2)])
+            return try? decode(payload: payload, shape: dims)
+        }
+        if dims.count == 2, text.count >= i + shmKey.count + 2,
+           UnsafeRawBufferPointer(rebasing: text[i..<(i + shmKey.count)]).elementsEqual(shmKey) {
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: text[(i + shmKey.count)..<(text.count - 2)]), as: UTF8.self)
+            return try? shared(name: name, rows: dims[0], cols: dims[1])
+        }
+        return nil
     }
 
     /// Reads the object form from a parsed JSON value; the problem, located below `pointer`, when it is malformed.
@@ -102,9 +132,9 @@ public struct BinaryMatrix: Sendable, Equatable {
         guard case .object(let object) = value else {
             throw PointerIssue(pointer: pointer, message: "expected a binary matrix object, got \(value.typeName)")
         }
-        for key in object.keys where key != "dtype" && key != "shape" && key != "base64" {
+        for key in object.keys where key != "dtype" && key != "shape" && key != "base64" && key != "shm" {
             throw PointerIssue(pointer: pointer + "/" + JSONPointerToken.escape(key),
-                               message: "unknown member \"\(key)\" in a binary matrix (members: dtype, shape, base64)")
+                               message: "unknown member \"\(key)\" in a binary matrix (members: dtype, shape, and base64 or shm)")
         }
         guard case .string(let dtype)? = object["dtype"] else {
             throw PointerIssue(pointer: pointer + "/dtype", message: "a binary matrix needs \"dtype\": \"float64\"")
@@ -129,6 +159,20 @@ public struct BinaryMatrix: Sendable, Equatable {
         default:
             throw PointerIssue(pointer: pointer + "/shape", message: "shape must be [rows, cols] (or [] for a scalar)")
         }
+        if let shm = object["shm"] {
+            guard object["base64"] == nil else {
+                throw PointerIssue(pointer: pointer + "/shm", message: "a binary matrix has either base64 or shm, not both")
+            }
+            guard case .string(let name) = shm, shape.count == 2 else {
+                throw PointerIssue(pointer: pointer + "/shm", message: "shm must name a shared-memory object and shape must be [rows, cols]")
+            }
+            do throws(PointerIssue) {
+                self = try Self.shared(name: name, rows: shape[0], cols: shape[1])
+            } catch {
+                throw PointerIssue(pointer: pointer + "/shm", message: error.message)
+            }
+            return
+        }
         guard case .string(let text)? = object["base64"] else {
             throw PointerIssue(pointer: pointer + "/base64", message: "a binary matrix needs \"base64\": the little-endian doubles, base64-encoded")
         }
@@ -141,6 +185,16 @@ public struct BinaryMatrix: Sendable, Equatable {
             }
         }
         self = try decoded.get()
+    }
+
+    /// Reads the doubles of the shared-memory object `name` (it stays in place; see `sharedName`).
+    static func shared(name: String, rows: Int, cols: Int) throws(PointerIssue) -> BinaryMatrix {
+        let (count, overflow) = rows.multipliedReportingOverflow(by: cols)
+        guard !overflow, count <= Int.max / 8 else { throw PointerIssue(pointer: "", message: "shape is too large") }
+        let segment = try SharedMatrixSegment(mapping: name, count: count)
+        var matrix = BinaryMatrix(rows: rows, cols: cols, storage: segment.copy())
+        matrix.sharedName = name
+        return matrix
     }
 
     /// Decodes `payload` (base64) for `shape` (`[]` or `[rows, cols]`).

@@ -19,15 +19,30 @@ public struct RPCReply: Sendable {
     public var resultBytes: ArraySlice<UInt8> { resultRange.map { line[$0] } ?? [] }
 
     /// The result in the binary matrix form (`BinaryMatrix`), read without parsing the line as JSON when the engine
-    /// wrote it (fixed member order); nil when the result is not one.
-    public var binaryResult: BinaryMatrix? {
+    /// wrote it (fixed member order); nil when the result is not one. A shared-memory result segment is removed once
+    /// read: the reader owns it.
+    public func takeBinaryResult() -> BinaryMatrix? {
         guard let range = resultRange else { return nil }
-        return line.withUnsafeBytes { raw in
+        let matrix = line.withUnsafeBytes { raw -> BinaryMatrix? in
             let text = UnsafeRawBufferPointer(rebasing: raw[range])
             if let fast = BinaryMatrix.scan(text) { return fast }
             guard text.first == UInt8(ascii: "{"), let value = try? JSONParser().parse(text) else { return nil }
             return try? BinaryMatrix(value, at: "")
         }
+        releaseSharedResult()
+        return matrix
+    }
+
+    /// Removes the shared-memory segment a result names, if any: for a reply nobody will read (its request was
+    /// cancelled or timed out), and after `takeBinaryResult`.
+    public func releaseSharedResult() {
+        guard let range = resultRange, range.count < 256 else { return }
+        let text = line[range]
+        let key = Array(#""shm":""#.utf8)
+        guard let at = text.firstRange(of: key) else { return }
+        let nameStart = at.upperBound
+        guard let nameEnd = text[nameStart...].firstIndex(of: UInt8(ascii: "\"")) else { return }
+        SharedMatrixSegment.unlink(String(decoding: text[nameStart..<nameEnd], as: UTF8.self))
     }
 }
 

@@ -8,8 +8,22 @@ import Testing
 struct EngineParamsTests {
     private func encode(_ text: String) throws -> JSONValue {
         let value = try JSONParser().parse(Array(text.utf8))
-        let buffer = EngineParams.encode(value)
-        return try JSONParser().parse(Array(buffer.readableBytesView))
+        let params = EngineParams(value)
+        defer { params.release() }
+        let parsed = try JSONParser().parse(Array(params.text.readableBytesView))
+        // Read the matrices back while their segments exist.
+        return try materialize(parsed)
+    }
+
+    /// The value with every binary matrix (shared memory or base64) read into a `.numbers` row-major array.
+    private func materialize(_ value: JSONValue) throws -> JSONValue {
+        guard case .object(let object) = value else { return value }
+        if object["dtype"] != nil {
+            let matrix = try BinaryMatrix(value, at: "")
+            return .object(JSONObject([("binary", .numbers(matrix.storage)), ("rows", .number(JSONNumber(Double(matrix.rows)))),
+                                       ("shared", .bool(matrix.sharedName != nil))]))
+        }
+        return .object(JSONObject(try object.members.map { ($0.key, try materialize($0.value)) }))
     }
 
     @Test func matricesBecomeBinaryAndOtherMembersStayAsSent() throws {
@@ -18,19 +32,20 @@ struct EngineParamsTests {
             Issue.record("not an object"); return
         }
         #expect(object.keys == ["data", "operation", "parameters", "$result"])
-        #expect(object["$result"] == .string("binary"))
+        #expect(object["$result"] == .string("shm"))
         #expect(object["operation"] == .string("matmul"))
-        let data = try BinaryMatrix(object["data"]!, at: "/data")
-        #expect(data.rows == 2 && data.cols == 2 && data.storage == [1, 2, 3, 4.5])
-        let b = try BinaryMatrix(parameters["matrix_b"]!, at: "/parameters/matrix_b")
-        #expect(b.rows == 2 && b.cols == 1)
-        #expect(b.storage[0].isNaN && b.storage[1].bitPattern == (-0.0 as Double).bitPattern)
+        guard case .object(let data)? = object["data"], case .object(let b)? = parameters["matrix_b"],
+              case .numbers(let bValues)? = b["binary"] else { Issue.record("matrices not binary"); return }
+        #expect(data["binary"] == .numbers([1, 2, 3, 4.5]))
+        #expect(data["shared"] == .bool(true))
+        #expect(bValues.count == 2 && bValues[0].isNaN && bValues[1].bitPattern == (-0.0 as Double).bitPattern)
         guard case .number(let k)? = parameters["k"] else { Issue.record("k lost"); return }
         #expect(k.literal == "2")
     }
 
     @Test func raggedOrMixedMatricesStayJSONSoTheEngineReportsThem() throws {
         let params = try encode(#"{"data":[[1,2],[3]],"other":[[1,"x"]],"rows":[]}"#)
+        #expect(EngineParams(try JSONParser().parse(Array(#"{"data":[[1,2],[3]]}"#.utf8))).segments.isEmpty)
         guard case .object(let object) = params else { Issue.record("not an object"); return }
         #expect(object["data"] == .array([.numbers([1, 2]), .numbers([3])]))
         #expect(object["other"] == .array([.array([.number(JSONNumber(1)), .string("x")])]))
@@ -62,5 +77,15 @@ struct EngineParamsTests {
         var out = ByteBuffer()
         NDJSONRows.write(binaryNotification: line, into: &out)
         #expect(String(buffer: out) == "{\"row\":5,\"values\":[1.5,null]}\n{\"row\":6,\"values\":[3.0,4.0]}\n")
+    }
+
+    @Test func segmentsAreRemovedOnRelease() throws {
+        let params = EngineParams(try JSONParser().parse(Array(#"{"data":[[1,2],[3,4]],"other":[[5,6],[7,8]]}"#.utf8)))
+        #expect(params.segments.count == 2)
+        for name in params.segments { _ = try SharedMatrixSegment(mapping: name, count: 4) }
+        params.release()
+        for name in params.segments {
+            #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: 4) }
+        }
     }
 }

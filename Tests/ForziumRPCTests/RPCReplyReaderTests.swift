@@ -56,10 +56,24 @@ extension RPCReplyReaderTests {
         var line = Array(#"{"jsonrpc":"2.0","id":4,"result":"#.utf8)
         values.withUnsafeBufferPointer { BinaryMatrix.write(rows: 2, cols: 3, $0, into: &line) }
         line.append(UInt8(ascii: "}"))
-        guard case .response(4, let reply) = RPCReplyReader.classify(line), let matrix = reply.binaryResult else {
+        guard case .response(4, let reply) = RPCReplyReader.classify(line), let matrix = reply.takeBinaryResult() else {
             Issue.record("not a binary result"); return
         }
         #expect(matrix.rows == 2 && matrix.cols == 3)
         #expect(matrix.storage.map(\.bitPattern) == values.map(\.bitPattern))
+    }
+
+    @Test func sharedMemoryResultIsReadAndRemoved() throws {
+        let values: [Double] = [1, 2, .nan, -0.0]
+        var line = Array(#"{"jsonrpc":"2.0","id":5,"result":"#.utf8)
+        let name = try #require(values.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: 1, cols: 4, $0, into: &line) })
+        line.append(UInt8(ascii: "}"))
+        guard case .response(5, let reply) = RPCReplyReader.classify(line), let matrix = reply.takeBinaryResult() else {
+            Issue.record("not a shared-memory result"); return
+        }
+        #expect(matrix.sharedName == name)
+        #expect(matrix.storage.map(\.bitPattern) == values.map(\.bitPattern))
+        // The reader removed the segment: it cannot be read again.
+        #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: 4) }
     }
 }

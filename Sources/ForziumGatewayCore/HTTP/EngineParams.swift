@@ -3,44 +3,58 @@ import ForziumRPC
 import NIOCore
 
 /// The engine-side form of a validated request body: the same params, with every matrix in the binary form
-/// (`BinaryMatrix`) and `"$result":"binary"` asking for the result in that form too. No decimal text crosses the pipe
-/// for matrices, and the engine never parses numbers the gateway has already parsed.
+/// (`BinaryMatrix`: a shared-memory segment, or base64 where no segment can be made) and `"$result":"shm"` asking
+/// for the result in that form too. No decimal text crosses the pipe for matrices, and the engine never parses
+/// numbers the gateway has already parsed. The segments belong to the request: `release()` removes them once the
+/// engine has answered (or the request is abandoned).
 ///
 /// A matrix here is an array of one or more rows, each a non-empty array of numbers, all of the same
 /// length — what the parser holds as `.array` of `.numbers`. Anything else (a ragged matrix the schemas cannot rule
 /// out, a row with a non-number) is written as JSON, so the engine finds the problem and reports it at the same
 /// JSON Pointer as before.
-enum EngineParams {
-    /// The params text for an engine request built from the parsed body `value`.
-    static func encode(_ value: JSONValue) -> ByteBuffer {
+struct EngineParams: Sendable {
+    /// The params text of the engine request.
+    var text: ByteBuffer
+    /// Shared-memory segments holding the request's matrices.
+    var segments: [String]
+
+    /// Builds the engine params from the parsed body `value`.
+    init(_ value: JSONValue) {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(estimatedSize(value) + 32)
-        guard case .object(let object) = value else {
+        var segments: [String] = []
+        bytes.reserveCapacity(Self.estimatedSize(value) + 32)
+        if case .object(let object) = value {
+            bytes.append(UInt8(ascii: "{"))
+            for member in object.members {
+                JSONWriter.writeString(member.key, into: &bytes)
+                bytes.append(UInt8(ascii: ":"))
+                Self.write(member.value, into: &bytes, segments: &segments)
+                bytes.append(UInt8(ascii: ","))
+            }
+            bytes.append(contentsOf: #""$result":"shm"}"#.utf8)
+        } else {
             RPCEncoder.writeData(value, into: &bytes)
-            return ByteBuffer(bytes: bytes)
         }
-        bytes.append(UInt8(ascii: "{"))
-        for member in object.members {
-            JSONWriter.writeString(member.key, into: &bytes)
-            bytes.append(UInt8(ascii: ":"))
-            write(member.value, into: &bytes)
-            bytes.append(UInt8(ascii: ","))
-        }
-        bytes.append(contentsOf: #""$result":"binary"}"#.utf8)
-        return ByteBuffer(bytes: bytes)
+        self.text = ByteBuffer(bytes: bytes)
+        self.segments = segments
     }
 
-    private static func write(_ value: JSONValue, into bytes: inout [UInt8]) {
+    /// Removes the request's segments (the engine has answered, or will not be asked).
+    func release() {
+        for name in segments { SharedMatrixSegment.unlink(name) }
+    }
+
+    private static func write(_ value: JSONValue, into bytes: inout [UInt8], segments: inout [String]) {
         switch value {
         case .array(let rows):
             if let cols = rectangularColumns(rows) {
-                writeBinary(rows: rows, cols: cols, into: &bytes)
+                writeBinary(rows: rows, cols: cols, into: &bytes, segments: &segments)
                 return
             }
             bytes.append(UInt8(ascii: "["))
             for (index, element) in rows.enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                write(element, into: &bytes)
+                write(element, into: &bytes, segments: &segments)
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let object):
@@ -49,7 +63,7 @@ enum EngineParams {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
                 JSONWriter.writeString(member.key, into: &bytes)
                 bytes.append(UInt8(ascii: ":"))
-                write(member.value, into: &bytes)
+                write(member.value, into: &bytes, segments: &segments)
             }
             bytes.append(UInt8(ascii: "}"))
         default:
@@ -67,11 +81,12 @@ enum EngineParams {
     }
 
     /// Writes the rows' doubles as one contiguous binary matrix (one copy of each row into the staging storage).
-    private static func writeBinary(rows: [JSONValue], cols: Int, into bytes: inout [UInt8]) {
+    private static func writeBinary(rows: [JSONValue], cols: Int, into bytes: inout [UInt8], segments: inout [String]) {
         var storage: [Double] = []
         storage.reserveCapacity(rows.count * cols)
         for case .numbers(let numbers) in rows { storage.append(contentsOf: numbers) }
-        storage.withUnsafeBufferPointer { BinaryMatrix.write(rows: rows.count, cols: cols, $0, into: &bytes) }
+        let name = storage.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: rows.count, cols: cols, $0, into: &bytes) }
+        if let name { segments.append(name) }
     }
 
     /// A generous estimate of the encoded size, so the buffer grows once.
@@ -92,9 +107,10 @@ enum ResultText {
     static let writerThreads = 2
 
     /// Appends the result of `reply` as JSON: a binary result is printed from its doubles (non-finite → `null`, as
-    /// everywhere in the JSON API); any other result is copied as the engine wrote it.
+    /// everywhere in the JSON API) and its shared-memory segment removed; any other result is copied as the engine
+    /// wrote it.
     static func append(_ reply: RPCReply, into out: inout ByteBuffer) {
-        if let matrix = reply.binaryResult {
+        if let matrix = reply.takeBinaryResult() {
             var text: [UInt8] = []
             if matrix.isScalar {
                 JSONWriter.writeDouble(matrix.storage[0], into: &text)
