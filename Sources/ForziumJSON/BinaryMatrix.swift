@@ -52,6 +52,29 @@ public struct BinaryMatrix: Sendable, Equatable {
             write(rows: rows, cols: cols, storage, into: &buffer)
             return nil
         }
+        appendShared(rows: rows, cols: cols, name: name, into: &buffer)
+        return name
+    }
+
+    /// The same for a matrix held as rows (each `cols` long), copied straight into the segment.
+    public static func writeShared(rows: [[Double]], cols: Int, into buffer: inout [UInt8]) -> String? {
+        let name = SharedMatrixSegment.create(count: rows.count * cols) { out in
+            var offset = 0
+            for row in rows {
+                row.withUnsafeBufferPointer { out.baseAddress!.advanced(by: offset).update(from: $0.baseAddress!, count: cols) }
+                offset += cols
+            }
+        }
+        guard let name else {
+            let storage = rows.flatMap { $0 }
+            storage.withUnsafeBufferPointer { write(rows: rows.count, cols: cols, $0, into: &buffer) }
+            return nil
+        }
+        appendShared(rows: rows.count, cols: cols, name: name, into: &buffer)
+        return name
+    }
+
+    private static func appendShared(rows: Int, cols: Int, name: String, into buffer: inout [UInt8]) {
         buffer.append(contentsOf: head)
         buffer.append(contentsOf: String(rows).utf8)
         buffer.append(UInt8(ascii: ","))
@@ -59,7 +82,6 @@ public struct BinaryMatrix: Sendable, Equatable {
         buffer.append(contentsOf: shmKey)
         buffer.append(contentsOf: name.utf8)
         buffer.append(contentsOf: "\"}".utf8)
-        return name
     }
 
     /// Appends the object form of a `rows`×`cols` matrix held in `storage` (row-major).

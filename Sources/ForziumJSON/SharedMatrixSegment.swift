@@ -26,7 +26,13 @@ public final class SharedMatrixSegment: @unchecked Sendable {
     /// uses base64). Space is reserved up front (`posix_fallocate`), so a full `/dev/shm` is an error here, never a
     /// SIGBUS later.
     public static func create(copying storage: UnsafeBufferPointer<Double>) -> String? {
-        let byteCount = storage.count * MemoryLayout<Double>.size
+        create(count: storage.count) { $0.baseAddress!.update(from: storage.baseAddress!, count: storage.count) }
+    }
+
+    /// Creates a segment of `count` doubles and lets `fill` write them in place (native byte order; converted to
+    /// little-endian afterwards where that differs); nil when shared memory is unavailable or full.
+    public static func create(count: Int, fill: (UnsafeMutableBufferPointer<Double>) -> Void) -> String? {
+        let byteCount = count * MemoryLayout<Double>.size
         guard byteCount > 0 else { return nil }
         let name = "/forzium-\(getpid())-\(counter.next())"
         let fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o600)
@@ -37,10 +43,10 @@ public final class SharedMatrixSegment: @unchecked Sendable {
             shm_unlink(name)
             return nil
         }
-        map.copyMemory(from: UnsafeRawPointer(storage.baseAddress!), byteCount: byteCount)
+        fill(UnsafeMutableBufferPointer(start: map.bindMemory(to: Double.self, capacity: count), count: count))
         #if _endian(big)
         let doubles = map.assumingMemoryBound(to: UInt64.self)
-        for index in 0..<storage.count { doubles[index] = doubles[index].littleEndian }
+        for index in 0..<count { doubles[index] = doubles[index].littleEndian }
         #endif
         munmap(map, byteCount)
         return name

@@ -80,13 +80,12 @@ struct EngineParams: Sendable {
         return first.count
     }
 
-    /// Writes the rows' doubles as one contiguous binary matrix (one copy of each row into the staging storage).
+    /// Writes the rows' doubles as one contiguous binary matrix (each row copied once, straight into the segment).
     private static func writeBinary(rows: [JSONValue], cols: Int, into bytes: inout [UInt8], segments: inout [String]) {
-        var storage: [Double] = []
-        storage.reserveCapacity(rows.count * cols)
-        for case .numbers(let numbers) in rows { storage.append(contentsOf: numbers) }
-        let name = storage.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: rows.count, cols: cols, $0, into: &bytes) }
-        if let name { segments.append(name) }
+        var numberRows: [[Double]] = []
+        numberRows.reserveCapacity(rows.count)
+        for case .numbers(let numbers) in rows { numberRows.append(numbers) }
+        if let name = BinaryMatrix.writeShared(rows: numberRows, cols: cols, into: &bytes) { segments.append(name) }
     }
 
     /// A generous estimate of the encoded size, so the buffer grows once.
