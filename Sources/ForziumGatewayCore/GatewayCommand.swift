@@ -43,7 +43,7 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds an engine may leave a cancelled request unanswered before it is replaced.")
     var cancelGraceMs: Int = 2000
     @Option(help: "Milliseconds of engine silence (with work outstanding) before a liveness ping, and for the ping's answer.")
-    var pingTimeoutMs: Int = 1000
+    var pingTimeoutMs: Int = 900
     @Option(help: "Milliseconds of idleness before an engine is pinged.") var idlePingMs: Int = 2000
     @Option(help: "Milliseconds an unresponsive engine (out of rotation) gets before it is replaced.")
     var unresponsiveGraceMs: Int = 3000

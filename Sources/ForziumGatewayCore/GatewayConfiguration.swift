@@ -43,7 +43,7 @@ public struct GatewayConfiguration: Sendable {
         engineConcurrency: Int = 16, queueDepth: Int = 64, timeoutMilliseconds: Int = 30_000,
         maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
         breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30,
-        cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 1000, idlePingMilliseconds: Int = 2000,
+        cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 900, idlePingMilliseconds: Int = 2000,
         unresponsiveGraceMilliseconds: Int = 3000
     ) {
         self.host = host

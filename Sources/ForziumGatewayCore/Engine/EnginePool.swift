@@ -47,7 +47,7 @@ public struct EnginePoolConfiguration: Sendable {
         minRestartDelay: Duration = .milliseconds(100), maxRestartDelay: Duration = .seconds(5),
         breakerCrashes: Int = 5, breakerWindow: Duration = .seconds(30), breakerCooldown: Duration = .seconds(30),
         handshakeTimeout: Duration = .seconds(10), shutdownGrace: Duration = .seconds(5),
-        cancelGrace: Duration = .seconds(2), pingTimeout: Duration = .seconds(1), idlePingInterval: Duration = .seconds(2),
+        cancelGrace: Duration = .seconds(2), pingTimeout: Duration = .milliseconds(900), idlePingInterval: Duration = .seconds(2),
         unresponsiveGrace: Duration = .seconds(3)
     ) {
         self.engines = max(1, engines)
@@ -477,12 +477,13 @@ public final class EnginePool: Service, @unchecked Sendable {
             }
         }
         process?.cancel(id: request.id)
+        metrics.recordAbandoned(where: process == nil ? "queue" : "engine")
         publishMetrics()
     }
 
     /// A request that was not completely written comes back from engine `slot`/`generation`: send it elsewhere.
     private func takeBack(_ request: EngineRequest, slot: Int, generation: Int) {
-        enum Outcome { case send(EngineProcess), none, fail(GatewayError) }
+        enum Outcome { case send(EngineProcess), queued, none, fail(GatewayError) }
         let outcome = state.withLockedValue { s -> Outcome in
             guard var tracked = s.requests[request.id], case .engine(let from, let gen, _) = tracked.location,
                   from == slot, gen == generation else { return .none }
@@ -506,12 +507,15 @@ public final class EnginePool: Service, @unchecked Sendable {
             tracked.location = .queued
             s.requests[request.id] = tracked
             s.queue.prepend(request.id)
-            return .none
+            return .queued
         }
         switch outcome {
         case .send(let process):
+            metrics.recordReroute()
             logger.debug("request re-routed", metadata: ["id": "\(request.id)", "from_slot": "\(slot)", "to_slot": "\(process.slot)"])
             send(request, to: process)
+        case .queued:
+            metrics.recordReroute()
         case .fail(let error):
             request.sink.fail(error)
         case .none:
