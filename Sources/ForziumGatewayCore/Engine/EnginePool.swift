@@ -239,7 +239,11 @@ public final class EnginePool: Service, @unchecked Sendable {
             s.slots[slot].state = .ready
             return true
         }
-        guard ready else { return "engine exited during start" }
+        guard ready else {
+            // Exited, replaced or shutting down meanwhile: make sure this process does not outlive its slot.
+            process.kill()
+            return "engine exited during start"
+        }
         process.startLiveness(answersPingsWhileBusy: answersPings)
         logger.info("engine ready", metadata: [
             "slot": "\(slot)", "pid": "\(process.pid)", "engine": "\(engine.kind)", "busy_pings": "\(answersPings)",
