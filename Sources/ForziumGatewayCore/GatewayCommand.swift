@@ -40,6 +40,13 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "NIO event loop threads.") var eventLoopThreads: Int = 1
     @Option(help: "Crashes within --breaker-window seconds that stop restarts of an engine.") var breakerCrashes: Int = 5
     @Option(help: "Breaker window in seconds.") var breakerWindow: Int = 30
+    @Option(help: "Milliseconds an engine may leave a cancelled request unanswered before it is replaced.")
+    var cancelGraceMs: Int = 2000
+    @Option(help: "Milliseconds of engine silence (with work outstanding) before a liveness ping, and for the ping's answer.")
+    var pingTimeoutMs: Int = 900
+    @Option(help: "Milliseconds of idleness before an engine is pinged.") var idlePingMs: Int = 2000
+    @Option(help: "Milliseconds an unresponsive engine (out of rotation) gets before it is replaced.")
+    var unresponsiveGraceMs: Int = 3000
     @Option(help: "Read schemas from this directory instead of the embedded copy.") var schemas: String?
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).") var logLevel: String = "info"
     @Flag(help: "Print the OpenAPI document (pretty JSON) to stdout and exit.") var printOpenapi = false
@@ -54,6 +61,10 @@ public struct GatewayCommand: AsyncParsableCommand {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
         guard (1...16).contains(eventLoopThreads) else { throw ValidationError("--event-loop-threads must be 1...16") }
+        for (name, value) in [("--cancel-grace-ms", cancelGraceMs), ("--ping-timeout-ms", pingTimeoutMs),
+                              ("--idle-ping-ms", idlePingMs), ("--unresponsive-grace-ms", unresponsiveGraceMs)] {
+            guard (10...3_600_000).contains(value) else { throw ValidationError("\(name) must be 10...3600000") }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -65,7 +76,9 @@ public struct GatewayCommand: AsyncParsableCommand {
             host: host, port: port, engine: engine ?? environment["FORZIUM_ENGINE"] ?? "auto", engines: engines,
             engineConcurrency: engineConcurrency, queueDepth: queueDepth, timeoutMilliseconds: Int((timeout * 1000).rounded()),
             maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin, eventLoopThreads: eventLoopThreads,
-            breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow)
+            breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow,
+            cancelGraceMilliseconds: cancelGraceMs, pingTimeoutMilliseconds: pingTimeoutMs, idlePingMilliseconds: idlePingMs,
+            unresponsiveGraceMilliseconds: unresponsiveGraceMs)
     }
 
     public func run() async throws {
@@ -108,9 +121,11 @@ public enum GatewayServer {
     public static func run(configuration config: GatewayConfiguration, engineArguments: [String] = [], validator: any BodyValidator,
                            openAPI: [UInt8], logger: Logger) async throws {
         let metrics = GatewayMetrics()
+        // One small event loop group for HTTP and the engine pipes alike (engines need the cores).
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopThreads)
         let candidates = EngineDiscovery.candidates(mode: config.engine, environment: ProcessInfo.processInfo.environment, logger: logger)
             .map { EngineCandidate(path: $0.path, kind: $0.kind, arguments: engineArguments) }
-        let chosen = await EngineHandshake.choose(candidates, logger: logger, timeout: .seconds(10))
+        let chosen = await EngineHandshake.choose(candidates, logger: logger, timeout: .seconds(10), group: group)
         let engine: EngineCandidate
         if let chosen {
             engine = EngineCandidate(path: chosen.path, kind: chosen.kind, arguments: chosen.arguments)
@@ -124,8 +139,11 @@ public enum GatewayServer {
             configuration: EnginePoolConfiguration(
                 engines: config.engines, perEngineConcurrency: config.engineConcurrency, queueDepth: config.queueDepth,
                 breakerCrashes: config.breakerCrashes, breakerWindow: .seconds(config.breakerWindowSeconds),
-                breakerCooldown: .seconds(config.breakerCooldownSeconds)),
-            metrics: metrics, logger: logger)
+                breakerCooldown: .seconds(config.breakerCooldownSeconds),
+                cancelGrace: .milliseconds(config.cancelGraceMilliseconds), pingTimeout: .milliseconds(config.pingTimeoutMilliseconds),
+                idlePingInterval: .milliseconds(config.idlePingMilliseconds),
+                unresponsiveGrace: .milliseconds(config.unresponsiveGraceMilliseconds)),
+            metrics: metrics, logger: logger, eventLoopGroup: group)
         if chosen != nil {
             do { try await pool.start() } catch { logger.error("engines failed to start: \(error)") }
         } else {
@@ -133,12 +151,11 @@ public enum GatewayServer {
         }
         let responder = GatewayResponder(configuration: config, routes: .embedded, pool: pool, validator: validator,
                                          metrics: metrics, openAPI: openAPI, logger: logger)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopThreads)
         let host = config.host
         let maxBody = config.maxBodyBytes
         let app = Application(
-            responder: responder,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBody)])),
+            responder: DisconnectAwareResponder(inner: responder),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()])),
             configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port

@@ -28,12 +28,23 @@ public struct GatewayConfiguration: Sendable {
     public var breakerWindowSeconds: Int
     /// How long an open breaker waits before trying the engine once more.
     public var breakerCooldownSeconds: Int
+    /// How long an engine may leave a cancelled request (`$/cancelRequest`) unanswered before it is replaced.
+    public var cancelGraceMilliseconds: Int
+    /// Liveness: an engine silent this long with work outstanding is pinged, and a ping unanswered this long takes
+    /// the engine out of rotation.
+    public var pingTimeoutMilliseconds: Int
+    /// Liveness: an idle engine is pinged after this long.
+    public var idlePingMilliseconds: Int
+    /// Liveness: an engine out of rotation for this long without answering is replaced.
+    public var unresponsiveGraceMilliseconds: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
         engineConcurrency: Int = 16, queueDepth: Int = 64, timeoutMilliseconds: Int = 30_000,
         maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
-        breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30
+        breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30,
+        cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 900, idlePingMilliseconds: Int = 2000,
+        unresponsiveGraceMilliseconds: Int = 3000
     ) {
         self.host = host
         self.port = port
@@ -49,5 +60,9 @@ public struct GatewayConfiguration: Sendable {
         self.breakerCrashes = breakerCrashes
         self.breakerWindowSeconds = breakerWindowSeconds
         self.breakerCooldownSeconds = breakerCooldownSeconds
+        self.cancelGraceMilliseconds = cancelGraceMilliseconds
+        self.pingTimeoutMilliseconds = pingTimeoutMilliseconds
+        self.idlePingMilliseconds = idlePingMilliseconds
+        self.unresponsiveGraceMilliseconds = unresponsiveGraceMilliseconds
     }
 }

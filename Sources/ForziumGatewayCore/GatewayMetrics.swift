@@ -58,6 +58,18 @@ public final class GatewayMetrics: Sendable {
         Metrics.Counter(label: "forzium_engine_restarts_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
+    /// Counts a request whose caller gave up (deadline, client gone): `where` is `queue` (it just left the queue) or
+    /// `engine` (its engine was sent `$/cancelRequest`, or it was withdrawn before being written).
+    public func recordAbandoned(where place: String) {
+        Metrics.Counter(label: "forzium_requests_abandoned_total", dimensions: [("where", place)], factory: factory).increment()
+    }
+
+    /// Counts a request moved to another engine (or back to the queue) because it was not completely written to its
+    /// engine when that engine died, was replaced or stopped answering.
+    public func recordReroute() {
+        Metrics.Counter(label: "forzium_requests_rerouted_total", factory: factory).increment()
+    }
+
     /// Current pool figures.
     public func recordPool(queueDepth: Int, inFlight: Int, enginesReady: Int) {
         self.queueDepth.record(queueDepth)

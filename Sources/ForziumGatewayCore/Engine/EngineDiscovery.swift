@@ -9,6 +9,8 @@ import Foundation
 import ForziumJSON
 import ForziumRPC
 import Logging
+import NIOCore
+import NIOPosix
 
 /// An engine executable the gateway may run.
 public struct EngineCandidate: Sendable, Equatable {
@@ -90,14 +92,7 @@ public enum EngineDiscovery {
 /// The `engine.info` handshake.
 enum EngineHandshake {
     static func run(process: EngineProcess, id: Int, timeout: Duration) async throws -> JSONValue {
-        let line = RPCEncoder.requestLine(id: id, method: "engine.info", params: nil)
-        let timer = DeadlineTimer(deadline: .now + timeout) {
-            process.cancel(id: id, error: GatewayError(.deadline, "engine.info handshake timed out"))
-        }
-        defer { timer.cancel() }
-        let response = try await withCheckedThrowingContinuation { continuation in
-            process.send(id: id, line: line, deadline: .now + timeout, sink: .single(continuation))
-        }
+        let response = try await process.call(id: id, method: "engine.info", timeout: timeout)
         if let error = response.error { throw EngineSpawnError(message: "engine.info failed: \(error.message)") }
         let bytes = Array(response.resultBytes)
         do {
@@ -108,29 +103,30 @@ enum EngineHandshake {
     }
 
     /// Starts one process of `candidate`, handshakes, and closes it: proves the engine works before the pool uses it.
-    static func probe(_ candidate: EngineCandidate, logger: Logger, timeout: Duration) async throws -> JSONValue {
-        let exited = AsyncStream<Void>.makeStream()
-        let process = try EngineProcess(executable: candidate.path, arguments: candidate.arguments, slot: -1, generation: 0, logger: logger,
-                                        onExit: { _, _ in exited.continuation.yield(); exited.continuation.finish() })
+    static func probe(_ candidate: EngineCandidate, logger: Logger, timeout: Duration,
+                      group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> JSONValue {
+        let process = try await EngineProcess.start(executable: candidate.path, arguments: candidate.arguments, slot: -1, generation: 0,
+                                                    group: group, logger: logger)
         do {
             let info = try await run(process: process, id: 0, timeout: timeout)
             try candidate.check(info: info)
             process.closeInput()
-            for await _ in exited.stream { break }
+            _ = try? await process.exit.get()
             return info
         } catch {
-            process.terminate(reason: "probe failed", expected: true)
-            for await _ in exited.stream { break }
+            process.kill()
+            _ = try? await process.exit.get()
             throw error
         }
     }
 
     /// The first candidate that handshakes, with a warning for each that does not. A `custom` (explicit path)
     /// candidate takes the kind its `engine.info` reports.
-    static func choose(_ candidates: [EngineCandidate], logger: Logger, timeout: Duration) async -> EngineCandidate? {
+    static func choose(_ candidates: [EngineCandidate], logger: Logger, timeout: Duration,
+                       group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async -> EngineCandidate? {
         for candidate in candidates {
             do {
-                let info = try await probe(candidate, logger: logger, timeout: timeout)
+                let info = try await probe(candidate, logger: logger, timeout: timeout, group: group)
                 var chosen = candidate
                 if candidate.kind == "custom", case .object(let o) = info, case .string(let reported)? = o["kind"] {
                     chosen.kind = reported.lowercased()

@@ -1,38 +1,54 @@
-import Dispatch
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ForziumJSON
 import ForziumRPC
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// Limits and policies of the pool.
 public struct EnginePoolConfiguration: Sendable {
     /// Engine processes kept running.
     public var engines: Int
-    /// Requests in flight on one engine's pipe at once.
+    /// Requests in flight on one engine's pipe at once (a cancelled request counts until the engine answers it).
     public var perEngineConcurrency: Int
     /// Requests allowed to wait for an engine.
     public var queueDepth: Int
     /// First restart delay after a crash; doubles per crash up to `maxRestartDelay`.
     public var minRestartDelay: Duration
     public var maxRestartDelay: Duration
-    /// Crashes within `breakerWindow` that open a slot's breaker.
+    /// Crashes and replacements within `breakerWindow` that open a slot's breaker.
     public var breakerCrashes: Int
     public var breakerWindow: Duration
     /// How long an open breaker waits before one more attempt.
     public var breakerCooldown: Duration
     /// Deadline of the `engine.info` handshake.
     public var handshakeTimeout: Duration
-    /// How long shutdown waits for engines to exit after their stdin closes.
+    /// How long shutdown waits for in-flight requests, then for engines to exit after their stdin closes.
     public var shutdownGrace: Duration
+    /// How long an engine may take to answer a cancelled request before it is replaced.
+    public var cancelGrace: Duration
+    /// Silence (requests outstanding, no line) before a liveness ping, and how long the ping may go unanswered.
+    public var pingTimeout: Duration
+    /// Idle time before a liveness ping.
+    public var idlePingInterval: Duration
+    /// How long an unresponsive engine gets (out of rotation) before it is replaced.
+    public var unresponsiveGrace: Duration
 
     public init(
         engines: Int = 1, perEngineConcurrency: Int = 16, queueDepth: Int = 64,
         minRestartDelay: Duration = .milliseconds(100), maxRestartDelay: Duration = .seconds(5),
         breakerCrashes: Int = 5, breakerWindow: Duration = .seconds(30), breakerCooldown: Duration = .seconds(30),
-        handshakeTimeout: Duration = .seconds(10), shutdownGrace: Duration = .seconds(5)
+        handshakeTimeout: Duration = .seconds(10), shutdownGrace: Duration = .seconds(5),
+        cancelGrace: Duration = .seconds(2), pingTimeout: Duration = .milliseconds(900), idlePingInterval: Duration = .seconds(2),
+        unresponsiveGrace: Duration = .seconds(3)
     ) {
         self.engines = max(1, engines)
         self.perEngineConcurrency = max(1, perEngineConcurrency)
@@ -44,6 +60,20 @@ public struct EnginePoolConfiguration: Sendable {
         self.breakerCooldown = breakerCooldown
         self.handshakeTimeout = handshakeTimeout
         self.shutdownGrace = shutdownGrace
+        self.cancelGrace = cancelGrace
+        self.pingTimeout = pingTimeout
+        self.idlePingInterval = idlePingInterval
+        self.unresponsiveGrace = unresponsiveGrace
+    }
+
+    var watchSettings: EngineWatchSettings {
+        var settings = EngineWatchSettings()
+        settings.busySilence = TimeAmount(pingTimeout)
+        settings.pingTimeout = TimeAmount(pingTimeout)
+        settings.idlePing = TimeAmount(idlePingInterval)
+        settings.cancelGrace = TimeAmount(cancelGrace)
+        settings.exitGrace = TimeAmount(shutdownGrace)
+        return settings
     }
 }
 
@@ -58,14 +88,28 @@ public struct EngineSlotStatus: Sendable {
 
 /// A pool of engine processes behind one queue.
 ///
-/// Requests go to the ready engine with the fewest in flight (up to `perEngineConcurrency` each); when every
-/// engine is full they wait in a FIFO of at most `queueDepth` (beyond: 503 + Retry-After). A crashed engine fails
-/// its in-flight requests with 502 and is restarted with exponential backoff; `breakerCrashes` crashes within
-/// `breakerWindow` open the slot's breaker (no restarts until `breakerCooldown` passes). A request past its
-/// deadline gets 504 and its engine is replaced. Runs as a `Service`: on graceful shutdown it stops taking work,
-/// waits for in-flight requests, closes every engine's stdin, waits for them to exit, then kills stragglers.
+/// Requests go to the ready engine with the fewest in flight (up to `perEngineConcurrency` each); when every engine
+/// is full they wait in a FIFO of at most `queueDepth` (beyond: 503 + Retry-After).
+///
+/// - Deadlines and clients going away: the caller gets 504 (or its task ends) at once. A queued request just leaves
+///   the queue; one on an engine is withdrawn if unwritten, else the engine gets `$/cancelRequest` and the slot keeps
+///   counting the request until the engine answers (the late answer is dropped). An engine that leaves a cancel
+///   unanswered past `cancelGrace` is replaced.
+/// - Liveness: engines are pinged when silent with work outstanding (`pingTimeout`) or idle (`idlePingInterval`).
+///   A ping unanswered for `pingTimeout` takes the slot out of rotation (`unresponsive`); still silent after
+///   `unresponsiveGrace`, it is replaced. (An engine that answered the handshake ping with an error — one that may
+///   not answer pings while it computes — is only replaced this way when it was idle; its stuck requests still end
+///   through their deadlines and the cancel grace.)
+/// - Re-routing: a request not completely written to an engine that dies, is replaced or stops answering goes to
+///   another engine (or the front of the queue); only requests whose line was written fail with 502.
+/// - Crashes and replacements restart the slot with exponential backoff; `breakerCrashes` of them within
+///   `breakerWindow` open its breaker (no restarts until `breakerCooldown` passes).
+///
+/// As a `Service`, `run()` owns the timed work (restarts, breaker cooldowns, replacements) in a task group; on graceful
+/// shutdown it stops taking work, waits for in-flight requests, closes every engine's stdin, waits for them to exit,
+/// then kills stragglers.
 public final class EnginePool: Service, @unchecked Sendable {
-    private enum SlotState: String { case starting, ready, backoff, broken, stopped }
+    private enum SlotState: String { case starting, ready, unresponsive, restarting, backoff, broken, stopped }
 
     private struct Slot {
         var process: EngineProcess?
@@ -75,19 +119,37 @@ public final class EnginePool: Service, @unchecked Sendable {
         var crashTimes: [ContinuousClock.Instant] = []
         var restartDelay: Duration
         var restarts = 0
+        /// Why the gateway killed the current process (nil: it died by itself).
+        var replacing: String?
     }
 
-    private struct Waiter {
-        var id: Int
-        var deadline: ContinuousClock.Instant
-        var continuation: CheckedContinuation<EngineProcess, any Error>
+    private enum Location {
+        /// Waiting in the pool's queue (or between engines).
+        case queued
+        case engine(slot: Int, generation: Int, process: EngineProcess)
+    }
+
+    private struct Tracked {
+        var request: EngineRequest
+        var location: Location
+        var timer: Scheduled<Void>?
     }
 
     private struct State {
         var slots: [Slot]
-        var waiters: [Waiter] = []
+        var queue = CircularBuffer<Int>()
+        var requests: [Int: Tracked] = [:]
         var nextID = 1
         var shuttingDown = false
+        /// Completed when nothing is in flight any more (shutdown).
+        var drained: EventLoopPromise<Void>?
+    }
+
+    /// Timed work for `run()`.
+    private enum Job: Sendable {
+        case restart(slot: Int, after: Duration)
+        case breakerCooldown(slot: Int)
+        case replaceIfUnresponsive(slot: Int, generation: Int)
     }
 
     /// The engine every slot runs.
@@ -98,13 +160,17 @@ public final class EnginePool: Service, @unchecked Sendable {
     public let configuration: EnginePoolConfiguration
     private let logger: Logger
     private let metrics: GatewayMetrics
+    private let group: any EventLoopGroup
     private let state: NIOLockedValueBox<State>
+    private let jobs = AsyncStream<Job>.makeStream()
 
-    public init(engine: EngineCandidate, configuration: EnginePoolConfiguration, metrics: GatewayMetrics, logger: Logger) {
+    public init(engine: EngineCandidate, configuration: EnginePoolConfiguration, metrics: GatewayMetrics, logger: Logger,
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.engine = engine
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
+        self.group = eventLoopGroup
         self.state = NIOLockedValueBox(State(slots: Array(
             repeating: Slot(restartDelay: configuration.minRestartDelay), count: configuration.engines)))
     }
@@ -113,7 +179,6 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// Starts every engine and waits for their handshakes. Throws when none could start.
     public func start() async throws {
-        startDeadlineSweeper()
         var failures: [String] = []
         await withTaskGroup(of: String?.self) { group in
             for slot in 0..<configuration.engines {
@@ -128,264 +193,493 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// Spawns the slot's process and handshakes; returns a failure description, or nil when ready.
     private func startSlot(_ slot: Int) async -> String? {
-        let generation = state.withLockedValue { s -> Int in
+        let generation: Int? = state.withLockedValue { s in
+            guard !s.shuttingDown else { return nil }
             s.slots[slot].generation += 1
             s.slots[slot].state = .starting
+            s.slots[slot].process = nil
+            s.slots[slot].replacing = nil
+            s.slots[slot].inFlight = 0
             return s.slots[slot].generation
         }
+        guard let generation else { return "the gateway is shutting down" }
         let process: EngineProcess
         do {
-            process = try EngineProcess(
-                executable: engine.path, arguments: engine.arguments, slot: slot, generation: generation, logger: logger,
-                onExit: { [weak self] process, exit in self?.engineExited(process, exit) })
+            process = try await EngineProcess.start(
+                executable: engine.path, arguments: engine.arguments, slot: slot, generation: generation, group: group,
+                settings: configuration.watchSettings, logger: logger,
+                onEvent: { [weak self] event in self?.handle(event, slot: slot, generation: generation) })
         } catch {
             logger.error("engine start failed", metadata: ["slot": "\(slot)", "error": "\(error)"])
             // Not a process exit: account for it like a crash so the breaker sees spawn loops.
-            recordCrashAndScheduleRestart(slot: slot, generation: generation, reason: "\(error)")
+            recordCrash(slot: slot, generation: generation, reason: "\(error)", replaced: nil)
             return "\(error)"
         }
-        state.withLockedValue { $0.slots[slot].process = process }
+        process.exit.whenSuccess { [weak self] exit in self?.engineExited(slot: slot, generation: generation, pid: process.pid, exit) }
+        state.withLockedValue { s in
+            if s.slots[slot].generation == generation { s.slots[slot].process = process }
+        }
+        let answersPings: Bool
         do {
-            let info = try await EngineHandshake.run(process: process, id: 0, timeout: configuration.handshakeTimeout)
+            let info = try await EngineHandshake.run(process: process, id: nextRequestID(), timeout: configuration.handshakeTimeout)
             try engine.check(info: info)
             self.info.withLockedValue { $0 = CompactJSON.string(info) }
+            // Any answer to a ping proves liveness; a result (not "method not found") promises answers while busy.
+            let pong = try? await process.call(id: nextRequestID(), method: "ping", timeout: configuration.handshakeTimeout)
+            answersPings = pong != nil && pong?.error == nil
         } catch {
             logger.error("engine handshake failed", metadata: ["slot": "\(slot)", "pid": "\(process.pid)", "error": "\(error)"])
-            process.terminate(reason: "handshake failed", expected: false)
+            process.kill()
             return "\(error)"
         }
         let ready = state.withLockedValue { s -> Bool in
-            guard s.slots[slot].generation == generation, !s.shuttingDown, !process.isClosed else { return false }
+            guard s.slots[slot].generation == generation, s.slots[slot].state == .starting, !s.shuttingDown, process.isOpen else {
+                return false
+            }
             s.slots[slot].state = .ready
-            s.slots[slot].inFlight = 0
             return true
         }
-        guard ready else { return "engine exited during start" }
-        logger.info("engine ready", metadata: ["slot": "\(slot)", "pid": "\(process.pid)", "engine": "\(engine.kind)"])
-        dispatchWaiters()
+        guard ready else {
+            // Exited, replaced or shutting down meanwhile: make sure this process does not outlive its slot.
+            process.kill()
+            return "engine exited during start"
+        }
+        process.startLiveness(answersPingsWhileBusy: answersPings)
+        logger.info("engine ready", metadata: [
+            "slot": "\(slot)", "pid": "\(process.pid)", "engine": "\(engine.kind)", "busy_pings": "\(answersPings)",
+        ])
+        drainQueue()
         publishMetrics()
         return nil
     }
 
+    /// Runs the pool's timed work until graceful shutdown, then shuts the engines down.
     public func run() async throws {
-        try? await gracefulShutdown()
-        await shutdown()
+        await withDiscardingTaskGroup { group in
+            await withGracefulShutdownHandler {
+                for await job in jobs.stream {
+                    group.addTask { await self.perform(job) }
+                }
+            } onGracefulShutdown: {
+                self.jobs.continuation.finish()
+            }
+            await shutdown()
+            group.cancelAll()
+        }
+    }
+
+    private func perform(_ job: Job) async {
+        switch job {
+        case .restart(let slot, let delay):
+            if delay > .zero {
+                do { try await Task.sleep(for: delay) } catch { return }
+            }
+            _ = await startSlot(slot)
+        case .breakerCooldown(let slot):
+            do { try await Task.sleep(for: configuration.breakerCooldown) } catch { return }
+            let retry = state.withLockedValue { s -> Bool in
+                guard s.slots[slot].state == .broken, !s.shuttingDown else { return false }
+                s.slots[slot].crashTimes = []
+                return true
+            }
+            if retry { _ = await startSlot(slot) }
+        case .replaceIfUnresponsive(let slot, let generation):
+            do { try await Task.sleep(for: configuration.unresponsiveGrace) } catch { return }
+            replace(slot: slot, generation: generation, only: .unresponsive,
+                    reason: "the engine did not answer liveness pings for \(configuration.unresponsiveGrace)")
+        }
     }
 
     /// Stops taking work, waits for in-flight requests, closes engines' stdin, waits, then kills what is left.
     public func shutdown() async {
-        let waiters = state.withLockedValue { s -> [Waiter] in
+        let loop = group.next()
+        let (queued, drained) = state.withLockedValue { s -> ([EngineRequest], EventLoopFuture<Void>) in
             s.shuttingDown = true
-            let w = s.waiters
-            s.waiters = []
-            return w
+            let queued = s.queue.compactMap { s.requests.removeValue(forKey: $0)?.request }
+            s.queue.removeAll()
+            let promise = s.drained ?? loop.makePromise(of: Void.self)
+            s.drained = promise
+            if !s.slots.contains(where: { $0.inFlight > 0 && $0.process != nil }) { promise.succeed() }
+            return (queued, promise.futureResult)
         }
-        for w in waiters { w.continuation.resume(throwing: GatewayError(.unavailable(retryAfterSeconds: 1), "the gateway is shutting down")) }
-        let clock = ContinuousClock()
-        let deadline = clock.now + configuration.shutdownGrace
-        while clock.now < deadline, state.withLockedValue({ $0.slots.contains { $0.inFlight > 0 && $0.process != nil } }) {
-            try? await Task.sleep(for: .milliseconds(10))
+        for request in queued {
+            request.sink.fail(GatewayError(.unavailable(retryAfterSeconds: 1), "the gateway is shutting down"))
         }
+        _ = await Self.wait(for: drained, upTo: configuration.shutdownGrace, on: loop)
         let processes = state.withLockedValue { s in s.slots.compactMap { $0.process } }
-        for p in processes { p.closeInput() }
-        let exitDeadline = clock.now + configuration.shutdownGrace
-        while clock.now < exitDeadline, processes.contains(where: { !$0.isClosed }) {
-            try? await Task.sleep(for: .milliseconds(10))
+        for process in processes { process.closeInput() }
+        let exits = EventLoopFuture.andAllComplete(processes.map { $0.exit.map { _ in } }, on: loop)
+        if await !Self.wait(for: exits, upTo: configuration.shutdownGrace, on: loop) {
+            for process in processes { process.kill() }
+            _ = await Self.wait(for: exits, upTo: .seconds(5), on: loop)
         }
-        for p in processes where !p.isClosed { p.terminate(reason: "shutdown", expected: true) }
         logger.info("engines stopped")
+    }
+
+    /// Waits for `future` at most `timeout`; false on timeout.
+    private static func wait(for future: EventLoopFuture<Void>, upTo timeout: Duration, on loop: any EventLoop) async -> Bool {
+        let outcome = loop.makePromise(of: Bool.self)
+        let settled = NIOLockedValueBox(false)
+        let settle: @Sendable (Bool) -> Void = { value in
+            let first = settled.withLockedValue { done -> Bool in
+                defer { done = true }
+                return !done
+            }
+            if first { outcome.succeed(value) }
+        }
+        let timer = loop.scheduleTask(in: TimeAmount(timeout)) { settle(false) }
+        future.whenComplete { _ in
+            timer.cancel()
+            settle(true)
+        }
+        return (try? await outcome.futureResult.get()) ?? false
     }
 
     // MARK: Requests
 
     /// Sends `method` with `params` (raw JSON text of an object, spliced as-is; CR/LF become spaces) and returns
-    /// the engine's response. Throws `GatewayError` for 502/503/504.
+    /// the engine's response. Throws `GatewayError` for 502/503/504, and `CancellationError` when the calling task is
+    /// cancelled (the request then leaves the queue, or its engine gets a cancel).
     package func call(method: String, params: ByteBuffer, deadline: ContinuousClock.Instant) async throws -> EngineResponse {
-        let process = try await acquire(deadline: deadline)
-        defer { release(process) }
+        let sink = ReplySink()
         let id = nextRequestID()
-        let parts = Self.requestParts(id: id, method: method, params: params)
-        return try await withCheckedThrowingContinuation { continuation in
-            process.send(id: id, parts: parts, deadline: deadline, sink: .single(continuation))
+        let request = EngineRequest(id: id, parts: Self.requestParts(id: id, method: method, params: params), deadline: deadline, sink: sink)
+        try admit(request)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in sink.attach(continuation) }
+        } onCancel: {
+            self.abandon(request, error: CancellationError())
         }
     }
 
     /// A streamed request in progress: its events, and a way to abandon it (client gone).
     package struct EngineStream: Sendable {
         package var events: AsyncThrowingStream<EngineStreamEvent, any Error>
-        /// Stops waiting for the engine: the request is dropped from the pending table and its slot freed.
+        /// Stops waiting for the engine: the request leaves the queue, or its engine gets a cancel.
         package var cancel: @Sendable () -> Void
     }
 
     /// Like `call`, for methods that send `stream.rows` notifications before their final response.
     package func stream(method: String, params: ByteBuffer, deadline: ContinuousClock.Instant) async throws -> EngineStream {
-        let process = try await acquire(deadline: deadline)
+        let (events, continuation) = AsyncThrowingStream.makeStream(of: EngineStreamEvent.self, throwing: (any Error).self)
         let id = nextRequestID()
-        let parts = Self.requestParts(id: id, method: method, params: params)
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: EngineStreamEvent.self, throwing: (any Error).self)
+        let request = EngineRequest(id: id, parts: Self.requestParts(id: id, method: method, params: params), deadline: deadline,
+                                    sink: ReplySink(stream: continuation))
+        let gone = GatewayError(.engineFailed, "client disconnected")
         continuation.onTermination = { [weak self] termination in
-            if case .cancelled = termination {
-                // The client went away: stop waiting; the engine's later lines for this id are dropped.
-                process.cancel(id: id, error: GatewayError(.engineFailed, "client disconnected"))
-            }
-            self?.release(process)
+            if case .cancelled = termination { self?.abandon(request, error: gone) }
         }
-        process.send(id: id, parts: parts, deadline: deadline, sink: .stream(continuation))
-        return EngineStream(events: stream, cancel: {
-            process.cancel(id: id, error: GatewayError(.engineFailed, "client disconnected"))
-        })
-    }
-
-    /// Every 10 ms: fails requests past their deadline with 504 (replacing the engines that ran them) and drops
-    /// queued requests past theirs. One sweeper instead of a timer per request.
-    private func startDeadlineSweeper() {
-        Task.detached { [weak self] in
-            while true {
-                try? await Task.sleep(for: .milliseconds(10))
-                guard let self, !self.state.withLockedValue({ $0.shuttingDown }) else { return }
-                self.sweepDeadlines(now: .now)
-            }
-        }
-    }
-
-    private func sweepDeadlines(now: ContinuousClock.Instant) {
-        let (processes, expiredWaiters) = state.withLockedValue { s -> ([EngineProcess], [Waiter]) in
-            var expired: [Waiter] = []
-            s.waiters.removeAll { waiter in
-                if waiter.deadline <= now { expired.append(waiter); return true }
-                return false
-            }
-            return (s.slots.compactMap(\.process), expired)
-        }
-        for waiter in expiredWaiters {
-            waiter.continuation.resume(throwing: GatewayError(.deadline, "the request waited for an engine past its deadline"))
-        }
-        for process in processes where process.expire(now: now) > 0 {
-            logger.warning("request past its deadline; replacing its engine", metadata: ["pid": "\(process.pid)"])
-            process.terminate(reason: "the engine was replaced after another request's deadline", expected: true)
-        }
-        // Gauges are sampled here (100 Hz) rather than written on every request.
-        publishMetrics()
+        try admit(request)
+        return EngineStream(events: events, cancel: { [weak self] in self?.abandon(request, error: gone) })
     }
 
     private func nextRequestID() -> Int {
         state.withLockedValue { s in
             let id = s.nextID
             s.nextID &+= 1
-            if s.nextID <= 0 { s.nextID = 1 }
+            if s.nextID <= 0 || s.nextID >= EngineRPCHandler.pingIDBase { s.nextID = 1 }
             return id
         }
     }
 
-    /// The request line as parts: the envelope head (`RPCEncoder.requestHead`), the params as they arrived (a JSON
-    /// value without raw CR/LF), and the tail; a body holding CR or LF (whitespace between tokens) is copied once with
-    /// those turned into spaces.
+    /// The request line as buffers: a large body without raw CR/LF is written from the buffer it arrived in, between
+    /// the envelope head (`RPCEncoder.requestHead`) and the tail (three parts, no copy). A small body, or one holding
+    /// CR or LF (whitespace between tokens, turned into spaces), is copied once into a single line buffer.
     package static func requestParts(id: Int, method: String, params: ByteBuffer) -> [ByteBuffer] {
         var head: [UInt8] = []
         RPCEncoder.requestHead(id: id, method: method, into: &head)
         let hasBreaks = params.withUnsafeReadableBytes { raw in
             raw.count > 0 && (memchr(raw.baseAddress!, 0x0A, raw.count) != nil || memchr(raw.baseAddress!, 0x0D, raw.count) != nil)
         }
-        guard hasBreaks else { return [ByteBuffer(bytes: head), params, ByteBuffer(bytes: RPCEncoder.requestTail)] }
-        var flattened = params
-        flattened.withUnsafeMutableReadableBytes { raw in
-            for index in raw.indices where raw[index] == 0x0A || raw[index] == 0x0D { raw[index] = 0x20 }
+        if !hasBreaks, params.readableBytes >= copyBelow {
+            return [ByteBuffer(bytes: head), params, ByteBuffer(bytes: RPCEncoder.requestTail)]
         }
-        return [ByteBuffer(bytes: head), flattened, ByteBuffer(bytes: RPCEncoder.requestTail)]
+        var line = ByteBuffer()
+        line.reserveCapacity(head.count + params.readableBytes + RPCEncoder.requestTail.count)
+        line.writeBytes(head)
+        let start = line.writerIndex - line.readerIndex
+        line.writeImmutableBuffer(params)
+        if hasBreaks {
+            line.withUnsafeMutableReadableBytes { raw in
+                for index in start..<raw.count where raw[index] == 0x0A || raw[index] == 0x0D { raw[index] = 0x20 }
+            }
+        }
+        line.writeBytes(RPCEncoder.requestTail)
+        return [line]
     }
 
-    private func acquire(deadline: ContinuousClock.Instant) async throws -> EngineProcess {
-        enum Decision { case engine(EngineProcess), wait(Int), fail(GatewayError) }
-        let decision = state.withLockedValue { s -> Decision in
-            if s.shuttingDown { return .fail(GatewayError(.unavailable(retryAfterSeconds: 1), "the gateway is shutting down")) }
-            if let process = Self.pickLeastBusy(&s, limit: configuration.perEngineConcurrency) { return .engine(process) }
-            if s.slots.allSatisfy({ $0.state == .broken || $0.state == .stopped }) {
-                return .fail(GatewayError(.unavailable(retryAfterSeconds: Int(configuration.breakerCooldown.components.seconds)),
-                                          "no engine is available (crash-looping engines are held by the breaker)"))
-            }
-            if s.waiters.count >= configuration.queueDepth {
-                return .fail(GatewayError(.unavailable(retryAfterSeconds: 1), "the request queue is full; retry later"))
-            }
-            let id = s.nextID
-            s.nextID &+= 1
-            return .wait(id)
+    /// Bodies shorter than this are copied into one line buffer (one write instead of three).
+    static let copyBelow = 32 << 10
+
+    /// Takes a new request: to an engine, into the queue, or refused at once (thrown: queue full, no engine,
+    /// shutting down, deadline already passed).
+    private func admit(_ request: EngineRequest) throws {
+        if request.deadline <= .now {
+            throw GatewayError(.deadline, "the request's deadline passed before it could be sent to an engine")
         }
-        switch decision {
-        case .engine(let p):
-            return p
-        case .fail(let e): throw e
-        case .wait(let waiterID):
-            let process = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<EngineProcess, any Error>) in
-                let immediate = state.withLockedValue { s -> EngineProcess? in
-                    // An engine may have freed up in between.
-                    if let p = Self.pickLeastBusy(&s, limit: configuration.perEngineConcurrency) { return p }
-                    s.waiters.append(Waiter(id: waiterID, deadline: deadline, continuation: continuation))
-                    return nil
+        let loop = group.next()
+        let timer = loop.scheduleTask(deadline: request.deadline.nioDeadline) { [weak self] () -> Void in
+            guard let self else { return }
+            self.abandon(request, error: GatewayError(.deadline, "the request did not finish within its deadline"))
+        }
+        enum Outcome { case send(EngineProcess), queued, refuse(GatewayError) }
+        let outcome = state.withLockedValue { s -> Outcome in
+            if let refusal = refusal(s, queueFull: s.queue.count >= configuration.queueDepth) { return .refuse(refusal) }
+            if let (slot, generation, process) = Self.pickLeastBusy(&s, limit: configuration.perEngineConcurrency) {
+                s.requests[request.id] = Tracked(request: request, location: .engine(slot: slot, generation: generation, process: process), timer: timer)
+                return .send(process)
+            }
+            s.requests[request.id] = Tracked(request: request, location: .queued, timer: timer)
+            s.queue.append(request.id)
+            return .queued
+        }
+        switch outcome {
+        case .send(let process):
+            send(request, to: process)
+        case .queued:
+            break
+        case .refuse(let error):
+            timer.cancel()
+            throw error
+        }
+        publishMetrics()
+    }
+
+    /// Why a request cannot be taken now, if it cannot.
+    private func refusal(_ s: State, queueFull: Bool) -> GatewayError? {
+        if s.shuttingDown { return GatewayError(.unavailable(retryAfterSeconds: 1), "the gateway is shutting down") }
+        if s.slots.allSatisfy({ $0.state == .broken || $0.state == .stopped }) {
+            return GatewayError(.unavailable(retryAfterSeconds: Int(configuration.breakerCooldown.components.seconds)),
+                                "no engine is available (crash-looping engines are held by the breaker)")
+        }
+        if queueFull, !s.slots.contains(where: { $0.state == .ready && $0.inFlight < configuration.perEngineConcurrency }) {
+            return GatewayError(.unavailable(retryAfterSeconds: 1), "the request queue is full; retry later")
+        }
+        return nil
+    }
+
+    private func send(_ request: EngineRequest, to process: EngineProcess) {
+        let slot = process.slot, generation = process.generation
+        process.submit(request) { [weak self] request in
+            self?.takeBack(request, slot: slot, generation: generation)
+        }
+    }
+
+    /// The caller gave up (deadline, client gone): resolve its sink now; withdraw or cancel the request.
+    private func abandon(_ request: EngineRequest, error: any Error) {
+        guard request.sink.fail(error) else { return }
+        let process = state.withLockedValue { s -> EngineProcess? in
+            guard let tracked = s.requests[request.id] else { return nil }
+            switch tracked.location {
+            case .queued:
+                tracked.timer?.cancel()
+                s.requests.removeValue(forKey: request.id)
+                if let index = s.queue.firstIndex(of: request.id) { s.queue.remove(at: index) }
+                return nil
+            case .engine(_, _, let process):
+                return process
+            }
+        }
+        process?.cancel(id: request.id)
+        metrics.recordAbandoned(where: process == nil ? "queue" : "engine")
+        publishMetrics()
+    }
+
+    /// A request that was not completely written comes back from engine `slot`/`generation`: send it elsewhere.
+    private func takeBack(_ request: EngineRequest, slot: Int, generation: Int) {
+        enum Outcome { case send(EngineProcess), queued, none, fail(GatewayError) }
+        let outcome = state.withLockedValue { s -> Outcome in
+            guard var tracked = s.requests[request.id], case .engine(let from, let gen, _) = tracked.location,
+                  from == slot, gen == generation else { return .none }
+            if s.slots[slot].generation == generation, s.slots[slot].inFlight > 0 { s.slots[slot].inFlight -= 1 }
+            if request.sink.isResolved {
+                tracked.timer?.cancel()
+                s.requests.removeValue(forKey: request.id)
+                return .none
+            }
+            if let refusal = refusal(s, queueFull: false) {
+                tracked.timer?.cancel()
+                s.requests.removeValue(forKey: request.id)
+                return .fail(refusal)
+            }
+            if let (to, toGeneration, process) = Self.pickLeastBusy(&s, limit: configuration.perEngineConcurrency) {
+                tracked.location = .engine(slot: to, generation: toGeneration, process: process)
+                s.requests[request.id] = tracked
+                return .send(process)
+            }
+            // Back to the head of the queue: it was admitted before anything waiting there.
+            tracked.location = .queued
+            s.requests[request.id] = tracked
+            s.queue.prepend(request.id)
+            return .queued
+        }
+        switch outcome {
+        case .send(let process):
+            metrics.recordReroute()
+            logger.debug("request re-routed", metadata: ["id": "\(request.id)", "from_slot": "\(slot)", "to_slot": "\(process.slot)"])
+            send(request, to: process)
+        case .queued:
+            metrics.recordReroute()
+        case .fail(let error):
+            request.sink.fail(error)
+        case .none:
+            break
+        }
+        drainQueue()
+    }
+
+    /// Request `id` left engine `slot`/`generation` (answered, failed or withdrawn).
+    private func finished(id: Int, slot: Int, generation: Int) {
+        state.withLockedValue { s in
+            guard let tracked = s.requests[id], case .engine(let from, let gen, _) = tracked.location,
+                  from == slot, gen == generation else { return }
+            tracked.timer?.cancel()
+            s.requests.removeValue(forKey: id)
+            if s.slots[slot].generation == generation, s.slots[slot].inFlight > 0 { s.slots[slot].inFlight -= 1 }
+            checkDrained(&s)
+        }
+        drainQueue()
+    }
+
+    private func checkDrained(_ s: inout State) {
+        guard let drained = s.drained, s.shuttingDown else { return }
+        if !s.slots.contains(where: { $0.inFlight > 0 && $0.process != nil }) {
+            s.drained = nil
+            drained.succeed()
+        }
+    }
+
+    /// Moves queued requests onto engines with room; fails them when no engine can come back.
+    private func drainQueue() {
+        var sends: [(EngineRequest, EngineProcess)] = []
+        var failures: [(EngineRequest, GatewayError)] = []
+        state.withLockedValue { s in
+            while let id = s.queue.first {
+                guard var tracked = s.requests[id] else {
+                    s.queue.removeFirst()
+                    continue
                 }
-                if let immediate { continuation.resume(returning: immediate) }
+                if tracked.request.sink.isResolved {
+                    s.queue.removeFirst()
+                    tracked.timer?.cancel()
+                    s.requests.removeValue(forKey: id)
+                    continue
+                }
+                guard let (slot, generation, process) = Self.pickLeastBusy(&s, limit: configuration.perEngineConcurrency) else { break }
+                s.queue.removeFirst()
+                tracked.location = .engine(slot: slot, generation: generation, process: process)
+                s.requests[id] = tracked
+                sends.append((tracked.request, process))
             }
-            return process
+            if !s.queue.isEmpty, let refusal = refusal(s, queueFull: false) {
+                for id in s.queue {
+                    guard let tracked = s.requests.removeValue(forKey: id) else { continue }
+                    tracked.timer?.cancel()
+                    failures.append((tracked.request, refusal))
+                }
+                s.queue.removeAll()
+            }
         }
+        for (request, process) in sends { send(request, to: process) }
+        for (request, error) in failures { request.sink.fail(error) }
+        publishMetrics()
     }
 
-    private static func pickLeastBusy(_ s: inout State, limit: Int) -> EngineProcess? {
+    private static func pickLeastBusy(_ s: inout State, limit: Int) -> (Int, Int, EngineProcess)? {
         var best: Int?
         for i in s.slots.indices where s.slots[i].state == .ready && s.slots[i].inFlight < limit && s.slots[i].process != nil {
             if best == nil || s.slots[i].inFlight < s.slots[best!].inFlight { best = i }
         }
-        guard let b = best else { return nil }
+        guard let b = best, let process = s.slots[b].process else { return nil }
         s.slots[b].inFlight += 1
-        return s.slots[b].process
+        return (b, s.slots[b].generation, process)
     }
 
-    private func release(_ process: EngineProcess) {
-        state.withLockedValue { s in
-            if s.slots[process.slot].generation == process.generation, s.slots[process.slot].inFlight > 0 {
-                s.slots[process.slot].inFlight -= 1
+    // MARK: Engine events
+
+    private func handle(_ event: EngineEvent, slot: Int, generation: Int) {
+        switch event {
+        case .finished(let id):
+            finished(id: id, slot: slot, generation: generation)
+        case .reroute(let request):
+            takeBack(request, slot: slot, generation: generation)
+        case .closed(let reason):
+            state.withLockedValue { s in
+                guard s.slots[slot].generation == generation, [.ready, .unresponsive, .starting].contains(s.slots[slot].state) else { return }
+                s.slots[slot].state = s.shuttingDown ? .stopped : .restarting
             }
+            logger.debug("engine channel closed", metadata: ["slot": "\(slot)", "reason": "\(reason)"])
+            publishMetrics()
+        case .unresponsive(let busy, let answersPings):
+            let marked = state.withLockedValue { s -> Bool in
+                guard s.slots[slot].generation == generation, s.slots[slot].state == .ready else { return false }
+                s.slots[slot].state = .unresponsive
+                return true
+            }
+            guard marked else { return }
+            logger.warning("engine unresponsive: taken out of rotation", metadata: ["slot": "\(slot)", "busy": "\(busy)"])
+            if !busy || answersPings {
+                jobs.continuation.yield(.replaceIfUnresponsive(slot: slot, generation: generation))
+            }
+            publishMetrics()
+        case .responsive:
+            let back = state.withLockedValue { s -> Bool in
+                guard s.slots[slot].generation == generation, s.slots[slot].state == .unresponsive else { return false }
+                s.slots[slot].state = .ready
+                return true
+            }
+            if back {
+                logger.notice("engine answers again: back in rotation", metadata: ["slot": "\(slot)"])
+                drainQueue()
+            }
+        case .cancelIgnored(let id):
+            replace(slot: slot, generation: generation, only: nil,
+                    reason: "the engine left cancelled request \(id) unanswered for \(configuration.cancelGrace)")
         }
-        dispatchWaiters()
     }
 
-    private func dispatchWaiters() {
-        var handoffs: [(Waiter, EngineProcess)] = []
-        var failures: [Waiter] = []
-        state.withLockedValue { s in
-            while !s.waiters.isEmpty, let p = Self.pickLeastBusy(&s, limit: configuration.perEngineConcurrency) {
-                handoffs.append((s.waiters.removeFirst(), p))
-            }
-            if !s.waiters.isEmpty, s.slots.allSatisfy({ $0.state == .broken || $0.state == .stopped }) {
-                failures = s.waiters
-                s.waiters = []
-            }
+    /// Kills the slot's engine (it is restarted like after a crash, and counts toward the breaker).
+    private func replace(slot: Int, generation: Int, only required: SlotState?, reason: String) {
+        let process = state.withLockedValue { s -> EngineProcess? in
+            guard s.slots[slot].generation == generation, !s.shuttingDown, s.slots[slot].replacing == nil,
+                  let process = s.slots[slot].process else { return nil }
+            if let required, s.slots[slot].state != required { return nil }
+            guard [.ready, .unresponsive].contains(s.slots[slot].state) else { return nil }
+            s.slots[slot].replacing = reason
+            s.slots[slot].state = .restarting
+            return process
         }
-        for (w, p) in handoffs { w.continuation.resume(returning: p) }
-        for w in failures { w.continuation.resume(throwing: GatewayError(.unavailable(retryAfterSeconds: 5), "no engine is available")) }
+        guard let process else { return }
+        logger.warning("replacing engine", metadata: ["slot": "\(slot)", "pid": "\(process.pid)", "reason": "\(reason)"])
+        process.kill()
+        publishMetrics()
     }
 
-    // MARK: Crashes and restarts
-
-    private func engineExited(_ process: EngineProcess, _ exit: EngineProcess.Exit) {
-        let current = state.withLockedValue { s -> Bool in
-            guard s.slots[process.slot].generation == process.generation else { return false }
-            s.slots[process.slot].process = nil
-            s.slots[process.slot].inFlight = 0
-            if s.shuttingDown { s.slots[process.slot].state = .stopped }
-            return !s.shuttingDown
+    private func engineExited(slot: Int, generation: Int, pid: pid_t, _ exit: EngineProcess.Exit) {
+        let replaced = state.withLockedValue { s -> String?? in
+            guard s.slots[slot].generation == generation else { return .none }
+            s.slots[slot].process = nil
+            s.slots[slot].inFlight = 0
+            if s.shuttingDown {
+                s.slots[slot].state = .stopped
+                checkDrained(&s)
+                return .none
+            }
+            return .some(s.slots[slot].replacing)
         }
-        guard current else { return }
-        if exit.expected {
-            logger.warning("engine replaced", metadata: ["slot": "\(process.slot)", "pid": "\(process.pid)", "status": "\(exit.description)"])
-            metrics.recordEngineRestart(reason: "replaced")
-            state.withLockedValue { $0.slots[process.slot].restarts += 1 }
-            scheduleRestart(slot: process.slot, after: .zero)
+        guard case .some(let replacedReason) = replaced else { return }
+        if let replacedReason {
+            logger.warning("engine replaced", metadata: [
+                "slot": "\(slot)", "pid": "\(pid)", "status": "\(exit.description)", "reason": "\(replacedReason)",
+            ])
         } else {
-            logger.error("engine crashed", metadata: ["slot": "\(process.slot)", "pid": "\(process.pid)", "status": "\(exit.description)"])
-            recordCrashAndScheduleRestart(slot: process.slot, generation: process.generation, reason: exit.description)
+            logger.error("engine crashed", metadata: ["slot": "\(slot)", "pid": "\(pid)", "status": "\(exit.description)"])
         }
+        recordCrash(slot: slot, generation: generation, reason: exit.description, replaced: replacedReason)
     }
 
-    private func recordCrashAndScheduleRestart(slot: Int, generation: Int, reason: String) {
+    /// Counts a crash or replacement and schedules the restart, or opens the breaker.
+    private func recordCrash(slot: Int, generation: Int, reason: String, replaced: String?) {
         let now = ContinuousClock.now
         enum Next { case restart(Duration), breaker, none }
         let next = state.withLockedValue { s -> Next in
@@ -404,36 +698,19 @@ public final class EnginePool: Service, @unchecked Sendable {
             return .restart(delay)
         }
         switch next {
-        case .none: return
+        case .none:
+            return
         case .restart(let delay):
-            metrics.recordEngineRestart(reason: "crash")
-            logger.warning("restarting engine", metadata: ["slot": "\(slot)", "delay": "\(delay)", "reason": "\(reason)"])
-            scheduleRestart(slot: slot, after: delay)
+            metrics.recordEngineRestart(reason: replaced == nil ? "crash" : "replaced")
+            logger.warning("restarting engine", metadata: ["slot": "\(slot)", "delay": "\(delay)", "reason": "\(replaced ?? reason)"])
+            jobs.continuation.yield(.restart(slot: slot, after: delay))
         case .breaker:
-            logger.error("engine breaker open: too many crashes; not restarting for now",
+            metrics.recordEngineRestart(reason: replaced == nil ? "crash" : "replaced")
+            logger.error("engine breaker open: too many crashes or replacements; not restarting for now",
                          metadata: ["slot": "\(slot)", "crashes": "\(configuration.breakerCrashes)", "window": "\(configuration.breakerWindow)"])
-            dispatchWaiters()
-            let cooldown = configuration.breakerCooldown
-            Task.detached { [weak self] in
-                try? await Task.sleep(for: cooldown)
-                guard let self else { return }
-                let retry = self.state.withLockedValue { s -> Bool in
-                    guard s.slots[slot].state == .broken, !s.shuttingDown else { return false }
-                    s.slots[slot].crashTimes = []
-                    return true
-                }
-                if retry { _ = await self.startSlot(slot) }
-            }
+            jobs.continuation.yield(.breakerCooldown(slot: slot))
         }
-        publishMetrics()
-    }
-
-    private func scheduleRestart(slot: Int, after delay: Duration) {
-        Task.detached { [weak self] in
-            if delay > .zero { try? await Task.sleep(for: delay) }
-            guard let self, !self.state.withLockedValue({ $0.shuttingDown }) else { return }
-            _ = await self.startSlot(slot)
-        }
+        drainQueue()
     }
 
     // MARK: Status
@@ -451,11 +728,11 @@ public final class EnginePool: Service, @unchecked Sendable {
     }
 
     /// Requests waiting for an engine.
-    public var queued: Int { state.withLockedValue { $0.waiters.count } }
+    public var queued: Int { state.withLockedValue { $0.queue.count } }
 
     private func publishMetrics() {
         let (queued, inFlight, ready) = state.withLockedValue { s in
-            (s.waiters.count, s.slots.reduce(0) { $0 + $1.inFlight }, s.slots.filter { $0.state == .ready }.count)
+            (s.queue.count, s.slots.reduce(0) { $0 + $1.inFlight }, s.slots.filter { $0.state == .ready }.count)
         }
         metrics.recordPool(queueDepth: queued, inFlight: inFlight, enginesReady: ready)
     }

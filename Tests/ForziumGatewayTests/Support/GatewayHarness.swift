@@ -112,6 +112,22 @@ final class GatewayProcess: @unchecked Sendable {
         return (pid, inFlight, state, restarts, queued)
     }
 
+    /// Every engine slot as `/ready` reports it.
+    func slots() throws -> [(pid: Int32?, inFlight: Int, state: String, restarts: Int)] {
+        let (_, o) = try ready()
+        guard case .array(let engines)? = o["engines"] else { throw HTTPClientError(description: "no engines in /ready") }
+        return engines.map { value in
+            guard case .object(let slot) = value else { return (nil, 0, "", 0) }
+            var pid: Int32?
+            if case .number(let n)? = slot["pid"] { pid = Int32(n.value) }
+            var inFlight = 0, restarts = 0, state = ""
+            if case .number(let n)? = slot["in_flight"] { inFlight = Int(n.value) }
+            if case .number(let n)? = slot["restarts"] { restarts = Int(n.value) }
+            if case .string(let s)? = slot["state"] { state = s }
+            return (pid, inFlight, state, restarts)
+        }
+    }
+
     /// Polls `condition` every 20 ms for up to `timeout` seconds.
     func waitUntil(timeout: TimeInterval = 30, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(timeout)

@@ -85,6 +85,13 @@ struct TestHTTPClient {
         return received
     }
 
+    /// Sends a whole request and closes the connection without reading anything (a client giving up while it waits).
+    func sendThenClose(_ path: String, body: [UInt8], headers: [(String, String)] = []) throws {
+        let fd = try connectSocket()
+        try send(fd, head("POST", path, body: body, contentType: "application/json", headers: headers) + body)
+        close(fd)
+    }
+
     private func readAll(_ fd: Int32, onData: ([UInt8]) -> Void) throws -> [UInt8] {
         var raw: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)

@@ -1,0 +1,95 @@
+import Hummingbird
+import HTTPTypes
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Notices a client that closed its side of the connection while a request is being handled (EOF on the socket, or
+/// the connection closing), and tells whoever watches. The server allows half-closure, so without this a handler
+/// would only learn that the client is gone when it writes the response.
+final class ClientGoneHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = Any
+
+    private struct Watchers {
+        var gone = false
+        var next = 0
+        var callbacks: [Int: @Sendable () -> Void] = [:]
+    }
+
+    private let watchers = NIOLockedValueBox(Watchers())
+
+    init() {}
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { markGone() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        markGone()
+        context.fireChannelInactive()
+    }
+
+    private func markGone() {
+        let callbacks = watchers.withLockedValue { w -> [@Sendable () -> Void] in
+            guard !w.gone else { return [] }
+            w.gone = true
+            defer { w.callbacks = [:] }
+            return Array(w.callbacks.values)
+        }
+        for callback in callbacks { callback() }
+    }
+
+    /// Calls `callback` once when the client goes away (at once if it already has); returns a token for `unwatch`.
+    func watch(_ callback: @escaping @Sendable () -> Void) -> Int? {
+        let token = watchers.withLockedValue { w -> Int? in
+            guard !w.gone else { return nil }
+            w.next += 1
+            w.callbacks[w.next] = callback
+            return w.next
+        }
+        if token == nil { callback() }
+        return token
+    }
+
+    func unwatch(_ token: Int?) {
+        guard let token else { return }
+        watchers.withLockedValue { _ = $0.callbacks.removeValue(forKey: token) }
+    }
+}
+
+/// A request context that keeps the connection's channel (to find its `ClientGoneHandler`).
+public struct ChannelRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+    }
+}
+
+/// Runs POST requests (the engine routes) in a task that is cancelled when the client goes away, so a request still
+/// waiting for an engine leaves the queue at once and one on an engine gets a `$/cancelRequest`.
+public struct DisconnectAwareResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == BasicRequestContext {
+    public typealias Context = ChannelRequestContext
+    public let inner: Inner
+
+    public init(inner: Inner) { self.inner = inner }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let innerContext = BasicRequestContext(source: .init(channel: context.channel, logger: context.logger))
+        guard request.method == .post,
+              let watcher = try? await context.channel.pipeline.handler(type: ClientGoneHandler.self).get() else {
+            return try await inner.respond(to: request, context: innerContext)
+        }
+        let inner = self.inner
+        let task = Task { try await inner.respond(to: request, context: innerContext) }
+        let token = watcher.watch { task.cancel() }
+        defer { watcher.unwatch(token) }
+        return try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
+    }
+}
