@@ -179,6 +179,8 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// Starts every engine and waits for their handshakes. Throws when none could start.
     public func start() async throws {
+        // Segments left by processes that are gone (an earlier gateway or engine that was killed).
+        SharedMatrixSegment.removeOrphans()
         var failures: [String] = []
         await withTaskGroup(of: String?.self) { group in
             for slot in 0..<configuration.engines {
@@ -656,6 +658,8 @@ public final class EnginePool: Service, @unchecked Sendable {
     }
 
     private func engineExited(slot: Int, generation: Int, pid: pid_t, _ exit: EngineProcess.Exit) {
+        // Result segments the engine made and nobody will read now (it is reaped, so its pid counts as gone).
+        SharedMatrixSegment.removeOrphans()
         let replaced = state.withLockedValue { s -> String?? in
             guard s.slots[slot].generation == generation else { return .none }
             s.slots[slot].process = nil

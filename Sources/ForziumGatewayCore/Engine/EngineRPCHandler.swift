@@ -200,11 +200,13 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             guard let entry = entries.removeValue(forKey: id) else {
                 logger.debug("engine answered an unknown request id", metadata: ["id": "\(id)"])
+                reply.releaseSharedResult()
                 return
             }
             entry.graceTimer?.cancel()
             if entry.phase != .queued { becameIdleIfLast() }
-            entry.request.sink.complete(reply)
+            // A late answer to an abandoned request: nobody reads its result segment, so it goes now.
+            if !entry.request.sink.complete(reply) { reply.releaseSharedResult() }
             onEvent(.finished(id: id))
         case .rows(let request):
             entries[request]?.request.sink.rows(line)

@@ -60,6 +60,9 @@ public struct GatewayResponder: HTTPResponder {
             }
         } catch let error as GatewayError {
             response = problem(error, requestID: requestID, path: path)
+        } catch is CancellationError {
+            // The client went away (ClientDisconnect cancels the task): nobody reads this; 499 is for the metrics only.
+            response = Response(status: .init(code: 499, reasonPhrase: "Client Closed Request"))
         } catch {
             logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(error)"])
             response = problem(GatewayError(.engineInternal, "internal error"), requestID: requestID, path: path)
