@@ -36,12 +36,12 @@ public protocol Kernels: Sendable {
 }
 
 /// The size of the row blocks a cancellable matmul or conv2d is computed in: rows enough for about `work`
-/// multiply-adds, and never fewer than `minimumRows` (so that cutting costs the kernel little). Row blocks give exactly
-/// the whole call's result, so this only trades how soon a cancel is seen against per-block overhead.
+/// multiply-adds, and for matmul never fewer than `minimumRows` (so that cutting costs the kernel little). Row blocks
+/// give exactly the whole call's result, so this only trades how soon a cancel is seen against per-block overhead.
 public struct RowBlocking: Sendable, Equatable {
     /// Multiply-adds per block.
     public var work: Int
-    /// Fewest rows per block.
+    /// Fewest rows per matmul block.
     public var minimumRows: Int
 
     public init(work: Int, minimumRows: Int = 1) {
@@ -49,8 +49,9 @@ public struct RowBlocking: Sendable, Equatable {
         self.minimumRows = minimumRows
     }
 
-    /// 16 M multiply-adds (a few milliseconds for the scalar kernels), any number of rows.
-    public static let reference = RowBlocking(work: 1 << 24)
+    /// 16 M multiply-adds (a few milliseconds for the scalar kernels), and at least 64 rows: each block reloads
+    /// the whole right-hand matrix, which 64 rows amortise (row blocks of a 2000² matmul then take ~50 ms).
+    public static let reference = RowBlocking(work: 1 << 24, minimumRows: 64)
 }
 
 /// What `normalize` computes over the whole matrix before it touches any element:

@@ -81,9 +81,9 @@ public struct OperationCatalogue: Sendable {
     /// `call` without the conversion to `JSONValue`: the result as a `Matrix` (e.g. for
     /// `JSONWriter.writeMatrix`, which writes straight from the storage) or a scalar.
     ///
-    /// Given `isCancelled`, the work is cut into row blocks (see `Kernels.rowBlocking`: matmul and conv2d, whose cost
-    /// grows faster than their inputs, into blocks of a few milliseconds; the linear-time operations, bounded by
-    /// `limits.maxElements`, run whole) and `isCancelled` is asked before each block and once more at the end;
+    /// Given `isCancelled`, the work is cut into row blocks (see `blockRows` and `Kernels.rowBlocking`: matmul and
+    /// conv2d, whose cost grows faster than their inputs, into blocks of a few milliseconds to a few tens; the
+    /// linear-time operations, bounded by `limits.maxElements`, run whole) and `isCancelled` is asked before each block and once more at the end;
     /// when it answers true the call throws an `OperationError` of kind `.cancelled`. The blocks give exactly the
     /// result of the whole-matrix kernel call (each result row depends only on its own rows of input).
     public func evaluate(
@@ -193,20 +193,21 @@ public struct OperationCatalogue: Sendable {
         }
     }
 
-    /// Rows per cancellable block: for matmul and conv2d, enough rows for `kernels.rowBlocking`'s work (and at
-    /// least its minimum); the other operations are linear in their input and are not cut (`Int.max`).
+    /// Rows per cancellable block: for matmul and conv2d, rows enough for about `kernels.rowBlocking.work`
+    /// multiply-adds — for matmul at least `rowBlocking.minimumRows` (each block goes through the whole right-hand
+    /// matrix again), for conv2d at least one row per kernel thread (its kernel is small and stays in cache). The other
+    /// operations are linear in their input and are not cut (`Int.max`).
     func blockRows(_ plan: Plan) -> Int {
-        let workPerRow: Int
+        let sizing = kernels.rowBlocking
         switch plan {
         case .matmul(let a, let b):
-            workPerRow = a.cols * b.cols
+            return Swift.max(1, sizing.minimumRows, sizing.work / Swift.max(1, a.cols * b.cols))
         case .conv2d(let a, let k):
-            workPerRow = (a.cols - k.cols + 1) * k.rows * k.cols
+            let workPerRow = (a.cols - k.cols + 1) * k.rows * k.cols
+            return Swift.max(1, kernels.threads, sizing.work / Swift.max(1, workPerRow))
         default:
             return Int.max
         }
-        let sizing = kernels.rowBlocking
-        return Swift.max(1, sizing.minimumRows, sizing.work / Swift.max(1, workPerRow))
     }
 
     /// Rows `range` of a result, computed `step` rows at a time with `isCancelled` asked before each step, and put
