@@ -92,12 +92,14 @@ public struct OperationCatalogue: Sendable {
         let plan = try makePlan(method: method, params: params, streaming: false)
         let result: Matrix
         if let isCancelled {
-            try Self.check(isCancelled)
             let shape = plan.resultShape
             let step = blockRows(plan)
-            result = step >= shape.rows
-                ? try run(plan)
-                : try Self.assemble(0..<shape.rows, cols: shape.cols, step: step, isCancelled, try rowSource(plan))
+            if step >= shape.rows {
+                try Self.check(isCancelled)
+                result = try run(plan)
+            } else {
+                result = try Self.assemble(0..<shape.rows, cols: shape.cols, step: step, isCancelled, try rowSource(plan))
+            }
             try Self.check(isCancelled)
         } else {
             result = try run(plan)

@@ -38,7 +38,7 @@ let awkwardDoubles: [Double] = [
 ]
 
 @Suite("Binary matrices over real pipes", .timeLimit(.minutes(3)))
-struct BinaryMatrixTests {
+struct BinaryMatrixPipeTests {
     @Test("Binary in, binary out: bit-exact, NaN, ±Inf, -0.0 and subnormals included", arguments: EngineBinary.allCases)
     func roundTrip(engine: EngineBinary) throws {
         let process = try EngineProcess(engine)
