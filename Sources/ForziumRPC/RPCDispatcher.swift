@@ -170,7 +170,7 @@ public struct RPCDispatcher: Sendable {
             }
             return .value(.null)
         case RPCEncoder.pingMethod:
-            if let issue = Self.unexpectedParams(request.params) {
+            if let issue = Self.pingParamsIssue(request.params) {
                 throw RPCError.invalidParams("Invalid params: \(issue.message) (at \(issue.pointer))", issues: [issue])
             }
             return .value(.object(JSONObject([("in_flight", .exactInteger(requests.inFlight))])))
@@ -179,8 +179,8 @@ public struct RPCDispatcher: Sendable {
         }
     }
 
-    /// The first member or element of params that should not be there, for a method that takes none.
-    static func unexpectedParams(_ params: JSONValue?) -> PointerIssue? {
+    /// The first member or element of `ping` params (it takes none), if there is one.
+    static func pingParamsIssue(_ params: JSONValue?) -> PointerIssue? {
         switch params {
         case .object(let object)?:
             guard let first = object.members.first else { return nil }

@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:2dd3a8b98bbcd0fb9e7534cfad496a1e4461a6a924dd9c17a4f3711b03e08829"
+    public static let digest = "sha256:3406af7cb5f20d42bb6b89351a83df9069bf463b578a41d06883cb963d1e5db0"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -1543,7 +1543,7 @@ public enum SchemaBundle {
     "in_flight": {
       "type": "integer",
       "minimum": 0,
-      "description": "Requests read and not yet answered (queued or computing; each request of a batch counts), not counting the ping itself."
+      "description": "Requests read and not yet answered (queued or computing; each request of a batch counts). A ping sent on its own does not count itself; one inside a batch counts that batch."
     }
   },
   "additionalProperties": false
