@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "ForziumKernelsTests", dependencies: ["ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON", "ForziumTesting"]),
         .testTarget(name: "ForziumJanssonTests", dependencies: ["ForziumJansson", "ForziumJSON"]),
         .testTarget(name: "ForziumSchemaBundleTests", dependencies: ["ForziumSchemaBundle", "ForziumSchema", "ForziumKernels", "ForziumJSON"]),
-        .testTarget(name: "ForziumIntegrationTests", dependencies: ["ForziumJSON", "ForziumSchema", "ForziumSchemaBundle", "ForziumEngine", "ForziumEngineSIMD"]),
+        .testTarget(name: "ForziumIntegrationTests", dependencies: ["ForziumJSON", "ForziumSchema", "ForziumSchemaBundle", "ForziumEngine", "ForziumEngineSIMD", "ForziumTesting"]),
         .testTarget(name: "ForziumGatewayTests", dependencies: [
             "ForziumGatewayCore", "ForziumJSON", "ForziumGateway", "ForziumEngine", "ForziumEngineSIMD",
         ]),

@@ -2,7 +2,8 @@ import ArgumentParser
 import ForziumEngineCore
 import ForziumKernels
 
-/// `forzium-engine`: the portable engine — pure Swift kernels, requests answered one at a time, in order.
+/// `forzium-engine`: the portable engine — pure Swift kernels, requests computed one at a time and answered in order
+/// (while it computes it reads on, so `ping` and `$/cancelRequest` are handled at once).
 struct ForziumEngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forzium-engine",
@@ -13,7 +14,7 @@ struct ForziumEngineCommand: ParsableCommand {
     @OptionGroup var options: EngineOptions
 
     func run() throws {
-        let status = EngineRunner.run(kernels: FallbackKernels(), concurrency: .sequential, options: options)
+        let status = EngineRunner.run(kernels: FallbackKernels(), concurrency: .ordered, options: options)
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -3,24 +3,32 @@ import ForziumKernels
 import ForziumRPC
 
 /// The engine's methods: every operation of the catalogue (and `compute`), `engine.info`, and `stream`.
+/// (`ping` and `$/cancelRequest` belong to the protocol layer, `RPCDispatcher`.)
 struct EngineHandler: RPCHandler {
     /// Runs the operations.
     let catalogue: OperationCatalogue
     /// The `engine.info` result (fixed for the process).
     let info: JSONValue
 
-    func handle(_ request: RPCRequest, context: RPCContext) throws -> JSONValue {
+    /// The catalogue's methods, for a quick membership test.
+    private static let catalogueMethods = Set(OperationCatalogue.methodNames)
+
+    func handle(_ request: RPCRequest, context: RPCContext) throws -> RPCResult {
         switch request.method {
         case "engine.info":
-            return info
+            return .value(info)
         case "stream":
             return try stream(request, context: context)
-        default:
+        case let method where Self.catalogueMethods.contains(method):
+            let options = try RequestOptions(params: request.params)
             do {
-                return try catalogue.call(method: request.method, params: request.params)
+                let result = try catalogue.evaluate(method: method, params: options.params, isCancelled: { context.isCancelled })
+                return options.resultForm.result(result)
             } catch {
                 throw RPCError(error)
             }
+        default:
+            throw RPCError.methodNotFound(request.method)
         }
     }
 }
@@ -30,19 +38,18 @@ extension EngineHandler {
     static let streamBlockElements = 65_536
 
     /// `stream {data, operation, parameters?}`: sends `stream.rows` notifications
-    /// `{"request":<id>,"start":<row>,"rows":[[...],...]}` as row blocks are ready, then answers `{"rows":R,"cols":C}`.
-    /// Params errors are answered before any block is sent. As a notification (no id) it sends nothing at all.
-    func stream(_ request: RPCRequest, context: RPCContext) throws -> JSONValue {
-        guard let id = request.id else { return .null }
-        var columns = 1
-        if case .object(let object)? = request.params, case .array(let rows)? = object["data"], let first = rows.first {
-            if case .numbers(let row) = first { columns = max(1, row.count) }
-            if case .array(let row) = first { columns = max(1, row.count) }
-        }
-        let rowBlock = max(1, Self.streamBlockElements / columns)
+    /// `{"request":<id>,"start":<row>,"rows":<matrix>}` as row blocks are ready, then answers `{"rows":R,"cols":C}`.
+    /// `rows` is JSON rows, or a `BinaryMatrix` with `"$result":"binary"`. Params errors are answered before any
+    /// block is sent; a cancel stops the stream between blocks (-32800). As a notification (no id) it sends nothing.
+    func stream(_ request: RPCRequest, context: RPCContext) throws -> RPCResult {
+        guard let id = request.id else { return .value(.null) }
+        let options = try RequestOptions(params: request.params)
+        let rowBlock = max(1, Self.streamBlockElements / Self.dataColumns(options.params))
         let shape: (rows: Int, cols: Int)
         do {
-            shape = try catalogue.stream(method: "stream", params: request.params, rowBlock: rowBlock) { start, block in
+            shape = try catalogue.stream(
+                method: "stream", params: options.params, rowBlock: rowBlock, isCancelled: { context.isCancelled }
+            ) { start, block in
                 var params: [UInt8] = []
                 params.reserveCapacity(block.count * 20 + 64)
                 params.append(contentsOf: #"{"request":"#.utf8)
@@ -50,14 +57,31 @@ extension EngineHandler {
                 params.append(contentsOf: #","start":"#.utf8)
                 params.append(contentsOf: String(start).utf8)
                 params.append(contentsOf: #","rows":"#.utf8)
-                JSONWriter.write(block.jsonValue, into: &params)
+                options.resultForm.write(block, into: &params)
                 params.append(UInt8(ascii: "}"))
                 context.notify(method: "stream.rows", encodedParams: params)
             }
         } catch {
             throw RPCError(error)
         }
-        return .object(JSONObject([("rows", .exactInteger(shape.rows)), ("cols", .exactInteger(shape.cols))]))
+        return .value(.object(JSONObject([("rows", .exactInteger(shape.rows)), ("cols", .exactInteger(shape.cols))])))
+    }
+
+    /// Columns of `data` in stream params (JSON rows or the binary form), 1 when it cannot tell.
+    static func dataColumns(_ params: JSONValue?) -> Int {
+        guard case .object(let object)? = params else { return 1 }
+        switch object["data"] {
+        case .array(let rows)?:
+            if case .numbers(let row)? = rows.first { return max(1, row.count) }
+            if case .array(let row)? = rows.first { return max(1, row.count) }
+        case .object(let binary)?:
+            if case .numbers(let shape)? = binary["shape"], shape.count == 2, shape[1] >= 1, shape[1] <= 1e15 {
+                return Int(shape[1])
+            }
+        default:
+            break
+        }
+        return 1
     }
 }
 
@@ -69,7 +93,7 @@ extension RPCError {
         case .methodNotFound: self.init(.methodNotFound, message: error.message)
         case .invalidParams: self = .invalidParams(error.message, issues: error.issues)
         case .tooLarge: self.init(.tooLarge, message: error.message)
-        case .cancelled: self.init(.requestCancelled, message: error.message)
+        case .cancelled: self = .requestCancelled
         }
     }
 }

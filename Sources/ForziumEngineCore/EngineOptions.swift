@@ -15,6 +15,9 @@ public struct EngineOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Most matrix elements accepted per request (inputs together, and the result); beyond it: -32000.")
     public var maxElements: Int = 50_000_000
 
+    @Option(name: .long, help: "Most requests queued or computing at once (default: 2 × cores). Beyond it the engine stops reading stdin until one finishes (back-pressure; nothing is refused); below it, ping and $/cancelRequest are handled as soon as they arrive.")
+    public var maxInFlight: Int?
+
     @Option(name: .long, help: "Least severe log level written to stderr: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: String = "info"
 
@@ -22,6 +25,9 @@ public struct EngineOptions: ParsableArguments, Sendable {
 
     public func validate() throws {
         guard maxLineBytes >= 16 else { throw ValidationError("--max-line-bytes must be at least 16") }
+        if let maxInFlight, maxInFlight < 1 || maxInFlight > 4096 {
+            throw ValidationError("--max-in-flight must be between 1 and 4096")
+        }
         guard maxElements >= 1 else { throw ValidationError("--max-elements must be at least 1") }
         guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
             throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -30,25 +36,19 @@ public struct EngineOptions: ParsableArguments, Sendable {
 
     /// The parsed log level.
     public var level: Logger.Level { Logger.Level(rawValue: logLevel.lowercased()) ?? .info }
+
+    /// `--max-in-flight`, or twice the number of online cores.
+    public var resolvedMaxInFlight: Int { maxInFlight ?? 2 * EngineRunner.onlineCores }
 }
 
-/// Options of the multithreaded engine.
+/// Options of the multithreaded engine only.
 public struct ConcurrencyOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Threads the kernels use (default: the CPUs this process may run on).")
     public var threads: Int?
-
-    @Option(name: .long, help: "Most requests queued or computing at once (default: 2 × cores). Beyond it the engine stops reading stdin until one finishes (back-pressure; nothing is refused).")
-    public var maxInFlight: Int?
 
     public init() {}
 
     public func validate() throws {
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
-        if let maxInFlight, maxInFlight < 1 || maxInFlight > 4096 {
-            throw ValidationError("--max-in-flight must be between 1 and 4096")
-        }
     }
-
-    /// `--max-in-flight`, or twice the number of online cores.
-    public var resolvedMaxInFlight: Int { maxInFlight ?? 2 * EngineRunner.onlineCores }
 }

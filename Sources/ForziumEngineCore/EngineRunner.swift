@@ -10,13 +10,14 @@ import Glibc
 import Darwin
 #endif
 
-/// How an engine runs requests.
+/// How an engine runs requests. Either way it reads on while requests compute (so `ping` and `$/cancelRequest` are
+/// handled as they arrive), with at most `--max-in-flight` requests queued or computing; past that it stops reading
+/// stdin until one finishes (back-pressure).
 public enum EngineConcurrency: Sendable, Equatable {
-    /// In order, one at a time (the fallback engine).
-    case sequential
-    /// Reads on while requests compute; replies go out as each finishes. At most `maxInFlight` requests are queued
-    /// or running; past that the engine stops reading stdin until one finishes (back-pressure).
-    case concurrent(maxInFlight: Int)
+    /// One at a time on one compute thread, replies in request order (the fallback engine).
+    case ordered
+    /// Several at once; replies go out as each finishes.
+    case concurrent
 }
 
 /// The engine shell shared by `forzium-engine` and `forzium-engine-simd`.
@@ -48,13 +49,14 @@ public enum EngineRunner {
             ("schema_digest", schemaDigest),
             ("max_line_bytes", .exactInteger(options.maxLineBytes)),
             ("max_elements", .exactInteger(options.maxElements)),
+            ("max_in_flight", .exactInteger(options.resolvedMaxInFlight)),
         ]))
     }
 
     /// Every method an engine answers.
     public static var methodNames: [String] {
         var names = OperationCatalogue.methodNames
-        for extra in ["stream", "engine.info"] where !names.contains(extra) { names.append(extra) }
+        for extra in ["stream", "engine.info", RPCEncoder.pingMethod] where !names.contains(extra) { names.append(extra) }
         return names
     }
 
@@ -67,7 +69,7 @@ public enum EngineRunner {
     ///   - name: engine name for `engine.info` and logs (default from `kernels.kind`).
     ///   - kernels: the kernels behind every operation.
     ///   - decoder: parses request lines.
-    ///   - concurrency: sequential, or concurrent with a bound on requests in flight.
+    ///   - concurrency: in order on one compute thread, or concurrent.
     ///   - options: the common command-line options.
     public static func run(
         name: String? = nil,
@@ -86,20 +88,21 @@ public enum EngineRunner {
 
         let catalogue = OperationCatalogue(kernels: kernels, limits: OperationLimits(maxElements: options.maxElements))
         let handler = EngineHandler(catalogue: catalogue, info: info(name: engineName, kernels: kernels, options: options))
+        let maxInFlight = options.resolvedMaxInFlight
         let serveConcurrency: ServeConcurrency
         switch concurrency {
-        case .sequential:
-            serveConcurrency = .sequential
-        case .concurrent(let maxInFlight):
+        case .ordered:
+            serveConcurrency = .ordered(maxInFlight: maxInFlight)
+        case .concurrent:
             serveConcurrency = .concurrent(maxInFlight: maxInFlight, workers: min(maxInFlight, 64))
         }
         // The multithreaded engine also formats large results on its kernel threads; the fallback stays single-threaded.
-        let writerThreads = concurrency == .sequential ? 1 : kernels.threads
+        let writerThreads = concurrency == .ordered ? 1 : kernels.threads
         let dispatcher = RPCDispatcher(handler: handler, decoder: decoder, writerThreads: writerThreads)
         let server = RPCServer(dispatcher: dispatcher, concurrency: serveConcurrency)
         logger.info("serving JSON-RPC on stdio", metadata: [
             "kind": "\(kernels.kind)", "threads": "\(kernels.threads)", "simd_width": "\(kernels.vectorWidth)",
-            "concurrency": "\(concurrency)", "max_line_bytes": "\(options.maxLineBytes)",
+            "concurrency": "\(concurrency)", "max_in_flight": "\(maxInFlight)", "max_line_bytes": "\(options.maxLineBytes)",
             "max_elements": "\(options.maxElements)",
         ])
         let reader = LineReader(source: FileDescriptorSource(descriptor: input), maxLineBytes: options.maxLineBytes)

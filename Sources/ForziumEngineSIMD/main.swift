@@ -37,7 +37,7 @@ struct ForziumEngineSIMDCommand: ParsableCommand {
             name: "forzium-engine-simd",
             kernels: SIMDKernels(threads: concurrencyOptions.threads ?? SIMDKernels.availableCores),
             decoder: JanssonHybridDecoder(),
-            concurrency: .concurrent(maxInFlight: concurrencyOptions.resolvedMaxInFlight),
+            concurrency: .concurrent,
             options: options
         )
         if status != 0 { throw ExitCode(status) }

@@ -23,12 +23,35 @@ public protocol Kernels: Sendable {
     /// `nil` when `mode == .minmax` and the matrix is constant (max == min), which has no normalisation.
     func normalize(_ a: Matrix, mode: NormalizeMode) -> Matrix?
 
+    /// How finely the catalogue cuts matmul and conv2d into row blocks when a request can be cancelled (see
+    /// `OperationCatalogue.evaluate(method:params:isCancelled:)`). Default: `RowBlocking.reference`.
+    var rowBlocking: RowBlocking { get }
+
     /// The whole-matrix statistics `normalize` uses, so a stream can normalise row blocks one at a time;
     /// `nil` exactly when `normalize(a, mode:)` is `nil`. Default: the scalar reference (see `NormalizationStats`).
     func normalizationStats(_ a: Matrix, mode: NormalizeMode) -> NormalizationStats?
     /// Applies `stats` to every element of `a` (which may be a row block of the matrix the stats came from):
     /// `(x - stats.shift) / stats.divisor`. Must agree exactly with `normalize(_:mode:)`.
     func normalize(_ a: Matrix, with stats: NormalizationStats) -> Matrix
+}
+
+/// The size of the row blocks a cancellable matmul or conv2d is computed in: rows enough for about `work`
+/// multiply-adds, and for matmul never fewer than `minimumRows` (so that cutting costs the kernel little). Row blocks
+/// give exactly the whole call's result, so this only trades how soon a cancel is seen against per-block overhead.
+public struct RowBlocking: Sendable, Equatable {
+    /// Multiply-adds per block.
+    public var work: Int
+    /// Fewest rows per matmul block.
+    public var minimumRows: Int
+
+    public init(work: Int, minimumRows: Int = 1) {
+        self.work = work
+        self.minimumRows = minimumRows
+    }
+
+    /// 16 M multiply-adds (a few milliseconds for the scalar kernels), and at least 64 rows: each block reloads
+    /// the whole right-hand matrix, which 64 rows amortise (row blocks of a 2000² matmul then take ~50 ms).
+    public static let reference = RowBlocking(work: 1 << 24, minimumRows: 64)
 }
 
 /// What `normalize` computes over the whole matrix before it touches any element:
@@ -46,6 +69,8 @@ public struct NormalizationStats: Sendable, Equatable {
 }
 
 extension Kernels {
+    public var rowBlocking: RowBlocking { .reference }
+
     /// Reference statistics: `minmax` takes NaN-propagating min and max in row-major order (`nil` when
     /// max == min); `l2` sums `x * x` in row-major order from `+0.0` and takes the square root.
     public func normalizationStats(_ a: Matrix, mode: NormalizeMode) -> NormalizationStats? {

@@ -28,6 +28,46 @@ extension Matrix {
     }
 }
 
+/// A matrix param whose form and shape have been checked: JSON rows (copied out with `build()` once every check has
+/// passed) or the binary form (`BinaryMatrix`), decoded straight into matrix storage while it was checked.
+enum MatrixArgument {
+    case json(MatrixShape, JSONValue)
+    case binary(Matrix)
+
+    /// Reads a matrix param: an object is the binary form, anything else must be JSON rows (see `Matrix.decode`).
+    /// On failure the issue points below `pointer` (e.g. `/data/1`, `/matrix_b/base64`).
+    static func read(_ value: JSONValue, at pointer: String) -> Result<MatrixArgument, PointerIssue> {
+        guard case .object = value else {
+            return MatrixShape.scan(value, at: pointer).map { .json($0, value) }
+        }
+        let binary: BinaryMatrix
+        do {
+            binary = try BinaryMatrix(value, at: pointer)
+        } catch {
+            return .failure(error)
+        }
+        guard !binary.isScalar else {
+            return .failure(PointerIssue(pointer: pointer + "/shape", message: "a matrix needs shape [rows, cols]; [] is a scalar"))
+        }
+        return .success(.binary(Matrix(rows: binary.rows, cols: binary.cols, storage: binary.storage)))
+    }
+
+    var shape: MatrixShape {
+        switch self {
+        case .json(let shape, _): shape
+        case .binary(let matrix): MatrixShape(rows: matrix.rows, cols: matrix.cols)
+        }
+    }
+
+    /// The matrix itself.
+    func build() -> Matrix {
+        switch self {
+        case .json(let shape, let value): shape.build(value)
+        case .binary(let matrix): matrix
+        }
+    }
+}
+
 /// The shape of a JSON matrix, checked without copying any numbers.
 struct MatrixShape {
     var rows: Int

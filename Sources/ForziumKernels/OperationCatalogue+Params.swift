@@ -8,8 +8,8 @@ struct Arguments {
     /// Where the operation's own parameters live: `""` for a direct call, `/parameters` for `compute`.
     var parametersPointer: String
     var dataPointer: String = "/data"
-    var data: (shape: MatrixShape, json: JSONValue)?
-    var matrices: [String: (shape: MatrixShape, json: JSONValue)] = [:]
+    var data: MatrixArgument?
+    var matrices: [String: MatrixArgument] = [:]
     var numbers: [String: Double] = [:]
     var integers: [String: Int] = [:]
     /// Integer parameters as given, for messages (the stored value is clamped to 2^53).
@@ -98,8 +98,8 @@ extension OperationCatalogue {
             args.issues.append(PointerIssue(pointer: "/data", message: "missing required parameter"))
             return
         }
-        switch MatrixShape.scan(value, at: "/data") {
-        case .success(let shape): args.data = (shape, value)
+        switch MatrixArgument.read(value, at: "/data") {
+        case .success(let matrix): args.data = matrix
         case .failure(let issue): args.issues.append(issue)
         }
     }
@@ -115,8 +115,8 @@ extension OperationCatalogue {
             }
             switch spec.kind {
             case .matrix:
-                switch MatrixShape.scan(value, at: pointer) {
-                case .success(let shape): args.matrices[spec.name] = (shape, value)
+                switch MatrixArgument.read(value, at: pointer) {
+                case .success(let matrix): args.matrices[spec.name] = matrix
                 case .failure(let issue): args.issues.append(issue)
                 }
             case .number:
@@ -247,12 +247,9 @@ extension OperationCatalogue {
                 message: "Result too large: \(operation.rawValue) would produce \(resultShape.rows)×\(resultShape.cols) elements, over the limit of \(maxElements)")
         }
 
-        // 4. Copy the inputs out of the JSON.
-        let matrixA = a.build(data.json)
-        func other(_ name: String) -> Matrix {
-            let matrix = args.matrices[name]!
-            return matrix.shape.build(matrix.json)
-        }
+        // 4. Copy the inputs out of the JSON (binary inputs are already matrices).
+        let matrixA = data.build()
+        func other(_ name: String) -> Matrix { args.matrices[name]!.build() }
         switch operation {
         case .multiply: return .scale(matrixA, args.numbers["factor"] ?? 1)
         case .add: return .offset(matrixA, args.numbers["addend"] ?? 0)

@@ -26,7 +26,7 @@ public struct OperationError: Error, Sendable, Equatable {
         self.issues = issues
     }
 
-    static func invalidParams(_ issues: [PointerIssue]) -> OperationError {
+    package static func invalidParams(_ issues: [PointerIssue]) -> OperationError {
         let first = issues[0]
         let location = first.pointer.isEmpty ? "params" : first.pointer
         var message = "Invalid params: \(first.message) (at \(location))"
@@ -80,9 +80,30 @@ public struct OperationCatalogue: Sendable {
 
     /// `call` without the conversion to `JSONValue`: the result as a `Matrix` (e.g. for
     /// `JSONWriter.writeMatrix`, which writes straight from the storage) or a scalar.
-    public func evaluate(method: String, params: JSONValue?) throws(OperationError) -> OperationResult {
+    ///
+    /// Given `isCancelled`, the work is cut into row blocks (see `blockRows` and `Kernels.rowBlocking`: matmul and
+    /// conv2d, whose cost grows faster than their inputs, into blocks of a few milliseconds to a few tens; the
+    /// linear-time operations, bounded by `limits.maxElements`, run whole) and `isCancelled` is asked before each block and once more at the end;
+    /// when it answers true the call throws an `OperationError` of kind `.cancelled`. The blocks give exactly the
+    /// result of the whole-matrix kernel call (each result row depends only on its own rows of input).
+    public func evaluate(
+        method: String, params: JSONValue?, isCancelled: (() -> Bool)? = nil
+    ) throws(OperationError) -> OperationResult {
         let plan = try makePlan(method: method, params: params, streaming: false)
-        let result = try run(plan)
+        let result: Matrix
+        if let isCancelled {
+            let shape = plan.resultShape
+            let step = blockRows(plan)
+            if step >= shape.rows {
+                try Self.check(isCancelled)
+                result = try run(plan)
+            } else {
+                result = try Self.assemble(0..<shape.rows, cols: shape.cols, step: step, isCancelled, try rowSource(plan))
+            }
+            try Self.check(isCancelled)
+        } else {
+            result = try run(plan)
+        }
         if case .reduce(_, _, nil) = plan {
             return .scalar(result.storage[0])
         }
@@ -97,51 +118,27 @@ public struct OperationCatalogue: Sendable {
     /// block's first row. Row-separable operations (multiply, add, matmul, elementwise_*, conv2d, max_pool2d,
     /// normalize once its whole-matrix statistics are known, reshape) compute block by block; transpose and the
     /// reductions compute the whole result, then emit it in blocks. A reduction without an axis emits one 1×1 block.
-    /// Errors are thrown before the first block is emitted.
+    /// Errors are thrown before the first block is emitted, except cancellation: `isCancelled` is asked before
+    /// every block (and, for matmul and conv2d, between the smaller blocks `evaluate` would use), and when it
+    /// answers true the stream stops with an `OperationError` of kind `.cancelled`.
     /// - Returns: the result's shape.
     public func stream(
         method: String,
         params: JSONValue?,
         rowBlock: Int,
+        isCancelled: () -> Bool = { false },
         emit: (_ start: Int, _ rows: Matrix) -> Void
     ) throws(OperationError) -> (rows: Int, cols: Int) {
         let plan = try makePlan(method: method, params: params, streaming: true)
         let shape = plan.resultShape
+        let rowsOf = try rowSource(plan)
         let block = Swift.max(1, rowBlock)
-        func blocks(_ body: (Range<Int>) -> Matrix) {
-            var start = 0
-            while start < shape.rows {
-                let end = Swift.min(start + block, shape.rows)
-                emit(start, body(start..<end))
-                start = end
-            }
-        }
-        switch plan {
-        case .scale(let a, let factor):
-            blocks { kernels.scale(a.rowSlice($0), by: factor) }
-        case .offset(let a, let addend):
-            blocks { kernels.offset(a.rowSlice($0), by: addend) }
-        case .matmul(let a, let b):
-            blocks { kernels.matmul(a.rowSlice($0), b) }
-        case .elementwise(let op, let a, let b):
-            blocks { kernels.elementwise(op, a.rowSlice($0), b.rowSlice($0)) }
-        case .conv2d(let a, let k):
-            blocks { kernels.conv2d(a.rowSlice($0.lowerBound..<($0.upperBound + k.rows - 1)), kernel: k) }
-        case .maxPool(let a, let size):
-            blocks { kernels.maxPool2d(a.rowSlice(($0.lowerBound * size)..<($0.upperBound * size)), size: size) }
-        case .normalize(let a, let mode, let dataPointer):
-            guard let stats = kernels.normalizationStats(a, mode: mode) else {
-                throw Self.constantMinmax(at: dataPointer)
-            }
-            blocks { kernels.normalize(a.rowSlice($0), with: stats) }
-        case .reshape(let a, _, let cols):
-            blocks { range in
-                Matrix(rows: range.count, cols: cols,
-                       storage: Array(a.storage[(range.lowerBound * cols)..<(range.upperBound * cols)]))
-            }
-        case .transpose, .reduce:
-            let whole = try run(plan)
-            blocks { whole.rowSlice($0) }
+        let step = blockRows(plan)
+        var start = 0
+        while start < shape.rows {
+            let end = Swift.min(start + block, shape.rows)
+            emit(start, try Self.assemble(start..<end, cols: shape.cols, step: step, isCancelled, rowsOf))
+            start = end
         }
         return shape
     }
@@ -163,6 +160,82 @@ public struct OperationCatalogue: Sendable {
         case .reshape(let a, let rows, let cols): return Matrix(rows: rows, cols: cols, storage: a.storage)
         case .reduce(let op, let a, let axis): return kernels.reduce(op, a, axis: axis)
         }
+    }
+
+    /// A function giving any range of rows of the plan's result. Row-separable operations compute just those rows
+    /// (normalize after its whole-matrix statistics, which are computed here); transpose and the reductions compute
+    /// the whole result here and hand out slices of it.
+    func rowSource(_ plan: Plan) throws(OperationError) -> (Range<Int>) -> Matrix {
+        switch plan {
+        case .scale(let a, let factor):
+            return { kernels.scale(a.rowSlice($0), by: factor) }
+        case .offset(let a, let addend):
+            return { kernels.offset(a.rowSlice($0), by: addend) }
+        case .matmul(let a, let b):
+            return { kernels.matmul(a.rowSlice($0), b) }
+        case .elementwise(let op, let a, let b):
+            return { kernels.elementwise(op, a.rowSlice($0), b.rowSlice($0)) }
+        case .conv2d(let a, let k):
+            return { kernels.conv2d(a.rowSlice($0.lowerBound..<($0.upperBound + k.rows - 1)), kernel: k) }
+        case .maxPool(let a, let size):
+            return { kernels.maxPool2d(a.rowSlice(($0.lowerBound * size)..<($0.upperBound * size)), size: size) }
+        case .normalize(let a, let mode, let dataPointer):
+            guard let stats = kernels.normalizationStats(a, mode: mode) else {
+                throw Self.constantMinmax(at: dataPointer)
+            }
+            return { kernels.normalize(a.rowSlice($0), with: stats) }
+        case .reshape(let a, _, let cols):
+            return { range in
+                Matrix(rows: range.count, cols: cols,
+                       storage: Array(a.storage[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+            }
+        case .transpose, .reduce:
+            let whole = try run(plan)
+            return { whole.rowSlice($0) }
+        }
+    }
+
+    /// Rows per cancellable block: for matmul and conv2d, rows enough for about `kernels.rowBlocking.work`
+    /// multiply-adds — for matmul at least `rowBlocking.minimumRows` (each block goes through the whole right-hand
+    /// matrix again), for conv2d at least one row per kernel thread (its kernel is small and stays in cache). The other
+    /// operations are linear in their input and are not cut (`Int.max`).
+    func blockRows(_ plan: Plan) -> Int {
+        let sizing = kernels.rowBlocking
+        switch plan {
+        case .matmul(let a, let b):
+            return Swift.max(1, sizing.minimumRows, sizing.work / Swift.max(1, a.cols * b.cols))
+        case .conv2d(let a, let k):
+            let workPerRow = (a.cols - k.cols + 1) * k.rows * k.cols
+            return Swift.max(1, kernels.threads, sizing.work / Swift.max(1, workPerRow))
+        default:
+            return Int.max
+        }
+    }
+
+    /// Rows `range` of a result, computed `step` rows at a time with `isCancelled` asked before each step, and put
+    /// together in order.
+    static func assemble(
+        _ range: Range<Int>, cols: Int, step: Int, _ isCancelled: () -> Bool, _ rowsOf: (Range<Int>) -> Matrix
+    ) throws(OperationError) -> Matrix {
+        if range.count <= step {
+            try check(isCancelled)
+            return rowsOf(range)
+        }
+        var storage: [Double] = []
+        storage.reserveCapacity(range.count * cols)
+        var lower = range.lowerBound
+        while lower < range.upperBound {
+            try check(isCancelled)
+            let upper = Swift.min(lower + step, range.upperBound)
+            storage.append(contentsOf: rowsOf(lower..<upper).storage)
+            lower = upper
+        }
+        return Matrix(rows: range.count, cols: cols, storage: storage)
+    }
+
+    /// Throws `.cancelled` when `isCancelled` says so.
+    static func check(_ isCancelled: () -> Bool) throws(OperationError) {
+        if isCancelled() { throw OperationError(.cancelled, message: "Request cancelled") }
     }
 
     static func constantMinmax(at pointer: String) -> OperationError {

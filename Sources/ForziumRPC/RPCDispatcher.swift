@@ -1,7 +1,8 @@
 import ForziumJSON
 
 /// Turns one request line into its reply line, per JSON-RPC 2.0: envelope checks, batches, notifications,
-/// error objects. Pure apart from what the handler does, so it is testable in-process.
+/// error objects, and the protocol's own methods (`ping`, `$/cancelRequest`). Pure apart from what the handler does
+/// and the registry of requests in flight, so it is testable in-process.
 public struct RPCDispatcher: Sendable {
     /// Answers the validated requests.
     public let handler: any RPCHandler
@@ -9,6 +10,8 @@ public struct RPCDispatcher: Sendable {
     public let decoder: any MessageDecoder
     /// Threads that may format one large result (the codec splits big matrices by rows); 1 keeps it on the caller.
     public let writerThreads: Int
+    /// The requests read and not yet answered (for `$/cancelRequest` and `ping`).
+    public let requests = RequestRegistry()
 
     public init(handler: any RPCHandler, decoder: any MessageDecoder = JSONParserDecoder(), writerThreads: Int = 1) {
         self.handler = handler
@@ -40,8 +43,46 @@ public struct RPCDispatcher: Sendable {
         }
     }
 
-    /// The reply to an already-decoded message (a request object or a batch).
+    /// What the reading thread does with a decoded message.
+    public enum Intake: Sendable {
+        /// A control message — a single `ping` or `$/cancelRequest` — handled at once; its reply line, if any
+        /// (a ping request gets one, a cancel notification none).
+        case handled(replyLine: [UInt8]?)
+        /// A request or a batch, now registered as in flight (so a later `$/cancelRequest` reaches it): answer it
+        /// with `reply(to:context:)`, on any thread.
+        case admitted(AdmittedMessage)
+    }
+
+    /// Sorts a decoded message: control messages are handled here and now (they must not wait behind requests
+    /// that compute), everything else is registered as in flight.
+    public func intake(_ message: JSONValue, context: RPCContext) -> Intake {
+        if case .object(let object) = message, case .string(let method)? = object["method"],
+           method == RPCEncoder.pingMethod || method == RPCEncoder.cancelMethod {
+            var line: [UInt8] = []
+            guard respond(to: message, context: context, into: &line) else { return .handled(replyLine: nil) }
+            line.append(0x0A)
+            return .handled(replyLine: line)
+        }
+        return .admitted(requests.admit(message))
+    }
+
+    /// The reply to an admitted message (see `intake`); nil when nothing is to be sent. Its requests stop being
+    /// in flight once this returns.
+    public func reply(to admitted: AdmittedMessage, context: RPCContext) -> [UInt8]? {
+        defer { requests.finish(admitted) }
+        return reply(to: admitted.message, tokens: admitted.tokens, context: context)
+    }
+
+    /// The reply to an already-decoded message (a request object, a batch, or a control message).
     public func reply(to message: JSONValue, context: RPCContext) -> [UInt8]? {
+        switch intake(message, context: context) {
+        case .handled(let line): return line
+        case .admitted(let admitted): return reply(to: admitted, context: context)
+        }
+    }
+
+    /// `tokens`: one per request object of `message` (see `AdmittedMessage`).
+    private func reply(to message: JSONValue, tokens: [CancellationToken?], context: RPCContext) -> [UInt8]? {
         var line: [UInt8] = []
         switch message {
         case .array(let elements):
@@ -50,10 +91,10 @@ public struct RPCDispatcher: Sendable {
             }
             var wroteAny = false
             line.append(UInt8(ascii: "["))
-            for element in elements {
+            for (index, element) in elements.enumerated() {
                 let mark = line.count
                 if wroteAny { line.append(UInt8(ascii: ",")) }
-                if respond(to: element, context: context, into: &line) {
+                if respond(to: element, context: context.request(tokens[index]), into: &line) {
                     wroteAny = true
                 } else {
                     line.removeSubrange(mark...)
@@ -73,7 +114,7 @@ public struct RPCDispatcher: Sendable {
             }
             line.append(UInt8(ascii: "]"))
         default:
-            guard respond(to: message, context: context, into: &line) else { return nil }
+            guard respond(to: message, context: context.request(tokens.first ?? nil), into: &line) else { return nil }
         }
         line.append(0x0A)
         return line
@@ -97,9 +138,9 @@ public struct RPCDispatcher: Sendable {
         case .success(let valid):
             request = valid
         }
-        let outcome: Result<JSONValue, RPCError>
+        let outcome: Result<RPCResult, RPCError>
         do {
-            outcome = .success(try handler.handle(request, context: context))
+            outcome = .success(try run(request, context: context))
         } catch let error as RPCError {
             outcome = .failure(error)
         } catch {
@@ -107,10 +148,62 @@ public struct RPCDispatcher: Sendable {
         }
         guard let id = request.id else { return false }
         switch outcome {
-        case .success(let result): RPCEncoder.result(id: id, result: result, into: &line, threads: writerThreads)
-        case .failure(let error): RPCEncoder.error(id: id, error: error, into: &line)
+        case .success(.value(let result)):
+            RPCEncoder.result(id: id, result: result, into: &line, threads: writerThreads)
+        case .success(.text(let write)):
+            let threads = writerThreads
+            RPCEncoder.result(id: id, into: &line) { write(&$0, threads) }
+        case .failure(let error):
+            RPCEncoder.error(id: id, error: error, into: &line)
         }
         return true
+    }
+
+    /// The protocol's own methods, then the handler's.
+    private func run(_ request: RPCRequest, context: RPCContext) throws -> RPCResult {
+        switch request.method {
+        case RPCEncoder.cancelMethod:
+            // A notification, as in LSP; a `$/` method sent as a request is not one the engine answers.
+            guard request.isNotification else { throw RPCError.methodNotFound(request.method) }
+            if case .object(let params)? = request.params, let id = params["id"], Self.isValidID(id) {
+                requests.cancel(id: id)
+            }
+            return .value(.null)
+        case RPCEncoder.pingMethod:
+            if let issue = Self.pingParamsIssue(request.params) {
+                throw RPCError.invalidParams("Invalid params: \(issue.message) (at \(issue.pointer))", issues: [issue])
+            }
+            return .value(.object(JSONObject([("in_flight", .exactInteger(requests.inFlight))])))
+        default:
+            return try handler.handle(request, context: context)
+        }
+    }
+
+    /// The first member or element of `ping` params (it takes none), if there is one.
+    static func pingParamsIssue(_ params: JSONValue?) -> PointerIssue? {
+        switch params {
+        case .object(let object)?:
+            guard let first = object.members.first else { return nil }
+            return PointerIssue(pointer: "/" + JSONPointerToken.escape(first.key), message: "unknown parameter (ping takes none)")
+        case .array(let items)? where !items.isEmpty:
+            return PointerIssue(pointer: "/0", message: "unexpected parameter (ping takes none)")
+        case .numbers(let items)? where !items.isEmpty:
+            return PointerIssue(pointer: "/0", message: "unexpected parameter (ping takes none)")
+        default:
+            return nil
+        }
+    }
+
+    /// An id a request may carry: a string, null, or a number written as a JSON number (not the `NaN`, `Infinity`
+    /// and `-Infinity` tokens the parser accepts as an extension, which could not be echoed as strict JSON).
+    static func isValidID(_ id: JSONValue) -> Bool {
+        switch id {
+        case .string, .null: return true
+        case .number(let number):
+            if let literal = number.literal { return literal.utf8.last.map { $0 >= 0x30 && $0 <= 0x39 } ?? false }
+            return number.value.isFinite
+        default: return false
+        }
     }
 
     struct EnvelopeFailure: Error {
@@ -118,7 +211,7 @@ public struct RPCDispatcher: Sendable {
         var error: RPCError
     }
 
-    /// The envelope rules: an object; `id`, when present, a string, number or null; `jsonrpc` exactly "2.0";
+    /// The envelope rules: an object; `id`, when present, a string, finite number or null (`isValidID`); `jsonrpc` exactly "2.0";
     /// `method` a string; `params`, when present, an object or array. Invalid requests are answered even without
     /// an id (with id null), since they cannot be recognised as notifications.
     static func validate(_ message: JSONValue) -> Result<RPCRequest, EnvelopeFailure> {
@@ -126,11 +219,8 @@ public struct RPCDispatcher: Sendable {
             return .failure(EnvelopeFailure(id: .null, error: .invalidRequest("a request must be an object")))
         }
         let id = object["id"]
-        switch id {
-        case nil, .string?, .number?, .null?:
-            break
-        default:
-            return .failure(EnvelopeFailure(id: .null, error: .invalidRequest(#""id" must be a string, a number or null"#)))
+        if let id, !isValidID(id) {
+            return .failure(EnvelopeFailure(id: .null, error: .invalidRequest(#""id" must be a string, a finite number or null"#)))
         }
         let replyID = id ?? .null
         guard let version = object["jsonrpc"] else {

@@ -49,6 +49,10 @@ public enum RPCEncoder {
     /// The cancellation method (a notification, as in LSP): `{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":N}}`.
     public static let cancelMethod = "$/cancelRequest"
 
+    /// The liveness check: `{"jsonrpc":"2.0","id":N,"method":"ping"}` is answered `{"in_flight":K}` at once, even while
+    /// requests compute (K: requests read and not yet answered). Build the line with `requestLine(id:method:params:)`.
+    public static let pingMethod = "ping"
+
     /// A whole `$/cancelRequest` notification line (with LF) for request `id`.
     public static func cancelLine(id: Int) -> [UInt8] {
         var line: [UInt8] = []
@@ -88,12 +92,13 @@ public enum RPCEncoder {
         buffer.append(UInt8(ascii: "}"))
     }
 
-    /// A success response whose result is already-encoded JSON.
-    public static func result(id: JSONValue, encodedResult: [UInt8], into buffer: inout [UInt8]) {
+    /// A success response whose result `writeResult` appends itself (exactly one JSON value), e.g. a matrix written
+    /// straight from its storage.
+    public static func result(id: JSONValue, into buffer: inout [UInt8], writeResult: (inout [UInt8]) -> Void) {
         buffer.append(contentsOf: head)
         writeID(id, into: &buffer)
         buffer.append(contentsOf: resultKey)
-        buffer.append(contentsOf: encodedResult)
+        writeResult(&buffer)
         buffer.append(UInt8(ascii: "}"))
     }
 

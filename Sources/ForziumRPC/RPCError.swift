@@ -69,6 +69,9 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         RPCError(.invalidParams, message: message, data: .object(JSONObject([("errors", .array(issues.map(\.jsonValue)))])))
     }
 
+    /// -32800: the request was cancelled by `$/cancelRequest` before it finished.
+    public static let requestCancelled = RPCError(.requestCancelled, message: "Request cancelled")
+
     public static func internalError(_ message: String) -> RPCError {
         RPCError(.internalError, message: "Internal error: \(message)")
     }

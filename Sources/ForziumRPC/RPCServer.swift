@@ -10,15 +10,19 @@ public protocol LineSink: AnyObject, Sendable {
 
 extension LineWriter: LineSink {}
 
-/// How the serve loop runs requests.
+/// How the serve loop runs requests. In both modes the reading thread keeps reading while requests compute, and
+/// handles control messages (`ping`, `$/cancelRequest`) the moment it reads them, so a cancel reaches a request that
+/// is queued or computing and a ping is answered while others compute. At most `maxInFlight` requests are queued or
+/// computing: beyond that the reader waits for a slot (back-pressure: it stops reading, nothing is refused).
 public enum ServeConcurrency: Sendable, Equatable {
-    /// One at a time, in order, on the reading thread; replies come in request order.
-    case sequential
-    /// The reader keeps reading while earlier requests compute on `workers` dedicated threads; each reply is written
-    /// as soon as it is ready (out of order; ids tell replies apart). At most `maxInFlight` requests are queued or
-    /// running: beyond that the reader waits for a slot (back-pressure: it stops reading, nothing is refused).
-    /// Lines shorter than `inlineBelow` bytes are answered on the reading thread itself: such a request is at most a
-    /// few microseconds of work, less than handing it to another thread, and it cannot hold up the reader for long.
+    /// One compute thread takes the requests in order, so replies come in request order (a ping's reply may pass
+    /// them). A line shorter than `inlineBelow` bytes that arrives while nothing is queued is answered on the reading
+    /// thread itself (no hand-off; order is kept since nothing is pending).
+    case ordered(maxInFlight: Int, inlineBelow: Int = RPCServer.defaultInlineBelow)
+    /// Requests compute on `workers` dedicated threads; each reply is written as soon as it is ready (out of order;
+    /// ids tell replies apart). Lines shorter than `inlineBelow` bytes are answered on the reading thread itself:
+    /// such a request is at most a few microseconds of work, less than handing it to another thread, and it cannot
+    /// hold up the reader for long.
     case concurrent(maxInFlight: Int, workers: Int, inlineBelow: Int = RPCServer.defaultInlineBelow)
 }
 
@@ -48,7 +52,7 @@ public struct RPCServer: Sendable {
     /// most a few hundred numbers).
     public static let defaultInlineBelow = 2048
 
-    public init(dispatcher: RPCDispatcher, concurrency: ServeConcurrency = .sequential) {
+    public init(dispatcher: RPCDispatcher, concurrency: ServeConcurrency) {
         self.dispatcher = dispatcher
         self.concurrency = concurrency
     }
@@ -56,6 +60,11 @@ public struct RPCServer: Sendable {
     /// Serves until input ends (returning once every request read has been answered) or output closes.
     /// Blank lines are ignored; an oversize line is answered with -32600 (id null) and serving goes on.
     /// `onOversize` hears the length of each line rejected for exceeding the limit (for logging).
+    ///
+    /// Every line that is not answered inline is decoded on the reading thread: its text is never copied for a
+    /// worker (the worker gets the compact parsed value and the read buffer is free for the next line), and its
+    /// requests are registered as in flight before the next line is read, so a `$/cancelRequest` right behind
+    /// finds them.
     public func serve<Source: ByteSource>(
         reader: LineReader<Source>,
         sink: any LineSink,
@@ -63,13 +72,29 @@ public struct RPCServer: Sendable {
     ) -> ServeSummary {
         var summary = ServeSummary(end: .endOfInput, lines: 0, oversizeLines: 0)
         let context = RPCContext(sink: { line in sink.write(line) })
-        var pool: WorkerPool?
-        var inlineBelow = 0
-        if case .concurrent(let maxInFlight, let workers, let inline) = concurrency {
+        let pool: WorkerPool
+        let inlineBelow: Int
+        let ordered: Bool
+        switch concurrency {
+        case .ordered(let maxInFlight, let inline):
+            pool = WorkerPool(threads: 1, limit: max(1, maxInFlight))
+            inlineBelow = inline
+            ordered = true
+        case .concurrent(let maxInFlight, let workers, let inline):
             pool = WorkerPool(threads: max(1, workers), limit: max(1, maxInFlight))
             inlineBelow = inline
+            ordered = false
         }
         let dispatcher = self.dispatcher
+        /// Writes a reply that needs no computing: at once, unless request order makes it wait for the replies
+        /// queued before it.
+        func emit(_ line: [UInt8]) {
+            if ordered && !pool.isIdle {
+                pool.submit { sink.write(line) }
+            } else {
+                sink.write(line)
+            }
+        }
         reading: while !sink.isClosed {
             switch reader.next() {
             case .end:
@@ -77,39 +102,33 @@ public struct RPCServer: Sendable {
             case .oversize(let byteCount):
                 summary.oversizeLines += 1
                 onOversize(byteCount)
-                sink.write(RPCDispatcher.errorLine(id: .null, error: .oversizeLine(byteCount: byteCount, limit: reader.maxLineBytes)))
+                emit(RPCDispatcher.errorLine(id: .null, error: .oversizeLine(byteCount: byteCount, limit: reader.maxLineBytes)))
             case .line(let bytes):
                 if Self.isBlank(bytes) { continue }
                 summary.lines += 1
-                if let pool, bytes.count >= Self.decodeOnReaderAbove {
-                    // A large line (a matrix request) is parsed here, so its text is never copied for the worker: the
-                    // worker gets the compact parsed value and the read buffer is released for the next line.
-                    switch dispatcher.decode(bytes) {
-                    case .rejected(let errorLine):
-                        sink.write(errorLine)
-                    case .message(let message):
+                if bytes.count < inlineBelow && (!ordered || pool.isIdle) {
+                    if let reply = dispatcher.reply(to: bytes, context: context) { sink.write(reply) }
+                    continue
+                }
+                switch dispatcher.decode(bytes) {
+                case .rejected(let errorLine):
+                    emit(errorLine)
+                case .message(let message):
+                    switch dispatcher.intake(message, context: context) {
+                    case .handled(let reply):
+                        if let reply { sink.write(reply) }
+                    case .admitted(let admitted):
                         pool.submit {
-                            if let reply = dispatcher.reply(to: message, context: context) { sink.write(reply) }
+                            if let reply = dispatcher.reply(to: admitted, context: context) { sink.write(reply) }
                         }
                     }
-                } else if let pool, bytes.count >= inlineBelow {
-                    let line = [UInt8](bytes)
-                    pool.submit {
-                        let reply = line.withUnsafeBytes { dispatcher.reply(to: $0, context: context) }
-                        if let reply { sink.write(reply) }
-                    }
-                } else if let reply = dispatcher.reply(to: bytes, context: context) {
-                    sink.write(reply)
                 }
             }
         }
-        pool?.finish()
+        pool.finish()
         if sink.isClosed { summary.end = .outputClosed }
         return summary
     }
-
-    /// Lines at least this long are decoded on the reading thread in concurrent mode (see `serve`).
-    static let decodeOnReaderAbove = 1 << 20
 
     /// Only spaces, tabs and CRs.
     static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {

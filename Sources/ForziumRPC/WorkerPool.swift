@@ -39,6 +39,9 @@ final class WorkerPool: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// True when no job is queued or running (every job submitted so far has finished).
+    var isIdle: Bool { lock.withLock { pending == 0 } }
+
     /// Waits until every submitted job has finished, then stops the threads.
     func finish() {
         lock.lock()

@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:46a90ea3b50d1fde24b7ccb4dc1dc7830af0ef5f156a9c30e2677a1b639009f5"
+    public static let digest = "sha256:3406af7cb5f20d42bb6b89351a83df9069bf463b578a41d06883cb963d1e5db0"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -1215,7 +1215,8 @@ public enum SchemaBundle {
     "methods",
     "schema_digest",
     "max_line_bytes",
-    "max_elements"
+    "max_elements",
+    "max_in_flight"
   ],
   "properties": {
     "name": {
@@ -1266,6 +1267,11 @@ public enum SchemaBundle {
       "type": "integer",
       "minimum": 1,
       "description": "Most matrix elements accepted per request (inputs together, and the result); more gets -32000."
+    },
+    "max_in_flight": {
+      "type": "integer",
+      "minimum": 1,
+      "description": "Most requests queued or computing at once (--max-in-flight). Past it the engine stops reading stdin until one finishes, so ping and $/cancelRequest are handled at once only while fewer requests than this are in flight."
     }
   }
 }
@@ -1509,6 +1515,38 @@ public enum SchemaBundle {
   "title": "normalize result",
   "description": "Result of normalize: a matrix; non-finite elements are written as null.",
   "$ref": "../defs/result-matrix.json"
+}
+
+"""#),
+        (path: "methods/ping.params.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/methods/ping.params.json",
+  "title": "ping params",
+  "description": "ping takes no parameters; params may be omitted or an empty object. The engine answers it on its reading thread at once, even while other requests compute.",
+  "type": "object",
+  "maxProperties": 0
+}
+
+"""#),
+        (path: "methods/ping.result.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/methods/ping.result.json",
+  "title": "ping result",
+  "description": "The engine is alive and reading; how busy it is.",
+  "type": "object",
+  "required": [
+    "in_flight"
+  ],
+  "properties": {
+    "in_flight": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Requests read and not yet answered (queued or computing; each request of a batch counts). A ping sent on its own does not count itself; one inside a batch counts that batch."
+    }
+  },
+  "additionalProperties": false
 }
 
 """#),

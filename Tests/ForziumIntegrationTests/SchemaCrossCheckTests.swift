@@ -119,6 +119,9 @@ let crossCheckCorpus: [CrossCheckCase] = [
     invalid("compute", #"{"data":[[1,2]],"operation":"sum","parameters":{"axis":3}}"#),
     invalid("compute", #"{"data":[[1,2]],"operation":"transpose","extra":true}"#),
     semantic("compute", #"{"data":[[1,2],[3]],"operation":"transpose"}"#),
+    // ping (answered by the protocol layer)
+    valid("ping", #"{}"#),
+    invalid("ping", #"{"verbose":true}"#),
 ]
 
 /// The registry holding every embedded schema.

@@ -2,21 +2,36 @@ import ForziumJSON
 import Testing
 @testable import ForziumRPC
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A handler with a few methods that exercise every reply path.
 struct TestHandler: RPCHandler {
     struct Boom: Error {}
 
-    func handle(_ request: RPCRequest, context: RPCContext) throws -> JSONValue {
+    func handle(_ request: RPCRequest, context: RPCContext) throws -> RPCResult {
         switch request.method {
         case "echo":
-            return request.params ?? .null
+            return .value(request.params ?? .null)
+        case "text":
+            return .text { line, _ in line.append(contentsOf: "[1,2.5]".utf8) }
+        case "wait_for_cancel":
+            // Stands in for a long computation that checks for cancellation between blocks (gives up after 10 s).
+            for _ in 0..<10_000 {
+                if context.isCancelled { throw RPCError.requestCancelled }
+                usleep(1_000)
+            }
+            return .value(.string("not cancelled"))
         case "bad_params":
             throw RPCError.invalidParams("Invalid params", issues: [PointerIssue(pointer: "/data/1", message: "row 1 has 3 elements, expected 2")])
         case "boom":
             throw Boom()
         case "announce":
             context.notify(method: "progress", params: .object(JSONObject([("step", .exactInteger(1))])))
-            return .string("done")
+            return .value(.string("done"))
         default:
             throw RPCError.methodNotFound(request.method)
         }
@@ -47,6 +62,10 @@ func reply(_ line: String, sink: MemorySink = MemorySink()) -> String? {
     #expect(out.last == 0x0A)
     #expect(out.dropLast().contains(0x0A) == false)
     return String(decoding: out.dropLast(), as: UTF8.self)
+}
+
+func json(_ text: String) -> JSONValue {
+    do { return try JSONParser().parse(text) } catch { fatalError("bad JSON in test: \(text)") }
 }
 
 func parsed(_ text: String?) throws -> JSONValue {
@@ -160,6 +179,55 @@ struct RPCDispatcherTests {
         #expect(inner.count == 1 && errorCode(inner[0]) == -32600)
     }
 
+    @Test("A result the handler writes itself goes between the envelope's members as it is")
+    func textResult() {
+        #expect(reply(#"{"jsonrpc":"2.0","id":3,"method":"text"}"#) == #"{"jsonrpc":"2.0","id":3,"result":[1,2.5]}"#)
+        #expect(reply(#"[{"jsonrpc":"2.0","id":3,"method":"text"},{"jsonrpc":"2.0","id":4,"method":"text"}]"#)
+            == #"[{"jsonrpc":"2.0","id":3,"result":[1,2.5]},{"jsonrpc":"2.0","id":4,"result":[1,2.5]}]"#)
+    }
+
+    @Test("An id written NaN, Infinity or -Infinity makes the request invalid (-32600, id null)", arguments: ["NaN", "Infinity", "-Infinity"])
+    func nonFiniteIDs(id: String) throws {
+        let text = try #require(reply(#"{"jsonrpc":"2.0","id":\#(id),"method":"echo"}"#))
+        #expect(text == #"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: \"id\" must be a string, a finite number or null"}}"#)
+    }
+
+    @Test("ping answers {in_flight} and takes no params; $/cancelRequest is a notification")
+    func controlMethods() throws {
+        #expect(reply(#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#) == #"{"jsonrpc":"2.0","id":1,"result":{"in_flight":0}}"#)
+        #expect(reply(#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{}}"#) == #"{"jsonrpc":"2.0","id":1,"result":{"in_flight":0}}"#)
+        #expect(reply(#"{"jsonrpc":"2.0","id":2,"method":"ping","params":{"a/b":1}}"#)
+            == #"{"jsonrpc":"2.0","id":2,"error":{"code":-32602,"message":"Invalid params: unknown parameter (ping takes none) (at /a~1b)","data":{"errors":[{"pointer":"/a~1b","message":"unknown parameter (ping takes none)"}]}}}"#)
+        #expect(reply(#"{"jsonrpc":"2.0","method":"ping"}"#) == nil)
+        #expect(reply(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":12345}}"#) == nil)
+        #expect(reply(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":NaN}}"#) == nil)
+        #expect(reply(#"{"jsonrpc":"2.0","method":"$/cancelRequest"}"#) == nil)
+        #expect(reply(#"{"jsonrpc":"2.0","id":3,"method":"$/cancelRequest","params":{"id":1}}"#)
+            == #"{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"Method not found: $/cancelRequest"}}"#)
+        // Inside a batch, ping counts the batch's own requests.
+        #expect(reply(#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"echo"}]"#)
+            == #"[{"jsonrpc":"2.0","id":1,"result":{"in_flight":2}},{"jsonrpc":"2.0","id":2,"result":null}]"#)
+    }
+
+    @Test("The registry tracks requests by JSON value while they are in flight, and forgets them after")
+    func registry() {
+        let registry = RequestRegistry()
+        let first = registry.admit(json(#"{"jsonrpc":"2.0","id":7,"method":"x"}"#))
+        let batch = registry.admit(json(#"[{"jsonrpc":"2.0","id":7.0,"method":"x"},{"jsonrpc":"2.0","method":"x"},{"jsonrpc":"2.0","id":"7","method":"x"},3]"#))
+        #expect(registry.inFlight == 5)
+        #expect(registry.trackedIDs == 2)
+        #expect(registry.cancel(id: json("7e0")) == 2)
+        #expect(first.tokens[0]?.isCancelled == true)
+        #expect(batch.tokens[0]?.isCancelled == true)
+        #expect(batch.tokens[1] == nil && batch.tokens[3] == nil)
+        #expect(batch.tokens[2]?.isCancelled == false)
+        registry.finish(first)
+        registry.finish(batch)
+        #expect(registry.inFlight == 0)
+        #expect(registry.trackedIDs == 0)
+        #expect(registry.cancel(id: json("7")) == 0)
+    }
+
     @Test("A handler's notifications are written before its reply")
     func handlerNotifications() {
         let sink = MemorySink()
@@ -170,19 +238,73 @@ struct RPCDispatcherTests {
 
 @Suite("Serve loop")
 struct RPCServerTests {
-    func serve(_ input: String, chunk: Int, concurrency: ServeConcurrency, maxLineBytes: Int = 1 << 20) -> (MemorySink, ServeSummary) {
+    func serve(
+        _ input: String, chunk: Int, concurrency: ServeConcurrency, maxLineBytes: Int = 1 << 20,
+        dispatcher: RPCDispatcher = dispatcher
+    ) -> (MemorySink, ServeSummary) {
         let sink = MemorySink()
         let reader = LineReader(source: ChunkedSource(input, chunk: chunk), maxLineBytes: maxLineBytes, initialCapacity: 8)
         let summary = RPCServer(dispatcher: dispatcher, concurrency: concurrency).serve(reader: reader, sink: sink)
         return (sink, summary)
     }
 
-    @Test("Sequential: byte-by-byte input, blank lines skipped, oversize answered, last line without LF answered")
+    /// A request that runs until it is cancelled, on a line long enough (padding) not to be answered inline.
+    static func waitForCancel(id: Int) -> String {
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"wait_for_cancel"}"# + String(repeating: " ", count: 3000)
+    }
+
+    static let cancelModes: [ServeConcurrency] = [
+        .ordered(maxInFlight: 4, inlineBelow: 0), .ordered(maxInFlight: 4), .concurrent(maxInFlight: 4, workers: 2, inlineBelow: 0),
+    ]
+
+    @Test("A cancel read while its request computes ends it with -32800; a ping is answered meanwhile; the next request is served", arguments: cancelModes)
+    func cancelWhileComputing(mode: ServeConcurrency) {
+        let fresh = RPCDispatcher(handler: TestHandler())
+        let lines: [String] = [
+            Self.waitForCancel(id: 1),
+            #"{"jsonrpc":"2.0","id":"p","method":"ping"}"#,
+            #"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":99}}"#,
+            #"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":1}}"#,
+            #"{"jsonrpc":"2.0","id":2,"method":"echo"}"#,
+        ]
+        let input = lines.joined(separator: "\n") + "\n"
+        let (sink, _) = serve(input, chunk: 4096, concurrency: mode, dispatcher: fresh)
+        let replies = sink.lines
+        #expect(replies.count == 3)
+        #expect(replies.first == #"{"jsonrpc":"2.0","id":"p","result":{"in_flight":1}}"# + "\n")
+        // In concurrent mode the echo may overtake the cancelled reply.
+        #expect(Set(replies.dropFirst()) == [
+            #"{"jsonrpc":"2.0","id":1,"error":{"code":-32800,"message":"Request cancelled"}}"# + "\n",
+            #"{"jsonrpc":"2.0","id":2,"result":null}"# + "\n",
+        ])
+        #expect(fresh.requests.inFlight == 0)
+        #expect(fresh.requests.trackedIDs == 0)
+    }
+
+    @Test("Ordered: a request queued behind a long one can be cancelled before it starts; errors keep request order")
+    func cancelQueued() {
+        let fresh = RPCDispatcher(handler: TestHandler())
+        let lines: [String] = [
+            Self.waitForCancel(id: 1), Self.waitForCancel(id: 2), "{",
+            #"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":2}}"#,
+            #"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":1}}"#,
+        ]
+        let input = lines.joined(separator: "\n") + "\n"
+        let (sink, _) = serve(input, chunk: 4096, concurrency: .ordered(maxInFlight: 4), dispatcher: fresh)
+        let replies = sink.lines
+        #expect(replies.count == 3)
+        #expect(replies.first == #"{"jsonrpc":"2.0","id":1,"error":{"code":-32800,"message":"Request cancelled"}}"# + "\n")
+        #expect(replies.dropFirst().first == #"{"jsonrpc":"2.0","id":2,"error":{"code":-32800,"message":"Request cancelled"}}"# + "\n")
+        #expect(replies.last?.hasPrefix(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"#) == true)
+        #expect(fresh.requests.inFlight == 0)
+    }
+
+    @Test("Ordered: byte-by-byte input, blank lines skipped, oversize answered, last line without LF answered")
     func sequential() {
         let input = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}\r\n\n   \n"
             + "[\"" + String(repeating: "a", count: 200) + "\"]\n"
             + "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"echo\"}"
-        let (sink, summary) = serve(input, chunk: 1, concurrency: .sequential, maxLineBytes: 100)
+        let (sink, summary) = serve(input, chunk: 1, concurrency: .ordered(maxInFlight: 1), maxLineBytes: 100)
         #expect(sink.lines == [
             #"{"jsonrpc":"2.0","id":1,"result":null}"# + "\n",
             #"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: line of 204 bytes exceeds the limit of 100 bytes","data":{"limit":100,"length":204}}}"# + "\n",

@@ -184,8 +184,9 @@ struct SchemaAgreementTests {
         let result = SchemaBundle.baseURI + "methods/engine.info.result.json"
         let info: JSONValue = [
             "name": "forzium-engine", "kind": "fallback", "version": "0.1.0", "threads": 1, "simd_width": 1,
-            "methods": .array((OperationCatalogue.methodNames + ["stream", "engine.info"]).map { .string($0) }),
+            "methods": .array((OperationCatalogue.methodNames + ["stream", "engine.info", "ping"]).map { .string($0) }),
             "schema_digest": .string(SchemaBundle.digest), "max_line_bytes": 268_435_456, "max_elements": 50_000_000,
+            "max_in_flight": 4,
         ]
         #expect(try registry.validate(info, against: result).isEmpty)
         var missing = info.objectValue!
@@ -194,6 +195,16 @@ struct SchemaAgreementTests {
         var badKind = info.objectValue!
         badKind["kind"] = "gpu"
         #expect(try !registry.validate(.object(badKind), against: result).isEmpty)
+    }
+
+    @Test func pingSchemas() throws {
+        let params = SchemaBundle.baseURI + "methods/ping.params.json"
+        #expect(try registry.validate([:], against: params).isEmpty)
+        #expect(try !registry.validate(["x": 1], against: params).isEmpty)
+        let result = SchemaBundle.baseURI + "methods/ping.result.json"
+        #expect(try registry.validate(["in_flight": 0], against: result).isEmpty)
+        #expect(try !registry.validate(["in_flight": -1], against: result).isEmpty)
+        #expect(try !registry.validate([:], against: result).isEmpty)
     }
 
     @Test func streamRowsNotificationSchema() throws {

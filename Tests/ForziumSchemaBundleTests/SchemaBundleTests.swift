@@ -119,7 +119,7 @@ struct SchemaBundleTests {
 
     @Test func everyMethodHasParamsAndResultSchemas() {
         let paths = Set(SchemaBundle.files.map(\.path))
-        for method in OperationCatalogue.methodNames + ["stream", "engine.info"] {
+        for method in OperationCatalogue.methodNames + ["stream", "engine.info", "ping"] {
             #expect(paths.contains("methods/\(method).params.json"), "\(method)")
             #expect(paths.contains("methods/\(method).result.json"), "\(method)")
         }

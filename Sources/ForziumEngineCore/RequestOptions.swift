@@ -1,0 +1,73 @@
+import ForziumJSON
+import ForziumKernels
+import ForziumRPC
+
+/// How a result goes on the wire, chosen by the reserved params member `"$result"`.
+enum ResultForm: Sendable {
+    /// `"json"` (the default): a matrix as JSON rows `[[…],…]` (non-finite elements as `null`), a scalar as a number.
+    case json
+    /// `"binary"`: a matrix as a `BinaryMatrix` object, a scalar as one with shape `[]` — every bit kept.
+    case binary
+
+    /// The handler's answer for an operation's result, written straight from the matrix storage.
+    func result(_ result: OperationResult) -> RPCResult {
+        switch (self, result) {
+        case (.json, .scalar(let value)):
+            return .value(.number(JSONNumber(value)))
+        case (.binary, .scalar(let value)):
+            return .text { line, _ in BinaryMatrix.write(scalar: value, into: &line) }
+        case (.json, .matrix(let matrix)):
+            return .text { line, threads in
+                matrix.storage.withUnsafeBufferPointer {
+                    JSONWriter.writeMatrix(rows: matrix.rows, cols: matrix.cols, $0, threads: threads, into: &line)
+                }
+            }
+        case (.binary, .matrix(let matrix)):
+            return .text { line, _ in write(matrix, into: &line) }
+        }
+    }
+
+    /// Appends `matrix` in this form (a `stream.rows` block, or a result).
+    func write(_ matrix: Matrix, into buffer: inout [UInt8]) {
+        matrix.storage.withUnsafeBufferPointer { storage in
+            switch self {
+            case .json: JSONWriter.writeMatrix(rows: matrix.rows, cols: matrix.cols, storage, into: &buffer)
+            case .binary: BinaryMatrix.write(rows: matrix.rows, cols: matrix.cols, storage, into: &buffer)
+            }
+        }
+    }
+}
+
+/// The reserved members of params — those whose names start with `$` — read and removed, so the catalogue sees the
+/// operation's own params only. The one reserved member is `"$result"`: `"json"` (default) or `"binary"`.
+struct RequestOptions {
+    /// params without the reserved members.
+    var params: JSONValue?
+    var resultForm = ResultForm.json
+
+    /// Reads the reserved members of `params` (an object; other params pass through untouched).
+    /// - Throws: -32602 at the member's pointer for an unknown `$` member or a bad value.
+    init(params: JSONValue?) throws(RPCError) {
+        guard case .object(var object)? = params, object.members.contains(where: { $0.key.hasPrefix("$") }) else {
+            self.params = params
+            return
+        }
+        var issues: [PointerIssue] = []
+        for member in object.members where member.key.hasPrefix("$") {
+            let pointer = "/" + JSONPointerToken.escape(member.key)
+            guard member.key == "$result" else {
+                issues.append(PointerIssue(pointer: pointer, message: "unknown reserved member (members starting with $ are reserved; known: $result)"))
+                continue
+            }
+            switch member.value {
+            case .string("json"): resultForm = .json
+            case .string("binary"): resultForm = .binary
+            case .string(let other): issues.append(PointerIssue(pointer: pointer, message: "expected \"json\" or \"binary\", got \"\(other)\""))
+            default: issues.append(PointerIssue(pointer: pointer, message: "expected \"json\" or \"binary\", got \(member.value.typeName)"))
+            }
+        }
+        if !issues.isEmpty { throw RPCError(OperationError.invalidParams(issues)) }
+        object.members.removeAll { $0.key.hasPrefix("$") }
+        self.params = .object(object)
+    }
+}
