@@ -8,13 +8,17 @@ enum ResultForm: Sendable {
     case json
     /// `"binary"`: a matrix as a `BinaryMatrix` object, a scalar as one with shape `[]` — every bit kept.
     case binary
+    /// `"shm"`: as `binary`, with a matrix result in a new shared-memory segment (`SharedMatrixSegment`) that the
+    /// reader removes; base64 where no segment can be made. `stream.rows` blocks stay base64 (nobody would remove the
+    /// segments of rows a client stopped reading).
+    case shared
 
     /// The handler's answer for an operation's result, written straight from the matrix storage.
     func result(_ result: OperationResult) -> RPCResult {
         switch (self, result) {
         case (.json, .scalar(let value)):
             return .value(.number(JSONNumber(value)))
-        case (.binary, .scalar(let value)):
+        case (.binary, .scalar(let value)), (.shared, .scalar(let value)):
             return .text { line, _ in BinaryMatrix.write(scalar: value, into: &line) }
         case (.json, .matrix(let matrix)):
             return .text { line, threads in
@@ -24,6 +28,12 @@ enum ResultForm: Sendable {
             }
         case (.binary, .matrix(let matrix)):
             return .text { line, _ in write(matrix, into: &line) }
+        case (.shared, .matrix(let matrix)):
+            return .text { line, _ in
+                _ = matrix.storage.withUnsafeBufferPointer {
+                    BinaryMatrix.writeShared(rows: matrix.rows, cols: matrix.cols, $0, into: &line)
+                }
+            }
         }
     }
 
@@ -32,14 +42,14 @@ enum ResultForm: Sendable {
         matrix.storage.withUnsafeBufferPointer { storage in
             switch self {
             case .json: JSONWriter.writeMatrix(rows: matrix.rows, cols: matrix.cols, storage, into: &buffer)
-            case .binary: BinaryMatrix.write(rows: matrix.rows, cols: matrix.cols, storage, into: &buffer)
+            case .binary, .shared: BinaryMatrix.write(rows: matrix.rows, cols: matrix.cols, storage, into: &buffer)
             }
         }
     }
 }
 
 /// The reserved members of params — those whose names start with `$` — read and removed, so the catalogue sees the
-/// operation's own params only. The one reserved member is `"$result"`: `"json"` (default) or `"binary"`.
+/// operation's own params only. The one reserved member is `"$result"`: `"json"` (default), `"binary"` or `"shm"`.
 struct RequestOptions {
     /// params without the reserved members.
     var params: JSONValue?
@@ -62,8 +72,9 @@ struct RequestOptions {
             switch member.value {
             case .string("json"): resultForm = .json
             case .string("binary"): resultForm = .binary
-            case .string(let other): issues.append(PointerIssue(pointer: pointer, message: "expected \"json\" or \"binary\", got \"\(other)\""))
-            default: issues.append(PointerIssue(pointer: pointer, message: "expected \"json\" or \"binary\", got \(member.value.typeName)"))
+            case .string("shm"): resultForm = .shared
+            case .string(let other): issues.append(PointerIssue(pointer: pointer, message: "expected \"json\", \"binary\" or \"shm\", got \"\(other)\""))
+            default: issues.append(PointerIssue(pointer: pointer, message: "expected \"json\", \"binary\" or \"shm\", got \(member.value.typeName)"))
             }
         }
         if !issues.isEmpty { throw RPCError(OperationError.invalidParams(issues)) }

@@ -123,6 +123,12 @@ public enum GatewayServer {
         let metrics = GatewayMetrics()
         // One small event loop group for HTTP and the engine pipes alike (engines need the cores).
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopThreads)
+        // An engine stops reading stdin once --max-in-flight requests are queued or computing, and would then miss
+        // cancels and pings: give it room for everything the pool may send it, plus the control lines.
+        var engineArguments = engineArguments
+        if !engineArguments.contains(where: { $0.hasPrefix("--max-in-flight") }) {
+            engineArguments += ["--max-in-flight", String(config.engineConcurrency + 2)]
+        }
         let candidates = EngineDiscovery.candidates(mode: config.engine, environment: ProcessInfo.processInfo.environment, logger: logger)
             .map { EngineCandidate(path: $0.path, kind: $0.kind, arguments: engineArguments) }
         let chosen = await EngineHandshake.choose(candidates, logger: logger, timeout: .seconds(10), group: group)

@@ -152,10 +152,13 @@ public struct GatewayResponder: HTTPResponder {
             throw GatewayError(.validation, "\"operation\" must be a string", errors: [PointerIssue(pointer: "/operation", message: "required string")])
         }
         if route.handler == .stream {
-            return try await streamRoute(body: body, operation: operation, requestID: requestID, deadline: deadline, started: started)
+            return try await streamRoute(params: EngineParams(value), operation: operation, requestID: requestID, deadline: deadline, started: started)
         }
         let validatedAt = ContinuousClock.now
-        let reply = try await pool.call(method: engineMethod, params: body, deadline: deadline)
+        // The engine gets the parsed matrices as binary: it never parses decimal text the gateway already parsed.
+        let params = EngineParams(value)
+        defer { params.release() }
+        let reply = try await pool.call(method: engineMethod, params: params.text, deadline: deadline)
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [
                 "request_id": "\(requestID)", "bytes": "\(body.readableBytes)",
@@ -167,11 +170,9 @@ public struct GatewayResponder: HTTPResponder {
         }
         if let error = reply.error { throw Self.map(engineError: error) }
         let elapsed = started.duration(to: .now).milliseconds
-        let result = reply.resultBytes
         var out = ByteBuffer()
-        out.reserveCapacity(result.count + 128)
         out.writeString(#"{"result":"#)
-        result.withUnsafeBytes { _ = out.writeBytes($0) }
+        ResultText.append(reply, into: &out)
         out.writeString(#","operation":"#)
         out.writeBytes(Self.jsonString(operation))
         out.writeString(#","engine":"#)
@@ -185,9 +186,11 @@ public struct GatewayResponder: HTTPResponder {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: out))
     }
 
-    private func streamRoute(body: ByteBuffer, operation: String, requestID: String, deadline: ContinuousClock.Instant,
+    private func streamRoute(params: EngineParams, operation: String, requestID: String, deadline: ContinuousClock.Instant,
                              started: ContinuousClock.Instant) async throws -> Response {
-        let events = try await pool.stream(method: "stream", params: body, deadline: deadline)
+        // The engine has read the input segments once it sends anything: they go after the first event.
+        defer { params.release() }
+        let events = try await pool.stream(method: "stream", params: params.text, deadline: deadline)
         let iterator = StreamIteratorBox(events.events.makeAsyncIterator())
         let cancel = events.cancel
         // Wait for the first event so an engine error before any row is still a proper problem response.
@@ -204,7 +207,7 @@ public struct GatewayResponder: HTTPResponder {
                 var out = ByteBuffer()
                 switch current {
                 case .rows(let line):
-                    NDJSONRows.write(notification: line, into: &out)
+                    NDJSONRows.write(binaryNotification: line, into: &out)
                 case .done(let reply):
                     if let error = reply.error {
                         Self.writeStreamError(Self.map(engineError: error), requestID: requestID, into: &out)
