@@ -72,12 +72,20 @@ def post(port, body):
     return json.load(urllib.request.urlopen(request, timeout=120))
 
 
-def wrk(port, body_file, connections, seconds):
-    out = subprocess.run(["wrk", "-t2" if connections > 1 else "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-                          "-s", f"{ROOT}/bench/post.lua", f"http://127.0.0.1:{port}/compute", "--", body_file],
-                         capture_output=True, text=True, check=True).stdout
+def wrk_command(port, body_file, connections, seconds, headers=()):
+    return (["wrk", "-t2" if connections > 1 else "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
+            + [arg for header in headers for arg in ("-H", header)]
+            + ["-s", f"{ROOT}/bench/post.lua", f"http://127.0.0.1:{port}/compute", "--", body_file])
+
+
+def parse_wrk(out):
     line = next(l for l in out.splitlines() if l.startswith("RESULT"))
     return {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
+
+
+def wrk(port, body_file, connections, seconds, headers=()):
+    return parse_wrk(subprocess.run(wrk_command(port, body_file, connections, seconds, headers),
+                                    capture_output=True, text=True, check=True).stdout)
 
 
 def cpu_seconds(pid):
@@ -152,6 +160,33 @@ try:
         post(port, open(f"{work}/matmul1024.json", "rb").read())
         rss[name] = (peak_rss_mb(process.pid), peak_rss_mb(engine_pid))
         stop(servers.pop(f"rss-{name}")[0])
+
+    # Resilience under load (gateway only): a deadline attack, then engines killed every 2 s.
+    attack_seconds = 3 * SECONDS
+    process, port = start_gateway(BIN, f"{work}/attack.log", ["--engines", "1"])
+    servers["attack"] = (process, port)
+    (attack_pid,) = engine_pids(port)
+    attackers = subprocess.Popen(wrk_command(port, MM512, 2, attack_seconds, ["X-Forzium-Timeout-Ms: 1"]),
+                                 stdout=subprocess.PIPE, text=True)
+    normal = wrk(port, f"{work}/matmul64.json", 8, attack_seconds)
+    attack = parse_wrk(attackers.communicate()[0])
+    attack_restarts = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/ready"))["engines"][0]["restarts"]
+    attack_same_pid = engine_pids(port) == [attack_pid]
+    stop(servers.pop("attack")[0])
+
+    process, port = start_gateway(BIN, f"{work}/kill.log", ["--engines", "2"])
+    servers["kill"] = (process, port)
+    load = subprocess.Popen(wrk_command(port, f"{work}/matmul64.json", 8, attack_seconds), stdout=subprocess.PIPE, text=True)
+    kills = 0
+    deadline = time.monotonic() + attack_seconds - 2
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        pids = engine_pids(port)
+        if pids:
+            os.kill(pids[kills % len(pids)], signal.SIGKILL)
+            kills += 1
+    killed = parse_wrk(load.communicate()[0])
+    stop(servers.pop("kill")[0])
 finally:
     for process, _ in servers.values():
         stop(process)
@@ -176,3 +211,9 @@ for name, (gateway_mb, engine_mb) in rss.items():
 errors = sum(r["errors"] for r in list(small.values()) + list(matmul.values()))
 print(f"(samples: 512² requests " + ", ".join(f"{k} {v['requests']:.0f}" for k, v in matmul.items())
       + f"; socket/status errors: {errors:.0f})")
+print(f"deadline attack ({attack_seconds}s, 1 engine): 8 connections of 64² matmuls: {normal['requests']:.0f} requests, "
+      f"{normal['errors']:.0f} errors; beside 2 connections of 512² matmuls with X-Forzium-Timeout-Ms: 1 "
+      f"({attack['requests']:.0f} sent, {attack['errors']:.0f} answered 504 or failed); engine restarts {attack_restarts}, "
+      f"same engine pid: {attack_same_pid}")
+print(f"engines killed ({attack_seconds}s, 2 engines, SIGKILL every 2 s): {kills} kills, 8 connections of 64² matmuls: "
+      f"{killed['requests']:.0f} requests, {killed['errors']:.0f} errors (each a request the dying engine had been sent)")

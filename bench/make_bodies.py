@@ -13,6 +13,10 @@ a = [[rng.random() for _ in range(n)] for _ in range(n)]
 b = [[rng.random() for _ in range(n)] for _ in range(n)]
 with open(f"{out}/matmul512.json", "w") as f:
     json.dump({"data": a, "operation": "matmul", "parameters": {"matrix_b": b}}, f)
+n = 64
+a = [[rng.random() for _ in range(n)] for _ in range(n)]
+with open(f"{out}/matmul64.json", "w") as f:
+    json.dump({"data": a, "operation": "matmul", "parameters": {"matrix_b": a}}, f)
 n = 1024
 a = [[rng.random() for _ in range(n)] for _ in range(n)]
 b = [[rng.random() for _ in range(n)] for _ in range(n)]

@@ -1,4 +1,9 @@
 import ForziumJSON
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Receives complete protocol lines. `LineWriter` is the real one; tests collect lines in memory.
 public protocol LineSink: AnyObject, Sendable {
@@ -17,12 +22,13 @@ extension LineWriter: LineSink {}
 public enum ServeConcurrency: Sendable, Equatable {
     /// One compute thread takes the requests in order, so replies come in request order (a ping's reply may pass
     /// them). A line shorter than `inlineBelow` bytes that arrives while nothing is queued is answered on the reading
-    /// thread itself (no hand-off; order is kept since nothing is pending).
+    /// thread itself (no hand-off; order is kept since nothing is pending) — unless it names a shared-memory matrix,
+    /// whose work its length says nothing about.
     case ordered(maxInFlight: Int, inlineBelow: Int = RPCServer.defaultInlineBelow)
     /// Requests compute on `workers` dedicated threads; each reply is written as soon as it is ready (out of order;
     /// ids tell replies apart). Lines shorter than `inlineBelow` bytes are answered on the reading thread itself:
     /// such a request is at most a few microseconds of work, less than handing it to another thread, and it cannot
-    /// hold up the reader for long.
+    /// hold up the reader for long (a line naming a shared-memory matrix always goes to a worker).
     case concurrent(maxInFlight: Int, workers: Int, inlineBelow: Int = RPCServer.defaultInlineBelow)
 }
 
@@ -106,7 +112,7 @@ public struct RPCServer: Sendable {
             case .line(let bytes):
                 if Self.isBlank(bytes) { continue }
                 summary.lines += 1
-                if bytes.count < inlineBelow && (!ordered || pool.isIdle) {
+                if bytes.count < inlineBelow && (!ordered || pool.isIdle) && !Self.namesSharedMemory(bytes) {
                     if let reply = dispatcher.reply(to: bytes, context: context) { sink.write(reply) }
                     continue
                 }
@@ -128,6 +134,21 @@ public struct RPCServer: Sendable {
         pool.finish()
         if sink.isClosed { summary.end = .outputClosed }
         return summary
+    }
+
+    /// Whether a line refers to a shared-memory matrix (`"shm":`): a short line that can still carry any amount of
+    /// work, so it is never answered inline on the reading thread (which must stay free for pings and cancels).
+    static func namesSharedMemory(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let key: [UInt8] = Array(#""shm":"#.utf8)
+        guard bytes.count >= key.count else { return false }
+        var index = 0
+        while index <= bytes.count - key.count {
+            guard let hit = memchr(bytes.baseAddress! + index, Int32(key[0]), bytes.count - key.count + 1 - index) else { return false }
+            index = bytes.baseAddress!.distance(to: UnsafeRawPointer(hit))
+            if UnsafeRawBufferPointer(rebasing: bytes[index..<(index + key.count)]).elementsEqual(key) { return true }
+            index += 1
+        }
+        return false
     }
 
     /// Only spaces, tabs and CRs.

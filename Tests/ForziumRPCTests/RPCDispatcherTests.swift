@@ -337,3 +337,13 @@ struct RPCServerTests {
         #expect(sink.lines.count == 300)
     }
 }
+
+extension RPCServerTests {
+    @Test func shortLinesNamingSharedMemoryAreNeverAnsweredInline() {
+        func names(_ text: String) -> Bool { Array(text.utf8).withUnsafeBytes { RPCServer.namesSharedMemory($0) } }
+        #expect(names(#"{"params":{"data":{"dtype":"float64","shape":[2,2],"shm":"/forzium-1-2"}}}"#))
+        #expect(!names(#"{"params":{"data":[[1,2]],"note":"shm"}}"#))
+        #expect(!names(#"{"params":{"data":{"dtype":"float64","shape":[1,1],"base64":"AAAAAAAA8D8="}}}"#))
+        #expect(!names(""))
+    }
+}
