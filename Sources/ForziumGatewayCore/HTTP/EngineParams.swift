@@ -118,6 +118,7 @@ enum ResultText {
                     JSONWriter.writeMatrix(rows: matrix.rows, cols: matrix.cols, $0, threads: writerThreads, into: &text)
                 }
             }
+            out.reserveCapacity(out.writerIndex + text.count + 256)
             out.writeBytes(text)
         } else {
             reply.resultBytes.withUnsafeBytes { _ = out.writeBytes($0) }
