@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -100,9 +101,15 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
+def ready(port):
+    try:
+        return json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/ready"))
+    except urllib.error.HTTPError as error:  # 503 still describes the engines
+        return json.load(error)
+
+
 def engine_pids(port):
-    ready = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/ready"))
-    return [e["pid"] for e in ready["engines"] if e.get("pid")]
+    return [e["pid"] for e in ready(port)["engines"] if e.get("pid")]
 
 
 def stop(process):
@@ -127,7 +134,7 @@ try:
         servers["baseline"] = start_gateway(BASELINE, f"{work}/baseline.log")
     servers["orjson"] = start_peer("raw", f"{work}/peer-raw.log")
     servers["pydantic"] = start_peer("pydantic", f"{work}/peer-pydantic.log")
-    engine = json.load(urllib.request.urlopen(f"http://127.0.0.1:{servers['gateway'][1]}/ready"))["engine"]
+    engine = ready(servers["gateway"][1])["engine"]
 
     # Same answers from every server before measuring.
     raw512 = open(MM512, "rb").read()
@@ -170,7 +177,7 @@ try:
                                  stdout=subprocess.PIPE, text=True)
     normal = wrk(port, f"{work}/matmul64.json", 8, attack_seconds)
     attack = parse_wrk(attackers.communicate()[0])
-    attack_restarts = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/ready"))["engines"][0]["restarts"]
+    attack_restarts = ready(port)["engines"][0]["restarts"]
     attack_same_pid = engine_pids(port) == [attack_pid]
     stop(servers.pop("attack")[0])
 

@@ -44,11 +44,16 @@ public struct BinaryMatrix: Sendable, Equatable {
     private static let base64Key = Array(#"],"base64":""#.utf8)
     private static let shmKey = Array(#"],"shm":""#.utf8)
 
+    /// Matrices with fewer elements than this are written as base64 even where shared memory is asked for: below it,
+    /// creating, mapping, unmapping and removing a segment (system calls on both sides, and a TLB shootdown on every
+    /// core per unmap) cost more than encoding the bytes into the line.
+    public static let sharedMemoryThreshold = 16_384
+
     /// Appends the shared-memory form of a `rows`×`cols` matrix (a new segment holding a copy of `storage`) and returns
-    /// the segment's name, which the caller removes when the reader is done; when no segment can be made, appends the
-    /// base64 form and returns nil.
+    /// the segment's name, which the caller removes when the reader is done; for a matrix under
+    /// `sharedMemoryThreshold` elements, or when no segment can be made, appends the base64 form and returns nil.
     public static func writeShared(rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, into buffer: inout [UInt8]) -> String? {
-        guard let name = SharedMatrixSegment.create(copying: storage) else {
+        guard storage.count >= sharedMemoryThreshold, let name = SharedMatrixSegment.create(copying: storage) else {
             write(rows: rows, cols: cols, storage, into: &buffer)
             return nil
         }
@@ -58,7 +63,7 @@ public struct BinaryMatrix: Sendable, Equatable {
 
     /// The same for a matrix held as rows (each `cols` long), copied straight into the segment.
     public static func writeShared(rows: [[Double]], cols: Int, into buffer: inout [UInt8]) -> String? {
-        let name = SharedMatrixSegment.create(count: rows.count * cols) { out in
+        let name = rows.count * cols < sharedMemoryThreshold ? nil : SharedMatrixSegment.create(count: rows.count * cols) { out in
             var offset = 0
             for row in rows {
                 row.withUnsafeBufferPointer { out.baseAddress!.advanced(by: offset).update(from: $0.baseAddress!, count: cols) }

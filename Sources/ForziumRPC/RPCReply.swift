@@ -29,20 +29,26 @@ public struct RPCReply: Sendable {
             guard text.first == UInt8(ascii: "{"), let value = try? JSONParser().parse(text) else { return nil }
             return try? BinaryMatrix(value, at: "")
         }
-        releaseSharedResult()
+        if let name = matrix?.sharedName { SharedMatrixSegment.unlink(name) }
         return matrix
     }
 
     /// Removes the shared-memory segment a result names, if any: for a reply nobody will read (its request was
     /// cancelled or timed out), and after `takeBinaryResult`.
     public func releaseSharedResult() {
-        guard let range = resultRange, range.count < 256 else { return }
-        let text = line[range]
-        let key = Array(#""shm":""#.utf8)
-        guard let at = text.firstRange(of: key) else { return }
-        let nameStart = at.upperBound
-        guard let nameEnd = text[nameStart...].firstIndex(of: UInt8(ascii: "\"")) else { return }
-        SharedMatrixSegment.unlink(String(decoding: text[nameStart..<nameEnd], as: UTF8.self))
+        // The shared form is short (`{"dtype":"float64","shape":[r,c],"shm":"/forzium-<pid>-<n>"}`) and ends the result.
+        guard let range = resultRange, range.count < 128, line[range.upperBound - 1] == UInt8(ascii: "}") else { return }
+        let key: [UInt8] = Array(#""shm":""#.utf8)
+        var index = range.lowerBound
+        while index + key.count < range.upperBound {
+            if line[index] == key[0], line[index..<(index + key.count)].elementsEqual(key) {
+                let nameStart = index + key.count
+                guard let nameEnd = line[nameStart..<range.upperBound].firstIndex(of: UInt8(ascii: "\"")) else { return }
+                SharedMatrixSegment.unlink(String(decoding: line[nameStart..<nameEnd], as: UTF8.self))
+                return
+            }
+            index += 1
+        }
     }
 }
 

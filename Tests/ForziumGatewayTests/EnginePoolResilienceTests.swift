@@ -27,6 +27,8 @@ private func collect(_ workers: [Background<[Int]>]) throws -> [Int] {
 }
 
 private let smallSum = json(#"{"data":[[1,2],[3,4]]}"#)
+/// A sum over a body large enough (≥ 64 KiB) for the gateway to watch its connection while it waits.
+private let watchedSum = json(#"{"data":\#(matrixJSON(rows: 200, cols: 200))}"#)
 
 /// A request of a few milliseconds to a few tens (a 120×120 convolution with a 20×20 kernel).
 private let mediumConvolution = json(#"{"data":\#(matrixJSON(rows: 120, cols: 120)),"kernel":\#(matrixJSON(rows: 20, cols: 20, seed: 3))}"#)
@@ -147,7 +149,8 @@ struct EnginePoolResilienceTests {
         let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engine-concurrency", "1", "--queue-depth", "1"])
         let slow = Background { try gateway.client.request("POST", "/v1/conv2d", body: slowConvolutionBody) }
         #expect(try gateway.waitUntil { try gateway.slot0().inFlight == 1 })
-        try gateway.client.sendThenClose("/v1/sum", body: smallSum)
+        #expect(watchedSum.count >= 64 << 10)
+        try gateway.client.sendThenClose("/v1/sum", body: watchedSum)
         usleep(200_000)
         #expect(try gateway.waitUntil(timeout: 2) { try gateway.slot0().queued == 0 }, "the abandoned request kept its queue slot")
         // The engine is still busy with the slow request, and the freed slot takes a new request (no 503).

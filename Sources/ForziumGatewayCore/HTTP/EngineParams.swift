@@ -80,7 +80,7 @@ struct EngineParams: Sendable {
         return first.count
     }
 
-    /// Writes the rows' doubles as one contiguous binary matrix (each row copied once, straight into the segment).
+    /// Writes the rows' doubles as one binary matrix (each row copied once, straight into its segment).
     private static func writeBinary(rows: [JSONValue], cols: Int, into bytes: inout [UInt8], segments: inout [String]) {
         var numberRows: [[Double]] = []
         numberRows.reserveCapacity(rows.count)
