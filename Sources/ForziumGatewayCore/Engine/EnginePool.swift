@@ -103,7 +103,8 @@ public struct EngineSlotStatus: Sendable {
 /// - Re-routing: a request not completely written to an engine that dies, is replaced or stops answering goes to
 ///   another engine (or the front of the queue); only requests whose line was written fail with 502.
 /// - Crashes and replacements restart the slot with exponential backoff; `breakerCrashes` of them within
-///   `breakerWindow` open its breaker (no restarts until `breakerCooldown` passes).
+///   `breakerWindow`, with no request answered in between, open its breaker (no restarts until `breakerCooldown`
+///   passes).
 ///
 /// As a `Service`, `run()` owns the timed work (restarts, breaker cooldowns, replacements) in a task group; on graceful
 /// shutdown it stops taking work, waits for in-flight requests, closes every engine's stdin, waits for them to exit,
@@ -531,8 +532,13 @@ public final class EnginePool: Service, @unchecked Sendable {
     }
 
     /// Request `id` left engine `slot`/`generation` (answered, failed or withdrawn).
-    private func finished(id: Int, slot: Int, generation: Int) {
+    private func finished(id: Int, slot: Int, generation: Int, answered: Bool) {
         state.withLockedValue { s in
+            // An engine that answers is not crash-looping: only failures with no answer in between open the breaker
+            // (an engine killed from outside every few seconds while it serves is restarted, never held back).
+            if answered, s.slots[slot].generation == generation, !s.slots[slot].crashTimes.isEmpty {
+                s.slots[slot].crashTimes = []
+            }
             guard let tracked = s.requests[id], case .engine(let from, let gen, _) = tracked.location,
                   from == slot, gen == generation else { return }
             tracked.timer?.cancel()
@@ -601,8 +607,8 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     private func handle(_ event: EngineEvent, slot: Int, generation: Int) {
         switch event {
-        case .finished(let id):
-            finished(id: id, slot: slot, generation: generation)
+        case .finished(let id, let answered):
+            finished(id: id, slot: slot, generation: generation, answered: answered)
         case .reroute(let request):
             takeBack(request, slot: slot, generation: generation)
         case .closed(let reason):

@@ -93,7 +93,7 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if request.sink.isResolved {
                 // Its caller gave up before it got here: nothing to send.
                 promise?.succeed()
-                onEvent(.finished(id: request.id))
+                onEvent(.finished(id: request.id, answered: false))
                 return
             }
             entries[request.id] = Entry(request: request, phase: .queued)
@@ -129,7 +129,7 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
             guard var entry = entries[id], entry.phase == .queued else { continue }
             if entry.request.sink.isResolved {
                 entries.removeValue(forKey: id)
-                onEvent(.finished(id: id))
+                onEvent(.finished(id: id, answered: false))
                 continue
             }
             entry.phase = .writing
@@ -158,7 +158,7 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .queued:
             // Never written: nothing to tell the engine.
             entries.removeValue(forKey: id)
-            onEvent(.finished(id: id))
+            onEvent(.finished(id: id, answered: false))
         case .writing:
             entry.cancelWanted = true
             entries[id] = entry
@@ -207,7 +207,7 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if entry.phase != .queued { becameIdleIfLast() }
             // A late answer to an abandoned request: nobody reads its result segment, so it goes now.
             if !entry.request.sink.complete(reply) { reply.releaseSharedResult() }
-            onEvent(.finished(id: id))
+            onEvent(.finished(id: id, answered: true))
         case .rows(let request):
             entries[request]?.request.sink.rows(line)
         case .otherNotification:
@@ -255,9 +255,9 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let request = entry.request
             if entry.phase == .written {
                 request.sink.fail(GatewayError(.engineFailed, "\(reason) while handling the request"))
-                onEvent(.finished(id: request.id))
+                onEvent(.finished(id: request.id, answered: false))
             } else if request.sink.isResolved {
-                onEvent(.finished(id: request.id))
+                onEvent(.finished(id: request.id, answered: false))
             } else {
                 onEvent(.reroute(request))
             }
@@ -332,7 +332,7 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
             guard let entry = entries[id], entry.phase == .queued else { continue }
             entries.removeValue(forKey: id)
             if entry.request.sink.isResolved {
-                onEvent(.finished(id: id))
+                onEvent(.finished(id: id, answered: false))
             } else {
                 onEvent(.reroute(entry.request))
             }

@@ -119,8 +119,8 @@ package enum EngineCommand: Sendable {
 package enum EngineEvent: Sendable {
     /// The channel closed (engine exited or was killed); sent before the requests it held are given back.
     case closed(reason: String)
-    /// A request no longer occupies the engine: answered, failed with the engine, or withdrawn unwritten.
-    case finished(id: Int)
+    /// A request no longer occupies the engine: answered (`answered`), failed with the engine, or withdrawn unwritten.
+    case finished(id: Int, answered: Bool)
     /// A request that was not completely written is given back, to be sent elsewhere.
     case reroute(EngineRequest)
     /// A liveness ping went unanswered: take no new work. `busy`: requests were outstanding on the engine.
