@@ -122,6 +122,23 @@ public struct BinaryMatrix: Sendable, Equatable {
     /// Reads the object form from raw JSON text exactly as `write` produces it (member order, no whitespace); `nil`
     /// for anything else (the caller then parses the text as JSON and uses `init(_:at:)`).
     public static func scan(_ text: UnsafeRawBufferPointer) -> BinaryMatrix? {
+        switch scanForm(text) {
+        case .base64(let shape, let payload)?: return try? decode(payload: payload, shape: shape)
+        case .shared(let rows, let cols, let name)?: return try? shared(name: name, rows: rows, cols: cols)
+        case nil: return nil
+        }
+    }
+
+    /// What `scan` finds in text written by `write`/`writeShared`, before any element is decoded.
+    public enum ScannedForm {
+        /// Shape (`[]` or `[rows, cols]`) and the base64 payload.
+        case base64(shape: [Int], payload: UnsafeRawBufferPointer)
+        /// A shared-memory object holding a `rows`×`cols` matrix.
+        case shared(rows: Int, cols: Int, name: String)
+    }
+
+    /// The form of the object in `text` when it is exactly as this type writes it; nil otherwise.
+    public static func scanForm(_ text: UnsafeRawBufferPointer) -> ScannedForm? {
         guard text.count > head.count + base64Key.count + 2,
               text.starts(with: head) else { return nil }
         var i = head.count
@@ -141,13 +158,12 @@ public struct BinaryMatrix: Sendable, Equatable {
               text[text.count - 2] == UInt8(ascii: "\""), text[text.count - 1] == UInt8(ascii: "}") else { return nil }
         if text.count >= i + base64Key.count + 2,
            UnsafeRawBufferPointer(rebasing: text[i..<(i + base64Key.count)]).elementsEqual(base64Key) {
-            let payload = UnsafeRawBufferPointer(rebasing: text[(i + base64Key.count)..<(text.count - 2)])
-            return try? decode(payload: payload, shape: dims)
+            return .base64(shape: dims, payload: UnsafeRawBufferPointer(rebasing: text[(i + base64Key.count)..<(text.count - 2)]))
         }
         if dims.count == 2, text.count >= i + shmKey.count + 2,
            UnsafeRawBufferPointer(rebasing: text[i..<(i + shmKey.count)]).elementsEqual(shmKey) {
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: text[(i + shmKey.count)..<(text.count - 2)]), as: UTF8.self)
-            return try? shared(name: name, rows: dims[0], cols: dims[1])
+            return .shared(rows: dims[0], cols: dims[1], name: name)
         }
         return nil
     }

@@ -37,7 +37,8 @@ struct EngineParamsTests {
         guard case .object(let data)? = object["data"], case .object(let b)? = parameters["matrix_b"],
               case .numbers(let bValues)? = b["binary"] else { Issue.record("matrices not binary"); return }
         #expect(data["binary"] == .numbers([1, 2, 3, 4.5]))
-        #expect(data["shared"] == .bool(true))
+        // Small matrices go as base64 in the line (a segment costs more than it saves below 16k elements).
+        #expect(data["shared"] == .bool(false))
         #expect(bValues.count == 2 && bValues[0].isNaN && bValues[1].bitPattern == (-0.0 as Double).bitPattern)
         guard case .number(let k)? = parameters["k"] else { Issue.record("k lost"); return }
         #expect(k.literal == "2")
@@ -57,17 +58,13 @@ struct EngineParamsTests {
         [1.0, .infinity, 0.1, -2.0].withUnsafeBufferPointer { BinaryMatrix.write(rows: 2, cols: 2, $0, into: &line) }
         line.append(UInt8(ascii: "}"))
         guard case .response(_, let reply) = RPCReplyReader.classify(line) else { Issue.record("no reply"); return }
-        var out = ByteBuffer()
-        ResultText.append(reply, into: &out)
-        #expect(String(buffer: out) == "[[1.0,null],[0.1,-2.0]]")
+        #expect(String(decoding: ResultText.text(reply), as: UTF8.self) == "[[1.0,null],[0.1,-2.0]]")
 
         var scalarLine = Array(#"{"jsonrpc":"2.0","id":2,"result":"#.utf8)
         BinaryMatrix.write(scalar: 2.5, into: &scalarLine)
         scalarLine.append(UInt8(ascii: "}"))
         guard case .response(_, let scalar) = RPCReplyReader.classify(scalarLine) else { Issue.record("no reply"); return }
-        var scalarOut = ByteBuffer()
-        ResultText.append(scalar, into: &scalarOut)
-        #expect(String(buffer: scalarOut) == "2.5")
+        #expect(String(decoding: ResultText.text(scalar), as: UTF8.self) == "2.5")
     }
 
     @Test func binaryStreamRowsBecomeNDJSONRows() {
@@ -79,13 +76,31 @@ struct EngineParamsTests {
         #expect(String(buffer: out) == "{\"row\":5,\"values\":[1.5,null]}\n{\"row\":6,\"values\":[3.0,4.0]}\n")
     }
 
-    @Test func segmentsAreRemovedOnRelease() throws {
-        let params = EngineParams(try JSONParser().parse(Array(#"{"data":[[1,2],[3,4]],"other":[[5,6],[7,8]]}"#.utf8)))
+    @Test func largeMatricesGoInSegmentsThatAreRemovedOnRelease() throws {
+        let row = "[" + (0..<128).map { String($0) }.joined(separator: ",") + "]"
+        let matrix = "[" + Array(repeating: row, count: 128).joined(separator: ",") + "]"
+        let value = try JSONParser().parse(Array(#"{"data":\#(matrix),"other":\#(matrix)}"#.utf8))
+        let params = EngineParams(value)
         #expect(params.segments.count == 2)
-        for name in params.segments { _ = try SharedMatrixSegment(mapping: name, count: 4) }
+        for name in params.segments {
+            let segment = try SharedMatrixSegment(mapping: name, count: 128 * 128)
+            #expect(segment.elements[129] == 1)
+        }
         params.release()
         for name in params.segments {
-            #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: 4) }
+            #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: 128 * 128) }
         }
+    }
+
+    @Test func sharedMemoryResultsArePrintedFromTheSegmentAndRemoved() throws {
+        let values = (0..<20_000).map { Double($0) / 8 }
+        var line = Array(#"{"jsonrpc":"2.0","id":9,"result":"#.utf8)
+        let name = try #require(values.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: 100, cols: 200, $0, into: &line) })
+        line.append(UInt8(ascii: "}"))
+        guard case .response(_, let reply) = RPCReplyReader.classify(line) else { Issue.record("no reply"); return }
+        var expected: [UInt8] = []
+        JSONWriter.writeMatrix(rows: 100, cols: 200, values, into: &expected)
+        #expect(ResultText.text(reply) == expected)
+        #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: values.count) }
     }
 }

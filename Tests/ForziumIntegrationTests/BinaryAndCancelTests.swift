@@ -287,3 +287,48 @@ struct CancelAndPingTests {
         #expect(try process.readLine() == #"{"jsonrpc":"2.0","id":1e400,"result":1.0}"#)
     }
 }
+
+@Suite("Shared-memory matrices over real pipes", .timeLimit(.minutes(3)))
+struct SharedMemoryPipeTests {
+    @Test("shm in, shm out: the engine maps the caller's segment and answers in a segment of its own", arguments: EngineBinary.allCases)
+    func sharedRoundTrip(engine: EngineBinary) throws {
+        let process = try EngineProcess(engine)
+        let n = 128 // 16,384 elements: at the shared-memory threshold
+        var generator = SplitMix64(seed: 11)
+        var values = awkwardDoubles
+        while values.count < n * n { values.append(Double(bitPattern: generator.next())) }
+        var data: [UInt8] = []
+        let input = try #require(values.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: n, cols: n, $0, into: &data) })
+        defer { SharedMatrixSegment.unlink(input) }
+        try process.send(request(1, "transpose", #"{"data":\#(String(decoding: data, as: UTF8.self)),"$result":"shm"}"#))
+        let line = try process.readLineBytes()
+        let raw = try #require(rawResult(line, id: 1))
+        guard case .shared(let rows, let cols, let name)? = raw.withUnsafeBytes({ BinaryMatrix.scanForm($0) }) else {
+            Issue.record("no shared-memory result: \(String(decoding: line.prefix(200), as: UTF8.self))"); return
+        }
+        #expect(name.hasPrefix("/forzium-") && name != input)
+        let result = try SharedMatrixSegment(mapping: name, count: rows * cols)
+        result.unlink()
+        #expect(rows == n && cols == n)
+        for i in 0..<n { for j in 0..<n { #expect(result.elements[j * n + i].bitPattern == values[i * n + j].bitPattern) } }
+        // The input segment is the caller's: still there.
+        _ = try SharedMatrixSegment(mapping: input, count: n * n)
+    }
+
+    @Test("a segment that is missing or the wrong size is -32602 at its pointer", arguments: EngineBinary.allCases)
+    func badSegments(engine: EngineBinary) throws {
+        let process = try EngineProcess(engine)
+        try process.send(request(1, "sum", #"{"data":{"dtype":"float64","shape":[2,2],"shm":"/forzium-1-999999999"}}"#))
+        let missing = try process.readLine()
+        #expect(missing.contains("-32602") && missing.contains(#""pointer":"/data/shm""#), "\(missing)")
+        var bytes: [UInt8] = []
+        let values = Array(repeating: 1.0, count: 20_000)
+        let name = try #require(values.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: 100, cols: 200, $0, into: &bytes) })
+        defer { SharedMatrixSegment.unlink(name) }
+        try process.send(request(2, "sum", #"{"data":{"dtype":"float64","shape":[10,10],"shm":"\#(name)"}}"#))
+        let wrongSize = try process.readLine()
+        #expect(wrongSize.contains("-32602") && wrongSize.contains("does not hold 100 doubles"), "\(wrongSize)")
+        try process.send(request(3, "sum", #"{"data":{"dtype":"float64","shape":[1,1],"shm":"/etc-passwd"}}"#))
+        #expect(try process.readLine().contains("not a Forzium shared-memory name"))
+    }
+}

@@ -64,9 +64,9 @@ extension RPCReplyReaderTests {
     }
 
     @Test func sharedMemoryResultIsReadAndRemoved() throws {
-        let values: [Double] = [1, 2, .nan, -0.0]
+        let values: [Double] = [1, 2, .nan, -0.0] + Array(repeating: 0.5, count: BinaryMatrix.sharedMemoryThreshold)
         var line = Array(#"{"jsonrpc":"2.0","id":5,"result":"#.utf8)
-        let name = try #require(values.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: 1, cols: 4, $0, into: &line) })
+        let name = try #require(values.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: 1, cols: values.count, $0, into: &line) })
         line.append(UInt8(ascii: "}"))
         guard case .response(5, let reply) = RPCReplyReader.classify(line), let matrix = reply.takeBinaryResult() else {
             Issue.record("not a shared-memory result"); return
@@ -74,6 +74,13 @@ extension RPCReplyReaderTests {
         #expect(matrix.sharedName == name)
         #expect(matrix.storage.map(\.bitPattern) == values.map(\.bitPattern))
         // The reader removed the segment: it cannot be read again.
-        #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: 4) }
+        #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: values.count) }
+    }
+
+    @Test func smallMatricesStayBase64EvenWhenSharedMemoryIsAsked() {
+        var line: [UInt8] = []
+        let name = [1.0, 2.0].withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: 1, cols: 2, $0, into: &line) }
+        #expect(name == nil)
+        #expect(String(decoding: line, as: UTF8.self).contains(#""base64":"#))
     }
 }

@@ -100,28 +100,24 @@ struct EngineParams: Sendable {
     }
 }
 
-/// Writes an engine's result into the HTTP response body.
+/// An engine's result as the JSON text of the HTTP response.
 enum ResultText {
     /// Threads that format a large matrix (the codec's parallel writer; same bytes for any count).
     static let writerThreads = 2
 
-    /// Appends the result of `reply` as JSON: a binary result is printed from its doubles (non-finite → `null`, as
-    /// everywhere in the JSON API) and its shared-memory segment removed; any other result is copied as the engine
-    /// wrote it.
-    static func append(_ reply: RPCReply, into out: inout ByteBuffer) {
-        if let matrix = reply.takeBinaryResult() {
+    /// The result of `reply` as JSON: a binary result is printed from its doubles (non-finite → `null`, as everywhere
+    /// in the JSON API), straight from the engine's shared-memory segment when it sent one; any other result is the
+    /// engine's own text.
+    static func text(_ reply: RPCReply) -> [UInt8] {
+        let printed = reply.withBinaryResult { rows, cols, elements -> [UInt8] in
             var text: [UInt8] = []
-            if matrix.isScalar {
-                JSONWriter.writeDouble(matrix.storage[0], into: &text)
+            if rows == 0 {
+                JSONWriter.writeDouble(elements[0], into: &text)
             } else {
-                matrix.storage.withUnsafeBufferPointer {
-                    JSONWriter.writeMatrix(rows: matrix.rows, cols: matrix.cols, $0, threads: writerThreads, into: &text)
-                }
+                JSONWriter.writeMatrix(rows: rows, cols: cols, elements, threads: writerThreads, into: &text)
             }
-            out.reserveCapacity(out.writerIndex + text.count + 256)
-            out.writeBytes(text)
-        } else {
-            reply.resultBytes.withUnsafeBytes { _ = out.writeBytes($0) }
+            return text
         }
+        return printed ?? Array(reply.resultBytes)
     }
 }
