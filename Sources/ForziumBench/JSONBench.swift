@@ -46,6 +46,13 @@ struct JSONFileBench: ParsableCommand {
             value = bytes.withUnsafeBytes { try! parser.parse($0) }
         }
         emit("parse", "forzium", megabytes / parse)
+        var twoThreads = JSONParser.Options()
+        twoThreads.threads = 2
+        let parallelParser = JSONParser(options: twoThreads)
+        let parallel = medianSeconds(minTime: minTime) {
+            value = bytes.withUnsafeBytes { try! parallelParser.parse($0) }
+        }
+        emit("parse", "forzium-2-threads", megabytes / parallel)
         let jansson = medianSeconds(minTime: minTime) {
             bytes.withUnsafeBytes { raw in
                 var error = json_error_t()

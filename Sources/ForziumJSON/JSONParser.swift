@@ -44,6 +44,10 @@ public struct JSONParser: Sendable {
         public var maxDepth: Int = 512
         /// Accept Python's `NaN`, `Infinity`, `-Infinity` tokens (an extension; output never contains them).
         public var allowNonFiniteNumbers: Bool = true
+        /// Threads for one document: with 2 or more, a document of at least `JSONParser.parallelThreshold` bytes has
+        /// its matrix rows read from the middle on a second thread (`RowSpeculation`); the result and any error are
+        /// exactly those of the one-thread parse.
+        public var threads: Int = 1
         public init() {}
     }
 
@@ -59,7 +63,20 @@ public struct JSONParser: Sendable {
         }
         var scanner = JSONScanner(
             base: raw.assumingMemoryBound(to: UInt8.self), count: bytes.count, options: options)
-        return try scanner.parseDocument()
+        guard options.threads > 1, bytes.count >= Self.parallelThreshold else { return try scanner.parseDocument() }
+        let speculation = RowSpeculation(floor: bytes.count / 2)
+        let helper = scanner
+        scanner.speculation = speculation
+        var result: Result<JSONValue, JSONParseError> = .failure(JSONParseError(offset: 0, line: 1, column: 1, message: "not parsed"))
+        ParallelRunner.run(2) { worker in
+            if worker == 0 {
+                result = Result { () throws(JSONParseError) -> JSONValue in try scanner.parseDocument() }
+                speculation.cancel()
+            } else {
+                speculation.speculate(helper)
+            }
+        }
+        return try result.get()
     }
 
     public func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
@@ -114,6 +131,8 @@ struct JSONScanner {
     let allowNonFinite: Bool
     /// Reused for strings that contain escapes.
     var scratch: [UInt8] = []
+    /// Rows read ahead by a second thread (two-thread parse only).
+    var speculation: RowSpeculation?
 
     init(base: UnsafePointer<UInt8>, count: Int, options: JSONParser.Options) {
         self.base = base
@@ -195,52 +214,62 @@ struct JSONScanner {
         while true {
             // At the start of a value.
             guard pos < end else { throw unexpected(expected: "a JSON value") }
-            switch base[pos] {
-            case ASCII.openBracket:
-                if isObject.count >= maxDepth {
-                    throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
-                }
-                pos += 1
-                skipWhitespace()
-                guard pos < end else { throw unexpected(expected: "a value or ']'") }
-                if base[pos] == ASCII.closeBracket {
+            if let speculation, pos >= speculation.floor, base[pos] == ASCII.openBracket, isObject.last == false,
+               isObject.count < maxDepth, let run = speculation.take(at: pos) {
+                // Rows of this array, read ahead from here by the other thread: the same values this loop would make.
+                let top = arrays.count - 1
+                arrays[top].reserveCapacity(arrays[top].count + run.rows.count)
+                for row in run.rows.dropLast() { arrays[top].append(.numbers(row)) }
+                value = .numbers(run.rows[run.rows.count - 1])
+                pos = run.end
+            } else {
+                switch base[pos] {
+                case ASCII.openBracket:
+                    if isObject.count >= maxDepth {
+                        throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
+                    }
                     pos += 1
-                    value = .array([])
-                } else if startsNumber(base[pos]) {
-                    let firstElement = pos
-                    if let numbers = try parseNumberRun() {
-                        value = .numbers(numbers)
+                    skipWhitespace()
+                    guard pos < end else { throw unexpected(expected: "a value or ']'") }
+                    if base[pos] == ASCII.closeBracket {
+                        pos += 1
+                        value = .array([])
+                    } else if startsNumber(base[pos]) {
+                        let firstElement = pos
+                        if let numbers = try parseNumberRun() {
+                            value = .numbers(numbers)
+                        } else {
+                            // A mixed array: read it again from the start as general values, so that its
+                            // numbers keep their literals like every other scalar.
+                            pos = firstElement
+                            isObject.append(false)
+                            arrays.append([])
+                            continue
+                        }
                     } else {
-                        // A mixed array: read it again from the start as general values, so that its
-                        // numbers keep their literals like every other scalar.
-                        pos = firstElement
                         isObject.append(false)
                         arrays.append([])
                         continue
                     }
-                } else {
-                    isObject.append(false)
-                    arrays.append([])
-                    continue
-                }
-            case ASCII.openBrace:
-                if isObject.count >= maxDepth {
-                    throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
-                }
-                pos += 1
-                skipWhitespace()
-                guard pos < end else { throw unexpected(expected: "a string key or '}'") }
-                if base[pos] == ASCII.closeBrace {
+                case ASCII.openBrace:
+                    if isObject.count >= maxDepth {
+                        throw error("nesting deeper than the limit of \(maxDepth)", at: pos)
+                    }
                     pos += 1
-                    value = .object(JSONObject())
-                } else {
-                    keys.append(try parseKey(afterComma: false))
-                    isObject.append(true)
-                    objects.append([])
-                    continue
+                    skipWhitespace()
+                    guard pos < end else { throw unexpected(expected: "a string key or '}'") }
+                    if base[pos] == ASCII.closeBrace {
+                        pos += 1
+                        value = .object(JSONObject())
+                    } else {
+                        keys.append(try parseKey(afterComma: false))
+                        isObject.append(true)
+                        objects.append([])
+                        continue
+                    }
+                default:
+                    value = try parseScalar()
                 }
-            default:
-                value = try parseScalar()
             }
 
             // A complete `value`: hand it to the innermost open container, closing containers as they end.

@@ -192,6 +192,14 @@ public struct GatewayResponder: HTTPResponder {
         }
     }
 
+    /// Request bodies: a large one is parsed on two threads (matrix rows read from the middle by the second; same
+    /// values and errors as one thread).
+    private static let bodyParser: JSONParser = {
+        var options = JSONParser.Options()
+        options.threads = 2
+        return JSONParser(options: options)
+    }()
+
     /// Collects the body (up to `limit` bytes) and parses it once; the body's bytes are released on return.
     /// Parsing runs on the cooperative pool, never on an event loop thread.
     private func readJSON(_ request: Request, limit: Int) async throws -> (JSONValue, Int) {
@@ -205,7 +213,7 @@ public struct GatewayResponder: HTTPResponder {
             body.writeImmutableBuffer(chunk)
         }
         let parsed: Result<JSONValue, JSONParseError> = body.withUnsafeReadableBytes { raw in
-            Result { () throws(JSONParseError) -> JSONValue in try JSONParser().parse(raw) }
+            Result { () throws(JSONParseError) -> JSONValue in try Self.bodyParser.parse(raw) }
         }
         switch parsed {
         case .success(let value):
