@@ -283,6 +283,28 @@ struct GatewayIntegrationTests {
         gateway.stop()
     }
 
+    @Test("an engine killed from outside while it serves is restarted every time: answers in between keep the breaker shut")
+    func killsBetweenAnswersDoNotOpenTheBreaker() throws {
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--breaker-crashes", "2", "--breaker-window", "60"])
+        var killed: [Int32] = []
+        for _ in 0..<3 {
+            let deadline = Date().addingTimeInterval(30)
+            var pid: Int32?
+            while Date() < deadline {
+                let s = try gateway.slot0()
+                if s.state == "ready", let p = s.pid, !killed.contains(p) { pid = p; break }
+                usleep(20_000)
+            }
+            let victim = try #require(pid, "engine did not come back after a kill")
+            #expect(try gateway.client.request("POST", "/v1/sum", body: json(#"{"data":[[1,2]]}"#)).status == 200)
+            #expect(kill(victim, SIGKILL) == 0)
+            killed.append(victim)
+        }
+        #expect(try gateway.waitUntil { let s = try gateway.slot0(); return s.state == "ready" && !killed.contains(s.pid ?? -1) })
+        #expect(!gateway.log.contains("breaker open"))
+        gateway.stop()
+    }
+
     @Test("a crash-looping engine opens the breaker: no more restarts, /ready and engine routes 503")
     func breaker() throws {
         let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--breaker-crashes", "2", "--breaker-window", "60"])

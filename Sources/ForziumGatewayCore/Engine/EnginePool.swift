@@ -534,13 +534,12 @@ public final class EnginePool: Service, @unchecked Sendable {
     /// Request `id` left engine `slot`/`generation` (answered, failed or withdrawn).
     private func finished(id: Int, slot: Int, generation: Int, answered: Bool) {
         state.withLockedValue { s in
-            // An engine that answers is not crash-looping: only failures with no answer in between open the breaker
-            // (an engine killed from outside every few seconds while it serves is restarted, never held back).
-            if answered, s.slots[slot].generation == generation, !s.slots[slot].crashTimes.isEmpty {
-                s.slots[slot].crashTimes = []
-            }
             guard let tracked = s.requests[id], case .engine(let from, let gen, _) = tracked.location,
                   from == slot, gen == generation else { return }
+            // An engine that answers a client's request is not crash-looping: only failures with no such answer in
+            // between open the breaker (an engine killed from outside every few seconds while it serves is restarted,
+            // never held back). The start-up handshake does not count.
+            if answered, s.slots[slot].generation == generation { s.slots[slot].crashTimes = [] }
             tracked.timer?.cancel()
             s.requests.removeValue(forKey: id)
             if s.slots[slot].generation == generation, s.slots[slot].inFlight > 0 { s.slots[slot].inFlight -= 1 }
