@@ -9,8 +9,8 @@ import Glibc
 /// The two ways a matrix can cross the engine pipe without decimal text, timed for one n×n matrix end to end
 /// (writer's encoding → bytes through a real pipe or a shared-memory object → reader's `[Double]`):
 /// - `base64`: `BinaryMatrix` text written into a pipe by one thread and read back and decoded by another;
-/// - `shm`: a POSIX shared-memory object created, sized, filled (memcpy through mmap), and named in a short line
-///   through the pipe; the reader opens it, maps it, copies it out, unmaps and unlinks it;
+/// - `shm`: a POSIX shared-memory segment written with one `write` (`SharedMatrixSegment.create`); the reader reads it
+///   out with one `pread` and removes it;
 /// - `json`: the decimal text the engines used before (shortest round-trip write, parse), for scale.
 struct WireBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -77,25 +77,13 @@ struct WireBench: ParsableCommand {
         return reader.join()
     }
 
-    /// Fills a shared-memory object on this thread; another thread maps it, copies it out and unlinks it.
+    /// Writes a shared-memory segment on this thread (`SharedMatrixSegment`, as the gateway and engines do); another
+    /// thread reads it out and removes it.
     static func viaSharedMemory(_ values: [Double], n: Int) -> [Double] {
-        let name = "/forzium-wire-bench-\(getpid())"
-        let bytes = n * n * 8
-        let fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)
-        precondition(fd >= 0 && ftruncate(fd, off_t(bytes)) == 0)
-        let map = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)!
-        values.withUnsafeBytes { map.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
-        munmap(map, bytes)
-        close(fd)
+        let name = values.withUnsafeBufferPointer { SharedMatrixSegment.create(copying: $0) }!
         let reader = ThreadResult<[Double]> {
-            let fd = shm_open(name, O_RDONLY, 0)
-            let map = mmap(nil, bytes, PROT_READ, MAP_SHARED, fd, 0)!
-            var out = [Double](repeating: 0, count: n * n)
-            out.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: map, byteCount: bytes) }
-            munmap(map, bytes)
-            close(fd)
-            shm_unlink(name)
-            return out
+            defer { SharedMatrixSegment.unlink(name) }
+            return try! SharedMatrixSegment.read(name, count: n * n)
         }
         return reader.join()
     }

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import ForziumRPC
 import ForziumSchemaBundle
 
 /// `forzium-gateway`: the HTTP gateway in front of a pool of engine processes.
@@ -82,6 +83,7 @@ public struct GatewayCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
+        MemoryTuning.keepLargeBuffersWarm()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

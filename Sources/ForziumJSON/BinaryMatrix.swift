@@ -61,22 +61,12 @@ public struct BinaryMatrix: Sendable, Equatable {
         return name
     }
 
-    /// The same for a matrix held as rows (each `cols` long), copied straight into the segment.
+    /// The same for a matrix held as rows (each `cols` long).
     public static func writeShared(rows: [[Double]], cols: Int, into buffer: inout [UInt8]) -> String? {
-        let name = rows.count * cols < sharedMemoryThreshold ? nil : SharedMatrixSegment.create(count: rows.count * cols) { out in
-            var offset = 0
-            for row in rows {
-                row.withUnsafeBufferPointer { out.baseAddress!.advanced(by: offset).update(from: $0.baseAddress!, count: cols) }
-                offset += cols
-            }
-        }
-        guard let name else {
-            let storage = rows.flatMap { $0 }
-            storage.withUnsafeBufferPointer { write(rows: rows.count, cols: cols, $0, into: &buffer) }
-            return nil
-        }
-        appendShared(rows: rows.count, cols: cols, name: name, into: &buffer)
-        return name
+        var storage: [Double] = []
+        storage.reserveCapacity(rows.count * cols)
+        for row in rows { storage.append(contentsOf: row) }
+        return storage.withUnsafeBufferPointer { writeShared(rows: rows.count, cols: cols, $0, into: &buffer) }
     }
 
     private static func appendShared(rows: Int, cols: Int, name: String, into buffer: inout [UInt8]) {
@@ -234,8 +224,7 @@ public struct BinaryMatrix: Sendable, Equatable {
     static func shared(name: String, rows: Int, cols: Int) throws(PointerIssue) -> BinaryMatrix {
         let (count, overflow) = rows.multipliedReportingOverflow(by: cols)
         guard !overflow, count <= Int.max / 8 else { throw PointerIssue(pointer: "", message: "shape is too large") }
-        let segment = try SharedMatrixSegment(mapping: name, count: count)
-        var matrix = BinaryMatrix(rows: rows, cols: cols, storage: segment.copy())
+        var matrix = BinaryMatrix(rows: rows, cols: cols, storage: try SharedMatrixSegment.read(name, count: count))
         matrix.sharedName = name
         return matrix
     }

@@ -6,63 +6,44 @@ import Musl
 import Darwin
 #endif
 
-/// A POSIX shared-memory object holding one matrix's doubles (little-endian binary64, row-major, nothing else): the
-/// fastest way for a matrix to cross between two processes of ours on one machine (`forzium-bench wire`: a 512×512
+/// POSIX shared-memory objects holding one matrix's doubles each (little-endian binary64, row-major, nothing else):
+/// the fastest way for a matrix to cross between two processes of ours on one machine (`forzium-bench wire`: a 512×512
 /// matrix in ~2 ms against ~10 ms as base64 text through a pipe). Named in a `BinaryMatrix` as `"shm"`.
+///
+/// The bytes go in with one `write` and come out with one `pread` — no mapping, so no page-fault storm and no TLB
+/// shootdown on unmap — and a full `/dev/shm` is an error (`ENOSPC`), never a SIGBUS.
 ///
 /// Names are `/forzium-<creator pid>-<n>`; the reader accepts no other shape, so a request cannot make an engine open an
 /// arbitrary object. Ownership: the process that creates an input segment removes it when its request is over; the
-/// reader of a result segment removes it once it has mapped it. Whatever a dead process leaves behind is removed by
+/// reader of a result segment removes it once it has read it. Whatever a dead process leaves behind is removed by
 /// `removeOrphans()` (the gateway runs it at start-up and whenever an engine exits).
-public final class SharedMatrixSegment: @unchecked Sendable {
-    /// The object's name (`/forzium-<pid>-<n>`).
-    public let name: String
-    /// The mapped doubles.
-    public let elements: UnsafeBufferPointer<Double>
-
+public enum SharedMatrixSegment {
     private static let counter = AtomicCounter()
 
-    /// Shared, and on Linux populated at once (one call faults every page in, instead of a fault per 4 KiB page as the
-    /// copy touches it).
-    #if os(Linux)
-    static let mapFlags = MAP_SHARED | MAP_POPULATE
-    #else
-    static let mapFlags = MAP_SHARED
-    #endif
-
     /// Creates a segment holding a copy of `storage`; nil when shared memory is unavailable or full (the caller then
-    /// uses base64). Space is reserved up front (`posix_fallocate`), so a full `/dev/shm` is an error here, never a
-    /// SIGBUS later.
+    /// uses base64).
     public static func create(copying storage: UnsafeBufferPointer<Double>) -> String? {
-        create(count: storage.count) { $0.baseAddress!.update(from: storage.baseAddress!, count: storage.count) }
-    }
-
-    /// Creates a segment of `count` doubles and lets `fill` write them in place (native byte order; converted to
-    /// little-endian afterwards where that differs); nil when shared memory is unavailable or full.
-    public static func create(count: Int, fill: (UnsafeMutableBufferPointer<Double>) -> Void) -> String? {
-        let byteCount = count * MemoryLayout<Double>.size
-        guard byteCount > 0 else { return nil }
+        guard storage.count > 0 else { return nil }
         let name = "/forzium-\(getpid())-\(counter.next())"
-        let fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o600)
+        let fd = shm_open(name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        guard posix_fallocate(fd, 0, off_t(byteCount)) == 0,
-              let map = mmap(nil, byteCount, PROT_READ | PROT_WRITE, Self.mapFlags, fd, 0), map != MAP_FAILED else {
+        #if _endian(big)
+        let bytes = storage.map { $0.bitPattern.littleEndian }
+        let written = bytes.withUnsafeBytes { writeAll(fd, $0) }
+        #else
+        let written = writeAll(fd, UnsafeRawBufferPointer(storage))
+        #endif
+        guard written else {
             shm_unlink(name)
             return nil
         }
-        fill(UnsafeMutableBufferPointer(start: map.bindMemory(to: Double.self, capacity: count), count: count))
-        #if _endian(big)
-        let doubles = map.assumingMemoryBound(to: UInt64.self)
-        for index in 0..<count { doubles[index] = doubles[index].littleEndian }
-        #endif
-        munmap(map, byteCount)
         return name
     }
 
-    /// Maps the segment `name`, which must hold exactly `count` doubles.
-    public init(mapping name: String, count: Int) throws(PointerIssue) {
-        guard Self.isValidName(name) else {
+    /// The `count` doubles of the segment `name`, which must hold exactly that many.
+    public static func read(_ name: String, count: Int) throws(PointerIssue) -> [Double] {
+        guard isValidName(name) else {
             throw PointerIssue(pointer: "", message: "not a Forzium shared-memory name (expected /forzium-<pid>-<n>)")
         }
         let fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0)
@@ -71,31 +52,29 @@ public final class SharedMatrixSegment: @unchecked Sendable {
         }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, Int(info.st_size) == count * MemoryLayout<Double>.size else {
+        let byteCount = count * MemoryLayout<Double>.size
+        guard count > 0, fstat(fd, &info) == 0, Int(info.st_size) == byteCount else {
             throw PointerIssue(pointer: "", message: "shared memory \(name) does not hold \(count) doubles")
         }
-        guard count > 0, let map = mmap(nil, count * MemoryLayout<Double>.size, PROT_READ, Self.mapFlags, fd, 0), map != MAP_FAILED else {
-            throw PointerIssue(pointer: "", message: "cannot map shared memory \(name)")
+        var complete = false
+        let values = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var offset = 0
+            while offset < byteCount {
+                let n = pread(fd, raw.baseAddress! + offset, byteCount - offset, off_t(offset))
+                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { break }
+            }
+            complete = offset == byteCount
+            if !complete { raw.initializeMemory(as: UInt8.self, repeating: 0) }
+            initialized = count
         }
-        self.name = name
-        self.elements = UnsafeBufferPointer(start: map.assumingMemoryBound(to: Double.self), count: count)
-    }
-
-    deinit {
-        munmap(UnsafeMutableRawPointer(mutating: elements.baseAddress!), elements.count * MemoryLayout<Double>.size)
-    }
-
-    /// A copy of the doubles (converted from little-endian where needed).
-    public func copy() -> [Double] {
+        guard complete else { throw PointerIssue(pointer: "", message: "cannot read shared memory \(name)") }
         #if _endian(big)
-        return elements.map { Double(bitPattern: UInt64(littleEndian: $0.bitPattern)) }
+        return values.map { Double(bitPattern: UInt64(littleEndian: $0.bitPattern)) }
         #else
-        return Array(elements)
+        return values
         #endif
     }
-
-    /// Removes the object's name; the mapping stays valid until this value goes away.
-    public func unlink() { Self.unlink(name) }
 
     /// Removes the object `name` (no error when it is already gone).
     public static func unlink(_ name: String) {
@@ -127,6 +106,16 @@ public final class SharedMatrixSegment: @unchecked Sendable {
             }
         }
         return removed
+    }
+
+    /// Writes all of `bytes`; false on any error (`ENOSPC` when `/dev/shm` is full).
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return false }
+        }
+        return true
     }
 }
 

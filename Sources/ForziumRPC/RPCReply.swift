@@ -33,25 +33,6 @@ public struct RPCReply: Sendable {
         return matrix
     }
 
-    /// Calls `body` with a binary result's shape and elements — straight from the engine's shared-memory segment when
-    /// the result is one (mapped, never copied; the segment is removed), else from the decoded base64 — and returns
-    /// what it returns; nil when the result is not a binary matrix. `rows`/`cols` are 0 for a scalar.
-    public func withBinaryResult<R>(_ body: (_ rows: Int, _ cols: Int, _ elements: UnsafeBufferPointer<Double>) -> R) -> R? {
-        guard let range = resultRange else { return nil }
-        let form = line.withUnsafeBytes { raw in BinaryMatrix.scanForm(UnsafeRawBufferPointer(rebasing: raw[range])) }
-        if case .shared(let rows, let cols, let name)? = form,
-           let segment = try? SharedMatrixSegment(mapping: name, count: rows * cols) {
-            segment.unlink()
-            #if _endian(little)
-            return body(rows, cols, segment.elements)
-            #else
-            return segment.copy().withUnsafeBufferPointer { body(rows, cols, $0) }
-            #endif
-        }
-        guard let matrix = takeBinaryResult() else { return nil }
-        return matrix.storage.withUnsafeBufferPointer { body(matrix.rows, matrix.cols, $0) }
-    }
-
     /// Removes the shared-memory segment a result names, if any: for a reply nobody will read (its request was
     /// cancelled or timed out), and after `takeBinaryResult`.
     public func releaseSharedResult() {

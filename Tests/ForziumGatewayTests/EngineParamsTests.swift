@@ -83,12 +83,12 @@ struct EngineParamsTests {
         let params = EngineParams(value)
         #expect(params.segments.count == 2)
         for name in params.segments {
-            let segment = try SharedMatrixSegment(mapping: name, count: 128 * 128)
-            #expect(segment.elements[129] == 1)
+            let segment = try SharedMatrixSegment.read(name, count: 128 * 128)
+            #expect(segment[129] == 1)
         }
         params.release()
         for name in params.segments {
-            #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: 128 * 128) }
+            #expect(throws: PointerIssue.self) { try SharedMatrixSegment.read(name, count: 128 * 128) }
         }
     }
 
@@ -101,6 +101,6 @@ struct EngineParamsTests {
         var expected: [UInt8] = []
         JSONWriter.writeMatrix(rows: 100, cols: 200, values, into: &expected)
         #expect(ResultText.text(reply) == expected)
-        #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: values.count) }
+        #expect(throws: PointerIssue.self) { try SharedMatrixSegment.read(name, count: values.count) }
     }
 }

@@ -307,12 +307,12 @@ struct SharedMemoryPipeTests {
             Issue.record("no shared-memory result: \(String(decoding: line.prefix(200), as: UTF8.self))"); return
         }
         #expect(name.hasPrefix("/forzium-") && name != input)
-        let result = try SharedMatrixSegment(mapping: name, count: rows * cols)
-        result.unlink()
+        let result = try SharedMatrixSegment.read(name, count: rows * cols)
+        SharedMatrixSegment.unlink(name)
         #expect(rows == n && cols == n)
-        for i in 0..<n { for j in 0..<n { #expect(result.elements[j * n + i].bitPattern == values[i * n + j].bitPattern) } }
+        for i in 0..<n { for j in 0..<n { #expect(result[j * n + i].bitPattern == values[i * n + j].bitPattern) } }
         // The input segment is the caller's: still there.
-        _ = try SharedMatrixSegment(mapping: input, count: n * n)
+        _ = try SharedMatrixSegment.read(input, count: n * n)
     }
 
     @Test("a segment that is missing or the wrong size is -32602 at its pointer", arguments: EngineBinary.allCases)

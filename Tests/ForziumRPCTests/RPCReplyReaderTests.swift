@@ -74,7 +74,7 @@ extension RPCReplyReaderTests {
         #expect(matrix.sharedName == name)
         #expect(matrix.storage.map(\.bitPattern) == values.map(\.bitPattern))
         // The reader removed the segment: it cannot be read again.
-        #expect(throws: PointerIssue.self) { try SharedMatrixSegment(mapping: name, count: values.count) }
+        #expect(throws: PointerIssue.self) { try SharedMatrixSegment.read(name, count: values.count) }
     }
 
     @Test func smallMatricesStayBase64EvenWhenSharedMemoryIsAsked() {

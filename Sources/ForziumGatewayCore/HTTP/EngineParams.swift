@@ -106,18 +106,17 @@ enum ResultText {
     static let writerThreads = 2
 
     /// The result of `reply` as JSON: a binary result is printed from its doubles (non-finite → `null`, as everywhere
-    /// in the JSON API), straight from the engine's shared-memory segment when it sent one; any other result is the
-    /// engine's own text.
+    /// in the JSON API), and its shared-memory segment removed; any other result is the engine's own text.
     static func text(_ reply: RPCReply) -> [UInt8] {
-        let printed = reply.withBinaryResult { rows, cols, elements -> [UInt8] in
-            var text: [UInt8] = []
-            if rows == 0 {
-                JSONWriter.writeDouble(elements[0], into: &text)
-            } else {
-                JSONWriter.writeMatrix(rows: rows, cols: cols, elements, threads: writerThreads, into: &text)
+        guard let matrix = reply.takeBinaryResult() else { return Array(reply.resultBytes) }
+        var text: [UInt8] = []
+        if matrix.isScalar {
+            JSONWriter.writeDouble(matrix.storage[0], into: &text)
+        } else {
+            matrix.storage.withUnsafeBufferPointer {
+                JSONWriter.writeMatrix(rows: matrix.rows, cols: matrix.cols, $0, threads: writerThreads, into: &text)
             }
-            return text
         }
-        return printed ?? Array(reply.resultBytes)
+        return text
     }
 }

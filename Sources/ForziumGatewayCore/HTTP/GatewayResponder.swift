@@ -139,18 +139,22 @@ public struct GatewayResponder: HTTPResponder {
         // The engine gets the parsed matrices as binary: it never parses decimal text the gateway already parsed.
         let params = EngineParams(value)
         defer { params.release() }
+        let encodedAt = ContinuousClock.now
         let reply = try await pool.call(method: engineMethod, params: params.text, deadline: deadline)
+        let answeredAt = ContinuousClock.now
+        if let error = reply.error { throw Self.map(engineError: error) }
+        let elapsed = started.duration(to: answeredAt).milliseconds
+        let result = ResultText.text(reply)
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [
                 "request_id": "\(requestID)", "bytes": "\(bodyBytes)",
                 "receive_parse_ms": "\(started.duration(to: received).milliseconds)",
                 "validate_ms": "\(received.duration(to: validatedAt).milliseconds)",
-                "engine_ms": "\(validatedAt.duration(to: .now).milliseconds)",
+                "params_ms": "\(validatedAt.duration(to: encodedAt).milliseconds)",
+                "engine_ms": "\(encodedAt.duration(to: answeredAt).milliseconds)",
+                "print_ms": "\(answeredAt.duration(to: .now).milliseconds)",
             ])
         }
-        if let error = reply.error { throw Self.map(engineError: error) }
-        let elapsed = started.duration(to: .now).milliseconds
-        let result = ResultText.text(reply)
         var tail = ByteBuffer()
         tail.writeString(#","operation":"#)
         tail.writeBytes(Self.jsonString(operation))
