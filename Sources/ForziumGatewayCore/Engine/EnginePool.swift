@@ -252,7 +252,6 @@ public final class EnginePool: Service, @unchecked Sendable {
             "slot": "\(slot)", "pid": "\(process.pid)", "engine": "\(engine.kind)", "busy_pings": "\(answersPings)",
         ])
         drainQueue()
-        publishMetrics()
         return nil
     }
 
@@ -445,7 +444,6 @@ public final class EnginePool: Service, @unchecked Sendable {
             timer.cancel()
             throw error
         }
-        publishMetrics()
     }
 
     /// Why a request cannot be taken now, if it cannot.
@@ -485,7 +483,6 @@ public final class EnginePool: Service, @unchecked Sendable {
         }
         process?.cancel(id: request.id)
         metrics.recordAbandoned(where: process == nil ? "queue" : "engine")
-        publishMetrics()
     }
 
     /// A request that was not completely written comes back from engine `slot`/`generation`: send it elsewhere.
@@ -589,7 +586,6 @@ public final class EnginePool: Service, @unchecked Sendable {
         }
         for (request, process) in sends { send(request, to: process) }
         for (request, error) in failures { request.sink.fail(error) }
-        publishMetrics()
     }
 
     private static func pickLeastBusy(_ s: inout State, limit: Int) -> (Int, Int, EngineProcess)? {
@@ -616,7 +612,6 @@ public final class EnginePool: Service, @unchecked Sendable {
                 s.slots[slot].state = s.shuttingDown ? .stopped : .restarting
             }
             logger.debug("engine channel closed", metadata: ["slot": "\(slot)", "reason": "\(reason)"])
-            publishMetrics()
         case .unresponsive(let busy, let answersPings):
             let marked = state.withLockedValue { s -> Bool in
                 guard s.slots[slot].generation == generation, s.slots[slot].state == .ready else { return false }
@@ -628,7 +623,6 @@ public final class EnginePool: Service, @unchecked Sendable {
             if !busy || answersPings {
                 jobs.continuation.yield(.replaceIfUnresponsive(slot: slot, generation: generation))
             }
-            publishMetrics()
         case .responsive:
             let back = state.withLockedValue { s -> Bool in
                 guard s.slots[slot].generation == generation, s.slots[slot].state == .unresponsive else { return false }
@@ -659,7 +653,6 @@ public final class EnginePool: Service, @unchecked Sendable {
         guard let process else { return }
         logger.warning("replacing engine", metadata: ["slot": "\(slot)", "pid": "\(process.pid)", "reason": "\(reason)"])
         process.kill()
-        publishMetrics()
     }
 
     private func engineExited(slot: Int, generation: Int, pid: pid_t, _ exit: EngineProcess.Exit) {
@@ -739,7 +732,9 @@ public final class EnginePool: Service, @unchecked Sendable {
     /// Requests waiting for an engine.
     public var queued: Int { state.withLockedValue { $0.queue.count } }
 
-    private func publishMetrics() {
+    /// Sets the pool gauges (queue depth, requests in flight, engines ready) from the current state. Called when
+    /// `/metrics` is scraped, so the gauges are exact at every scrape and cost nothing per request.
+    package func publishMetrics() {
         let (queued, inFlight, ready) = state.withLockedValue { s in
             (s.queue.count, s.slots.reduce(0) { $0 + $1.inFlight }, s.slots.filter { $0.state == .ready }.count)
         }

@@ -84,6 +84,7 @@ public struct GatewayResponder: HTTPResponder {
         case .info:
             return json(serviceInfo())
         case .metrics:
+            pool.publishMetrics()
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
