@@ -341,6 +341,27 @@ struct GatewayIntegrationTests {
         gateway.stop()
     }
 
+    @Test("an engine built from other schemas is refused at start-up, not on every request")
+    func otherSchemasAreRefused() throws {
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("forzium-old-engine-\(getpid()).py")
+        try """
+        #!/usr/bin/env python3
+        import json, sys
+        for line in sys.stdin:
+            request = json.loads(line)
+            if "id" in request:
+                info = {"name": "old", "kind": "simd", "schema_digest": "0" * 64}
+                print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": info}), flush=True)
+        """.write(to: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: script) }
+        #expect(chmod(script.path, 0o755) == 0)
+        let gateway = try GatewayProcess(engine: script.path, arguments: ["--breaker-crashes", "1"])
+        #expect(try gateway.ready().status == 503)
+        _ = try expectProblem(try gateway.client.request("POST", "/v1/sum", body: json(#"{"data":[[1,2]]}"#)), 503)
+        #expect(gateway.log.contains("build the gateway and engines from the same sources"))
+        gateway.stop()
+    }
+
     @Test("streaming: the first rows arrive before the last row is computed", arguments: engineBinaries)
     func streamingIsIncremental(engine: String) throws {
         let gateway = try GatewayProcess(engine: engine)

@@ -8,6 +8,7 @@ import Darwin
 import Foundation
 import ForziumJSON
 import ForziumRPC
+import ForziumSchemaBundle
 import Logging
 import NIOCore
 import NIOPosix
@@ -31,6 +32,13 @@ public struct EngineCandidate: Sendable, Equatable {
     /// and vice versa. An info without a `kind` member is accepted.
     func check(info: JSONValue) throws {
         guard case .object(let object) = info else { throw EngineSpawnError(message: "engine.info did not return an object") }
+        // The schemas are the protocol: an engine built from others (an older install on PATH, say) would not
+        // understand what the gateway sends (binary matrices, `$result`, cancels), so it is refused here, at start-up,
+        // rather than failing every request.
+        guard case .string(let digest)? = object["schema_digest"], digest == SchemaBundle.digest else {
+            throw EngineSpawnError(message: "engine.info reports schemas \(object["schema_digest"].map { CompactJSON.string($0) } ?? "none") "
+                + "but the gateway was built with \(SchemaBundle.digest); build the gateway and engines from the same sources")
+        }
         guard kind != "custom", case .string(let reported)? = object["kind"] else { return }
         if reported.lowercased() != kind {
             throw EngineSpawnError(message: "engine.info reports kind \"\(reported)\" but \(kind) was expected")
