@@ -125,14 +125,17 @@ public enum GatewayServer {
         let metrics = GatewayMetrics()
         // One small event loop group for HTTP and the engine pipes alike (engines need the cores).
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopThreads)
-        // An engine stops reading stdin once --max-in-flight requests are queued or computing, and would then miss
-        // cancels and pings: give it room for everything the pool may send it, plus the control lines.
-        var engineArguments = engineArguments
-        if !engineArguments.contains(where: { $0.hasPrefix("--max-in-flight") }) {
-            engineArguments += ["--max-in-flight", String(config.engineConcurrency + 2)]
-        }
+        // Our engines stop reading stdin once --max-in-flight requests are queued or computing, and would then miss
+        // cancels and pings: give them room for everything the pool may send, plus the control lines. (An executable
+        // of another name may be another implementation, so it gets only the arguments it was given.)
+        let roomy = engineArguments.contains(where: { $0.hasPrefix("--max-in-flight") })
+            ? engineArguments : engineArguments + ["--max-in-flight", String(config.engineConcurrency + 2)]
+        let ours: Set<Substring> = [Substring(EngineDiscovery.simdName), Substring(EngineDiscovery.fallbackName)]
         let candidates = EngineDiscovery.candidates(mode: config.engine, environment: ProcessInfo.processInfo.environment, logger: logger)
-            .map { EngineCandidate(path: $0.path, kind: $0.kind, arguments: engineArguments) }
+            .map { candidate in
+                let name = candidate.path.split(separator: "/").last ?? ""
+                return EngineCandidate(path: candidate.path, kind: candidate.kind, arguments: ours.contains(name) ? roomy : engineArguments)
+            }
         let chosen = await EngineHandshake.choose(candidates, logger: logger, timeout: .seconds(10), group: group)
         let engine: EngineCandidate
         if let chosen {
