@@ -53,6 +53,8 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Entries being written or written and unanswered.
     private var onEngine = 0
     private var closed = false
+    /// A pump is queued on the event loop (see `flush`).
+    private var pumpScheduled = false
     private var failure: String?
 
     // Liveness.
@@ -112,9 +114,16 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Requests handed in during one event-loop tick go out in one flush (one `write` to the pipe under load, not one
+    /// per request): the pump runs after the tasks already queued on the loop, which include the other requests.
     func flush(context: ChannelHandlerContext) {
-        pump(context: context)
-        context.flush()
+        guard !pumpScheduled else { return }
+        pumpScheduled = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            pumpScheduled = false
+            pump(context: context)
+            context.flush()
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
