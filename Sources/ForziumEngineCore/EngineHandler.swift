@@ -50,16 +50,8 @@ extension EngineHandler {
             shape = try catalogue.stream(
                 method: "stream", params: options.params, rowBlock: rowBlock, isCancelled: { context.isCancelled }
             ) { start, block in
-                var params: [UInt8] = []
-                params.reserveCapacity(block.count * 20 + 64)
-                params.append(contentsOf: #"{"request":"#.utf8)
-                RPCEncoder.writeID(id, into: &params)
-                params.append(contentsOf: #","start":"#.utf8)
-                params.append(contentsOf: String(start).utf8)
-                params.append(contentsOf: #","rows":"#.utf8)
-                options.resultForm.write(block, into: &params)
-                params.append(UInt8(ascii: "}"))
-                context.notify(method: "stream.rows", encodedParams: params)
+                let params = StreamRows.params(request: id, start: start) { options.resultForm.write(block, into: &$0) }
+                context.notify(method: StreamRows.method, encodedParams: params)
             }
         } catch {
             throw RPCError(error)

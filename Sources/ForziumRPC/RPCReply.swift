@@ -34,21 +34,11 @@ public struct RPCReply: Sendable {
     }
 
     /// Removes the shared-memory segment a result names, if any: for a reply nobody will read (its request was
-    /// cancelled or timed out), and after `takeBinaryResult`.
+    /// cancelled or timed out).
     public func releaseSharedResult() {
-        // The shared form is short (`{"dtype":"float64","shape":[r,c],"shm":"/forzium-<pid>-<n>"}`) and ends the result.
-        guard let range = resultRange, range.count < 128, line[range.upperBound - 1] == UInt8(ascii: "}") else { return }
-        let key: [UInt8] = Array(#""shm":""#.utf8)
-        var index = range.lowerBound
-        while index + key.count < range.upperBound {
-            if line[index] == key[0], line[index..<(index + key.count)].elementsEqual(key) {
-                let nameStart = index + key.count
-                guard let nameEnd = line[nameStart..<range.upperBound].firstIndex(of: UInt8(ascii: "\"")) else { return }
-                SharedMatrixSegment.unlink(String(decoding: line[nameStart..<nameEnd], as: UTF8.self))
-                return
-            }
-            index += 1
-        }
+        guard let range = resultRange else { return }
+        let form = line.withUnsafeBytes { BinaryMatrix.scanForm(UnsafeRawBufferPointer(rebasing: $0[range])) }
+        if case .shared(_, _, let name)? = form { SharedMatrixSegment.unlink(name) }
     }
 }
 
@@ -72,7 +62,6 @@ public enum RPCReplyReader {
 
     private static let responsePrefix = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
     private static let resultKey = Array(#","result":"#.utf8)
-    private static let rowsPrefix = Array(#"{"jsonrpc":"2.0","method":"stream.rows","params":{"request":"#.utf8)
 
     public static func classify(_ line: [UInt8]) -> Line {
         if line.starts(with: responsePrefix) {
@@ -84,8 +73,8 @@ public enum RPCReplyReader {
                     return .response(id: id, RPCReply(line: line, resultRange: (i + resultKey.count)..<(end - 1), error: nil))
                 }
             }
-        } else if line.starts(with: rowsPrefix) {
-            var i = rowsPrefix.count
+        } else if line.starts(with: StreamRows.prefix) {
+            var i = StreamRows.prefix.count
             if let id = readInt(line, &i) { return .rows(request: id) }
         }
         return classifyParsed(line)
@@ -101,7 +90,7 @@ public enum RPCReplyReader {
         }
         guard case .object(let object) = value else { return .garbage("not a JSON object") }
         if case .string(let method)? = object["method"] {
-            if method == "stream.rows", case .object(let params)? = object["params"],
+            if method == StreamRows.method, case .object(let params)? = object["params"],
                case .number(let n)? = params["request"], let id = Int(exactly: n.value) {
                 return .rows(request: id)
             }
@@ -130,7 +119,7 @@ public enum RPCReplyReader {
     }
 
     /// Reads a non-negative decimal integer at `i` (advancing it).
-    private static func readInt(_ line: [UInt8], _ i: inout Int) -> Int? {
+    static func readInt(_ line: [UInt8], _ i: inout Int) -> Int? {
         var value = 0
         let start = i
         while i < line.count, line[i] >= UInt8(ascii: "0"), line[i] <= UInt8(ascii: "9"), i - start < 18 {

@@ -251,7 +251,7 @@ public struct GatewayResponder: HTTPResponder {
                 var out = ByteBuffer()
                 switch current {
                 case .rows(let line):
-                    NDJSONRows.write(binaryNotification: line, into: &out)
+                    NDJSONRows.write(notification: line, into: &out)
                 case .done(let reply):
                     if let error = reply.error {
                         Self.writeStreamError(Self.map(engineError: error), requestID: requestID, into: &out)
