@@ -61,14 +61,6 @@ public struct BinaryMatrix: Sendable, Equatable {
         return name
     }
 
-    /// The same for a matrix held as rows (each `cols` long).
-    public static func writeShared(rows: [[Double]], cols: Int, into buffer: inout [UInt8]) -> String? {
-        var storage: [Double] = []
-        storage.reserveCapacity(rows.count * cols)
-        for row in rows { storage.append(contentsOf: row) }
-        return storage.withUnsafeBufferPointer { writeShared(rows: rows.count, cols: cols, $0, into: &buffer) }
-    }
-
     private static func appendShared(rows: Int, cols: Int, name: String, into buffer: inout [UInt8]) {
         buffer.append(contentsOf: head)
         buffer.append(contentsOf: String(rows).utf8)
@@ -247,23 +239,6 @@ public struct BinaryMatrix: Sendable, Equatable {
         #endif
         if shape.isEmpty { return BinaryMatrix(scalar: storage[0]) }
         return BinaryMatrix(rows: shape[0], cols: shape[1], storage: storage)
-    }
-}
-
-/// JSON Pointer reference tokens (RFC 6901).
-public enum JSONPointerToken {
-    /// `~` → `~0`, `/` → `~1`.
-    public static func escape(_ token: String) -> String {
-        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
-        var escaped = ""
-        for ch in token {
-            switch ch {
-            case "~": escaped += "~0"
-            case "/": escaped += "~1"
-            default: escaped.append(ch)
-            }
-        }
-        return escaped
     }
 }
 

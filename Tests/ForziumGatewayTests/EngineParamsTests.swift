@@ -72,7 +72,7 @@ struct EngineParamsTests {
         [1.5, .nan, 3.0, 4.0].withUnsafeBufferPointer { BinaryMatrix.write(rows: 2, cols: 2, $0, into: &line) }
         line.append(contentsOf: "}}".utf8)
         var out = ByteBuffer()
-        NDJSONRows.write(binaryNotification: line, into: &out)
+        NDJSONRows.write(notification: line, into: &out)
         #expect(String(buffer: out) == "{\"row\":5,\"values\":[1.5,null]}\n{\"row\":6,\"values\":[3.0,4.0]}\n")
     }
 

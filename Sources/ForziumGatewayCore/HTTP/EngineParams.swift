@@ -23,17 +23,12 @@ struct EngineParams: Sendable {
         var bytes: [UInt8] = []
         var segments: [String] = []
         bytes.reserveCapacity(Self.estimatedSize(value) + 32)
+        Self.write(value, into: &bytes, segments: &segments)
         if case .object(let object) = value {
-            bytes.append(UInt8(ascii: "{"))
-            for member in object.members {
-                JSONWriter.writeString(member.key, into: &bytes)
-                bytes.append(UInt8(ascii: ":"))
-                Self.write(member.value, into: &bytes, segments: &segments)
-                bytes.append(UInt8(ascii: ","))
-            }
+            // The reserved member asking for the result in a segment too, last: `{…,"$result":"shm"}`.
+            bytes.removeLast()
+            if !object.members.isEmpty { bytes.append(UInt8(ascii: ",")) }
             bytes.append(contentsOf: #""$result":"shm"}"#.utf8)
-        } else {
-            RPCEncoder.writeData(value, into: &bytes)
         }
         self.text = ByteBuffer(bytes: bytes)
         self.segments = segments
@@ -80,12 +75,13 @@ struct EngineParams: Sendable {
         return first.count
     }
 
-    /// Writes the rows' doubles as one binary matrix (each row copied once, straight into its segment).
+    /// Writes the rows' doubles as one binary matrix (the rows gathered once into row-major storage).
     private static func writeBinary(rows: [JSONValue], cols: Int, into bytes: inout [UInt8], segments: inout [String]) {
-        var numberRows: [[Double]] = []
-        numberRows.reserveCapacity(rows.count)
-        for case .numbers(let numbers) in rows { numberRows.append(numbers) }
-        if let name = BinaryMatrix.writeShared(rows: numberRows, cols: cols, into: &bytes) { segments.append(name) }
+        var storage: [Double] = []
+        storage.reserveCapacity(rows.count * cols)
+        for case .numbers(let numbers) in rows { storage.append(contentsOf: numbers) }
+        let name = storage.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: rows.count, cols: cols, $0, into: &bytes) }
+        if let name { segments.append(name) }
     }
 
     /// A generous estimate of the encoded size, so the buffer grows once.
