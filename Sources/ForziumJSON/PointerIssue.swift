@@ -27,3 +27,20 @@ public struct PointerIssue: Error, Sendable, Equatable, Hashable {
         self.init(pointer: pointer, message: message)
     }
 }
+
+/// JSON Pointer reference tokens (RFC 6901).
+public enum JSONPointerToken {
+    /// `~` → `~0`, `/` → `~1`.
+    public static func escape(_ token: String) -> String {
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
+        var escaped = ""
+        for ch in token {
+            switch ch {
+            case "~": escaped += "~0"
+            case "/": escaped += "~1"
+            default: escaped.append(ch)
+            }
+        }
+        return escaped
+    }
+}

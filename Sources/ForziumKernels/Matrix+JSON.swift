@@ -144,15 +144,6 @@ struct MatrixShape {
 enum JSONPointer {
     /// `base` extended by one reference token, escaped (`~` → `~0`, `/` → `~1`).
     static func appending(_ base: String, _ token: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(token.utf8.count)
-        for ch in token {
-            switch ch {
-            case "~": escaped += "~0"
-            case "/": escaped += "~1"
-            default: escaped.append(ch)
-            }
-        }
-        return base + "/" + escaped
+        base + "/" + JSONPointerToken.escape(token)
     }
 }

@@ -2,10 +2,7 @@ import ForziumJSON
 
 /// JSON Pointer (RFC 6901) tokens.
 enum JSONPointer {
-    static func escape(_ token: String) -> String {
-        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
-        return token.replacingAll("~", with: "~0").replacingAll("/", with: "~1")
-    }
+    static func escape(_ token: String) -> String { JSONPointerToken.escape(token) }
 
     static func unescape(_ token: Substring) -> String {
         guard token.utf8.contains(UInt8(ascii: "~")) else { return String(token) }
