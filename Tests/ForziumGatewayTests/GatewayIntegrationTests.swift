@@ -288,14 +288,7 @@ struct GatewayIntegrationTests {
         let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--breaker-crashes", "2", "--breaker-window", "60"])
         var killed: [Int32] = []
         for _ in 0..<3 {
-            let deadline = Date().addingTimeInterval(30)
-            var pid: Int32?
-            while Date() < deadline {
-                let s = try gateway.slot0()
-                if s.state == "ready", let p = s.pid, !killed.contains(p) { pid = p; break }
-                usleep(20_000)
-            }
-            let victim = try #require(pid, "engine did not come back after a kill")
+            let victim = try #require(try gateway.readyEngine(excluding: killed), "engine did not come back after a kill")
             #expect(try gateway.client.request("POST", "/v1/sum", body: json(#"{"data":[[1,2]]}"#)).status == 200)
             #expect(kill(victim, SIGKILL) == 0)
             killed.append(victim)
@@ -310,14 +303,7 @@ struct GatewayIntegrationTests {
         let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--breaker-crashes", "2", "--breaker-window", "60"])
         var killed: [Int32] = []
         for _ in 0..<2 {
-            let deadline = Date().addingTimeInterval(30)
-            var pid: Int32?
-            while Date() < deadline {
-                let s = try gateway.slot0()
-                if s.state == "ready", let p = s.pid, !killed.contains(p) { pid = p; break }
-                usleep(20_000)
-            }
-            let victim = try #require(pid, "engine did not come back after a crash")
+            let victim = try #require(try gateway.readyEngine(excluding: killed), "engine did not come back after a crash")
             #expect(kill(victim, SIGKILL) == 0)
             killed.append(victim)
         }

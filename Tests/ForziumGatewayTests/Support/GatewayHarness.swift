@@ -129,6 +129,18 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     /// Polls `condition` every 20 ms for up to `timeout` seconds.
+    /// The pid of slot 0's engine once it is ready and is none of `excluding` (a restarted one); nil after `timeout`.
+    func readyEngine(excluding: [Int32], timeout: TimeInterval = 30) throws -> Int32? {
+        var pid: Int32?
+        _ = try waitUntil(timeout: timeout) {
+            let slot = try slot0()
+            guard slot.state == "ready", let p = slot.pid, !excluding.contains(p) else { return false }
+            pid = p
+            return true
+        }
+        return pid
+    }
+
     func waitUntil(timeout: TimeInterval = 30, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
