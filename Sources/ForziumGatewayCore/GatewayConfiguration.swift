@@ -37,6 +37,10 @@ public struct GatewayConfiguration: Sendable {
     public var idlePingMilliseconds: Int
     /// Liveness: an engine out of rotation for this long without answering is replaced.
     public var unresponsiveGraceMilliseconds: Int
+    /// Timeouts and limits of the HTTP edge (idle, header, body rate, write, connections, shutdown grace).
+    public var edge: HTTPEdgeConfiguration
+    /// Request body bytes held at once across all requests; beyond it 503 with Retry-After.
+    public var maxBufferedBodyBytes: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
@@ -44,8 +48,11 @@ public struct GatewayConfiguration: Sendable {
         maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
         breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30,
         cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 900, idlePingMilliseconds: Int = 2000,
-        unresponsiveGraceMilliseconds: Int = 3000
+        unresponsiveGraceMilliseconds: Int = 3000, edge: HTTPEdgeConfiguration = .init(),
+        maxBufferedBodyBytes: Int = 256 << 20
     ) {
+        self.edge = edge
+        self.maxBufferedBodyBytes = maxBufferedBodyBytes
         self.host = host
         self.port = port
         self.engine = engine
