@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 swift build --build-tests
 swift test --skip-build "$@"
+# Process-level tests in Python (HTTP edge, third-party clients) against the executables just built.
+python3 -m pytest -q Tests/python

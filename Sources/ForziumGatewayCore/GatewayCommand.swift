@@ -196,7 +196,7 @@ public enum GatewayServer {
             server: .gatewayHTTP1(edge: config.edge, registry: registry, additionalChannelHandlers: {
                 [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()]
             }),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil, backlog: 4096),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port
                 logger.notice("listening on \(host):\(port)")
