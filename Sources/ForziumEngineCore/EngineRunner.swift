@@ -23,7 +23,7 @@ public enum EngineConcurrency: Sendable, Equatable {
 /// The engine shell shared by `forzium-engine` and `forzium-engine-simd`.
 public enum EngineRunner {
     /// The engine version reported by `engine.info`.
-    public static let version = "0.1.0"
+    public static let version = ForziumVersion.string
 
     /// Online CPU cores.
     public static var onlineCores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }

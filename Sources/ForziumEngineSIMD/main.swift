@@ -16,7 +16,8 @@ struct ForziumEngineSIMDCommand: ParsableCommand {
         abstract: "Forzium compute engine (SIMD, multithreaded): JSON-RPC 2.0, one message per line on stdin/stdout.",
         discussion: "Needs a CPU with AVX2 and FMA; without them it exits with status 3 before running any vector code "
             + "(FORZIUM_SIMD_REFUSE=1 in the environment forces that refusal). Replies may come out of order (match "
-            + "them by id). Logs go to stderr. Exits with status 0 when stdin ends, after answering every request read."
+            + "them by id). Logs go to stderr. Exits with status 0 when stdin ends, after answering every request read.",
+        version: EngineRunner.version
     )
 
     @OptionGroup var options: EngineOptions

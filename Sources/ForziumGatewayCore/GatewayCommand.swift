@@ -23,8 +23,11 @@ public struct GatewayCommand: AsyncParsableCommand {
         discussion: """
             Binds 127.0.0.1:8000 by default. Engines are found next to this executable, then on PATH \
             (forzium-engine-simd preferred, forzium-engine as fallback); --engine or FORZIUM_ENGINE overrides. \
-            API keys: --api-keys or FORZIUM_API_KEYS (comma-separated). Logs go to stderr.
-            """)
+            API keys: --api-keys or FORZIUM_API_KEYS (comma-separated). Logs go to stderr. SIGHUP re-discovers engines \
+            and moves to a new or changed one without dropping requests.
+
+            """ + EnvironmentOptions(GatewayCommand()).helpTable,
+        version: ForziumVersion.string)
 
     @Option(help: "Address to bind.") var host: String = "127.0.0.1"
     @Option(help: "Port to bind (0 picks a free port; the log says which).") var port: Int = 8000
