@@ -128,17 +128,9 @@ public enum GatewayServer {
         let metrics = GatewayMetrics()
         // One small event loop group for HTTP and the engine pipes alike (engines need the cores).
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopThreads)
-        // Our engines stop reading stdin once --max-in-flight requests are queued or computing, and would then miss
-        // cancels and pings: give them room for everything the pool may send, plus the control lines. (An executable
-        // of another name may be another implementation, so it gets only the arguments it was given.)
-        let roomy = engineArguments.contains(where: { $0.hasPrefix("--max-in-flight") })
-            ? engineArguments : engineArguments + ["--max-in-flight", String(config.engineConcurrency + 2)]
-        let ours: Set<Substring> = [Substring(EngineDiscovery.simdName), Substring(EngineDiscovery.fallbackName)]
-        let candidates = EngineDiscovery.candidates(mode: config.engine, environment: ProcessInfo.processInfo.environment, logger: logger)
-            .map { candidate in
-                let name = candidate.path.split(separator: "/").last ?? ""
-                return EngineCandidate(path: candidate.path, kind: candidate.kind, arguments: ours.contains(name) ? roomy : engineArguments)
-            }
+        let selection = EngineSelection(mode: config.engine, arguments: engineArguments, engineConcurrency: config.engineConcurrency,
+                                        environment: ProcessInfo.processInfo.environment)
+        let candidates = selection.candidates(logger: logger)
         let chosen = await EngineHandshake.choose(candidates, logger: logger, timeout: .seconds(10), group: group)
         let engine: EngineCandidate
         if let chosen {
@@ -156,7 +148,8 @@ public enum GatewayServer {
                 breakerCooldown: .seconds(config.breakerCooldownSeconds),
                 cancelGrace: .milliseconds(config.cancelGraceMilliseconds), pingTimeout: .milliseconds(config.pingTimeoutMilliseconds),
                 idlePingInterval: .milliseconds(config.idlePingMilliseconds),
-                unresponsiveGrace: .milliseconds(config.unresponsiveGraceMilliseconds)),
+                unresponsiveGrace: .milliseconds(config.unresponsiveGraceMilliseconds),
+                drainGrace: .milliseconds(config.timeoutMilliseconds + config.cancelGraceMilliseconds + 1000)),
             metrics: metrics, logger: logger, eventLoopGroup: group)
         if chosen != nil {
             do { try await pool.start() } catch { logger.error("engines failed to start: \(error)") }
@@ -179,7 +172,9 @@ public enum GatewayServer {
             logger: logger)
         // Shutdown runs in reverse order: the HTTP server stops accepting and drains first, then the pool closes engines.
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: [.init(service: pool), .init(service: app)],
+            services: [.init(service: pool),
+                       .init(service: EngineReloadService(upgrader: EngineUpgrader(pool: pool, selection: selection, logger: logger, group: group))),
+                       .init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await serviceGroup.run()
