@@ -73,6 +73,6 @@ final class LoadDriver: @unchecked Sendable {
     /// A short description of the failures, for test messages.
     func failureSummary(limit: Int = 5) -> String {
         let failed = failures
-        return "\(failed.count) failed of \(count): " + failed.prefix(limit).map { "\($0.status) \($0.error ?? "")" }.joined(separator: " | ")
+        return "\(failed.count) failed of \(count): " + failed.prefix(limit).map { "\($0.status) \(($0.error ?? "").prefix(300))" }.joined(separator: " | ")
     }
 }
