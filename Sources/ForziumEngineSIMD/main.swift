@@ -27,7 +27,7 @@ struct ForziumEngineSIMDCommand: ParsableCommand {
         // FORZIUM_SIMD_REFUSE=1 takes the refusal path on any CPU (to test it, or to keep this engine off a host).
         let refused = getenv("FORZIUM_SIMD_REFUSE").map { String(cString: $0) == "1" } ?? false
         guard forzium_cpu_has_avx2_fma() != 0, !refused else {
-            EngineRunner.bootstrapLogging(level: options.level)
+            EngineRunner.bootstrapLogging(level: options.level, format: options.format)
             Logger(label: "forzium-engine-simd").critical(
                 "this CPU lacks AVX2 and/or FMA, which forzium-engine-simd is compiled for; use forzium-engine instead",
                 metadata: refused ? ["reason": "FORZIUM_SIMD_REFUSE=1"] : [:])

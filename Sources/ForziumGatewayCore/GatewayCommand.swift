@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import ForziumLogging
 import ForziumRPC
 import ForziumSchemaBundle
 
@@ -53,6 +54,9 @@ public struct GatewayCommand: AsyncParsableCommand {
     var unresponsiveGraceMs: Int = 3000
     @Option(help: "Read schemas from this directory instead of the embedded copy.") var schemas: String?
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).") var logLevel: String = "info"
+    @Option(help: "Log line format: text, or json (one object per line; engine lines become fields, not nested text).")
+    var logFormat: String = "text"
+    @Flag(help: "Log every request at info: method, path, status, bytes, duration, request id, engine.") var accessLog = false
     @Flag(help: "Print the OpenAPI document (pretty JSON) to stdout and exit.") var printOpenapi = false
 
     public init() {}
@@ -70,6 +74,7 @@ public struct GatewayCommand: AsyncParsableCommand {
             guard (10...3_600_000).contains(value) else { throw ValidationError("\(name) must be 10...3600000") }
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard LogFormat(option: logFormat) != nil else { throw ValidationError("--log-format must be one of: \(LogFormat.choices)") }
     }
 
     /// The configuration these options describe, with environment fallbacks.
@@ -82,17 +87,13 @@ public struct GatewayCommand: AsyncParsableCommand {
             maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin, eventLoopThreads: eventLoopThreads,
             breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow,
             cancelGraceMilliseconds: cancelGraceMs, pingTimeoutMilliseconds: pingTimeoutMs, idlePingMilliseconds: idlePingMs,
-            unresponsiveGraceMilliseconds: unresponsiveGraceMs)
+            unresponsiveGraceMilliseconds: unresponsiveGraceMs, accessLog: accessLog)
     }
 
     public func run() async throws {
         MemoryTuning.keepLargeBuffersWarm()
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ForziumLogging.bootstrap(level: level, format: LogFormat(option: logFormat) ?? .text)
         let logger = Logger(label: "forzium.gateway")
         signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
@@ -161,7 +162,7 @@ public enum GatewayServer {
         let host = config.host
         let maxBody = config.maxBodyBytes
         let app = Application(
-            responder: DisconnectAwareResponder(inner: responder),
+            responder: AccessLogResponder(inner: DisconnectAwareResponder(inner: responder), logger: logger, enabled: config.accessLog),
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()])),
             configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil),
             onServerRunning: { channel in

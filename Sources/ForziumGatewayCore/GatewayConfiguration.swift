@@ -37,6 +37,8 @@ public struct GatewayConfiguration: Sendable {
     public var idlePingMilliseconds: Int
     /// Liveness: an engine out of rotation for this long without answering is replaced.
     public var unresponsiveGraceMilliseconds: Int
+    /// Logs every request at info (method, path, status, bytes, duration, request id, engine).
+    public var accessLog: Bool
 
     public init(
         host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
@@ -44,7 +46,7 @@ public struct GatewayConfiguration: Sendable {
         maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
         breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30,
         cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 900, idlePingMilliseconds: Int = 2000,
-        unresponsiveGraceMilliseconds: Int = 3000
+        unresponsiveGraceMilliseconds: Int = 3000, accessLog: Bool = false
     ) {
         self.host = host
         self.port = port
@@ -64,5 +66,6 @@ public struct GatewayConfiguration: Sendable {
         self.pingTimeoutMilliseconds = pingTimeoutMilliseconds
         self.idlePingMilliseconds = idlePingMilliseconds
         self.unresponsiveGraceMilliseconds = unresponsiveGraceMilliseconds
+        self.accessLog = accessLog
     }
 }

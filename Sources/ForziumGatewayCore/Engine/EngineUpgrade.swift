@@ -34,8 +34,10 @@ package struct EngineSelection: Sendable {
         // Our engines stop reading stdin once --max-in-flight requests are queued or computing, and would then miss
         // cancels and pings: give them room for everything the pool may send, plus the control lines. (An executable
         // of another name may be another implementation, so it gets only the arguments it was given.)
-        let roomy = arguments.contains(where: { $0.hasPrefix("--max-in-flight") })
+        var roomy = arguments.contains(where: { $0.hasPrefix("--max-in-flight") })
             ? arguments : arguments + ["--max-in-flight", String(engineConcurrency + 2)]
+        // Their log lines as JSON objects, re-emitted as structured lines of the gateway's log (EngineLogRelay).
+        if !arguments.contains(where: { $0.hasPrefix("--log-format") }) { roomy += ["--log-format", "json"] }
         let ours: Set<Substring> = [Substring(EngineDiscovery.simdName), Substring(EngineDiscovery.fallbackName)]
         return EngineDiscovery.candidates(mode: mode, environment: environment, logger: logger).map { candidate in
             let name = candidate.path.split(separator: "/").last ?? ""
