@@ -32,18 +32,27 @@ version=$(sed -n 's/.*static let string = "\(.*\)".*/\1/p' Sources/ForziumRPC/Fo
 arch=$(uname -m)
 name="forzium-$version-linux-$arch"
 
-# libjansson statically: -ljansson (from the CJansson module map) finds libjansson.a first in a folder that holds
-# nothing else.
-jansson_dir=$(pkg-config --variable=libdir jansson 2>/dev/null || echo /usr/lib/$arch-linux-gnu)
-static_libs="$scratch/static-libs"
-mkdir -p "$static_libs"
-if [ -f "$jansson_dir/libjansson.a" ]; then
-    ln -sf "$jansson_dir/libjansson.a" "$static_libs/libjansson.a"
+# libjansson statically: SwiftPM links the CJansson system library with what pkg-config says, so a jansson.pc of our
+# own (searched first) names a folder that holds only libjansson.a.
+static_libs="$PWD/$scratch/static-libs"
+mkdir -p "$static_libs/pkgconfig"
+if pkg-config --exists jansson && [ -f "$(pkg-config --variable=libdir jansson)/libjansson.a" ]; then
+    ln -sf "$(pkg-config --variable=libdir jansson)/libjansson.a" "$static_libs/libjansson.a"
+    {
+        echo "libdir=$static_libs"
+        echo "includedir=$(pkg-config --variable=includedir jansson)"
+        echo "Name: jansson"
+        echo "Description: jansson, linked statically into forzium-engine-simd"
+        echo "Version: $(pkg-config --modversion jansson)"
+        echo 'Libs: -L${libdir} -ljansson'
+        echo 'Cflags: -I${includedir}'
+    } > "$static_libs/pkgconfig/jansson.pc"
+    export PKG_CONFIG_PATH="$static_libs/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 else
-    echo "package.sh: $jansson_dir/libjansson.a not found (libjansson-dev); the SIMD engine will need libjansson.so.4" >&2
+    echo "package.sh: libjansson.a not found (libjansson-dev); the SIMD engine will need libjansson.so.4" >&2
 fi
 
-flags=(-c "$configuration" --static-swift-stdlib --scratch-path "$scratch" -Xlinker -L"$PWD/$static_libs")
+flags=(-c "$configuration" --static-swift-stdlib --scratch-path "$scratch")
 started=$(date +%s)
 for product in forzium-engine forzium-engine-simd forzium-gateway; do
     echo "package.sh: building $product ($configuration, static Swift runtime)" >&2
