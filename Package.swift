@@ -17,7 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "ForziumSchema", dependencies: ["ForziumJSON"]),
         // C shims for what Swift's Glibc module does not import (mallopt).
         .target(name: "CForziumSystem"),
+        // swift-log to stderr as text or JSON lines, for the gateway and the engines.
+        .target(name: "ForziumLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // JSON-RPC 2.0, both ends of the engine pipe: framing, envelopes, batches, dispatch, error codes, replies.
         .target(name: "ForziumRPC", dependencies: ["ForziumJSON", "CForziumSystem"]),
         // Operation catalogue (names, params decoding with JSON Pointers) and the portable fallback kernels.
@@ -46,7 +48,7 @@ let package = Package(
         .target(name: "ForziumKernelsSIMD", dependencies: ["ForziumKernels", "CForziumCPU"], swiftSettings: simdKernelFlags),
         // What both engine executables share: options, logging to stderr, the stdio serve loop.
         .target(name: "ForziumEngineCore", dependencies: [
-            "ForziumJSON", "ForziumRPC", "ForziumKernels", "ForziumSchemaBundle",
+            "ForziumJSON", "ForziumRPC", "ForziumKernels", "ForziumSchemaBundle", "ForziumLogging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -64,9 +66,10 @@ let package = Package(
         .executableTarget(name: "ForziumEngineSIMD", dependencies: ["ForziumEngineCore", "ForziumKernelsSIMD", "CJansson", "CForziumCPU", "ForziumJansson"]),
         // Gateway library: configuration, route table, engine discovery and pool, HTTP errors, OpenAPI, metrics.
         .target(name: "ForziumGatewayCore", dependencies: [
-            "ForziumJSON", "ForziumRPC", "ForziumSchema", "ForziumSchemaBundle",
+            "ForziumJSON", "ForziumRPC", "ForziumSchema", "ForziumSchemaBundle", "ForziumLogging",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -89,7 +92,8 @@ let package = Package(
         .testTarget(name: "ForziumSchemaBundleTests", dependencies: ["ForziumSchemaBundle", "ForziumSchema", "ForziumKernels", "ForziumJSON"]),
         .testTarget(name: "ForziumIntegrationTests", dependencies: ["ForziumJSON", "ForziumSchema", "ForziumSchemaBundle", "ForziumEngine", "ForziumEngineSIMD", "ForziumTesting"]),
         .testTarget(name: "ForziumGatewayTests", dependencies: [
-            "ForziumGatewayCore", "ForziumJSON", "ForziumGateway", "ForziumEngine", "ForziumEngineSIMD",
+            "ForziumGatewayCore", "ForziumJSON", "ForziumGateway", "ForziumEngine", "ForziumEngineSIMD", "ForziumLogging",
+            .product(name: "Logging", package: "swift-log"),
         ]),
     ]
 )

@@ -2,6 +2,8 @@
 # Installs what building and testing Forzium needs on a fresh Debian machine, and nothing that is already there.
 #   - libjansson-dev: the SIMD engine links libjansson (pkg-config jansson).
 #   - Python packages used by tests (openapi-spec-validator, pytest) — only with --test.
+#   - nginx (the scale-out test runs Debian's nginx in front of three gateways) and systemd-analyze (the packaging
+#     test verifies the unit with it, where systemd can be installed) — only with --test.
 set -euo pipefail
 
 as_root() {
@@ -15,12 +17,36 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
 
+# Installs packages that ship a service without starting it (the tests run their own instances on 127.0.0.1):
+# a policy-rc.d answering 101 ("action forbidden") for the duration, unless the machine already has one.
+apt_install_no_start() {
+    local policy=/usr/sbin/policy-rc.d added=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        added=1
+    fi
+    local status=0
+    apt_install "$@" || status=$?
+    if [ "$added" -eq 1 ]; then as_root rm -f "$policy"; fi
+    return "$status"
+}
+
 if ! pkg-config --exists jansson 2>/dev/null; then
     echo "install-deps: installing libjansson-dev" >&2
     apt_install libjansson-dev pkg-config
 fi
 
 if [ "${1:-}" = "--test" ]; then
+    if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+        echo "install-deps: installing nginx" >&2
+        apt_install_no_start nginx
+    fi
+    if ! command -v systemd-analyze >/dev/null 2>&1; then
+        # Best effort: some containers cannot take systemd; the packaging test then skips `systemd-analyze verify`.
+        echo "install-deps: installing systemd (for systemd-analyze)" >&2
+        apt_install_no_start systemd || echo "install-deps: systemd not installable here; skipping" >&2
+    fi
     if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
         echo "install-deps: installing openapi-spec-validator (pip)" >&2
         python3 -m pip install -q openapi-spec-validator

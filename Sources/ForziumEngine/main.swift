@@ -8,7 +8,8 @@ struct ForziumEngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forzium-engine",
         abstract: "Forzium compute engine (pure Swift fallback): JSON-RPC 2.0, one message per line on stdin/stdout.",
-        discussion: "Logs go to stderr. Exits with status 0 when stdin ends, after answering every request read."
+        discussion: "Logs go to stderr. Exits with status 0 when stdin ends, after answering every request read.",
+        version: EngineRunner.version
     )
 
     @OptionGroup var options: EngineOptions

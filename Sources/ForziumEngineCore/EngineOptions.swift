@@ -1,4 +1,5 @@
 import ArgumentParser
+import ForziumLogging
 import Logging
 
 #if canImport(Glibc)
@@ -21,6 +22,9 @@ public struct EngineOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Least severe log level written to stderr: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: String = "info"
 
+    @Option(name: .long, help: "Log line format on stderr: text, or json (one object per line; the gateway starts its engines with json and re-emits their lines as fields of its own).")
+    public var logFormat: String = "text"
+
     public init() {}
 
     public func validate() throws {
@@ -29,6 +33,9 @@ public struct EngineOptions: ParsableArguments, Sendable {
             throw ValidationError("--max-in-flight must be between 1 and 4096")
         }
         guard maxElements >= 1 else { throw ValidationError("--max-elements must be at least 1") }
+        guard LogFormat(option: logFormat) != nil else {
+            throw ValidationError("--log-format must be one of: \(LogFormat.choices)")
+        }
         guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
             throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -36,6 +43,9 @@ public struct EngineOptions: ParsableArguments, Sendable {
 
     /// The parsed log level.
     public var level: Logger.Level { Logger.Level(rawValue: logLevel.lowercased()) ?? .info }
+
+    /// The parsed log format.
+    public var format: LogFormat { LogFormat(option: logFormat) ?? .text }
 
     /// `--max-in-flight`, or twice the number of online cores.
     public var resolvedMaxInFlight: Int { maxInFlight ?? 2 * EngineRunner.onlineCores }

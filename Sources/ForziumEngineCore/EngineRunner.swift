@@ -1,5 +1,6 @@
 import ForziumJSON
 import ForziumKernels
+@_exported import ForziumLogging
 import ForziumRPC
 import ForziumSchemaBundle
 import Logging
@@ -23,18 +24,14 @@ public enum EngineConcurrency: Sendable, Equatable {
 /// The engine shell shared by `forzium-engine` and `forzium-engine-simd`.
 public enum EngineRunner {
     /// The engine version reported by `engine.info`.
-    public static let version = "0.1.0"
+    public static let version = ForziumVersion.string
 
     /// Online CPU cores.
     public static var onlineCores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
-    /// Sends swift-log output to stderr at `level` (stdout carries protocol lines only). Call once per process.
-    public static func bootstrapLogging(level: Logger.Level) {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+    /// Sends swift-log output to stderr at `level` in `format` (stdout carries protocol lines only). Call once per process.
+    public static func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) {
+        ForziumLogging.bootstrap(level: level, format: format)
     }
 
     /// The `engine.info` result.
@@ -80,7 +77,7 @@ public enum EngineRunner {
         input: Int32 = 0,
         output: Int32 = 1
     ) -> Int32 {
-        bootstrapLogging(level: options.level)
+        bootstrapLogging(level: options.level, format: options.format)
         MemoryTuning.keepLargeBuffersWarm()
         let engineName = name ?? (kernels.kind == "simd" ? "forzium-engine-simd" : "forzium-engine")
         let logger = Logger(label: engineName)

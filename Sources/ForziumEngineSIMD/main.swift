@@ -16,7 +16,8 @@ struct ForziumEngineSIMDCommand: ParsableCommand {
         abstract: "Forzium compute engine (SIMD, multithreaded): JSON-RPC 2.0, one message per line on stdin/stdout.",
         discussion: "Needs a CPU with AVX2 and FMA; without them it exits with status 3 before running any vector code "
             + "(FORZIUM_SIMD_REFUSE=1 in the environment forces that refusal). Replies may come out of order (match "
-            + "them by id). Logs go to stderr. Exits with status 0 when stdin ends, after answering every request read."
+            + "them by id). Logs go to stderr. Exits with status 0 when stdin ends, after answering every request read.",
+        version: EngineRunner.version
     )
 
     @OptionGroup var options: EngineOptions
@@ -26,7 +27,7 @@ struct ForziumEngineSIMDCommand: ParsableCommand {
         // FORZIUM_SIMD_REFUSE=1 takes the refusal path on any CPU (to test it, or to keep this engine off a host).
         let refused = getenv("FORZIUM_SIMD_REFUSE").map { String(cString: $0) == "1" } ?? false
         guard forzium_cpu_has_avx2_fma() != 0, !refused else {
-            EngineRunner.bootstrapLogging(level: options.level)
+            EngineRunner.bootstrapLogging(level: options.level, format: options.format)
             Logger(label: "forzium-engine-simd").critical(
                 "this CPU lacks AVX2 and/or FMA, which forzium-engine-simd is compiled for; use forzium-engine instead",
                 metadata: refused ? ["reason": "FORZIUM_SIMD_REFUSE=1"] : [:])

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import ForziumLogging
 import ForziumRPC
 import ForziumSchemaBundle
 
@@ -23,8 +24,11 @@ public struct GatewayCommand: AsyncParsableCommand {
         discussion: """
             Binds 127.0.0.1:8000 by default. Engines are found next to this executable, then on PATH \
             (forzium-engine-simd preferred, forzium-engine as fallback); --engine or FORZIUM_ENGINE overrides. \
-            API keys: --api-keys or FORZIUM_API_KEYS (comma-separated). Logs go to stderr.
-            """)
+            API keys: --api-keys or FORZIUM_API_KEYS (comma-separated). Logs go to stderr. SIGHUP re-discovers engines \
+            and moves to a new or changed one without dropping requests.
+
+            """ + EnvironmentOptions(GatewayCommand()).helpTable,
+        version: ForziumVersion.string)
 
     @Option(help: "Address to bind.") var host: String = "127.0.0.1"
     @Option(help: "Port to bind (0 picks a free port; the log says which).") var port: Int = 8000
@@ -61,6 +65,9 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Seconds responses in flight get to finish after SIGTERM.") var shutdownGrace: Double = 20
     @Option(help: "Read schemas from this directory instead of the embedded copy.") var schemas: String?
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).") var logLevel: String = "info"
+    @Option(help: "Log line format: text, or json (one object per line; engine lines become fields, not nested text).")
+    var logFormat: String = "text"
+    @Flag(help: "Log every request at info: method, path, status, bytes, duration, request id, engine.") var accessLog = false
     @Flag(help: "Print the OpenAPI document (pretty JSON) to stdout and exit.") var printOpenapi = false
 
     public init() {}
@@ -85,6 +92,7 @@ public struct GatewayCommand: AsyncParsableCommand {
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
         if let maxBufferedBytes, maxBufferedBytes < 1 { throw ValidationError("--max-buffered-bytes must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard LogFormat(option: logFormat) != nil else { throw ValidationError("--log-format must be one of: \(LogFormat.choices)") }
     }
 
     /// The configuration these options describe, with environment fallbacks.
@@ -97,7 +105,7 @@ public struct GatewayCommand: AsyncParsableCommand {
             maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin, eventLoopThreads: eventLoopThreads,
             breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow,
             cancelGraceMilliseconds: cancelGraceMs, pingTimeoutMilliseconds: pingTimeoutMs, idlePingMilliseconds: idlePingMs,
-            unresponsiveGraceMilliseconds: unresponsiveGraceMs,
+            unresponsiveGraceMilliseconds: unresponsiveGraceMs, accessLog: accessLog,
             edge: HTTPEdgeConfiguration(
                 idleTimeout: Self.time(idleTimeout), headerTimeout: Self.time(headerTimeout),
                 bodyMinimumBytesPerSecond: bodyMinRate, writeTimeout: Self.time(writeTimeout),
@@ -111,11 +119,7 @@ public struct GatewayCommand: AsyncParsableCommand {
     public func run() async throws {
         MemoryTuning.keepLargeBuffersWarm()
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ForziumLogging.bootstrap(level: level, format: LogFormat(option: logFormat) ?? .text)
         let logger = Logger(label: "forzium.gateway")
         signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
@@ -151,17 +155,9 @@ public enum GatewayServer {
         let metrics = GatewayMetrics()
         // One small event loop group for HTTP and the engine pipes alike (engines need the cores).
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopThreads)
-        // Our engines stop reading stdin once --max-in-flight requests are queued or computing, and would then miss
-        // cancels and pings: give them room for everything the pool may send, plus the control lines. (An executable
-        // of another name may be another implementation, so it gets only the arguments it was given.)
-        let roomy = engineArguments.contains(where: { $0.hasPrefix("--max-in-flight") })
-            ? engineArguments : engineArguments + ["--max-in-flight", String(config.engineConcurrency + 2)]
-        let ours: Set<Substring> = [Substring(EngineDiscovery.simdName), Substring(EngineDiscovery.fallbackName)]
-        let candidates = EngineDiscovery.candidates(mode: config.engine, environment: ProcessInfo.processInfo.environment, logger: logger)
-            .map { candidate in
-                let name = candidate.path.split(separator: "/").last ?? ""
-                return EngineCandidate(path: candidate.path, kind: candidate.kind, arguments: ours.contains(name) ? roomy : engineArguments)
-            }
+        let selection = EngineSelection(mode: config.engine, arguments: engineArguments, engineConcurrency: config.engineConcurrency,
+                                        environment: ProcessInfo.processInfo.environment)
+        let candidates = selection.candidates(logger: logger)
         let chosen = await EngineHandshake.choose(candidates, logger: logger, timeout: .seconds(10), group: group)
         let engine: EngineCandidate
         if let chosen {
@@ -179,7 +175,8 @@ public enum GatewayServer {
                 breakerCooldown: .seconds(config.breakerCooldownSeconds),
                 cancelGrace: .milliseconds(config.cancelGraceMilliseconds), pingTimeout: .milliseconds(config.pingTimeoutMilliseconds),
                 idlePingInterval: .milliseconds(config.idlePingMilliseconds),
-                unresponsiveGrace: .milliseconds(config.unresponsiveGraceMilliseconds)),
+                unresponsiveGrace: .milliseconds(config.unresponsiveGraceMilliseconds),
+                drainGrace: .milliseconds(config.timeoutMilliseconds + config.cancelGraceMilliseconds + 1000)),
             metrics: metrics, logger: logger, eventLoopGroup: group)
         if chosen != nil {
             do { try await pool.start() } catch { logger.error("engines failed to start: \(error)") }
@@ -192,7 +189,7 @@ public enum GatewayServer {
         let maxBody = config.maxBodyBytes
         let registry = ConnectionRegistry(limit: config.edge.maxConnections)
         let app = Application(
-            responder: DisconnectAwareResponder(inner: responder),
+            responder: AccessLogResponder(inner: DisconnectAwareResponder(inner: responder), logger: logger, enabled: config.accessLog),
             server: .gatewayHTTP1(edge: config.edge, registry: registry, additionalChannelHandlers: {
                 [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()]
             }),
@@ -205,7 +202,9 @@ public enum GatewayServer {
             logger: logger)
         // Shutdown runs in reverse order: the HTTP server stops accepting and drains first, then the pool closes engines.
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: [.init(service: pool), .init(service: app)],
+            services: [.init(service: pool),
+                       .init(service: EngineReloadService(upgrader: EngineUpgrader(pool: pool, selection: selection, logger: logger, group: group))),
+                       .init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await serviceGroup.run()

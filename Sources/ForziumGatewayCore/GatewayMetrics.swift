@@ -1,6 +1,7 @@
 import Metrics
 import NIOConcurrencyHelpers
 import Prometheus
+import ForziumRPC
 
 /// The gateway's metrics, recorded through swift-metrics into its own Prometheus registry (no global bootstrap,
 /// so several gateways can live in one test process).
@@ -25,6 +26,8 @@ public final class GatewayMetrics: Sendable {
         self.queueDepth = Metrics.Gauge(label: "forzium_queue_depth", factory: factory)
         self.inFlight = Metrics.Gauge(label: "forzium_engine_in_flight", factory: factory)
         self.enginesReady = Metrics.Gauge(label: "forzium_engines_ready", factory: factory)
+        // Constant 1; the labels say what runs (Prometheus' `*_build_info` convention).
+        Metrics.Gauge(label: "forzium_build_info", dimensions: [("version", ForziumVersion.string)], factory: factory).record(1)
     }
 
     private struct RequestKey: Hashable {

@@ -65,10 +65,11 @@ package final class EngineChild: Sendable {
                 var attributes = posix_spawnattr_t()
                 posix_spawnattr_init(&attributes)
                 defer { posix_spawnattr_destroy(&attributes) }
-                // Children start with default signal dispositions (the gateway ignores SIGPIPE; engines should not).
+                // Children start with default signal dispositions (the gateway ignores SIGPIPE and traps SIGHUP; engines should not).
                 var defaults = sigset_t()
                 sigemptyset(&defaults)
                 sigaddset(&defaults, SIGPIPE)
+                sigaddset(&defaults, SIGHUP)
                 posix_spawnattr_setsigdefault(&attributes, &defaults)
                 posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
 

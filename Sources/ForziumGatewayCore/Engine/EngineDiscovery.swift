@@ -128,18 +128,24 @@ enum EngineHandshake {
         }
     }
 
+    /// Probes `candidate`; a `custom` (explicit path) candidate takes the kind its `engine.info` reports.
+    static func probeChoosingKind(_ candidate: EngineCandidate, logger: Logger, timeout: Duration,
+                                  group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> EngineCandidate {
+        let info = try await probe(candidate, logger: logger, timeout: timeout, group: group)
+        var chosen = candidate
+        if candidate.kind == "custom", case .object(let o) = info, case .string(let reported)? = o["kind"] {
+            chosen.kind = reported.lowercased()
+        }
+        return chosen
+    }
+
     /// The first candidate that handshakes, with a warning for each that does not. A `custom` (explicit path)
     /// candidate takes the kind its `engine.info` reports.
     static func choose(_ candidates: [EngineCandidate], logger: Logger, timeout: Duration,
                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async -> EngineCandidate? {
         for candidate in candidates {
             do {
-                let info = try await probe(candidate, logger: logger, timeout: timeout, group: group)
-                var chosen = candidate
-                if candidate.kind == "custom", case .object(let o) = info, case .string(let reported)? = o["kind"] {
-                    chosen.kind = reported.lowercased()
-                }
-                return chosen
+                return try await probeChoosingKind(candidate, logger: logger, timeout: timeout, group: group)
             } catch {
                 logger.warning("engine \(candidate.kind) at \(candidate.path) failed its engine.info handshake: \(error); trying the next one")
             }

@@ -41,6 +41,9 @@ public struct EnginePoolConfiguration: Sendable {
     public var idlePingInterval: Duration
     /// How long an unresponsive engine gets (out of rotation) before it is replaced.
     public var unresponsiveGrace: Duration
+    /// After an engine upgrade, how long an old engine may take to finish the requests it has before it is killed
+    /// (the gateway sets it to the request deadline plus the cancel grace: no request outlives its deadline anyway).
+    public var drainGrace: Duration
 
     public init(
         engines: Int = 1, perEngineConcurrency: Int = 16, queueDepth: Int = 64,
@@ -48,7 +51,7 @@ public struct EnginePoolConfiguration: Sendable {
         breakerCrashes: Int = 5, breakerWindow: Duration = .seconds(30), breakerCooldown: Duration = .seconds(30),
         handshakeTimeout: Duration = .seconds(10), shutdownGrace: Duration = .seconds(5),
         cancelGrace: Duration = .seconds(2), pingTimeout: Duration = .milliseconds(900), idlePingInterval: Duration = .seconds(2),
-        unresponsiveGrace: Duration = .seconds(3)
+        unresponsiveGrace: Duration = .seconds(3), drainGrace: Duration = .seconds(60)
     ) {
         self.engines = max(1, engines)
         self.perEngineConcurrency = max(1, perEngineConcurrency)
@@ -64,6 +67,7 @@ public struct EnginePoolConfiguration: Sendable {
         self.pingTimeout = pingTimeout
         self.idlePingInterval = idlePingInterval
         self.unresponsiveGrace = unresponsiveGrace
+        self.drainGrace = drainGrace
     }
 
     var watchSettings: EngineWatchSettings {
@@ -110,9 +114,20 @@ public struct EngineSlotStatus: Sendable {
 /// shutdown it stops taking work, waits for in-flight requests, closes every engine's stdin, waits for them to exit,
 /// then kills stragglers.
 public final class EnginePool: Service, @unchecked Sendable {
-    private enum SlotState: String { case starting, ready, unresponsive, restarting, backoff, broken, stopped }
+    /// `draining`: an old engine after an upgrade, finishing what it has (no new work); `retired`: gone for good.
+    private enum SlotState: String { case starting, ready, unresponsive, restarting, backoff, broken, stopped, draining, retired }
 
     private struct Slot {
+        /// The executable this slot runs (slots added by an upgrade run the new one).
+        var engine: EngineCandidate
+        /// The slot's last `engine.info` answer, compact JSON.
+        var info: String?
+        /// Set by an upgrade: the slot takes no new work, is never restarted, and its engine's stdin is closed once
+        /// its requests are answered.
+        var retiring = false
+        var inputClosed = false
+        /// Started by an upgrade that has not switched yet: a failure ends the upgrade instead of restarting the slot.
+        var onTrial = false
         var process: EngineProcess?
         var generation = 0
         var state: SlotState = .starting
@@ -144,6 +159,9 @@ public final class EnginePool: Service, @unchecked Sendable {
         var shuttingDown = false
         /// Completed when nothing is in flight any more (shutdown).
         var drained: EventLoopPromise<Void>?
+        /// The engine new slots run and responses name; changed by `upgrade(to:)`.
+        var engine: EngineCandidate
+        var upgrading = false
     }
 
     /// Timed work for `run()`.
@@ -151,10 +169,11 @@ public final class EnginePool: Service, @unchecked Sendable {
         case restart(slot: Int, after: Duration)
         case breakerCooldown(slot: Int)
         case replaceIfUnresponsive(slot: Int, generation: Int)
+        case drainDeadline(slot: Int, generation: Int)
     }
 
-    /// The engine every slot runs.
-    public let engine: EngineCandidate
+    /// The engine new requests go to (the one every slot runs, but for old engines draining after an upgrade).
+    public var engine: EngineCandidate { state.withLockedValue { $0.engine } }
     /// What the handshake reported (`engine.info` result), compact JSON.
     public var engineInfo: String { info.withLockedValue { $0 } }
     private let info = NIOLockedValueBox("{}")
@@ -167,13 +186,12 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     public init(engine: EngineCandidate, configuration: EnginePoolConfiguration, metrics: GatewayMetrics, logger: Logger,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
-        self.engine = engine
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
         self.group = eventLoopGroup
         self.state = NIOLockedValueBox(State(slots: Array(
-            repeating: Slot(restartDelay: configuration.minRestartDelay), count: configuration.engines)))
+            repeating: Slot(engine: engine, restartDelay: configuration.minRestartDelay), count: configuration.engines), engine: engine))
     }
 
     // MARK: Start and stop
@@ -196,16 +214,16 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// Spawns the slot's process and handshakes; returns a failure description, or nil when ready.
     private func startSlot(_ slot: Int) async -> String? {
-        let generation: Int? = state.withLockedValue { s in
-            guard !s.shuttingDown else { return nil }
+        let started: (Int, EngineCandidate)? = state.withLockedValue { s in
+            guard !s.shuttingDown, !s.slots[slot].retiring else { return nil }
             s.slots[slot].generation += 1
             s.slots[slot].state = .starting
             s.slots[slot].process = nil
             s.slots[slot].replacing = nil
             s.slots[slot].inFlight = 0
-            return s.slots[slot].generation
+            return (s.slots[slot].generation, s.slots[slot].engine)
         }
-        guard let generation else { return "the gateway is shutting down" }
+        guard let (generation, engine) = started else { return "the gateway is shutting down, or the slot was retired" }
         let process: EngineProcess
         do {
             process = try await EngineProcess.start(
@@ -226,7 +244,12 @@ public final class EnginePool: Service, @unchecked Sendable {
         do {
             let info = try await EngineHandshake.run(process: process, id: nextRequestID(), timeout: configuration.handshakeTimeout)
             try engine.check(info: info)
-            self.info.withLockedValue { $0 = CompactJSON.string(info) }
+            let text = CompactJSON.string(info)
+            let current = state.withLockedValue { s in
+                s.slots[slot].info = text
+                return s.engine == engine
+            }
+            if current { self.info.withLockedValue { $0 = text } }
             // Any answer to a ping proves liveness; a result (not "method not found") promises answers while busy.
             let pong = try? await process.call(id: nextRequestID(), method: "ping", timeout: configuration.handshakeTimeout)
             answersPings = pong != nil && pong?.error == nil
@@ -289,6 +312,17 @@ public final class EnginePool: Service, @unchecked Sendable {
             do { try await Task.sleep(for: configuration.unresponsiveGrace) } catch { return }
             replace(slot: slot, generation: generation, only: .unresponsive,
                     reason: "the engine did not answer liveness pings for \(configuration.unresponsiveGrace)")
+        case .drainDeadline(let slot, let generation):
+            do { try await Task.sleep(for: configuration.drainGrace) } catch { return }
+            let process = state.withLockedValue { s -> EngineProcess? in
+                guard s.slots[slot].generation == generation, s.slots[slot].retiring else { return nil }
+                return s.slots[slot].process
+            }
+            if let process {
+                logger.warning("old engine still busy after the drain grace: killing it",
+                               metadata: ["slot": "\(slot)", "pid": "\(process.pid)", "grace": "\(configuration.drainGrace)"])
+                process.kill()
+            }
         }
     }
 
@@ -449,7 +483,7 @@ public final class EnginePool: Service, @unchecked Sendable {
     /// Why a request cannot be taken now, if it cannot.
     private func refusal(_ s: State, queueFull: Bool) -> GatewayError? {
         if s.shuttingDown { return GatewayError(.unavailable(retryAfterSeconds: 1), "the gateway is shutting down") }
-        if s.slots.allSatisfy({ $0.state == .broken || $0.state == .stopped }) {
+        if s.slots.allSatisfy({ [.broken, .stopped, .draining, .retired].contains($0.state) }) {
             return GatewayError(.unavailable(retryAfterSeconds: Int(configuration.breakerCooldown.components.seconds)),
                                 "no engine is available (crash-looping engines are held by the breaker)")
         }
@@ -488,10 +522,13 @@ public final class EnginePool: Service, @unchecked Sendable {
     /// A request that was not completely written comes back from engine `slot`/`generation`: send it elsewhere.
     private func takeBack(_ request: EngineRequest, slot: Int, generation: Int) {
         enum Outcome { case send(EngineProcess), queued, none, fail(GatewayError) }
+        var retiredProcess: EngineProcess?
+        defer { retiredProcess?.closeInput() }
         let outcome = state.withLockedValue { s -> Outcome in
             guard var tracked = s.requests[request.id], case .engine(let from, let gen, _) = tracked.location,
                   from == slot, gen == generation else { return .none }
             if s.slots[slot].generation == generation, s.slots[slot].inFlight > 0 { s.slots[slot].inFlight -= 1 }
+            retiredProcess = Self.drainedProcess(&s, slot: slot, generation: generation)
             if request.sink.isResolved {
                 tracked.timer?.cancel()
                 s.requests.removeValue(forKey: request.id)
@@ -530,9 +567,9 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// Request `id` left engine `slot`/`generation` (answered, failed or withdrawn).
     private func finished(id: Int, slot: Int, generation: Int, answered: Bool) {
-        state.withLockedValue { s in
+        let retired = state.withLockedValue { s -> EngineProcess? in
             guard let tracked = s.requests[id], case .engine(let from, let gen, _) = tracked.location,
-                  from == slot, gen == generation else { return }
+                  from == slot, gen == generation else { return nil }
             // An engine that answers a client's request is not crash-looping: only failures with no such answer in
             // between open the breaker (an engine killed from outside every few seconds while it serves is restarted,
             // never held back). The start-up handshake does not count.
@@ -541,8 +578,19 @@ public final class EnginePool: Service, @unchecked Sendable {
             s.requests.removeValue(forKey: id)
             if s.slots[slot].generation == generation, s.slots[slot].inFlight > 0 { s.slots[slot].inFlight -= 1 }
             checkDrained(&s)
+            return Self.drainedProcess(&s, slot: slot, generation: generation)
         }
+        // An old engine that has answered everything it had after an upgrade: close its stdin, it exits.
+        retired?.closeInput()
         drainQueue()
+    }
+
+    /// The process of a retiring slot that has nothing in flight any more, once (its stdin is to be closed).
+    private static func drainedProcess(_ s: inout State, slot: Int, generation: Int) -> EngineProcess? {
+        guard s.slots[slot].generation == generation, s.slots[slot].retiring, !s.slots[slot].inputClosed,
+              s.slots[slot].inFlight == 0, let process = s.slots[slot].process else { return nil }
+        s.slots[slot].inputClosed = true
+        return process
     }
 
     private func checkDrained(_ s: inout State) {
@@ -658,26 +706,38 @@ public final class EnginePool: Service, @unchecked Sendable {
     private func engineExited(slot: Int, generation: Int, pid: pid_t, _ exit: EngineProcess.Exit) {
         // Result segments the engine made and nobody will read now (it is reaped, so its pid counts as gone).
         SharedMatrixSegment.removeOrphans()
-        let replaced = state.withLockedValue { s -> String?? in
-            guard s.slots[slot].generation == generation else { return .none }
+        enum Outcome { case ignore, retired, crashed(replaced: String?) }
+        let outcome = state.withLockedValue { s -> Outcome in
+            guard s.slots[slot].generation == generation else { return .ignore }
             s.slots[slot].process = nil
             s.slots[slot].inFlight = 0
+            if s.slots[slot].retiring {
+                s.slots[slot].state = .retired
+                checkDrained(&s)
+                return .retired
+            }
             if s.shuttingDown {
                 s.slots[slot].state = .stopped
                 checkDrained(&s)
-                return .none
+                return .ignore
             }
-            return .some(s.slots[slot].replacing)
+            return .crashed(replaced: s.slots[slot].replacing)
         }
-        guard case .some(let replacedReason) = replaced else { return }
-        if let replacedReason {
-            logger.warning("engine replaced", metadata: [
-                "slot": "\(slot)", "pid": "\(pid)", "status": "\(exit.description)", "reason": "\(replacedReason)",
-            ])
-        } else {
-            logger.error("engine crashed", metadata: ["slot": "\(slot)", "pid": "\(pid)", "status": "\(exit.description)"])
+        switch outcome {
+        case .ignore:
+            return
+        case .retired:
+            logger.notice("old engine stopped", metadata: ["slot": "\(slot)", "pid": "\(pid)", "status": "\(exit.description)"])
+        case .crashed(let replacedReason):
+            if let replacedReason {
+                logger.warning("engine replaced", metadata: [
+                    "slot": "\(slot)", "pid": "\(pid)", "status": "\(exit.description)", "reason": "\(replacedReason)",
+                ])
+            } else {
+                logger.error("engine crashed", metadata: ["slot": "\(slot)", "pid": "\(pid)", "status": "\(exit.description)"])
+            }
+            recordCrash(slot: slot, generation: generation, reason: exit.description, replaced: replacedReason)
         }
-        recordCrash(slot: slot, generation: generation, reason: exit.description, replaced: replacedReason)
     }
 
     /// Counts a crash or replacement and schedules the restart, or opens the breaker.
@@ -687,6 +747,11 @@ public final class EnginePool: Service, @unchecked Sendable {
         let next = state.withLockedValue { s -> Next in
             guard s.slots[slot].generation == generation, !s.shuttingDown else { return .none }
             s.slots[slot].process = nil
+            if s.slots[slot].retiring || s.slots[slot].onTrial {
+                s.slots[slot].state = .retired
+                s.slots[slot].retiring = true
+                return .none
+            }
             s.slots[slot].crashTimes.append(now)
             s.slots[slot].crashTimes.removeAll { now - $0 > configuration.breakerWindow }
             s.slots[slot].restarts += 1
@@ -715,6 +780,87 @@ public final class EnginePool: Service, @unchecked Sendable {
         drainQueue()
     }
 
+    // MARK: Upgrade
+
+    /// What `upgrade(to:)` did.
+    package enum UpgradeOutcome: Sendable, Equatable {
+        /// New requests go to the new engines; `draining` old engines finish what they have, then exit.
+        case switched(from: EngineCandidate, draining: Int)
+        /// A new engine failed to start or handshake: the new ones were stopped, the old ones go on serving.
+        case failed(String)
+        /// Nothing was done (an upgrade already running, or shutting down).
+        case refused(String)
+    }
+
+    /// Starts `configuration.engines` processes of `candidate` beside the running ones and waits for their
+    /// handshakes. When every one is ready, the pool switches: new requests go to the new engines and the old ones
+    /// drain — they take no new work, finish what they have, then their stdin is closed and they exit (killed after
+    /// `drainGrace`). When any new engine fails, the new ones are stopped and the old ones go on serving.
+    package func upgrade(to candidate: EngineCandidate) async -> UpgradeOutcome {
+        let reserved = state.withLockedValue { s -> (new: [Int], old: [Int], from: EngineCandidate)? in
+            guard !s.shuttingDown, !s.upgrading else { return nil }
+            s.upgrading = true
+            let old = s.slots.indices.filter { !s.slots[$0].retiring }
+            let first = s.slots.count
+            for _ in 0..<configuration.engines {
+                var slot = Slot(engine: candidate, restartDelay: configuration.minRestartDelay)
+                slot.onTrial = true
+                s.slots.append(slot)
+            }
+            return (Array(first..<s.slots.count), old, s.engine)
+        }
+        guard let reserved else { return .refused("an upgrade is already running, or the gateway is shutting down") }
+        var failures: [String] = []
+        await withTaskGroup(of: String?.self) { group in
+            for slot in reserved.new { group.addTask { await self.startSlot(slot) } }
+            for await failure in group { if let failure { failures.append(failure) } }
+        }
+        enum Switch { case done(info: String?), failed(String) }
+        let outcome = state.withLockedValue { s -> Switch in
+            s.upgrading = false
+            if failures.isEmpty, s.shuttingDown { failures.append("the gateway is shutting down") }
+            if failures.isEmpty, let lost = reserved.new.first(where: { s.slots[$0].state != .ready }) {
+                failures.append("new engine in slot \(lost) is \(s.slots[lost].state.rawValue), not ready")
+            }
+            guard failures.isEmpty else { return .failed(failures[0]) }
+            s.engine = candidate
+            for slot in reserved.new { s.slots[slot].onTrial = false }
+            return .done(info: reserved.new.compactMap { s.slots[$0].info }.first)
+        }
+        switch outcome {
+        case .failed(let reason):
+            retire(reserved.new)
+            return .failed(reason)
+        case .done(let info):
+            if let info { self.info.withLockedValue { $0 = info } }
+            retire(reserved.old)
+            drainQueue()
+            return .switched(from: reserved.from, draining: reserved.old.count)
+        }
+    }
+
+    /// Takes `slots` out of rotation for good: each finishes what it has, then its stdin is closed (it exits);
+    /// one still busy after `drainGrace` is killed. Slots without a process are retired at once.
+    private func retire(_ slots: [Int]) {
+        var close: [EngineProcess] = []
+        var watch: [(Int, Int)] = []
+        state.withLockedValue { s in
+            for slot in slots {
+                s.slots[slot].retiring = true
+                s.slots[slot].onTrial = false
+                guard s.slots[slot].process != nil else {
+                    s.slots[slot].state = .retired
+                    continue
+                }
+                s.slots[slot].state = .draining
+                watch.append((slot, s.slots[slot].generation))
+                if let process = Self.drainedProcess(&s, slot: slot, generation: s.slots[slot].generation) { close.append(process) }
+            }
+        }
+        for process in close { process.closeInput() }
+        for (slot, generation) in watch { jobs.continuation.yield(.drainDeadline(slot: slot, generation: generation)) }
+    }
+
     // MARK: Status
 
     /// True when at least one engine is ready.
@@ -723,7 +869,7 @@ public final class EnginePool: Service, @unchecked Sendable {
     /// Per-slot status, for `/ready`.
     public var slotStatuses: [EngineSlotStatus] {
         state.withLockedValue { s in
-            s.slots.enumerated().map { i, slot in
+            s.slots.enumerated().filter { $0.element.state != .retired }.map { i, slot in
                 EngineSlotStatus(slot: i, pid: slot.process?.pid, state: slot.state.rawValue, inFlight: slot.inFlight, restarts: slot.restarts)
             }
         }

@@ -162,7 +162,7 @@ final class EngineLogHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
         let text = String(buffer: line)
-        if !text.isEmpty { logger.info("engine: \(text)") }
+        if !text.isEmpty { EngineLogRelay.relay(text, logger: logger) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -389,7 +389,8 @@ public struct GatewayResponder: HTTPResponder {
         let doc: JSONValue = .object(JSONObject([
             ("name", .string("forzium-gateway")),
             ("title", .string(routes.title)),
-            ("version", .string(routes.version)),
+            ("version", .string(ForziumVersion.string)),
+            ("api_version", .string(routes.version)),
             ("engine", .string(pool.engine.kind)),
             ("docs", .string("/docs")),
             ("openapi", .string("/openapi.json")),

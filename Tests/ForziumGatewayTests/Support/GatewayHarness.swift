@@ -32,8 +32,10 @@ final class GatewayProcess: @unchecked Sendable {
     var log: String { logLock.lock(); defer { logLock.unlock() }; return logText }
     var client: TestHTTPClient { TestHTTPClient(port: port) }
 
-    init(engine: String?, arguments: [String] = [], environment: [String: String] = [:], startTimeout: TimeInterval = 60) throws {
-        process.executableURL = URL(fileURLWithPath: buildDirectory + "/forzium-gateway")
+    /// `executable`: another copy of the gateway (default: the one in `buildDirectory`).
+    init(engine: String?, arguments: [String] = [], environment: [String: String] = [:], startTimeout: TimeInterval = 60,
+         executable: String? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: executable ?? buildDirectory + "/forzium-gateway")
         var args = ["--port", "0", "--log-level", "info"]
         if let engine { args += ["--engine", engine.hasPrefix("/") ? engine : buildDirectory + "/" + engine] }
         process.arguments = args + arguments
