@@ -1,4 +1,6 @@
-// Matrix multiply, GotoBLAS/BLIS style:
+import ForziumKernelsAVX512
+
+// Matrix multiply, GotoBLAS/BLIS style (the AVX2 + FMA kernel; the AVX-512 one is ForziumKernelsAVX512):
 //
 //   for jc in columns of C, NC at a time            (B block: KC × NC, packed, lives in L2/L3)
 //     for pc in the inner dimension, KC at a time
@@ -10,7 +12,9 @@
 //             6 × 8 micro-kernel: 12 SIMD4<Double> accumulators, one FMA per (row, half) per k
 //
 // Accumulation order for C[i][j]: within each KC block, k ascending with fused multiply–add, starting from 0;
-// the block sums are then added to C in ascending block order. So |Δ| versus any other summation order is
+// the block sums are then added to C in ascending block order; the first block's sum is stored plus +0.0, so a zero
+// output is +0.0 (an FMA whose exact product underflows, e.g. -1e-320 · 1e-10 + 0, gives -0.0; the unfused reference
+// gives +0.0). So |Δ| versus any other summation order is
 // bounded by k·ε·Σ|a||b| (ε = 2⁻⁵²), the tolerance the tests and the differential tests use.
 //
 // Threads: C is cut into rectangles (column strips, or row strips when C is tall and narrow), one per
@@ -119,8 +123,10 @@ func microKernel6x8(
                 p.storeBytes(of: oldLo + lo, as: SIMD4<Double>.self)
                 p.storeBytes(of: oldHi + hi, toByteOffset: 32, as: SIMD4<Double>.self)
             } else {
-                p.storeBytes(of: lo, as: SIMD4<Double>.self)
-                p.storeBytes(of: hi, toByteOffset: 32, as: SIMD4<Double>.self)
+                // `+ 0` turns a -0.0 block sum into +0.0 (the signed-zero rule: a zero output is +0.0, as the
+                // unfused reference that starts from +0.0 gives); every other value is unchanged.
+                p.storeBytes(of: lo + SIMD4<Double>(), as: SIMD4<Double>.self)
+                p.storeBytes(of: hi + SIMD4<Double>(), toByteOffset: 32, as: SIMD4<Double>.self)
             }
         }
         put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
@@ -135,7 +141,7 @@ func microKernel6x8(
             for r in 0..<mr {
                 let row = c + r * ldc
                 for q in 0..<nr {
-                    row[q] = accumulate ? row[q] + t[r * gemmNR + q] : t[r * gemmNR + q]
+                    row[q] = accumulate ? row[q] + t[r * gemmNR + q] : t[r * gemmNR + q] + 0
                 }
             }
         }
@@ -198,16 +204,36 @@ func gemmSerial(
 @usableFromInline let gemmParallelThreshold = 96 * 96 * 96
 
 extension SIMDKernels {
+    /// The single-threaded matmul of this ISA (same signature as `gemmSerial`) and its micro-tile.
+    typealias SerialGemm = (
+        _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Double>, _ lda: Int,
+        _ b: UnsafePointer<Double>, _ ldb: Int, _ c: UnsafeMutablePointer<Double>, _ ldc: Int
+    ) -> Void
+
+    var gemmTile: (mr: Int, nr: Int, serial: SerialGemm) {
+        switch instructionSet {
+        case .avx2:
+            return (gemmMR, gemmNR, { m, n, k, a, lda, b, ldb, c, ldc in
+                gemmSerial(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            })
+        case .avx512:
+            return (GemmAVX512.mr, GemmAVX512.nr, { m, n, k, a, lda, b, ldb, c, ldc in
+                GemmAVX512.serial(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            })
+        }
+    }
+
     /// C = A · B with the threads of the pool.
     func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) {
         if k == 0 {
             c.initialize(repeating: 0, count: m * n)
             return
         }
-        let rowPanels = (m + gemmMR - 1) / gemmMR
-        let colPanels = (n + gemmNR - 1) / gemmNR
+        let (mr, nr, serial) = gemmTile
+        let rowPanels = (m + mr - 1) / mr
+        let colPanels = (n + nr - 1) / nr
         if threads == 1 || m * n * k < gemmParallelThreshold || max(rowPanels, colPanels) < 2 {
-            gemmSerial(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n)
+            serial(m, n, k, a, k, b, n, c, n)
             return
         }
         if colPanels >= rowPanels {
@@ -215,20 +241,16 @@ extension SIMDKernels {
             let parts = min(threads, colPanels)
             pool.run(parts: parts) { part in
                 let p0 = colPanels * part / parts, p1 = colPanels * (part + 1) / parts
-                let j0 = p0 * gemmNR, j1 = min(n, p1 * gemmNR)
-                if j1 > j0 {
-                    gemmSerial(m: m, n: j1 - j0, k: k, a: a, lda: k, b: b + j0, ldb: n, c: c + j0, ldc: n)
-                }
+                let j0 = p0 * nr, j1 = min(n, p1 * nr)
+                if j1 > j0 { serial(m, j1 - j0, k, a, k, b + j0, n, c + j0, n) }
             }
         } else {
             // Row strips: each part owns C[i0 ..< i1, :] and packs all of B for it.
             let parts = min(threads, rowPanels)
             pool.run(parts: parts) { part in
                 let p0 = rowPanels * part / parts, p1 = rowPanels * (part + 1) / parts
-                let i0 = p0 * gemmMR, i1 = min(m, p1 * gemmMR)
-                if i1 > i0 {
-                    gemmSerial(m: i1 - i0, n: n, k: k, a: a + i0 * k, lda: k, b: b, ldb: n, c: c + i0 * n, ldc: n)
-                }
+                let i0 = p0 * mr, i1 = min(m, p1 * mr)
+                if i1 > i0 { serial(i1 - i0, n, k, a + i0 * k, k, b, n, c + i0 * n, n) }
             }
         }
     }
