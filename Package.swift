@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "ForziumTesting"),
         .executableTarget(name: "ForziumBench", dependencies: [
             "ForziumTesting",
-            "ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON", "ForziumJansson",
+            "ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON", "ForziumJansson", "ForziumRPC",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "ForziumEngine", dependencies: ["ForziumEngineCore", "ForziumKernels"]),

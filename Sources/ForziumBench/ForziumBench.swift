@@ -1,6 +1,7 @@
 import ArgumentParser
 import ForziumKernels
 import ForziumKernelsSIMD
+import ForziumRPC
 
 /// In-process benchmarks. Each subcommand prints one JSON object per measurement on stdout, which
 /// `bench/run.py` collects and sets against NumPy / orjson measured in the same run.
@@ -35,6 +36,8 @@ struct MatmulBench: ParsableCommand {
     var isa: String?
 
     func run() throws {
+        // The allocator settings the engines run with (results of up to 64 MiB are reused, not mapped afresh).
+        MemoryTuning.keepLargeBuffersWarm()
         let kernels: any Kernels
         switch impl {
         case "simd":

@@ -1,9 +1,10 @@
 // Matrix multiply for CPUs with AVX-512 (F, DQ, BW, VL): the GotoBLAS/BLIS blocking of the AVX2 kernel in
-// ForziumKernelsSIMD/Matmul.swift, with a 12 × 16 micro-kernel of 24 `SIMD8<Double>` (ZMM) accumulators: per k, two
-// 8-wide loads of the packed B panel and 12 broadcasts of packed A feed 24 FMAs (AVX-512 has 32 vector registers).
-// Inside a packed A block the loop runs over A micro-panels (12 × 256 doubles = 24 KiB, kept in L1) and streams the
-// B micro-panels (256 × 16 = 32 KiB each) from L2 — the reverse of the AVX2 kernel, whose 16 KiB B micro-panel is the
-// one that fits in L1.
+// ForziumKernelsSIMD/Matmul.swift, with a 6 × 32 micro-kernel of 24 `SIMD8<Double>` (ZMM) accumulators: per k, four
+// 8-wide loads of the packed B panel and 6 broadcasts of packed A feed 24 FMAs (AVX-512 has 32 vector registers).
+// Inside a packed A block the loop runs over A micro-panels (6 × 256 doubles = 12 KiB, kept in L1) and streams the
+// B micro-panels (256 × 32 = 64 KiB each) from L2 — the reverse of the AVX2 kernel, whose 16 KiB B micro-panel is the
+// one that fits in L1. Measured on an AMD EPYC (Zen 4) at 1 thread, n = 1024/2048 (CPU time, best of 3): 6 × 32
+// 52.1/51.2 GFLOPS, 8 × 24 51.8/50.1, 12 × 16 50.1/48.9, 14 × 16 49.5/48.6, 4 × 48 50.1/49.1.
 //
 // This module is compiled with `-target-cpu skylake-avx512` (F, CD, DQ, BW, VL; see Package.swift). Nothing here may run before
 // `forzium_cpu_has_avx512()` (CForziumCPU: cpuid + xgetbv) has said yes; `SIMDKernels` calls `GemmAVX512.serial`
@@ -17,9 +18,9 @@
 /// The AVX-512 matmul micro-kernel and its single-threaded driver.
 package enum GemmAVX512 {
     /// Rows of C per micro-tile.
-    package static let mr = 12
-    /// Columns of C per micro-tile (two ZMM registers per row).
-    package static let nr = 16
+    package static let mr = 6
+    /// Columns of C per micro-tile (four ZMM registers per row).
+    package static let nr = 32
     /// Values of k per packed block; must equal the AVX2 kernel's so that both ISAs sum in the same order.
     package static let kc = 256
     /// Rows of A per packed block (a multiple of `mr`): 96 × 256 doubles = 192 KiB, in L2.
@@ -57,7 +58,7 @@ package enum GemmAVX512 {
                 while ic < m {
                     let mcb = min(mc, m - ic)
                     packA(a + ic * lda + pc, lda, mcb, kcb, into: aPack)
-                    // A micro-panel (12 × 256 doubles = 24 KiB) stays in L1 while the B micro-panels stream from L2.
+                    // A micro-panel (6 × 256 doubles = 12 KiB) stays in L1 while the B micro-panels stream from L2.
                     var ir = 0
                     while ir < mcb {
                         let mrb = min(mr, mcb - ir)
@@ -80,7 +81,7 @@ package enum GemmAVX512 {
         }
     }
 
-    /// Packs `kc` rows × `nc` columns of B into 16-wide panels (columns past `nc` are zero).
+    /// Packs `kc` rows × `nc` columns of B into `nr`-wide (32) panels (columns past `nc` are zero).
     @inline(__always)
     static func packB(_ b: UnsafePointer<Double>, _ ldb: Int, _ kc: Int, _ nc: Int, into out: UnsafeMutablePointer<Double>) {
         var dst = out
@@ -108,7 +109,7 @@ package enum GemmAVX512 {
         }
     }
 
-    /// Packs `mc` rows × `kc` columns of A into 12-tall panels (rows past `mc` are zero).
+    /// Packs `mc` rows × `kc` columns of A into `mr`-tall (6) panels (rows past `mc` are zero).
     @inline(__always)
     static func packA(_ a: UnsafePointer<Double>, _ lda: Int, _ mc: Int, _ kc: Int, into out: UnsafeMutablePointer<Double>) {
         var dst = out
@@ -132,95 +133,71 @@ package enum GemmAVX512 {
         }
     }
 
-    /// C[0..<mr][0..<nr] (+)= packed A panel (kc × 12) · packed B panel (kc × 16): 24 ZMM accumulators.
+    /// C[0..<mr][0..<nr] (+)= packed A panel (kc × 6) · packed B panel (kc × 32): 24 ZMM accumulators.
     @inline(__always)
     static func microKernel(
         _ kc: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>,
         _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ mrb: Int, _ nrb: Int, _ accumulate: Bool
     ) {
-        var c0_0 = SIMD8<Double>(), c0_1 = SIMD8<Double>()
-        var c1_0 = SIMD8<Double>(), c1_1 = SIMD8<Double>()
-        var c2_0 = SIMD8<Double>(), c2_1 = SIMD8<Double>()
-        var c3_0 = SIMD8<Double>(), c3_1 = SIMD8<Double>()
-        var c4_0 = SIMD8<Double>(), c4_1 = SIMD8<Double>()
-        var c5_0 = SIMD8<Double>(), c5_1 = SIMD8<Double>()
-        var c6_0 = SIMD8<Double>(), c6_1 = SIMD8<Double>()
-        var c7_0 = SIMD8<Double>(), c7_1 = SIMD8<Double>()
-        var c8_0 = SIMD8<Double>(), c8_1 = SIMD8<Double>()
-        var c9_0 = SIMD8<Double>(), c9_1 = SIMD8<Double>()
-        var c10_0 = SIMD8<Double>(), c10_1 = SIMD8<Double>()
-        var c11_0 = SIMD8<Double>(), c11_1 = SIMD8<Double>()
+        var c0_0 = SIMD8<Double>(), c0_1 = SIMD8<Double>(), c0_2 = SIMD8<Double>(), c0_3 = SIMD8<Double>()
+        var c1_0 = SIMD8<Double>(), c1_1 = SIMD8<Double>(), c1_2 = SIMD8<Double>(), c1_3 = SIMD8<Double>()
+        var c2_0 = SIMD8<Double>(), c2_1 = SIMD8<Double>(), c2_2 = SIMD8<Double>(), c2_3 = SIMD8<Double>()
+        var c3_0 = SIMD8<Double>(), c3_1 = SIMD8<Double>(), c3_2 = SIMD8<Double>(), c3_3 = SIMD8<Double>()
+        var c4_0 = SIMD8<Double>(), c4_1 = SIMD8<Double>(), c4_2 = SIMD8<Double>(), c4_3 = SIMD8<Double>()
+        var c5_0 = SIMD8<Double>(), c5_1 = SIMD8<Double>(), c5_2 = SIMD8<Double>(), c5_3 = SIMD8<Double>()
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD8<Double>.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
+            let b2 = bp.loadUnaligned(fromByteOffset: 128, as: SIMD8<Double>.self)
+            let b3 = bp.loadUnaligned(fromByteOffset: 192, as: SIMD8<Double>.self)
             let a0 = SIMD8<Double>(repeating: ap[0])
-            c0_0 = c0_0.addingProduct(a0, b0); c0_1 = c0_1.addingProduct(a0, b1)
+            c0_0 = c0_0.addingProduct(a0, b0); c0_1 = c0_1.addingProduct(a0, b1); c0_2 = c0_2.addingProduct(a0, b2); c0_3 = c0_3.addingProduct(a0, b3)
             let a1 = SIMD8<Double>(repeating: ap[1])
-            c1_0 = c1_0.addingProduct(a1, b0); c1_1 = c1_1.addingProduct(a1, b1)
+            c1_0 = c1_0.addingProduct(a1, b0); c1_1 = c1_1.addingProduct(a1, b1); c1_2 = c1_2.addingProduct(a1, b2); c1_3 = c1_3.addingProduct(a1, b3)
             let a2 = SIMD8<Double>(repeating: ap[2])
-            c2_0 = c2_0.addingProduct(a2, b0); c2_1 = c2_1.addingProduct(a2, b1)
+            c2_0 = c2_0.addingProduct(a2, b0); c2_1 = c2_1.addingProduct(a2, b1); c2_2 = c2_2.addingProduct(a2, b2); c2_3 = c2_3.addingProduct(a2, b3)
             let a3 = SIMD8<Double>(repeating: ap[3])
-            c3_0 = c3_0.addingProduct(a3, b0); c3_1 = c3_1.addingProduct(a3, b1)
+            c3_0 = c3_0.addingProduct(a3, b0); c3_1 = c3_1.addingProduct(a3, b1); c3_2 = c3_2.addingProduct(a3, b2); c3_3 = c3_3.addingProduct(a3, b3)
             let a4 = SIMD8<Double>(repeating: ap[4])
-            c4_0 = c4_0.addingProduct(a4, b0); c4_1 = c4_1.addingProduct(a4, b1)
+            c4_0 = c4_0.addingProduct(a4, b0); c4_1 = c4_1.addingProduct(a4, b1); c4_2 = c4_2.addingProduct(a4, b2); c4_3 = c4_3.addingProduct(a4, b3)
             let a5 = SIMD8<Double>(repeating: ap[5])
-            c5_0 = c5_0.addingProduct(a5, b0); c5_1 = c5_1.addingProduct(a5, b1)
-            let a6 = SIMD8<Double>(repeating: ap[6])
-            c6_0 = c6_0.addingProduct(a6, b0); c6_1 = c6_1.addingProduct(a6, b1)
-            let a7 = SIMD8<Double>(repeating: ap[7])
-            c7_0 = c7_0.addingProduct(a7, b0); c7_1 = c7_1.addingProduct(a7, b1)
-            let a8 = SIMD8<Double>(repeating: ap[8])
-            c8_0 = c8_0.addingProduct(a8, b0); c8_1 = c8_1.addingProduct(a8, b1)
-            let a9 = SIMD8<Double>(repeating: ap[9])
-            c9_0 = c9_0.addingProduct(a9, b0); c9_1 = c9_1.addingProduct(a9, b1)
-            let a10 = SIMD8<Double>(repeating: ap[10])
-            c10_0 = c10_0.addingProduct(a10, b0); c10_1 = c10_1.addingProduct(a10, b1)
-            let a11 = SIMD8<Double>(repeating: ap[11])
-            c11_0 = c11_0.addingProduct(a11, b0); c11_1 = c11_1.addingProduct(a11, b1)
+            c5_0 = c5_0.addingProduct(a5, b0); c5_1 = c5_1.addingProduct(a5, b1); c5_2 = c5_2.addingProduct(a5, b2); c5_3 = c5_3.addingProduct(a5, b3)
             ap += mr
             bp += nr * MemoryLayout<Double>.stride
         }
         if mrb == mr && nrb == nr {
-            @inline(__always) func put(_ row: Int, _ x0: SIMD8<Double>, _ x1: SIMD8<Double>) {
+            @inline(__always) func put(_ row: Int, _ x0: SIMD8<Double>, _ x1: SIMD8<Double>, _ x2: SIMD8<Double>, _ x3: SIMD8<Double>) {
                 let p = UnsafeMutableRawPointer(c + row * ldc)
                 if accumulate {
                     p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 0, as: SIMD8<Double>.self) + x0, toByteOffset: 0, as: SIMD8<Double>.self)
                     p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self) + x1, toByteOffset: 64, as: SIMD8<Double>.self)
+                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 128, as: SIMD8<Double>.self) + x2, toByteOffset: 128, as: SIMD8<Double>.self)
+                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 192, as: SIMD8<Double>.self) + x3, toByteOffset: 192, as: SIMD8<Double>.self)
                 } else {
                     // `+ 0`: a zero output is +0.0 (the signed-zero rule; see ForziumKernelsSIMD/Matmul.swift).
                     p.storeBytes(of: x0 + SIMD8<Double>(), toByteOffset: 0, as: SIMD8<Double>.self)
                     p.storeBytes(of: x1 + SIMD8<Double>(), toByteOffset: 64, as: SIMD8<Double>.self)
+                    p.storeBytes(of: x2 + SIMD8<Double>(), toByteOffset: 128, as: SIMD8<Double>.self)
+                    p.storeBytes(of: x3 + SIMD8<Double>(), toByteOffset: 192, as: SIMD8<Double>.self)
                 }
             }
-            put(0, c0_0, c0_1)
-            put(1, c1_0, c1_1)
-            put(2, c2_0, c2_1)
-            put(3, c3_0, c3_1)
-            put(4, c4_0, c4_1)
-            put(5, c5_0, c5_1)
-            put(6, c6_0, c6_1)
-            put(7, c7_0, c7_1)
-            put(8, c8_0, c8_1)
-            put(9, c9_0, c9_1)
-            put(10, c10_0, c10_1)
-            put(11, c11_0, c11_1)
+            put(0, c0_0, c0_1, c0_2, c0_3)
+            put(1, c1_0, c1_1, c1_2, c1_3)
+            put(2, c2_0, c2_1, c2_2, c2_3)
+            put(3, c3_0, c3_1, c3_2, c3_3)
+            put(4, c4_0, c4_1, c4_2, c4_3)
+            put(5, c5_0, c5_1, c5_2, c5_3)
         } else {
             // Edge tile: spill the accumulators, copy the part that lies inside C.
             withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 24) { tile in
-                tile[0] = c0_0; tile[1] = c0_1
-                tile[2] = c1_0; tile[3] = c1_1
-                tile[4] = c2_0; tile[5] = c2_1
-                tile[6] = c3_0; tile[7] = c3_1
-                tile[8] = c4_0; tile[9] = c4_1
-                tile[10] = c5_0; tile[11] = c5_1
-                tile[12] = c6_0; tile[13] = c6_1
-                tile[14] = c7_0; tile[15] = c7_1
-                tile[16] = c8_0; tile[17] = c8_1
-                tile[18] = c9_0; tile[19] = c9_1
-                tile[20] = c10_0; tile[21] = c10_1
-                tile[22] = c11_0; tile[23] = c11_1
+                tile[0] = c0_0; tile[1] = c0_1; tile[2] = c0_2; tile[3] = c0_3
+                tile[4] = c1_0; tile[5] = c1_1; tile[6] = c1_2; tile[7] = c1_3
+                tile[8] = c2_0; tile[9] = c2_1; tile[10] = c2_2; tile[11] = c2_3
+                tile[12] = c3_0; tile[13] = c3_1; tile[14] = c3_2; tile[15] = c3_3
+                tile[16] = c4_0; tile[17] = c4_1; tile[18] = c4_2; tile[19] = c4_3
+                tile[20] = c5_0; tile[21] = c5_1; tile[22] = c5_2; tile[23] = c5_3
                 let t = UnsafeRawPointer(tile.baseAddress!).assumingMemoryBound(to: Double.self)
                 for r in 0..<mrb {
                     let row = c + r * ldc

@@ -7,7 +7,7 @@ import Testing
 /// checked against the reference within the documented bound, and the paths must agree bit for bit.
 @Suite(.enabled(if: SIMDKernels.cpuSupported, "needs AVX2 + FMA"))
 struct ISADispatchTests {
-    /// Shapes crossing both micro-tiles (6 × 8 and 12 × 16), KC = 256, NC = 1024 and the thread split.
+    /// Shapes crossing both micro-tiles (6 × 8 and 6 × 32), KC = 256, NC = 1024 and the thread split.
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (1, 17, 1), (5, 3, 9), (12, 16, 16), (13, 257, 17), (11, 15, 33), (24, 512, 32),
         (97, 255, 31), (101, 100, 99), (150, 7, 299), (211, 263, 157), (300, 300, 300), (257, 513, 6),
