@@ -25,8 +25,8 @@ package enum GemmAVX512 {
     package static let kc = 256
     /// Rows of A per packed block (a multiple of `mr`): 96 × 256 doubles = 192 KiB, in L2.
     package static let mc = 96
-    /// Columns of B per packed block.
-    package static let nc = 1024
+    /// Columns of B per packed block: 256 × 2048 doubles = 4 MiB (L3); a 2048-wide C then packs each A block once.
+    package static let nc = 2048
 
     /// C (m × n, row stride ldc) = A (m × k, row stride lda) · B (k × n, row stride ldb), on the calling thread.
     /// `k` must be at least 1.
