@@ -131,8 +131,9 @@ public final class LineReader<Source: ByteSource> {
                 end = 0
                 scanned = 0
                 if atEndOfInput {
+                    // As for a last line kept (below): a CR at the very end is dropped like a line terminator's.
                     discarding = nil
-                    return .oversize(byteCount: total)
+                    return .oversize(byteCount: skippedEndsWithCR && total > 0 ? total - 1 : total)
                 }
                 discarding = total
                 fill()
