@@ -2,9 +2,8 @@
 // ForziumKernelsSIMD/Matmul.swift, with a 6 × 32 micro-kernel of 24 `SIMD8<Double>` (ZMM) accumulators: per k, four
 // 8-wide loads of the packed B panel and 6 broadcasts of packed A feed 24 FMAs (AVX-512 has 32 vector registers).
 // Inside a packed A block the loop runs over A micro-panels (6 × 256 doubles = 12 KiB, kept in L1) and streams the
-// B micro-panels (256 × 32 = 64 KiB each) from L2 — the reverse of the AVX2 kernel, whose 16 KiB B micro-panel is the
-// one that fits in L1. Measured on an AMD EPYC (Zen 4) at 1 thread, n = 1024/2048 (CPU time, best of 3): 6 × 32
-// 52.1/51.2 GFLOPS, 8 × 24 51.8/50.1, 12 × 16 50.1/48.9, 14 × 16 49.5/48.6, 4 × 48 50.1/49.1.
+// B micro-panels (256 × 32 = 64 KiB each) from L2, as the AVX2 kernel does.
+// Measured on an AMD EPYC (Zen 4) at 1 thread, n = 1024/2048 (CPU time, best of 3): 6 × 32 52.1/51.2 GFLOPS, 8 × 24 51.8/50.1, 12 × 16 50.1/48.9, 14 × 16 49.5/48.6, 4 × 48 50.1/49.1.
 //
 // This module is compiled with `-target-cpu skylake-avx512` (F, CD, DQ, BW, VL; see Package.swift). Nothing here may run before
 // `forzium_cpu_has_avx512()` (CForziumCPU: cpuid + xgetbv) has said yes; `SIMDKernels` calls `GemmAVX512.serial`
