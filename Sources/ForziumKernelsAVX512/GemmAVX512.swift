@@ -52,37 +52,45 @@ package enum GemmAVX512 {
             while pc < k {
                 let kcb = min(kc, k - pc)
                 packB(b + pc * ldb + jc, ldb, kcb, ncb, into: bPack)
-                let accumulate = pc > 0
-                var ic = 0
-                while ic < m {
-                    let mcb = min(mc, m - ic)
-                    packA(a + ic * lda + pc, lda, mcb, kcb, into: aPack)
-                    // A micro-panel (6 × 256 doubles = 12 KiB) stays in L1 while the B micro-panels stream from L2.
-                    var ir = 0
-                    while ir < mcb {
-                        let mrb = min(mr, mcb - ir)
-                        let aPanel = UnsafePointer(aPack + (ir / mr) * kcb * mr)
-                        var jr = 0
-                        while jr < ncb {
-                            let nrb = min(nr, ncb - jr)
-                            microKernel(
-                                kcb, aPanel, UnsafePointer(bPack + (jr / nr) * kcb * nr),
-                                c + (ic + ir) * ldc + jc + jr, ldc, mrb, nrb, accumulate)
-                            jr += nr
-                        }
-                        ir += mr
-                    }
-                    ic += mcb
-                }
+                rows(m: m, nc: ncb, kc: kcb, a: a + pc, lda: lda, bPack: bPack, aPack: aPack, c: c + jc, ldc: ldc,
+                     accumulate: pc > 0)
                 pc += kcb
             }
             jc += ncb
         }
     }
 
+    /// C[0 ..< m][0 ..< nc] (+)= A[0 ..< m][0 ..< kc] · (one packed block of B, kc × nc): packs A `mc` rows at a time
+    /// into `aPack` (room for mc × kc) and runs the micro-kernels. `accumulate`: add to C (every k block but the first).
+    package static func rows(
+        m: Int, nc ncb: Int, kc kcb: Int, a: UnsafePointer<Double>, lda: Int, bPack: UnsafePointer<Double>,
+        aPack: UnsafeMutablePointer<Double>, c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool
+    ) {
+        var ic = 0
+        while ic < m {
+            let mcb = min(mc, m - ic)
+            packA(a + ic * lda, lda, mcb, kcb, into: aPack)
+            // A micro-panel (6 × 256 doubles = 12 KiB) stays in L1 while the B micro-panels stream from L2.
+            var ir = 0
+            while ir < mcb {
+                let mrb = min(mr, mcb - ir)
+                let aPanel = UnsafePointer(aPack + (ir / mr) * kcb * mr)
+                var jr = 0
+                while jr < ncb {
+                    let nrb = min(nr, ncb - jr)
+                    microKernel(
+                        kcb, aPanel, bPack + (jr / nr) * kcb * nr,
+                        c + (ic + ir) * ldc + jr, ldc, mrb, nrb, accumulate)
+                    jr += nr
+                }
+                ir += mr
+            }
+            ic += mcb
+        }
+    }
+
     /// Packs `kc` rows × `nc` columns of B into `nr`-wide (32) panels (columns past `nc` are zero).
-    @inline(__always)
-    static func packB(_ b: UnsafePointer<Double>, _ ldb: Int, _ kc: Int, _ nc: Int, into out: UnsafeMutablePointer<Double>) {
+    package static func packB(_ b: UnsafePointer<Double>, _ ldb: Int, _ kc: Int, _ nc: Int, into out: UnsafeMutablePointer<Double>) {
         var dst = out
         var j = 0
         while j < nc {

@@ -177,53 +177,85 @@ func gemmSerial(
         while pc < k {
             let kc = min(gemmKC, k - pc)
             packB(b + pc * ldb + jc, ldb, kc, nc, into: bPack)
-            let accumulate = pc > 0
-            var ic = 0
-            while ic < m {
-                let mc = min(gemmMC, m - ic)
-                packA(a + ic * lda + pc, lda, mc, kc, into: aPack)
-                var ir = 0
-                while ir < mc {
-                    let mr = min(gemmMR, mc - ir)
-                    let aPanel = UnsafePointer(aPack + (ir / gemmMR) * kc * gemmMR)
-                    var jr = 0
-                    while jr < nc {
-                        let nr = min(gemmNR, nc - jr)
-                        microKernel6x8(
-                            kc, aPanel, UnsafePointer(bPack + (jr / gemmNR) * kc * gemmNR),
-                            c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, accumulate)
-                        jr += gemmNR
-                    }
-                    ir += gemmMR
-                }
-                ic += mc
-            }
+            gemmRows(m: m, nc: nc, kc: kc, a: a + pc, lda: lda, bPack: bPack, aPack: aPack, c: c + jc, ldc: ldc, accumulate: pc > 0)
             pc += kc
         }
         jc += nc
     }
 }
 
+/// C[0 ..< m][0 ..< nc] (+)= A[0 ..< m][0 ..< kc] · (one packed block of B, kc × nc): packs A `MC` rows at a time into
+/// `aPack` (room for MC × KC) and runs the micro-kernels. `accumulate`: add to C (every k block but the first).
+func gemmRows(
+    m: Int, nc: Int, kc: Int, a: UnsafePointer<Double>, lda: Int, bPack: UnsafePointer<Double>,
+    aPack: UnsafeMutablePointer<Double>, c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool
+) {
+    var ic = 0
+    while ic < m {
+        let mc = min(gemmMC, m - ic)
+        packA(a + ic * lda, lda, mc, kc, into: aPack)
+        var ir = 0
+        while ir < mc {
+            let mr = min(gemmMR, mc - ir)
+            let aPanel = UnsafePointer(aPack + (ir / gemmMR) * kc * gemmMR)
+            var jr = 0
+            while jr < nc {
+                let nr = min(gemmNR, nc - jr)
+                microKernel6x8(
+                    kc, aPanel, bPack + (jr / gemmNR) * kc * gemmNR,
+                    c + (ic + ir) * ldc + jr, ldc, mr, nr, accumulate)
+                jr += gemmNR
+            }
+            ir += gemmMR
+        }
+        ic += mc
+    }
+}
+
 /// Below this many multiply–adds (m·n·k) the matmul stays on the calling thread.
 @usableFromInline let gemmParallelThreshold = 96 * 96 * 96
 
-extension SIMDKernels {
-    /// The single-threaded matmul of this ISA (same signature as `gemmSerial`) and its micro-tile.
-    typealias SerialGemm = (
-        _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Double>, _ lda: Int,
-        _ b: UnsafePointer<Double>, _ ldb: Int, _ c: UnsafeMutablePointer<Double>, _ ldc: Int
-    ) -> Void
+/// One ISA's matmul pieces, for the drivers in `SIMDKernels.gemm`.
+struct GemmPieces: Sendable {
+    /// Micro-tile rows and columns, and the k-block length (the same for every ISA: it fixes the summation order).
+    let mr: Int, nr: Int, kc: Int, mc: Int, nc: Int
+    /// C = A · B on the calling thread (m, n, k, a, lda, b, ldb, c, ldc).
+    let serial: @Sendable (Int, Int, Int, UnsafePointer<Double>, Int, UnsafePointer<Double>, Int, UnsafeMutablePointer<Double>, Int) -> Void
+    /// Packs kc × nc of B (b, ldb, kc, nc, out) into nr-wide panels.
+    let packB: @Sendable (UnsafePointer<Double>, Int, Int, Int, UnsafeMutablePointer<Double>) -> Void
+    /// Rows on a packed B block (m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate).
+    let rows: @Sendable (Int, Int, Int, UnsafePointer<Double>, Int, UnsafePointer<Double>, UnsafeMutablePointer<Double>,
+               UnsafeMutablePointer<Double>, Int, Bool) -> Void
 
-    var gemmTile: (mr: Int, nr: Int, serial: SerialGemm) {
+    static let avx2 = GemmPieces(
+        mr: gemmMR, nr: gemmNR, kc: gemmKC, mc: gemmMC, nc: gemmNC,
+        serial: { m, n, k, a, lda, b, ldb, c, ldc in gemmSerial(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc) },
+        packB: { b, ldb, kc, nc, out in ForziumKernelsSIMD.packB(b, ldb, kc, nc, into: out) },
+        rows: { m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate in
+            gemmRows(m: m, nc: nc, kc: kc, a: a, lda: lda, bPack: bPack, aPack: aPack, c: c, ldc: ldc, accumulate: accumulate)
+        })
+
+    static let avx512 = GemmPieces(
+        mr: GemmAVX512.mr, nr: GemmAVX512.nr, kc: GemmAVX512.kc, mc: GemmAVX512.mc, nc: GemmAVX512.nc,
+        serial: { m, n, k, a, lda, b, ldb, c, ldc in GemmAVX512.serial(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc) },
+        packB: { b, ldb, kc, nc, out in GemmAVX512.packB(b, ldb, kc, nc, into: out) },
+        rows: { m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate in
+            GemmAVX512.rows(m: m, nc: nc, kc: kc, a: a, lda: lda, bPack: bPack, aPack: aPack, c: c, ldc: ldc, accumulate: accumulate)
+        })
+}
+
+/// Scratch pointers handed to the pool's parts.
+private struct GemmScratch: @unchecked Sendable {
+    let bPack: UnsafeMutablePointer<Double>
+    let aPacks: UnsafeMutablePointer<Double>
+    let aPackStride: Int
+}
+
+extension SIMDKernels {
+    var gemmPieces: GemmPieces {
         switch instructionSet {
-        case .avx2:
-            return (gemmMR, gemmNR, { m, n, k, a, lda, b, ldb, c, ldc in
-                gemmSerial(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
-            })
-        case .avx512:
-            return (GemmAVX512.mr, GemmAVX512.nr, { m, n, k, a, lda, b, ldb, c, ldc in
-                GemmAVX512.serial(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
-            })
+        case .avx2: .avx2
+        case .avx512: .avx512
         }
     }
 
@@ -233,29 +265,79 @@ extension SIMDKernels {
             c.initialize(repeating: 0, count: m * n)
             return
         }
-        let (mr, nr, serial) = gemmTile
+        let isa = gemmPieces
+        let mr = isa.mr, nr = isa.nr
         let rowPanels = (m + mr - 1) / mr
         let colPanels = (n + nr - 1) / nr
         if threads == 1 || m * n * k < gemmParallelThreshold || max(rowPanels, colPanels) < 2 {
-            serial(m, n, k, a, k, b, n, c, n)
+            isa.serial(m, n, k, a, k, b, n, c, n)
             return
         }
-        if colPanels >= rowPanels {
-            // Column strips: each part owns C[:, j0 ..< j1] and packs all of A for it.
+        if rowPanels >= 2 * threads {
+            gemmSharedB(m: m, n: n, k: k, a: a, b: b, c: c, isa: isa, parts: threads)
+        } else if colPanels >= rowPanels {
+            // Few rows: column strips; each part owns C[:, j0 ..< j1] and packs all of A for it.
             let parts = min(threads, colPanels)
             pool.run(parts: parts) { part in
                 let p0 = colPanels * part / parts, p1 = colPanels * (part + 1) / parts
                 let j0 = p0 * nr, j1 = min(n, p1 * nr)
-                if j1 > j0 { serial(m, j1 - j0, k, a, k, b + j0, n, c + j0, n) }
+                if j1 > j0 { isa.serial(m, j1 - j0, k, a, k, b + j0, n, c + j0, n) }
             }
         } else {
-            // Row strips: each part owns C[i0 ..< i1, :] and packs all of B for it.
+            // Row strips; each part owns C[i0 ..< i1, :] and packs all of B for it.
             let parts = min(threads, rowPanels)
             pool.run(parts: parts) { part in
                 let p0 = rowPanels * part / parts, p1 = rowPanels * (part + 1) / parts
                 let i0 = p0 * mr, i1 = min(m, p1 * mr)
-                if i1 > i0 { serial(i1 - i0, n, k, a + i0 * k, k, b, n, c + i0 * n, n) }
+                if i1 > i0 { isa.serial(i1 - i0, n, k, a + i0 * k, k, b, n, c + i0 * n, n) }
             }
+        }
+    }
+
+    /// The parts share each packed block of B: for every (column block, k block) they first pack disjoint panels of
+    /// it, then each runs its own rows of C on the whole block (two fork–joins per block, no barrier inside a job, so
+    /// it is also correct when the pool runs the parts one after another). B is packed once instead of once per part.
+    /// Each output is still summed in the same order (k blocks of `kc`, ascending), so the result is bit-identical to
+    /// the single-thread one.
+    func gemmSharedB(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>,
+        isa: GemmPieces, parts: Int
+    ) {
+        let mr = isa.mr, nr = isa.nr
+        let ncMax = min(isa.nc, (n + nr - 1) / nr * nr)
+        let kcMax = min(isa.kc, k)
+        let mcMax = min(isa.mc, (m + mr - 1) / mr * mr)
+        let aStride = (kcMax * mcMax + 7) / 8 * 8
+        let bytes = (kcMax * ncMax + aStride * parts) * MemoryLayout<Double>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { raw.deallocate() }
+        let bPack = raw.bindMemory(to: Double.self, capacity: kcMax * ncMax + aStride * parts)
+        let scratch = GemmScratch(bPack: bPack, aPacks: bPack + kcMax * ncMax, aPackStride: aStride)
+        let rowPanels = (m + mr - 1) / mr
+        var jc = 0
+        while jc < n {
+            let nc = min(isa.nc, n - jc)
+            let colPanels = (nc + nr - 1) / nr
+            var pc = 0
+            while pc < k {
+                let kc = min(isa.kc, k - pc)
+                let packParts = min(parts, colPanels)
+                pool.run(parts: packParts) { part in
+                    let p0 = colPanels * part / packParts, p1 = colPanels * (part + 1) / packParts
+                    let j0 = p0 * nr, j1 = min(nc, p1 * nr)
+                    if j1 > j0 { isa.packB(b + pc * n + jc + j0, n, kc, j1 - j0, scratch.bPack + p0 * kc * nr) }
+                }
+                pool.run(parts: parts) { part in
+                    let p0 = rowPanels * part / parts, p1 = rowPanels * (part + 1) / parts
+                    let i0 = p0 * mr, i1 = min(m, p1 * mr)
+                    if i1 > i0 {
+                        isa.rows(i1 - i0, nc, kc, a + i0 * k + pc, k, scratch.bPack,
+                                 scratch.aPacks + part * scratch.aPackStride, c + i0 * n + jc, n, pc > 0)
+                    }
+                }
+                pc += kc
+            }
+            jc += nc
         }
     }
 }
