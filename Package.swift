@@ -4,6 +4,10 @@ import PackageDescription
 /// Kernels compiled for AVX2 + FMA. The SIMD engine checks the CPU at start-up before it runs any of this code.
 let simdKernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]
 
+/// Kernels compiled for AVX-512 (F, DQ, BW, VL; `skylake-avx512` is the oldest CPU name with exactly those). Swift has no per-function target attribute,
+/// so AVX-512 code lives in its own module; the SIMD kernels call into it only after cpuid + xgetbv said yes.
+let avx512KernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]
+
 let package = Package(
     name: "Forzium",
     platforms: [.macOS(.v14)],
@@ -45,7 +49,9 @@ let package = Package(
         // libjansson, via pkg-config (Debian: libjansson-dev).
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         // Vectorised, multithreaded kernels (Swift SIMD types, AVX2 + FMA).
-        .target(name: "ForziumKernelsSIMD", dependencies: ["ForziumKernels", "CForziumCPU"], swiftSettings: simdKernelFlags),
+        // AVX-512 micro-kernels (SIMD8<Double>), entered only through ForziumKernelsSIMD's run-time ISA dispatch.
+        .target(name: "ForziumKernelsAVX512", swiftSettings: avx512KernelFlags),
+        .target(name: "ForziumKernelsSIMD", dependencies: ["ForziumKernels", "ForziumKernelsAVX512", "CForziumCPU"], swiftSettings: simdKernelFlags),
         // What both engine executables share: options, logging to stderr, the stdio serve loop.
         .target(name: "ForziumEngineCore", dependencies: [
             "ForziumJSON", "ForziumRPC", "ForziumKernels", "ForziumSchemaBundle", "ForziumLogging",
@@ -59,11 +65,11 @@ let package = Package(
         .target(name: "ForziumTesting"),
         .executableTarget(name: "ForziumBench", dependencies: [
             "ForziumTesting",
-            "ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON", "ForziumJansson",
+            "ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON", "ForziumJansson", "ForziumRPC",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "ForziumEngine", dependencies: ["ForziumEngineCore", "ForziumKernels"]),
-        .executableTarget(name: "ForziumEngineSIMD", dependencies: ["ForziumEngineCore", "ForziumKernelsSIMD", "CJansson", "CForziumCPU", "ForziumJansson"]),
+        .executableTarget(name: "ForziumEngineSIMD", dependencies: ["ForziumEngineCore", "ForziumRPC", "ForziumKernelsSIMD", "CJansson", "CForziumCPU", "ForziumJansson"]),
         // Gateway library: configuration, route table, engine discovery and pool, HTTP errors, OpenAPI, metrics.
         .target(name: "ForziumGatewayCore", dependencies: [
             "ForziumJSON", "ForziumRPC", "ForziumSchema", "ForziumSchemaBundle", "ForziumLogging",
@@ -87,7 +93,7 @@ let package = Package(
         .testTarget(name: "ForziumJSONTests", dependencies: ["ForziumJSON", "ForziumTesting"]),
         .testTarget(name: "ForziumSchemaTests", dependencies: ["ForziumSchema", "ForziumJSON"]),
         .testTarget(name: "ForziumRPCTests", dependencies: ["ForziumRPC", "ForziumJSON"]),
-        .testTarget(name: "ForziumKernelsTests", dependencies: ["ForziumKernels", "ForziumKernelsSIMD", "ForziumJSON", "ForziumTesting"]),
+        .testTarget(name: "ForziumKernelsTests", dependencies: ["ForziumKernels", "ForziumKernelsSIMD", "CForziumCPU", "ForziumJSON", "ForziumTesting"]),
         .testTarget(name: "ForziumJanssonTests", dependencies: ["ForziumJansson", "ForziumJSON"]),
         .testTarget(name: "ForziumSchemaBundleTests", dependencies: ["ForziumSchemaBundle", "ForziumSchema", "ForziumKernels", "ForziumJSON"]),
         .testTarget(name: "ForziumIntegrationTests", dependencies: ["ForziumJSON", "ForziumSchema", "ForziumSchemaBundle", "ForziumEngine", "ForziumEngineSIMD", "ForziumTesting"]),

@@ -158,6 +158,11 @@ extension SIMDKernels {
                         let d = Double(rows)
                         for j in 0 ..< width { o[j] = o[j] / d }
                     }
+                    if op == .sum || op == .mean {
+                        for j in 0 ..< width where !o[j].isFinite {
+                            o[j] = NumericRules.sum(o[j], s + j0 + j, count: rows, stride: cols, divisor: op == .mean ? Double(rows) : 1)
+                        }
+                    }
                 }
             }
         }
@@ -173,8 +178,10 @@ extension SIMDKernels {
                     for i in range {
                         let row = s + i * cols
                         switch op {
-                        case .sum: out[i] = lanesSum(row, cols)
-                        case .mean: out[i] = lanesSum(row, cols) / Double(cols)
+                        case .sum: out[i] = NumericRules.sum(lanesSum(row, cols), row, count: cols)
+                        case .mean:
+                            let n = Double(cols)
+                            out[i] = NumericRules.sum(lanesSum(row, cols) / n, row, count: cols, divisor: n)
                         case .min: out[i] = lanesExtrema(row, cols).min
                         case .max: out[i] = lanesExtrema(row, cols).max
                         }

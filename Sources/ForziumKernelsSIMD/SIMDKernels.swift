@@ -17,7 +17,11 @@ import ForziumKernels
 public struct SIMDKernels: Kernels {
     public let threads: Int
     public var kind: String { "simd" }
-    public var vectorWidth: Int { 4 }
+    /// The instruction set the matmul runs on (`engine.info` `isa`).
+    public let instructionSet: SIMDISA
+    public var isa: String { instructionSet.rawValue }
+    /// Doubles per vector register of the matmul micro-kernel (`engine.info` `simd_width`).
+    public var vectorWidth: Int { instructionSet.vectorWidth }
     let pool: WorkerPool
 
     /// Inputs with fewer elements than this run on the calling thread (a hand-off costs more than it saves).
@@ -33,8 +37,11 @@ public struct SIMDKernels: Kernels {
     /// Whether this CPU has AVX2 and FMA, which every kernel here is compiled for.
     public static var cpuSupported: Bool { forzium_cpu_has_avx2_fma() != 0 }
 
-    public init(threads: Int = SIMDKernels.availableCores) {
+    /// - Parameter isa: the instruction set for the matmul (default: the widest this machine supports). The caller
+    ///   must have checked `isa.isSupported` (`SIMDISA.select` does).
+    public init(threads: Int = SIMDKernels.availableCores, isa: SIMDISA = SIMDISA.best ?? .avx2) {
         self.threads = max(1, threads)
+        self.instructionSet = isa
         self.pool = WorkerPool.shared(threads: self.threads)
     }
 
@@ -149,6 +156,9 @@ public struct SIMDKernels: Kernels {
             b.storage.withUnsafeBufferPointer { pb in
                 make(m, n) { c in
                     gemm(m: m, n: n, k: k, a: pa.baseAddress ?? UnsafePointer(c), b: pb.baseAddress ?? UnsafePointer(c), c: c)
+                    if let a = pa.baseAddress, let b = pb.baseAddress {
+                        NumericRules.rescueMatmul(m: m, n: n, k: k, a: a, b: b, c: c)
+                    }
                 }
             }
         }
@@ -293,8 +303,10 @@ public struct SIMDKernels: Kernels {
         case nil:
             let value: Double
             switch op {
-            case .sum: value = totalSum(a)
-            case .mean: value = totalSum(a) / Double(a.count)
+            case .sum: value = a.storage.withUnsafeBufferPointer { NumericRules.sum(totalSum(a), $0.baseAddress!, count: a.count) }
+            case .mean:
+                let n = Double(a.count)
+                value = a.storage.withUnsafeBufferPointer { NumericRules.sum(totalSum(a) / n, $0.baseAddress!, count: a.count, divisor: n) }
             case .min: value = extrema(a).min
             case .max: value = extrema(a).max
             }
@@ -320,7 +332,9 @@ public struct SIMDKernels: Kernels {
             if lo == hi { return nil }
             return NormalizationStats(shift: lo, divisor: hi - lo)
         case .l2:
-            let norm = sumOfSquares(a).squareRoot()
+            let norm = a.storage.withUnsafeBufferPointer {
+                NumericRules.l2Norm(sumOfSquares: sumOfSquares(a), $0.baseAddress!, count: a.count)
+            }
             return NormalizationStats(shift: 0, divisor: norm == 0 ? 1 : norm)
         }
     }
