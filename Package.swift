@@ -100,6 +100,7 @@ let package = Package(
         .testTarget(name: "ForziumGatewayTests", dependencies: [
             "ForziumGatewayCore", "ForziumJSON", "ForziumGateway", "ForziumEngine", "ForziumEngineSIMD", "ForziumLogging",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ]
 )
