@@ -1,4 +1,5 @@
 import CForziumCPU
+import ForziumJSON
 import ForziumKernels
 
 /// Vectorised (`SIMD4<Double>`, AVX2 + FMA) and multithreaded kernels.
@@ -22,7 +23,7 @@ public struct SIMDKernels: Kernels {
     public var isa: String { instructionSet.rawValue }
     /// Doubles per vector register of the matmul micro-kernel (`engine.info` `simd_width`).
     public var vectorWidth: Int { instructionSet.vectorWidth }
-    let pool: WorkerPool
+    let pool: ForkJoinPool
 
     /// Inputs with fewer elements than this run on the calling thread (a hand-off costs more than it saves).
     public static let parallelThreshold = 65_536
@@ -42,7 +43,7 @@ public struct SIMDKernels: Kernels {
     public init(threads: Int = SIMDKernels.availableCores, isa: SIMDISA = SIMDISA.best ?? .avx2) {
         self.threads = max(1, threads)
         self.instructionSet = isa
-        self.pool = WorkerPool.shared(threads: self.threads)
+        self.pool = ForkJoinPool.shared(threads: self.threads)
     }
 
     // MARK: - Helpers
