@@ -78,6 +78,24 @@ package final class ForkJoinPool: @unchecked Sendable {
         }
     }
 
+    /// Part `part` of `0 ..< count` cut into `parts` contiguous ranges (the one work-splitting rule of every parallel
+    /// kernel and writer): bounds at `count · part / parts`, rounded down to a multiple of `granule`; the last part ends
+    /// at `count`. Ranges may be empty when `count` is small.
+    @inline(__always)
+    package static func range(part: Int, of parts: Int, count: Int, granule: Int = 1) -> Range<Int> {
+        let lower = count * part / parts / granule * granule
+        let upper = part == parts - 1 ? count : count * (part + 1) / parts / granule * granule
+        return lower ..< max(lower, upper)
+    }
+
+    /// Runs `body(part, range)` for each non-empty range of `ForkJoinPool.range(part:of:count:granule:)`, on the pool.
+    package func forEachRange(_ count: Int, parts: Int, granule: Int = 1, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+        run(parts: parts) { part in
+            let range = Self.range(part: part, of: parts, count: count, granule: granule)
+            if !range.isEmpty { body(part, range) }
+        }
+    }
+
     /// Runs `body(0) … body(parts - 1)`, in parallel when the pool is free, and returns when all are done.
     package func run(parts: Int, _ body: (Int) -> Void) {
         if parts <= 0 { return }

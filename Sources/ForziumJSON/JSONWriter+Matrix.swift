@@ -69,18 +69,18 @@ extension JSONWriter {
         // Each block is written straight into the result at the offset its predecessors' bounds leave for it, then the
         // blocks are moved down over the gaps in order: the text exists once (no per-block arrays to concatenate).
         var offsets = [Int](repeating: 0, count: workers + 1)
-        for w in 0..<workers { offsets[w + 1] = offsets[w] + rowsBound(rows * (w + 1) / workers - rows * w / workers, cols: cols) }
+        for w in 0..<workers {
+            offsets[w + 1] = offsets[w] + rowsBound(ForkJoinPool.range(part: w, of: workers, count: rows).count, cols: cols)
+        }
         var lengths = [Int](repeating: 0, count: workers)
         appendInPlace(to: &buffer, bound: offsets[workers]) { out in
             lengths.withUnsafeMutableBufferPointer { lengthSlots in
                 let shared = SharedPointers(out: out, lengths: lengthSlots, storage: storage)
                 offsets.withUnsafeBufferPointer { offsets in
                     ForkJoinPool.shared(threads: workers).run(parts: workers) { w in
-                        let lower = rows * w / workers
-                        let upper = rows * (w + 1) / workers
                         shared.lengths[w] = writeRows(
-                            lower..<upper, cols: cols, shared.storage, first: w == 0, last: w == workers - 1,
-                            to: shared.out + offsets[w])
+                            ForkJoinPool.range(part: w, of: workers, count: rows), cols: cols, shared.storage,
+                            first: w == 0, last: w == workers - 1, to: shared.out + offsets[w])
                     }
                 }
             }
