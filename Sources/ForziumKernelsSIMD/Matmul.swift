@@ -1,3 +1,4 @@
+import ForziumJSON
 import ForziumKernelsAVX512
 
 // Matrix multiply, GotoBLAS/BLIS style (the AVX2 + FMA kernel; the AVX-512 one is ForziumKernelsAVX512):
@@ -277,19 +278,15 @@ extension SIMDKernels {
             gemmSharedB(m: m, n: n, k: k, a: a, b: b, c: c, isa: isa, parts: threads)
         } else if colPanels >= rowPanels {
             // Few rows: column strips; each part owns C[:, j0 ..< j1] and packs all of A for it.
-            let parts = min(threads, colPanels)
-            pool.run(parts: parts) { part in
-                let p0 = colPanels * part / parts, p1 = colPanels * (part + 1) / parts
-                let j0 = p0 * nr, j1 = min(n, p1 * nr)
-                if j1 > j0 { isa.serial(m, j1 - j0, k, a, k, b + j0, n, c + j0, n) }
+            pool.forEachRange(colPanels, parts: min(threads, colPanels)) { _, panels in
+                let j0 = panels.lowerBound * nr, j1 = min(n, panels.upperBound * nr)
+                isa.serial(m, j1 - j0, k, a, k, b + j0, n, c + j0, n)
             }
         } else {
             // Row strips; each part owns C[i0 ..< i1, :] and packs all of B for it.
-            let parts = min(threads, rowPanels)
-            pool.run(parts: parts) { part in
-                let p0 = rowPanels * part / parts, p1 = rowPanels * (part + 1) / parts
-                let i0 = p0 * mr, i1 = min(m, p1 * mr)
-                if i1 > i0 { isa.serial(i1 - i0, n, k, a + i0 * k, k, b, n, c + i0 * n, n) }
+            pool.forEachRange(rowPanels, parts: min(threads, rowPanels)) { _, panels in
+                let i0 = panels.lowerBound * mr, i1 = min(m, panels.upperBound * mr)
+                isa.serial(i1 - i0, n, k, a + i0 * k, k, b, n, c + i0 * n, n)
             }
         }
     }
@@ -322,18 +319,14 @@ extension SIMDKernels {
             while pc < k {
                 let kc = min(isa.kc, k - pc)
                 let packParts = min(parts, colPanels)
-                pool.run(parts: packParts) { part in
-                    let p0 = colPanels * part / packParts, p1 = colPanels * (part + 1) / packParts
-                    let j0 = p0 * nr, j1 = min(nc, p1 * nr)
-                    if j1 > j0 { isa.packB(b + pc * n + jc + j0, n, kc, j1 - j0, scratch.bPack + p0 * kc * nr) }
+                pool.forEachRange(colPanels, parts: packParts) { _, panels in
+                    let j0 = panels.lowerBound * nr, j1 = min(nc, panels.upperBound * nr)
+                    isa.packB(b + pc * n + jc + j0, n, kc, j1 - j0, scratch.bPack + panels.lowerBound * kc * nr)
                 }
-                pool.run(parts: parts) { part in
-                    let p0 = rowPanels * part / parts, p1 = rowPanels * (part + 1) / parts
-                    let i0 = p0 * mr, i1 = min(m, p1 * mr)
-                    if i1 > i0 {
-                        isa.rows(i1 - i0, nc, kc, a + i0 * k + pc, k, scratch.bPack,
-                                 scratch.aPacks + part * scratch.aPackStride, c + i0 * n + jc, n, pc > 0)
-                    }
+                pool.forEachRange(rowPanels, parts: parts) { part, panels in
+                    let i0 = panels.lowerBound * mr, i1 = min(m, panels.upperBound * mr)
+                    isa.rows(i1 - i0, nc, kc, a + i0 * k + pc, k, scratch.bPack,
+                             scratch.aPacks + part * scratch.aPackStride, c + i0 * n + jc, n, pc > 0)
                 }
                 pc += kc
             }

@@ -1,3 +1,4 @@
+import ForziumJSON
 import ForziumKernels
 
 /// Sum of `n` doubles with 16 independent lanes (4 × SIMD4), combined pairwise at the end.
@@ -76,7 +77,7 @@ extension SIMDKernels {
         results.withUnsafeMutableBufferPointer { out in
             let o = out.baseAddress!
             pool.run(parts: parts) { index in
-                o[index] = part(count * index / parts ..< count * (index + 1) / parts)
+                o[index] = part(ForkJoinPool.range(part: index, of: parts, count: count))
             }
         }
         return results

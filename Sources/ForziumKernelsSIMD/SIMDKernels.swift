@@ -1,4 +1,5 @@
 import CForziumCPU
+import ForziumJSON
 import ForziumKernels
 
 /// Vectorised (`SIMD4<Double>`, AVX2 + FMA) and multithreaded kernels.
@@ -22,7 +23,7 @@ public struct SIMDKernels: Kernels {
     public var isa: String { instructionSet.rawValue }
     /// Doubles per vector register of the matmul micro-kernel (`engine.info` `simd_width`).
     public var vectorWidth: Int { instructionSet.vectorWidth }
-    let pool: WorkerPool
+    let pool: ForkJoinPool
 
     /// Inputs with fewer elements than this run on the calling thread (a hand-off costs more than it saves).
     public static let parallelThreshold = 65_536
@@ -42,12 +43,12 @@ public struct SIMDKernels: Kernels {
     public init(threads: Int = SIMDKernels.availableCores, isa: SIMDISA = SIMDISA.best ?? .avx2) {
         self.threads = max(1, threads)
         self.instructionSet = isa
-        self.pool = WorkerPool.shared(threads: self.threads)
+        self.pool = ForkJoinPool.shared(threads: self.threads)
     }
 
     // MARK: - Helpers
 
-    /// Splits `0 ..< count` into contiguous ranges (multiples of 8 elements) run on the pool when
+    /// Splits `0 ..< count` into contiguous ranges (multiples of 8 elements, `ForkJoinPool.range`) run on the pool when
     /// `work ≥ parallelThreshold`, else one range on this thread.
     @inline(__always)
     func forEachRange(_ count: Int, work: Int? = nil, _ body: (Range<Int>) -> Void) {
@@ -56,12 +57,7 @@ public struct SIMDKernels: Kernels {
             body(0 ..< count)
             return
         }
-        let parts = min(threads * 2, count / 8)
-        pool.run(parts: parts) { part in
-            let lo = (count * part / parts) & ~7
-            let hi = part == parts - 1 ? count : (count * (part + 1) / parts) & ~7
-            if hi > lo { body(lo ..< hi) }
-        }
+        pool.forEachRange(count, parts: min(threads * 2, count / 8), granule: 8) { _, range in body(range) }
     }
 
     /// A new matrix whose storage is filled by `fill(out)`.
@@ -189,10 +185,7 @@ public struct SIMDKernels: Kernels {
                 if threads == 1 || a.count < Self.parallelThreshold || strips < 2 {
                     body(0 ..< strips)
                 } else {
-                    let parts = min(threads * 4, strips)
-                    pool.run(parts: parts) { part in
-                        body(strips * part / parts ..< strips * (part + 1) / parts)
-                    }
+                    pool.forEachRange(strips, parts: min(threads * 4, strips)) { _, range in body(range) }
                 }
             }
         }
@@ -233,10 +226,7 @@ public struct SIMDKernels: Kernels {
                     if threads == 1 || work < Self.parallelThreshold * 4 || outRows < 2 {
                         rowsBody(0 ..< outRows)
                     } else {
-                        let parts = min(threads * 2, outRows)
-                        pool.run(parts: parts) { part in
-                            rowsBody(outRows * part / parts ..< outRows * (part + 1) / parts)
-                        }
+                        pool.forEachRange(outRows, parts: min(threads * 2, outRows)) { _, range in rowsBody(range) }
                     }
                 }
             }
@@ -289,10 +279,7 @@ public struct SIMDKernels: Kernels {
                 if threads == 1 || a.count < Self.parallelThreshold || outRows < 2 {
                     rowsBody(0 ..< outRows)
                 } else {
-                    let parts = min(threads * 2, outRows)
-                    pool.run(parts: parts) { part in
-                        rowsBody(outRows * part / parts ..< outRows * (part + 1) / parts)
-                    }
+                    pool.forEachRange(outRows, parts: min(threads * 2, outRows)) { _, range in rowsBody(range) }
                 }
             }
         }
