@@ -9,3 +9,5 @@ swift build --build-tests
 # the suite, so no compiler runs beside timing-sensitive tests.
 bash scripts/package.sh --out .build-static/dist >/dev/null
 swift test --skip-build "$@"
+# Process-level tests in Python (HTTP edge, third-party clients) against the executables just built.
+python3 -m pytest -q Tests/python

@@ -52,6 +52,17 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds of idleness before an engine is pinged.") var idlePingMs: Int = 2000
     @Option(help: "Milliseconds an unresponsive engine (out of rotation) gets before it is replaced.")
     var unresponsiveGraceMs: Int = 3000
+    @Option(help: "Seconds a keep-alive connection may sit between requests.") var idleTimeout: Double = 30
+    @Option(help: "Seconds a request's headers may take from its first byte (and a new connection to send them); 408 past it.")
+    var headerTimeout: Double = 10
+    @Option(help: "Slowest request body accepted, bytes per second averaged over its first 10 s and later; 408 below it.")
+    var bodyMinRate: Int = 1024
+    @Option(help: "Seconds a client may leave its response unread before it is disconnected.") var writeTimeout: Double = 30
+    @Option(help: "Most open connections (default: the descriptor limit less 128); beyond it idle ones are evicted, else 503.")
+    var maxConnections: Int?
+    @Option(help: "Request body bytes held at once across all requests (default 4 × --max-body-bytes); 503 beyond it.")
+    var maxBufferedBytes: Int?
+    @Option(help: "Seconds responses in flight get to finish after SIGTERM.") var shutdownGrace: Double = 20
     @Option(help: "Read schemas from this directory instead of the embedded copy.") var schemas: String?
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).") var logLevel: String = "info"
     @Option(help: "Log line format: text, or json (one object per line; engine lines become fields, not nested text).")
@@ -73,6 +84,13 @@ public struct GatewayCommand: AsyncParsableCommand {
                               ("--idle-ping-ms", idlePingMs), ("--unresponsive-grace-ms", unresponsiveGraceMs)] {
             guard (10...3_600_000).contains(value) else { throw ValidationError("\(name) must be 10...3600000") }
         }
+        for (name, value) in [("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout),
+                              ("--write-timeout", writeTimeout), ("--shutdown-grace", shutdownGrace)] {
+            guard value > 0, value <= 86_400 else { throw ValidationError("\(name) must be in (0, 86400] seconds") }
+        }
+        guard bodyMinRate >= 0 else { throw ValidationError("--body-min-rate must not be negative") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        if let maxBufferedBytes, maxBufferedBytes < 1 { throw ValidationError("--max-buffered-bytes must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard LogFormat(option: logFormat) != nil else { throw ValidationError("--log-format must be one of: \(LogFormat.choices)") }
     }
@@ -87,8 +105,16 @@ public struct GatewayCommand: AsyncParsableCommand {
             maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin, eventLoopThreads: eventLoopThreads,
             breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow,
             cancelGraceMilliseconds: cancelGraceMs, pingTimeoutMilliseconds: pingTimeoutMs, idlePingMilliseconds: idlePingMs,
-            unresponsiveGraceMilliseconds: unresponsiveGraceMs, accessLog: accessLog)
+            unresponsiveGraceMilliseconds: unresponsiveGraceMs,
+            edge: HTTPEdgeConfiguration(
+                idleTimeout: Self.time(idleTimeout), headerTimeout: Self.time(headerTimeout),
+                bodyMinimumBytesPerSecond: bodyMinRate, writeTimeout: Self.time(writeTimeout),
+                maxConnections: maxConnections ?? HTTPEdgeConfiguration.defaultMaxConnections(),
+                shutdownGrace: Self.time(shutdownGrace)),
+            maxBufferedBodyBytes: maxBufferedBytes ?? 4 * maxBodyBytes, accessLog: accessLog)
     }
+
+    private static func time(_ seconds: Double) -> TimeAmount { .milliseconds(Int64((seconds * 1000).rounded())) }
 
     public func run() async throws {
         MemoryTuning.keepLargeBuffersWarm()
@@ -161,10 +187,13 @@ public enum GatewayServer {
                                          metrics: metrics, openAPI: openAPI, logger: logger)
         let host = config.host
         let maxBody = config.maxBodyBytes
+        let registry = ConnectionRegistry(limit: config.edge.maxConnections)
         let app = Application(
             responder: AccessLogResponder(inner: DisconnectAwareResponder(inner: responder), logger: logger, enabled: config.accessLog),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()])),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil),
+            server: .gatewayHTTP1(edge: config.edge, registry: registry, additionalChannelHandlers: {
+                [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()]
+            }),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil, backlog: 4096),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port
                 logger.notice("listening on \(host):\(port)")

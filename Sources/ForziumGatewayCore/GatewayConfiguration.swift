@@ -37,6 +37,10 @@ public struct GatewayConfiguration: Sendable {
     public var idlePingMilliseconds: Int
     /// Liveness: an engine out of rotation for this long without answering is replaced.
     public var unresponsiveGraceMilliseconds: Int
+    /// Timeouts and limits of the HTTP edge (idle, header, body rate, write, connections, shutdown grace).
+    public var edge: HTTPEdgeConfiguration
+    /// Request body bytes held at once across all requests; beyond it 503 with Retry-After.
+    public var maxBufferedBodyBytes: Int
     /// Logs every request at info (method, path, status, bytes, duration, request id, engine).
     public var accessLog: Bool
 
@@ -46,8 +50,11 @@ public struct GatewayConfiguration: Sendable {
         maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
         breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30,
         cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 900, idlePingMilliseconds: Int = 2000,
-        unresponsiveGraceMilliseconds: Int = 3000, accessLog: Bool = false
+        unresponsiveGraceMilliseconds: Int = 3000, edge: HTTPEdgeConfiguration = .init(),
+        maxBufferedBodyBytes: Int = 256 << 20, accessLog: Bool = false
     ) {
+        self.edge = edge
+        self.maxBufferedBodyBytes = maxBufferedBodyBytes
         self.host = host
         self.port = port
         self.engine = engine

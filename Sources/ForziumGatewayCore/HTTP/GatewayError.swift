@@ -18,6 +18,16 @@ public struct GatewayError: Error, Sendable, Equatable {
         case engineFailed
         case unavailable(retryAfterSeconds: Int?)
         case deadline
+        /// The request's framing or header block breaks HTTP/1.1 (RFC 9112): bad chunking, CL+TE, a missing Host…
+        case badRequest
+        /// The client was too slow: headers not complete within the header timeout, or a body below the minimum rate.
+        case requestTimeout
+        /// The header block exceeds the parser's limits.
+        case headersTooLarge
+        /// A method or transfer coding the gateway does not implement (CONNECT, `Transfer-Encoding: gzip`).
+        case notImplemented
+        /// A request line with an HTTP version other than 1.x.
+        case versionNotSupported
     }
 
     /// The case, which fixes status and title.
@@ -47,6 +57,11 @@ public struct GatewayError: Error, Sendable, Equatable {
         case .engineFailed: .badGateway
         case .unavailable: .serviceUnavailable
         case .deadline: .gatewayTimeout
+        case .badRequest: .badRequest
+        case .requestTimeout: .requestTimeout
+        case .headersTooLarge: .requestHeaderFieldsTooLarge
+        case .notImplemented: .notImplemented
+        case .versionNotSupported: .init(code: 505, reasonPhrase: "HTTP Version Not Supported")
         }
     }
 
@@ -64,6 +79,11 @@ public struct GatewayError: Error, Sendable, Equatable {
         case .engineFailed: "Bad Gateway"
         case .unavailable: "Service Unavailable"
         case .deadline: "Gateway Timeout"
+        case .badRequest: "Bad Request"
+        case .requestTimeout: "Request Timeout"
+        case .headersTooLarge: "Request Header Fields Too Large"
+        case .notImplemented: "Not Implemented"
+        case .versionNotSupported: "HTTP Version Not Supported"
         }
     }
 
@@ -81,6 +101,11 @@ public struct GatewayError: Error, Sendable, Equatable {
         case .engineFailed: "engine-failed"
         case .unavailable: "unavailable"
         case .deadline: "deadline"
+        case .badRequest: "bad-request"
+        case .requestTimeout: "request-timeout"
+        case .headersTooLarge: "headers-too-large"
+        case .notImplemented: "not-implemented"
+        case .versionNotSupported: "version-not-supported"
         }
         return "https://forzium.dev/problems/\(slug)"
     }

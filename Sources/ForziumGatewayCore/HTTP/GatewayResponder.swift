@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 
 extension HTTPField.Name {
     static let xRequestID = Self("X-Request-ID")!
@@ -29,6 +30,8 @@ public struct GatewayResponder: HTTPResponder {
     public let openAPI: [UInt8]
     private let docsPage: [UInt8]
     private let logger: Logger
+    /// Request body bytes held at once across all requests (`--max-buffered-bytes`).
+    let bodyBudget: RequestBodyBudget
 
     public init(configuration: GatewayConfiguration, routes: RouteTable, pool: EnginePool, validator: any BodyValidator,
                 metrics: GatewayMetrics, openAPI: [UInt8], logger: Logger) {
@@ -40,6 +43,7 @@ public struct GatewayResponder: HTTPResponder {
         self.openAPI = openAPI
         self.docsPage = DocsPage.html(openAPI: openAPI, title: routes.title)
         self.logger = logger
+        self.bodyBudget = RequestBodyBudget(limit: configuration.maxBufferedBodyBytes)
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
@@ -208,14 +212,39 @@ public struct GatewayResponder: HTTPResponder {
     /// Collects the body (up to `limit` bytes) and parses it once; the body's bytes are released on return.
     /// Parsing runs on the cooperative pool, never on an event loop thread.
     private func readJSON(_ request: Request, limit: Int) async throws -> (JSONValue, Int) {
-        // One buffer sized from Content-Length up front: no doubling and copying while a 40 MB body arrives.
-        var body = ByteBuffer()
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > 0 { body.reserveCapacity(length) }
-        for try await chunk in request.body {
-            guard body.readableBytes + chunk.readableBytes <= limit else {
-                throw GatewayError(.bodyTooLarge, "the body exceeds the limit of \(limit) bytes (--max-body-bytes)")
+        // One buffer sized from Content-Length up front: no doubling and copying while a 40 MB body arrives. The
+        // bytes are taken from the global body budget first (all at once when the length is known).
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        var reserved = 0
+        defer { bodyBudget.release(reserved) }
+        func take(_ bytes: Int) throws {
+            guard bodyBudget.reserve(bytes) else {
+                throw GatewayError(.unavailable(retryAfterSeconds: 1),
+                                   "the gateway is holding its limit of request bodies (--max-buffered-bytes); retry shortly")
             }
-            body.writeImmutableBuffer(chunk)
+            reserved += bytes
+        }
+        var body = ByteBuffer()
+        if let declared, declared > 0 {
+            try take(declared)
+            body.reserveCapacity(declared)
+        }
+        do {
+            for try await chunk in request.body {
+                guard body.readableBytes + chunk.readableBytes <= limit else {
+                    throw GatewayError(.bodyTooLarge, "the body exceeds the limit of \(limit) bytes (--max-body-bytes)")
+                }
+                if body.readableBytes + chunk.readableBytes > reserved { try take(body.readableBytes + chunk.readableBytes - reserved) }
+                body.writeImmutableBuffer(chunk)
+            }
+        } catch let error as GatewayError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as HTTPParserError {
+            throw HTTPEdgeHandler.problem(for: error)
+        } catch {
+            throw GatewayError(.badRequest, "the request body could not be read: \(error)")
         }
         let parsed: Result<JSONValue, JSONParseError> = body.withUnsafeReadableBytes { raw in
             Result { () throws(JSONParseError) -> JSONValue in try Self.bodyParser.parse(raw) }
@@ -336,7 +365,6 @@ public struct GatewayResponder: HTTPResponder {
         var doc: [(key: String, value: JSONValue)] = [
             ("status", .string(ready ? "ready" : "unavailable")),
             ("engine", .string(pool.engine.kind)),
-            ("engine_path", .string(pool.engine.path)),
             ("queued", .number(JSONNumber(Double(pool.queued)))),
         ]
         doc.append(("engines", .array(pool.slotStatuses.map { slot in
@@ -457,9 +485,7 @@ public struct GatewayResponder: HTTPResponder {
     }
 
     static func requestID(from header: String?) -> String {
-        if let header, (1...128).contains(header.utf8.count), header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
-            return header
-        }
+        if let header, RequestIDGenerator.isValid(header) { return header }
         return RequestIDGenerator.next()
     }
 
@@ -496,6 +522,11 @@ enum RequestIDGenerator {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }()
     private static let counter = NIOLockedValueBox<UInt64>(0)
+
+    /// A client's `X-Request-ID` is kept when it is 1–128 visible ASCII characters.
+    static func isValid(_ id: String) -> Bool {
+        (1...128).contains(id.utf8.count) && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
 
     static func next() -> String {
         let n = counter.withLockedValue { c -> UInt64 in c &+= 1; return c }

@@ -300,7 +300,6 @@ public struct OpenAPIBuilder {
         ("properties", .object(JSONObject([
             ("status", .object(JSONObject([("enum", .array([.string("ready"), .string("unavailable")]))]))),
             ("engine", .object(JSONObject([("type", .string("string")), ("description", .string("simd or fallback"))]))),
-            ("engine_path", .object(JSONObject([("type", .string("string"))]))),
             ("queued", .object(JSONObject([("type", .string("integer"))]))),
             ("engines", .object(JSONObject([("type", .string("array")), ("items", .object(JSONObject([("type", .string("object"))])))]))),
         ]))),

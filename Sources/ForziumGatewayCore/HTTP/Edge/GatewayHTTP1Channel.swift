@@ -1,0 +1,61 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// Hummingbird's HTTP/1.1 child channel with the gateway's edge in it. The pipeline is
+/// `RawActivityHandler` → HTTP/1 codec → `HTTPEdgeHandler` → HTTPTypes codec → `additionalChannelHandlers` →
+/// Hummingbird's connection state handler → the async channel the responder reads. The edge works on NIOHTTP1's
+/// parts because the RFC 9112 checks need what the HTTPTypes conversion folds away (the number of Host fields,
+/// transfer codings, the version) and because parser errors surface there.
+public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    public typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+
+    public let responder: HTTPChannelHandler.Responder
+    let edge: HTTPEdgeConfiguration
+    let registry: ConnectionRegistry
+    let additionalChannelHandlers: @Sendable () -> [any RemovableChannelHandler]
+
+    init(responder: @escaping HTTPChannelHandler.Responder, edge: HTTPEdgeConfiguration, registry: ConnectionRegistry,
+         additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) {
+        self.responder = responder
+        self.edge = edge
+        self.registry = registry
+        self.additionalChannelHandlers = additionalChannelHandlers
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let activity = ConnectionActivity()
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(RawActivityHandler(activity: activity))
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
+            try pipeline.addHandler(HTTPEdgeHandler(configuration: edge, registry: registry, activity: activity))
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try pipeline.addHandlers(additionalChannelHandlers())
+            // Quiescing (SIGTERM) closes idle connections and busy ones after their last response; the edge keeps
+            // those closes from cutting a response short.
+            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+            return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+        }
+    }
+
+    public func handle(value asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, logger: Logger) async {
+        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 with the gateway's edge (timeouts, limits, RFC 9112 checks, problem responses, lossless close).
+    static func gatewayHTTP1(edge: HTTPEdgeConfiguration, registry: ConnectionRegistry,
+                             additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) -> HTTPServerBuilder {
+        .init { responder in
+            GatewayHTTP1Channel(responder: responder, edge: edge, registry: registry, additionalChannelHandlers: additionalChannelHandlers)
+        }
+    }
+}

@@ -1,0 +1,499 @@
+import ForziumJSON
+import NIOCore
+import NIOHTTP1
+
+/// Per-connection facts shared by the two edge handlers (both run on the connection's event loop).
+final class ConnectionActivity {
+    /// When the first byte of a request not yet parsed into a head arrived (nil: nothing pending).
+    var firstPendingByteAt: NIODeadline?
+    /// Set by `HTTPEdgeHandler` while it waits for a request's head.
+    var awaitingHead = true
+}
+
+/// Sits in front of the HTTP decoder and notes when a request's first byte arrives, so the header timeout runs
+/// from there (a parked connection is idle; one dribbling a header block is not).
+final class RawActivityHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let activity: ConnectionActivity
+
+    init(activity: ConnectionActivity) {
+        self.activity = activity
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if activity.awaitingHead, activity.firstPendingByteAt == nil { activity.firstPendingByteAt = .now() }
+        context.fireChannelRead(data)
+    }
+}
+
+/// The gateway's HTTP/1.1 edge, between the HTTP/1 codec and the rest of the pipeline. It
+/// - enforces the connection limit (with eviction of idle connections, see `ConnectionRegistry`);
+/// - times out idle connections, slow header blocks, slow or stalled bodies and clients that do not read;
+/// - refuses what RFC 9112 forbids before it reaches a handler (Host rules, transfer codings, CONNECT, versions);
+/// - answers parser errors with `application/problem+json` (400, 431) instead of an empty 400;
+/// - never closes a connection with response bytes still queued: a close waits for the last response to be
+///   written (bounded by the write timeout), and on SIGTERM (`ChannelShouldQuiesceEvent`) the responses already
+///   owed are sent with `Connection: close`, within the shutdown grace.
+final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Phase {
+        /// Waiting for a request; `used` once a request was served on this connection.
+        case awaitingRequest(since: NIODeadline, used: Bool)
+        /// Headers read, body arriving.
+        case readingBody(since: NIODeadline, bytes: Int, lastProgress: NIODeadline)
+        /// The request is in; the response is being produced or written.
+        case responding
+        /// The edge answered this connection itself and closes it: nothing more goes in or out.
+        case rejected
+    }
+
+    private let configuration: HTTPEdgeConfiguration
+    private let registry: ConnectionRegistry
+    private let activity: ConnectionActivity
+    private var phase: Phase = .awaitingRequest(since: .now(), used: false)
+    /// Requests whose head has been passed on, and responses whose end has been written.
+    private var requestsStarted = 0
+    private var responsesEnded = 0
+    /// A response head was written for the current request (a problem can no longer be sent on this connection).
+    private var responseHeadWritten = false
+    /// Response parts written but not yet on the wire; a close waits for them.
+    private var unwrittenParts = 0
+    private var deferredClose: (mode: CloseMode, promises: [EventLoopPromise<Void>])?
+    private var lingerTimer: Scheduled<Void>?
+    /// The output is shut and the connection waits for the peer's close (see `finishDeferredClose`).
+    private var lingering = false
+    private var lingerClosed: EventLoopPromise<Void>?
+    private var draining = false
+    private var drainDeadline: NIODeadline?
+    private var unwritableSince: NIODeadline?
+    private var timer: Scheduled<Void>?
+    private var timerAt: NIODeadline?
+    private var registered = false
+
+    init(configuration: HTTPEdgeConfiguration, registry: ConnectionRegistry, activity: ConnectionActivity) {
+        self.configuration = configuration
+        self.registry = registry
+        self.activity = activity
+    }
+
+    // MARK: Connection lifetime
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { admit(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        admit(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        lingerTimer?.cancel()
+        lingerTimer = nil
+        lingerClosed?.succeed(())
+        lingerClosed = nil
+        if registered { registry.closed(context.channel) }
+        registered = false
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func admit(context: ChannelHandlerContext) {
+        guard !registered else { return }
+        registered = true
+        phase = .awaitingRequest(since: .now(), used: false)
+        switch registry.opened(context.channel) {
+        case .admitted:
+            break
+        case .admittedEvicting(let victim):
+            victim.close(promise: nil)
+        case .refused:
+            reject(context: context, GatewayError(.unavailable(retryAfterSeconds: 1),
+                                                  "the server has \(registry.limit) connections open (--max-connections)"))
+            return
+        }
+        evaluateTimers(context: context)
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch part {
+        case .head(let head):
+            if case .rejected = phase { return }
+            activity.awaitingHead = false
+            activity.firstPendingByteAt = nil
+            if let refusal = Self.check(head) {
+                reject(context: context, refusal, requestID: head.headers.first(name: "x-request-id"))
+                return
+            }
+            requestsStarted += 1
+            responseHeadWritten = false
+            if requestsStarted - responsesEnded == 1 { registry.setIdle(context.channel, false) }
+            let now = NIODeadline.now()
+            phase = Self.hasBody(head) ? .readingBody(since: now, bytes: 0, lastProgress: now) : .responding
+            if draining { context.fireChannelRead(wrapInboundOut(.head(Self.closing(head)))) } else { context.fireChannelRead(data) }
+            evaluateTimers(context: context)
+        case .body(let buffer):
+            if case .rejected = phase { return }
+            if case .readingBody(let since, let bytes, _) = phase {
+                phase = .readingBody(since: since, bytes: bytes + buffer.readableBytes, lastProgress: .now())
+            }
+            context.fireChannelRead(data)
+        case .end:
+            if case .rejected = phase { return }
+            if case .readingBody = phase { phase = .responding }
+            activity.awaitingHead = true
+            context.fireChannelRead(data)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parserError = error as? HTTPParserError {
+            // A response can still be written if none has started for the request being parsed.
+            if !responseHeadWritten || requestsStarted == responsesEnded {
+                reject(context: context, Self.problem(for: parserError))
+            }
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if lingering, let event = event as? ChannelEvent, event == .inputClosed {
+            lingerTimer?.cancel()
+            context.close(mode: .all, promise: lingerClosed)
+            lingerClosed = nil
+        }
+        if event is ChannelShouldQuiesceEvent, !draining {
+            draining = true
+            drainDeadline = .now() + configuration.shutdownGrace
+            evaluateTimers(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            unwritableSince = nil
+        } else if unwritableSince == nil {
+            unwritableSince = .now()
+            evaluateTimers(context: context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Outbound
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .rejected = phase {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        switch unwrapOutboundIn(data) {
+        case .head(let head) where head.status.code >= 200:
+            responseHeadWritten = true
+            if draining {
+                var head = head
+                head.headers.replaceOrAdd(name: "connection", value: "close")
+                context.write(wrapOutboundOut(.head(head)), promise: promise)
+                return
+            }
+            context.write(data, promise: promise)
+        case .head:
+            context.write(data, promise: promise)
+        case .body:
+            writeTracked(context: context, data, promise: promise)
+        case .end:
+            responsesEnded += 1
+            writeTracked(context: context, data, promise: promise)
+            if responsesEnded == requestsStarted {
+                if case .responding = phase { phase = .awaitingRequest(since: .now(), used: true) }
+                registry.setIdle(context.channel, true)
+                evaluateTimers(context: context)
+            }
+        }
+    }
+
+    /// Writes a body part or an end, counting it until the socket has taken it; a deferred close runs when the
+    /// count drops to zero. (Every part is watched: NIO completes the zero-length write of an `.end` without
+    /// waiting for the bytes queued before it.)
+    private func writeTracked(context: ChannelHandlerContext, _ data: NIOAny, promise: EventLoopPromise<Void>?) {
+        unwrittenParts += 1
+        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenComplete { [self] _ in
+            unwrittenParts -= 1
+            if unwrittenParts == 0, deferredClose != nil { finishDeferredClose(context: context) }
+        }
+        context.write(data, promise: written)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode != .input else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        guard unwrittenParts > 0 || lingering || responsesEnded > 0 else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        var close = deferredClose ?? (mode, [])
+        if close.mode != mode { close.mode = .all }
+        if let promise { close.promises.append(promise) }
+        deferredClose = close
+        if unwrittenParts > 0 {
+            // Responses are still queued: close once they are on the wire (the write timeout bounds the wait).
+            context.flush()
+        } else {
+            finishDeferredClose(context: context)
+        }
+    }
+
+    /// Runs a close that waited for queued response parts. A connection that sent responses closes lingering: its
+    /// output is shut first (the peer gets every byte, then FIN), and the socket stays open until the peer closes
+    /// too or `linger` passes. Closing at once would let the kernel reset a connection whose peer has not read
+    /// everything yet, or discard what is still queued when the process exits after SIGTERM.
+    private func finishDeferredClose(context: ChannelHandlerContext) {
+        guard let close = deferredClose else { return }
+        let closed = context.eventLoop.makePromise(of: Void.self)
+        for promise in close.promises { closed.futureResult.cascade(to: promise) }
+        guard close.mode == .all, responsesEnded > 0, context.channel.isActive else {
+            deferredClose = nil
+            context.close(mode: close.mode, promise: closed)
+            return
+        }
+        deferredClose = nil
+        guard !lingering else {
+            lingerClosed.map { closed.futureResult.cascade(to: $0) }
+            lingerClosed = lingerClosed ?? closed
+            return
+        }
+        lingering = true
+        lingerClosed = closed
+        var limit = NIODeadline.now() + configuration.writeTimeout
+        if let drainDeadline { limit = min(limit, drainDeadline) }
+        TCPSendQueue.check(context.channel) { [self] empty in
+            if empty == true {
+                context.close(mode: .all, promise: lingerClosed)
+                lingerClosed = nil
+            } else {
+                context.close(mode: .output, promise: nil)
+                pollLinger(context: context, until: limit)
+            }
+        }
+    }
+
+    /// Closes a lingering connection once the peer has acknowledged every byte (or closed, or `limit` passed).
+    private func pollLinger(context: ChannelHandlerContext, until limit: NIODeadline) {
+        lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) { [self] in
+            guard lingering, context.channel.isActive else { return }
+            TCPSendQueue.check(context.channel) { [self] empty in
+                if NIODeadline.now() >= limit || empty != false {
+                    context.close(mode: .all, promise: lingerClosed)
+                    lingerClosed = nil
+                } else {
+                    pollLinger(context: context, until: limit)
+                }
+            }
+        }
+    }
+
+    // MARK: Refusals
+
+    /// Answers with `error` as problem+json and `Connection: close`, then closes once it is written. Whatever the
+    /// client sends afterwards is dropped, and so is anything the rest of the pipeline still tries to write.
+    private func reject(context: ChannelHandlerContext, _ error: GatewayError, requestID: String? = nil) {
+        if case .rejected = phase { return }
+        phase = .rejected
+        let id = requestID.flatMap { RequestIDGenerator.isValid($0) ? $0 : nil } ?? RequestIDGenerator.next()
+        let body = error.problemBody(requestID: id, instance: nil)
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/problem+json")
+        headers.add(name: "content-length", value: String(body.count))
+        headers.add(name: "connection", value: "close")
+        headers.add(name: "x-request-id", value: id)
+        if case .unavailable(let seconds) = error.code { headers.add(name: "retry-after", value: String(seconds ?? 1)) }
+        if case .methodNotAllowed(let allow) = error.code { headers.add(name: "allow", value: allow.joined(separator: ", ")) }
+        let status = HTTPResponseStatus(statusCode: Int(error.status.code), reasonPhrase: error.status.reasonPhrase)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+        // Lingering close: stop sending, keep reading (and dropping) what the client still sends for a moment, so
+        // its unread request bytes do not make the kernel reset the connection before the answer is read.
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [self] _ in
+            context.close(mode: .output, promise: nil)
+            lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
+                context.close(mode: .all, promise: nil)
+            }
+        }
+        evaluateTimers(context: context)
+    }
+
+    /// RFC 9112 rules the HTTP/1 decoder leaves to the server.
+    static func check(_ head: HTTPRequestHead) -> GatewayError? {
+        guard head.version.major == 1 else {
+            return GatewayError(.versionNotSupported, "HTTP/\(head.version.major).\(head.version.minor) is not supported; use HTTP/1.1")
+        }
+        if head.method == .CONNECT {
+            return GatewayError(.notImplemented, "CONNECT is not supported: this is not a proxy")
+        }
+        let hosts = head.headers["host"]
+        if hosts.count > 1 {
+            return GatewayError(.badRequest, "the request has \(hosts.count) Host headers; exactly one is allowed (RFC 9112 §3.2)")
+        }
+        if head.version.minor >= 1, hosts.isEmpty {
+            return GatewayError(.badRequest, "an HTTP/1.1 request must have a Host header (RFC 9112 §3.2)")
+        }
+        let codings = head.headers["transfer-encoding"].flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        if !codings.isEmpty {
+            if head.version.minor == 0 {
+                return GatewayError(.badRequest, "Transfer-Encoding is not allowed in an HTTP/1.0 request (RFC 9112 §6.1)")
+            }
+            if codings != ["chunked"] {
+                return GatewayError(.notImplemented, "transfer coding \"\(codings.joined(separator: ", "))\" is not supported; only chunked is")
+            }
+        }
+        return nil
+    }
+
+    static func problem(for error: HTTPParserError) -> GatewayError {
+        switch error {
+        case .headerOverflow:
+            GatewayError(.headersTooLarge, "the request's header block is larger than the server accepts")
+        case .invalidEOFState, .closedConnection:
+            GatewayError(.badRequest, "the connection ended in the middle of the request")
+        case .invalidChunkSize:
+            GatewayError(.badRequest, "the request's chunked body has an invalid chunk size")
+        case .unexpectedContentLength, .invalidContentLength:
+            GatewayError(.badRequest, "the request's Content-Length is invalid or conflicts with Transfer-Encoding")
+        case .lfExpected:
+            GatewayError(.badRequest, "the request's lines must end in CRLF")
+        case .invalidCharactersUsed, .invalidHeaderToken, .invalidConstant:
+            GatewayError(.badRequest, "the request has invalid characters in its request line or headers")
+        case .invalidMethod:
+            GatewayError(.badRequest, "the request method is not a valid token")
+        case .invalidURL:
+            GatewayError(.badRequest, "the request target is not valid")
+        case .invalidVersion:
+            GatewayError(.badRequest, "the request line has no valid HTTP version (HTTP/0.9 is not supported)")
+        default:
+            GatewayError(.badRequest, "the request is not valid HTTP/1.1: its framing is ambiguous or malformed (for example both Content-Length and Transfer-Encoding, or an unknown protocol)")
+        }
+    }
+
+    private static func hasBody(_ head: HTTPRequestHead) -> Bool {
+        if head.headers.contains(name: "transfer-encoding") { return true }
+        if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }) { return length > 0 }
+        return false
+    }
+
+    private static func closing(_ head: HTTPRequestHead) -> HTTPRequestHead {
+        var head = head
+        head.headers.replaceOrAdd(name: "connection", value: "close")
+        return head
+    }
+
+    // MARK: Timers
+
+    /// Acts on any deadline that has passed and arms the timer for the next one. The timer is lazy: a later
+    /// deadline does not reschedule it; it re-evaluates when it fires.
+    private func evaluateTimers(context: ChannelHandlerContext) {
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        func consider(_ deadline: NIODeadline) { next = next.map { min($0, deadline) } ?? deadline }
+
+        if let drainDeadline {
+            if now >= drainDeadline { context.close(mode: .all, promise: nil); return }
+            consider(drainDeadline)
+        }
+        if let unwritableSince {
+            if now >= unwritableSince + configuration.writeTimeout { context.close(mode: .all, promise: nil); return }
+            consider(unwritableSince + configuration.writeTimeout)
+        }
+        switch phase {
+        case .awaitingRequest(let since, let used):
+            if let first = activity.firstPendingByteAt {
+                let deadline = first + configuration.headerTimeout
+                if now >= deadline {
+                    reject(context: context, GatewayError(.requestTimeout, "the request's headers did not arrive within the header timeout"))
+                    return
+                }
+                consider(deadline)
+            } else {
+                let deadline = since + (used ? configuration.idleTimeout : configuration.headerTimeout)
+                if now >= deadline { context.close(mode: .all, promise: nil); return }
+                consider(deadline)
+            }
+        case .readingBody(let since, let bytes, let lastProgress):
+            let stalled = now >= lastProgress + configuration.headerTimeout
+            let elapsed = now - since
+            let slow = elapsed >= configuration.bodyRateGrace
+                && Double(bytes) / (Double(elapsed.nanoseconds) / 1e9) < Double(configuration.bodyMinimumBytesPerSecond)
+            if stalled || slow {
+                let error = GatewayError(.requestTimeout, stalled
+                    ? "the request body stalled (nothing for the header timeout)"
+                    : "the request body arrived slower than \(configuration.bodyMinimumBytesPerSecond) bytes/s")
+                if responseHeadWritten { context.close(mode: .all, promise: nil) } else { reject(context: context, error) }
+                return
+            }
+            consider(now + .seconds(1))
+        case .responding, .rejected:
+            break
+        }
+        if let next { arm(at: next, context: context) }
+    }
+
+    private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let timerAt, timerAt <= deadline { return }
+        timer?.cancel()
+        timerAt = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            timerAt = nil
+            evaluateTimers(context: context)
+        }
+    }
+}
+
+/// Whether the kernel still holds bytes of a TCP connection that the peer has not acknowledged (Linux `TCP_INFO`:
+/// no unacknowledged segments and no unsent bytes). nil where it cannot tell.
+enum TCPSendQueue {
+    /// The kernel's `struct tcp_info` up to `tcpi_notsent_bytes` (glibc's copy of the struct stops earlier).
+    private struct KernelTCPInfo {
+        var raw: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                  UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    }
+
+    /// Calls `body` with the answer (on the channel's event loop, at once when called there).
+    static func check(_ channel: any Channel, _ body: @escaping (Bool?) -> Void) {
+        #if os(Linux)
+        guard let provider = channel as? any SocketOptionProvider else { return body(nil) }
+        let info: EventLoopFuture<KernelTCPInfo> = provider.unsafeGetSocketOption(level: .tcp, name: .init(rawValue: 11 /* TCP_INFO */))
+        info.assumeIsolated().whenComplete { result in
+            guard case .success(let info) = result else { return body(nil) }
+            body(withUnsafeBytes(of: info.raw) { bytes -> Bool in
+                // Offsets in the kernel's layout: 8 bytes of u8 fields, then u32s; tcpi_unacked is the 5th u32 (24),
+                // tcpi_notsent_bytes sits at 144 (after four u64 counters and segs_out/segs_in).
+                let unacked = bytes.load(fromByteOffset: 24, as: UInt32.self)
+                let notSent = bytes.load(fromByteOffset: 144, as: UInt32.self)
+                return unacked == 0 && notSent == 0
+            })
+        }
+        #else
+        body(nil)
+        #endif
+    }
+}
