@@ -43,6 +43,8 @@ public struct GatewayConfiguration: Sendable {
     public var maxBufferedBodyBytes: Int
     /// Logs every request at info (method, path, status, bytes, duration, request id, engine).
     public var accessLog: Bool
+    /// How often the engine executables are looked at for a hot upgrade (0: only on SIGHUP).
+    public var watchEnginesMilliseconds: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
@@ -51,7 +53,7 @@ public struct GatewayConfiguration: Sendable {
         breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30,
         cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 900, idlePingMilliseconds: Int = 2000,
         unresponsiveGraceMilliseconds: Int = 3000, edge: HTTPEdgeConfiguration = .init(),
-        maxBufferedBodyBytes: Int = 256 << 20, accessLog: Bool = false
+        maxBufferedBodyBytes: Int = 256 << 20, accessLog: Bool = false, watchEnginesMilliseconds: Int = 0
     ) {
         self.edge = edge
         self.maxBufferedBodyBytes = maxBufferedBodyBytes
@@ -74,5 +76,6 @@ public struct GatewayConfiguration: Sendable {
         self.idlePingMilliseconds = idlePingMilliseconds
         self.unresponsiveGraceMilliseconds = unresponsiveGraceMilliseconds
         self.accessLog = accessLog
+        self.watchEnginesMilliseconds = watchEnginesMilliseconds
     }
 }
