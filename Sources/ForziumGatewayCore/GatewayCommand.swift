@@ -63,6 +63,8 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Request body bytes held at once across all requests (default 4 × --max-body-bytes); 503 beyond it.")
     var maxBufferedBytes: Int?
     @Option(help: "Seconds responses in flight get to finish after SIGTERM.") var shutdownGrace: Double = 20
+    @Option(help: "Seconds between looks at the engine executables; a new or changed one (unchanged for one more look) is moved to as on SIGHUP. 0: off.")
+    var watchEngines: Double = 0
     @Option(help: "Read schemas from this directory instead of the embedded copy.") var schemas: String?
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).") var logLevel: String = "info"
     @Option(help: "Log line format: text, or json (one object per line; engine lines become fields, not nested text).")
@@ -92,6 +94,7 @@ public struct GatewayCommand: AsyncParsableCommand {
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
         if let maxBufferedBytes, maxBufferedBytes < 1 { throw ValidationError("--max-buffered-bytes must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard watchEngines >= 0, watchEngines <= 86_400 else { throw ValidationError("--watch-engines must be 0...86400 seconds") }
         guard LogFormat(option: logFormat) != nil else { throw ValidationError("--log-format must be one of: \(LogFormat.choices)") }
     }
 
@@ -105,13 +108,22 @@ public struct GatewayCommand: AsyncParsableCommand {
             maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin, eventLoopThreads: eventLoopThreads,
             breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow,
             cancelGraceMilliseconds: cancelGraceMs, pingTimeoutMilliseconds: pingTimeoutMs, idlePingMilliseconds: idlePingMs,
+<<<<<<< HEAD
             unresponsiveGraceMilliseconds: unresponsiveGraceMs, accessLog: accessLog,
+=======
+            unresponsiveGraceMilliseconds: unresponsiveGraceMs,
+>>>>>>> issue12
             edge: HTTPEdgeConfiguration(
                 idleTimeout: Self.time(idleTimeout), headerTimeout: Self.time(headerTimeout),
                 bodyMinimumBytesPerSecond: bodyMinRate, writeTimeout: Self.time(writeTimeout),
                 maxConnections: maxConnections ?? HTTPEdgeConfiguration.defaultMaxConnections(),
                 shutdownGrace: Self.time(shutdownGrace)),
+<<<<<<< HEAD
             maxBufferedBodyBytes: maxBufferedBytes ?? 4 * maxBodyBytes)
+=======
+            maxBufferedBodyBytes: maxBufferedBytes ?? 4 * maxBodyBytes, accessLog: accessLog,
+            watchEnginesMilliseconds: Int((watchEngines * 1000).rounded()))
+>>>>>>> issue12
     }
 
     private static func time(_ seconds: Double) -> TimeAmount { .milliseconds(Int64((seconds * 1000).rounded())) }
@@ -189,7 +201,11 @@ public enum GatewayServer {
         let maxBody = config.maxBodyBytes
         let registry = ConnectionRegistry(limit: config.edge.maxConnections)
         let app = Application(
+<<<<<<< HEAD
             responder: responder,
+=======
+            responder: AccessLogResponder(inner: DisconnectAwareResponder(inner: responder), logger: logger, enabled: config.accessLog),
+>>>>>>> issue12
             server: .gatewayHTTP1(edge: config.edge, registry: registry, additionalChannelHandlers: {
                 [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()]
             }),
@@ -202,9 +218,9 @@ public enum GatewayServer {
             logger: logger)
         // Shutdown runs in reverse order: the HTTP server stops accepting and drains first, then the pool closes engines.
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: [.init(service: pool),
-                       .init(service: EngineReloadService(upgrader: EngineUpgrader(pool: pool, selection: selection, logger: logger, group: group))),
-                       .init(service: app)],
+            services: [.init(service: pool)] + EngineReloadService.services(
+                pool: pool, selection: selection, watchMilliseconds: config.watchEnginesMilliseconds, logger: logger, group: group)
+                + [.init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await serviceGroup.run()

@@ -122,4 +122,24 @@ struct EngineUpgradeTests {
         #expect(gateway.waitUntil(timeout: 30) { gateway.log.contains("engine unchanged; nothing to upgrade") })
         #expect(try object(try gateway.client.request("GET", "/"))["engine"] == .string("simd"))
     }
+
+    /// `--watch-engines`: no signal at all — the SIMD engine appearing beside the gateway is enough.
+    @Test func aWatchedEngineFolderUpgradesWithoutASignal() throws {
+        let install = try InstallDirectory()
+        defer { install.remove() }
+        try install.add("forzium-engine")
+        let gateway = try GatewayProcess(engine: nil, arguments: ["--watch-engines", "0.2"],
+                                         environment: ["PATH": "/usr/bin:/bin"], executable: install.gateway)
+        defer { gateway.stop() }
+        #expect(try readyEngine(gateway).kind == "fallback")
+        let load = LoadDriver(port: gateway.port, threads: 2)
+        defer { load.stop() }
+        #expect(load.waitForMore(20))
+        try install.add("forzium-engine-simd")
+        #expect(try gateway.waitUntil(timeout: 30) { try readyEngine(gateway).kind == "simd" }, "\(gateway.log)")
+        #expect(load.waitForMore(20))
+        load.stop()
+        #expect(load.failures.count == 0, "\(load.failureSummary())")
+        #expect(gateway.log.contains("engine executables changed; reloading engines"))
+    }
 }

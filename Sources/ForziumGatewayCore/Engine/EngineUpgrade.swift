@@ -159,10 +159,73 @@ package struct EngineReloadService: Service {
 
     package init(upgrader: EngineUpgrader) { self.upgrader = upgrader }
 
+    /// The services of hot engine upgrades for a gateway: SIGHUP always, the watch when `watchMilliseconds` > 0.
+    package static func services(pool: EnginePool, selection: EngineSelection, watchMilliseconds: Int, logger: Logger,
+                                 group: any EventLoopGroup) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        let upgrader = EngineUpgrader(pool: pool, selection: selection, logger: logger, group: group)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: EngineReloadService(upgrader: upgrader))]
+        if watchMilliseconds > 0 {
+            services.append(.init(service: EngineWatchService(upgrader: upgrader, selection: selection,
+                                                              interval: .milliseconds(watchMilliseconds), logger: logger)))
+        }
+        return services
+    }
+
     package func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         for await _ in hangups.cancelOnGracefulShutdown() {
             await upgrader.reload()
+        }
+    }
+}
+
+/// `--watch-engines SECONDS`: looks at the engine executables discovery finds (their paths and files) every
+/// `interval`; when they differ from the last look and then stay the same for one more interval (a file being copied
+/// in is left alone until it stops changing), it runs the same reload as SIGHUP. A reload that finds nothing new
+/// changes nothing, so a harmless change (a `touch`) costs one probe at most.
+package struct EngineWatchService: Service {
+    package let upgrader: EngineUpgrader
+    package let selection: EngineSelection
+    package let interval: Duration
+    package let logger: Logger
+
+    package init(upgrader: EngineUpgrader, selection: EngineSelection, interval: Duration, logger: Logger) {
+        self.upgrader = upgrader
+        self.selection = selection
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Every candidate's path and file identity, in order of preference.
+    private func look() -> [String] {
+        // Discovery warnings (no SIMD engine found …) would repeat on every look: a silent logger here.
+        let quiet = Logger(label: logger.label, factory: { _ in SwiftLogNoOpLogHandler() })
+        return selection.candidates(logger: quiet).map { candidate in
+            let id = ExecutableIdentity(path: candidate.path)
+            return "\(candidate.path) \(id.map { "\($0.device):\($0.inode):\($0.size):\($0.modified).\($0.modifiedNanoseconds)" } ?? "-")"
+        }
+    }
+
+    package func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            var seen = look()
+            var changed: [String]?
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                let now = look()
+                if let pending = changed {
+                    if now == pending {
+                        logger.notice("engine executables changed; reloading engines")
+                        await upgrader.reload()
+                        seen = now
+                        changed = nil
+                    } else {
+                        changed = now == seen ? nil : now
+                    }
+                } else if now != seen {
+                    changed = now
+                }
+            }
         }
     }
 }
