@@ -108,22 +108,14 @@ public struct GatewayCommand: AsyncParsableCommand {
             maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin, eventLoopThreads: eventLoopThreads,
             breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow,
             cancelGraceMilliseconds: cancelGraceMs, pingTimeoutMilliseconds: pingTimeoutMs, idlePingMilliseconds: idlePingMs,
-<<<<<<< HEAD
-            unresponsiveGraceMilliseconds: unresponsiveGraceMs, accessLog: accessLog,
-=======
             unresponsiveGraceMilliseconds: unresponsiveGraceMs,
->>>>>>> issue12
             edge: HTTPEdgeConfiguration(
                 idleTimeout: Self.time(idleTimeout), headerTimeout: Self.time(headerTimeout),
                 bodyMinimumBytesPerSecond: bodyMinRate, writeTimeout: Self.time(writeTimeout),
                 maxConnections: maxConnections ?? HTTPEdgeConfiguration.defaultMaxConnections(),
                 shutdownGrace: Self.time(shutdownGrace)),
-<<<<<<< HEAD
-            maxBufferedBodyBytes: maxBufferedBytes ?? 4 * maxBodyBytes)
-=======
             maxBufferedBodyBytes: maxBufferedBytes ?? 4 * maxBodyBytes, accessLog: accessLog,
             watchEnginesMilliseconds: Int((watchEngines * 1000).rounded()))
->>>>>>> issue12
     }
 
     private static func time(_ seconds: Double) -> TimeAmount { .milliseconds(Int64((seconds * 1000).rounded())) }
@@ -201,11 +193,7 @@ public enum GatewayServer {
         let maxBody = config.maxBodyBytes
         let registry = ConnectionRegistry(limit: config.edge.maxConnections)
         let app = Application(
-<<<<<<< HEAD
             responder: responder,
-=======
-            responder: AccessLogResponder(inner: DisconnectAwareResponder(inner: responder), logger: logger, enabled: config.accessLog),
->>>>>>> issue12
             server: .gatewayHTTP1(edge: config.edge, registry: registry, additionalChannelHandlers: {
                 [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()]
             }),

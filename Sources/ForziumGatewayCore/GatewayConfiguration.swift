@@ -37,22 +37,14 @@ public struct GatewayConfiguration: Sendable {
     public var idlePingMilliseconds: Int
     /// Liveness: an engine out of rotation for this long without answering is replaced.
     public var unresponsiveGraceMilliseconds: Int
-<<<<<<< HEAD
-    /// Logs every request at info (method, path, status, bytes, duration, request id, engine).
-    public var accessLog: Bool
-=======
->>>>>>> issue12
     /// Timeouts and limits of the HTTP edge (idle, header, body rate, write, connections, shutdown grace).
     public var edge: HTTPEdgeConfiguration
     /// Request body bytes held at once across all requests; beyond it 503 with Retry-After.
     public var maxBufferedBodyBytes: Int
-<<<<<<< HEAD
-=======
     /// Logs every request at info (method, path, status, bytes, duration, request id, engine).
     public var accessLog: Bool
     /// How often the engine executables are looked at for a hot upgrade (0: only on SIGHUP).
     public var watchEnginesMilliseconds: Int
->>>>>>> issue12
 
     public init(
         host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
@@ -60,13 +52,8 @@ public struct GatewayConfiguration: Sendable {
         maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
         breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30,
         cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 900, idlePingMilliseconds: Int = 2000,
-<<<<<<< HEAD
-        unresponsiveGraceMilliseconds: Int = 3000, accessLog: Bool = false, edge: HTTPEdgeConfiguration = .init(),
-        maxBufferedBodyBytes: Int = 256 << 20
-=======
         unresponsiveGraceMilliseconds: Int = 3000, edge: HTTPEdgeConfiguration = .init(),
         maxBufferedBodyBytes: Int = 256 << 20, accessLog: Bool = false, watchEnginesMilliseconds: Int = 0
->>>>>>> issue12
     ) {
         self.edge = edge
         self.maxBufferedBodyBytes = maxBufferedBodyBytes
