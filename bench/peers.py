@@ -30,6 +30,20 @@ def numpy_matmul_gflops(n, min_time=1.0):
     return 2.0 * n ** 3 / seconds / 1e9
 
 
+def numpy_matmul_gflops_subprocess(n, min_time=1.0, coretype=None):
+    """NumPy GFLOPS measured in a fresh interpreter, optionally with OPENBLAS_CORETYPE (e.g. "Haswell": the AVX2
+    kernels OpenBLAS would pick on an AVX2-only machine), which must be set before numpy is imported."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    code = ("import sys; sys.path.insert(0, %r); import peers; print(peers.numpy_matmul_gflops(%d, min_time=%r))"
+            % (os.path.dirname(os.path.abspath(__file__)), n, min_time))
+    return float(subprocess.check_output([sys.executable, "-c", code], env=env, text=True).strip())
+
+
 def matrix_document(n, seed=5):
     """A JSON matrix document (shortest round-trip doubles, as both writers print them)."""
     return orjson.dumps(random_matrix(n, seed).tolist())

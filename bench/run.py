@@ -117,6 +117,7 @@ def main():
     parser.add_argument("--skip-build", action="store_true", help="use the existing release build")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per matmul size (median kept)")
     parser.add_argument("--sizes", default="256,512,1024,2048")
+    parser.add_argument("--no-avx2", action="store_true", help="on an AVX-512 machine, skip the AVX2-path rows")
     args = parser.parse_args()
     min_time = 0.3 if args.quick else 1.0
 
@@ -129,15 +130,27 @@ def main():
     threads = os.cpu_count() or 1
     results = {"threads": threads, "matmul": {}, "json": {}, "engines": {}}
 
-    # 1. matmul GFLOPS, alternating NumPy and SIMDKernels so both see the same machine load.
+    # 1. matmul GFLOPS, alternating NumPy and SIMDKernels so both see the same machine load. On an AVX-512 machine
+    #    the AVX2 path is measured too (forzium-bench --isa avx2) against NumPy with OPENBLAS_CORETYPE=Haswell, the
+    #    kernels OpenBLAS runs on an AVX2-only machine.
+    results["cpu"] = cpu_model()
+    auto_isa = forzium_bench(bin_dir, "matmul", "--sizes", 64, "--min-time", 0.01)[0]["isa"]
+    results["isa"] = auto_isa
+    paths = [(auto_isa, None)] + ([("avx2", "Haswell")] if auto_isa == "avx512" and not args.no_avx2 else [])
     for n in [int(s) for s in args.sizes.split(",")]:
-        ours, theirs = [], []
-        for _ in range(args.rounds):
-            theirs.append(peers.numpy_matmul_gflops(n, min_time=min_time / 2))
-            ours.append(forzium_bench(bin_dir, "matmul", "--sizes", n, "--min-time", min_time / 2)[0]["gflops"])
-        results["matmul"][n] = {"simd": statistics.median(ours), "numpy": statistics.median(theirs),
-                                "simd_best": max(ours), "numpy_best": max(theirs)}
-        log(f"matmul {n}: simd {results['matmul'][n]['simd']:.1f} GFLOPS, numpy {results['matmul'][n]['numpy']:.1f}")
+        for isa, coretype in paths:
+            ours, theirs = [], []
+            for _ in range(args.rounds):
+                if coretype:
+                    theirs.append(peers.numpy_matmul_gflops_subprocess(n, min_time=min_time / 2, coretype=coretype))
+                else:
+                    theirs.append(peers.numpy_matmul_gflops(n, min_time=min_time / 2))
+                ours.append(forzium_bench(bin_dir, "matmul", "--sizes", n, "--min-time", min_time / 2, "--isa", isa)[0]["gflops"])
+            key = n if isa == auto_isa else f"{n}/{isa}"
+            results["matmul"][key] = {"isa": isa, "numpy_coretype": coretype, "simd": statistics.median(ours),
+                                      "numpy": statistics.median(theirs), "simd_best": max(ours), "numpy_best": max(theirs)}
+            log(f"matmul {n} ({isa}): simd {results['matmul'][key]['simd']:.1f} GFLOPS, "
+                f"numpy{'/' + coretype if coretype else ''} {results['matmul'][key]['numpy']:.1f}")
     fallback = forzium_bench(bin_dir, "matmul", "--impl", "fallback", "--sizes", 512, "--min-time", min_time)[0]
     simd512 = forzium_bench(bin_dir, "matmul", "--sizes", 512, "--min-time", min_time)[0]
     results["kernel_512"] = {"simd": simd512["gflops"], "fallback": fallback["gflops"]}
@@ -186,10 +199,57 @@ def main():
         results["rss"] = None
         log(f"peak RSS: not measured ({error})")
 
+    # 5. Peak RSS of the SIMD engine skipping a 300 MB line (over the 256 MiB --max-line-bytes), then answering.
+    try:
+        results["oversize"] = oversize_line_rss(bin_dir / "forzium-engine-simd", 300 * 1000 * 1000)
+        log(f"oversize line: {results['oversize']}")
+    except Exception as error:
+        results["oversize"] = None
+        log(f"oversize line: not measured ({error})")
+
     out_dir = ROOT / "bench-results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str))
     print(render(results))
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as info:
+            for row in info:
+                if row.startswith("model name"):
+                    return row.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def oversize_line_rss(path, size):
+    """Writes one `size`-byte line (a JSON array of zeros, never terminated before `size`) and a ping to a fresh engine
+    with the default 256 MiB cap; returns the replies' codes and the engine's VmHWM."""
+    import threading
+    engine = Engine(path)
+    try:
+        chunk = b"0," * (1 << 19)
+        def feed():
+            engine.proc.stdin.write(b"[")
+            written = 1
+            while written + len(chunk) < size:
+                engine.proc.stdin.write(chunk)
+                written += len(chunk)
+            engine.proc.stdin.write(b"0" * (size - written) + b"\n")
+            engine.proc.stdin.write(b'{"jsonrpc":"2.0","id":2,"method":"ping"}\n')
+            engine.proc.stdin.flush()
+        writer = threading.Thread(target=feed)
+        writer.start()
+        first = json.loads(engine.proc.stdout.readline())
+        second = json.loads(engine.proc.stdout.readline())
+        writer.join()
+        cap = 256 << 20
+        return {"line_bytes": size, "cap_bytes": cap, "first_code": first.get("error", {}).get("code"),
+                "second_ok": "result" in second, "vm_hwm_kb": engine.vm_hwm_kb()}
+    finally:
+        engine.close()
 
 
 def orjson_loads(data):
@@ -203,11 +263,13 @@ def render(r):
 
     rows = []
     t = r["threads"]
-    for n, m in r["matmul"].items():
-        rows.append((f"matmul f64 n={n}, GFLOPS ({t} threads), median (best) of rounds",
-                     f"{m['simd']:.1f} ({m['simd_best']:.1f})", f"NumPy/OpenBLAS {m['numpy']:.1f} ({m['numpy_best']:.1f})",
+    for key, m in r["matmul"].items():
+        n = str(key).split("/")[0]
+        peer = "NumPy/OpenBLAS" + (f" ({m['numpy_coretype']} kernels)" if m.get("numpy_coretype") else "")
+        rows.append((f"matmul f64 n={n}, {m.get('isa', '?')}, GFLOPS ({t} threads), median (best) of rounds",
+                     f"{m['simd']:.1f} ({m['simd_best']:.1f})", f"{peer} {m['numpy']:.1f} ({m['numpy_best']:.1f})",
                      f"{ratio(m['simd'], m['numpy'])} ({ratio(m['simd_best'], m['numpy_best'])})",
-                     "≥ 1.0× at n=1024" if n == 1024 else ""))
+                     "≥ 1.0×" if n in ("512", "1024", "2048") else ""))
     k = r["kernel_512"]
     rows.append(("matmul n=512 kernel, SIMD vs fallback GFLOPS", f"{k['simd']:.1f}", f"fallback {k['fallback']:.1f}",
                  ratio(k["simd"], k["fallback"]), ""))
@@ -238,15 +300,23 @@ def render(r):
         if seconds:
             rows.append((f"512² matmul request round trip, {label} engine, ms", f"{seconds * 1e3:.1f}",
                          f"Python orjson+NumPy {py * 1e3:.1f}", ratio(py, seconds) + " faster",
-                         "≥ 1.8×" if label == "SIMD" else ""))
+                         "≥ 2×" if label == "SIMD" else ""))
         else:
             rows.append((f"512² matmul request round trip, {label} engine", "not measured", f"Python {py * 1e3:.1f} ms", "—", ""))
     rss = r.get("rss")
     if rss:
         mb = rss["vm_hwm_kb"] / 1024
         rows.append(("peak RSS, SIMD engine, one 1024² matmul request (VmHWM), MB", f"{mb:.1f}",
-                     f"3 × 8 MB = 24 (request line {rss['request_bytes'] / 1e6:.1f} MB)", ratio(mb, 24.0) + " of budget", "≤ 1.0×"))
-    lines = ["| measure | Forzium | peer (same run) | ratio | target |", "|---|---|---|---|---|"]
+                     f"3 × 8 MB = 24 (request line {rss['request_bytes'] / 1e6:.1f} MB)", ratio(mb, 24.0) + " of the raw matrices", "≤ 2×"))
+    over = r.get("oversize")
+    if over:
+        mb = over["vm_hwm_kb"] / 1024
+        cap = over["cap_bytes"] / (1 << 20)
+        rows.append((f"peak RSS, SIMD engine, one {over['line_bytes'] / 1e6:.0f} MB line over the cap (answered "
+                     f"{over['first_code']}, next line {'served' if over['second_ok'] else 'NOT served'}), MB",
+                     f"{mb:.1f}", f"--max-line-bytes {cap:.0f} MiB", f"{mb / cap:.2f}× of the cap", "≤ 1.1×"))
+    lines = [f"CPU: {r.get('cpu', '?')}; SIMD engine ISA: {r.get('isa', '?')}", "",
+             "| measure | Forzium | peer (same run) | ratio | target |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Forzium needs on a fresh Debian machine, and nothing that is already there.
 #   - libjansson-dev: the SIMD engine links libjansson (pkg-config jansson).
-#   - Python packages used by tests (openapi-spec-validator, pytest) — only with --test.
+#   - Python packages used by tests (openapi-spec-validator, pytest, schemathesis) — only with --test.
 #   - nginx (the scale-out test runs Debian's nginx in front of three gateways) and systemd-analyze (the packaging
 #     test verifies the unit with it, where systemd can be installed) — only with --test.
 set -euo pipefail
@@ -51,8 +51,8 @@ if [ "${1:-}" = "--test" ]; then
         echo "install-deps: installing openapi-spec-validator (pip)" >&2
         python3 -m pip install -q openapi-spec-validator
     fi
-    if ! python3 -c 'import pytest' 2>/dev/null; then
-        echo "install-deps: installing pytest (pip)" >&2
-        python3 -m pip install -q pytest
+    if ! python3 -c 'import pytest, schemathesis' 2>/dev/null; then
+        echo "install-deps: installing pytest and schemathesis (pip)" >&2
+        python3 -m pip install -q pytest schemathesis
     fi
 fi

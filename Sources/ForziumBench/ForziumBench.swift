@@ -1,6 +1,7 @@
 import ArgumentParser
 import ForziumKernels
 import ForziumKernelsSIMD
+import ForziumRPC
 
 /// In-process benchmarks. Each subcommand prints one JSON object per measurement on stdout, which
 /// `bench/run.py` collects and sets against NumPy / orjson measured in the same run.
@@ -28,14 +29,21 @@ struct MatmulBench: ParsableCommand {
     @Option(help: "Kernels to time: simd or fallback.")
     var impl: String = "simd"
 
+    @Flag(help: "Time by the process's CPU time instead of wall time (use with --threads 1 on a busy machine).")
+    var cpuTime = false
+
+    @Option(help: "SIMD instruction set: auto, avx2 or avx512 (default: $FORZIUM_ISA, else auto = the widest supported).")
+    var isa: String?
+
     func run() throws {
+        // The allocator settings the engines run with (results of up to 64 MiB are reused, not mapped afresh).
+        MemoryTuning.keepLargeBuffersWarm()
         let kernels: any Kernels
         switch impl {
         case "simd":
-            guard SIMDKernels.cpuSupported else {
-                throw ValidationError("this CPU lacks AVX2/FMA; SIMDKernels cannot run")
-            }
-            kernels = SIMDKernels(threads: threads)
+            let chosen: SIMDISA
+            do { chosen = try SIMDISA.select(flag: isa) } catch { throw ValidationError("\(error)") }
+            kernels = SIMDKernels(threads: threads, isa: chosen)
         case "fallback":
             kernels = FallbackKernels()
         default:
@@ -46,9 +54,9 @@ struct MatmulBench: ParsableCommand {
             let a = Matrix(rows: n, cols: n, storage: randomDoubles(n * n, seed: 1))
             let b = Matrix(rows: n, cols: n, storage: randomDoubles(n * n, seed: 2))
             var sink = 0.0
-            let seconds: Double = medianSeconds(minTime: minTime) { sink += kernels.matmul(a, b).storage[0] }
+            let seconds: Double = medianSeconds(minTime: minTime, clock: cpuTime ? processCPUTime : now) { sink += kernels.matmul(a, b).storage[0] }
             let gflops: Double = 2.0 * Double(n) * Double(n) * Double(n) / seconds / 1e9
-            print(#"{"bench":"matmul","impl":"\#(impl)","n":\#(n),"threads":\#(threads),"seconds":\#(seconds),"gflops":\#(gflops)}"#)
+            print(#"{"bench":"matmul","impl":"\#(impl)","isa":"\#(kernels.isa)","n":\#(n),"threads":\#(threads),"seconds":\#(seconds),"gflops":\#(gflops)}"#)
             if sink.isNaN { print("") }
         }
     }

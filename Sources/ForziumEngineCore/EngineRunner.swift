@@ -42,6 +42,7 @@ public enum EngineRunner {
             ("version", .string(version)),
             ("threads", .exactInteger(kernels.threads)),
             ("simd_width", .exactInteger(kernels.vectorWidth)),
+            ("isa", .string(kernels.isa)),
             ("methods", .array(methodNames.map { .string($0) })),
             ("schema_digest", schemaDigest),
             ("max_line_bytes", .exactInteger(options.maxLineBytes)),
@@ -99,7 +100,7 @@ public enum EngineRunner {
         let dispatcher = RPCDispatcher(handler: handler, decoder: decoder, writerThreads: writerThreads)
         let server = RPCServer(dispatcher: dispatcher, concurrency: serveConcurrency)
         logger.info("serving JSON-RPC on stdio", metadata: [
-            "kind": "\(kernels.kind)", "threads": "\(kernels.threads)", "simd_width": "\(kernels.vectorWidth)",
+            "kind": "\(kernels.kind)", "threads": "\(kernels.threads)", "simd_width": "\(kernels.vectorWidth)", "isa": "\(kernels.isa)",
             "concurrency": "\(concurrency)", "max_in_flight": "\(maxInFlight)", "max_line_bytes": "\(options.maxLineBytes)",
             "max_elements": "\(options.maxElements)",
         ])

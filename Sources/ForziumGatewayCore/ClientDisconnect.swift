@@ -57,25 +57,14 @@ final class ClientGoneHandler: ChannelInboundHandler, RemovableChannelHandler, @
     }
 }
 
-/// A request context that keeps the connection's channel (to find its `ClientGoneHandler`).
-public struct ChannelRequestContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public let channel: any Channel
-
-    public init(source: ApplicationRequestContextSource) {
-        self.coreContext = .init(source: source)
-        self.channel = source.channel
-    }
-}
-
 /// Runs POST requests (the engine routes) in a task that is cancelled when the client goes away, so a request still
 /// waiting for an engine leaves the queue at once and one on an engine gets a `$/cancelRequest`.
 ///
 /// Bodies under `watchFromBytes` (by `Content-Length`) are not watched: their work is bounded by their few numbers,
 /// and the watch (a pipeline lookup on the event loop and a task per request) cost ~10% of the small-request
 /// throughput. Chunked bodies, whose size is unknown, are watched.
-public struct DisconnectAwareResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == BasicRequestContext {
-    public typealias Context = ChannelRequestContext
+public struct DisconnectAwareResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == GatewayRequestContext {
+    public typealias Context = GatewayRequestContext
     public let inner: Inner
     /// Smallest `Content-Length` whose request is watched.
     public let watchFromBytes: Int
@@ -86,14 +75,13 @@ public struct DisconnectAwareResponder<Inner: HTTPResponder>: HTTPResponder wher
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
-        let innerContext = BasicRequestContext(source: .init(channel: context.channel, logger: context.logger))
         guard request.method == .post,
               (request.headers[.contentLength].flatMap { Int($0) } ?? Int.max) >= watchFromBytes,
               let watcher = try? await context.channel.pipeline.handler(type: ClientGoneHandler.self).get() else {
-            return try await inner.respond(to: request, context: innerContext)
+            return try await inner.respond(to: request, context: context)
         }
         let inner = self.inner
-        let task = Task { try await inner.respond(to: request, context: innerContext) }
+        let task = Task { try await inner.respond(to: request, context: context) }
         let token = watcher.watch { task.cancel() }
         defer { watcher.unwatch(token) }
         return try await withTaskCancellationHandler {

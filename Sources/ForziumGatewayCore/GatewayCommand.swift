@@ -187,13 +187,13 @@ public enum GatewayServer {
         } else {
             try? await pool.start()
         }
-        let responder = GatewayResponder(configuration: config, routes: .embedded, pool: pool, validator: validator,
-                                         metrics: metrics, openAPI: openAPI, logger: logger)
+        let responder = GatewayHTTP.responder(configuration: config, routes: .embedded, pool: pool, validator: validator,
+                                              metrics: metrics, openAPI: openAPI, logger: logger)
         let host = config.host
         let maxBody = config.maxBodyBytes
         let registry = ConnectionRegistry(limit: config.edge.maxConnections)
         let app = Application(
-            responder: AccessLogResponder(inner: DisconnectAwareResponder(inner: responder), logger: logger, enabled: config.accessLog),
+            responder: responder,
             server: .gatewayHTTP1(edge: config.edge, registry: registry, additionalChannelHandlers: {
                 [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()]
             }),

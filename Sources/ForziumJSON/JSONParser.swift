@@ -68,7 +68,7 @@ public struct JSONParser: Sendable {
         let helper = scanner
         scanner.speculation = speculation
         var result: Result<JSONValue, JSONParseError> = .failure(JSONParseError(offset: 0, line: 1, column: 1, message: "not parsed"))
-        ParallelRunner.run(2) { worker in
+        ForkJoinPool.shared(threads: 2).run(parts: 2) { worker in
             if worker == 0 {
                 result = Result { () throws(JSONParseError) -> JSONValue in try scanner.parseDocument() }
                 speculation.cancel()

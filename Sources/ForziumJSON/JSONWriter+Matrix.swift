@@ -21,12 +21,32 @@ extension JSONWriter {
         rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, into buffer: inout [UInt8]
     ) {
         precondition(rows >= 0 && cols >= 0 && storage.count == rows * cols, "matrix storage does not match its shape")
-        let chunk = writeRows(0..<rows, cols: cols, storage, first: true, last: true)
         if buffer.isEmpty {
-            buffer = chunk
-        } else {
-            buffer.append(contentsOf: chunk)
+            buffer = writeRows(0..<rows, cols: cols, storage, first: true, last: true)
+            return
         }
+        // Straight after what the buffer holds (e.g. a reply's head), in one new array: no second copy of the text.
+        appendInPlace(to: &buffer, bound: rowsBound(rows, cols: cols)) { out in
+            writeRows(0..<rows, cols: cols, storage, first: true, last: true, to: out)
+        }
+    }
+
+    /// Upper bound of the text of `rows` rows.
+    static func rowsBound(_ rows: Int, cols: Int) -> Int { rows * (cols * maxElementLength + 3) + 2 }
+
+    /// Appends at most `bound` bytes that `write(out)` writes at `out` and counts, without an intermediate array: a new
+    /// array of `buffer.count + bound` bytes is made, the old bytes copied in, and `write` fills the rest. Pages of the
+    /// bound that are never written are never touched (so they take no memory).
+    static func appendInPlace(to buffer: inout [UInt8], bound: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Int) {
+        let head = buffer.count
+        let grown = [UInt8](unsafeUninitializedCapacity: head + bound) { out, count in
+            let base = out.baseAddress!
+            buffer.withUnsafeBufferPointer { old in
+                if head > 0 { base.update(from: old.baseAddress!, count: head) }
+            }
+            count = head + write(base + head)
+        }
+        buffer = grown
     }
 
     /// Writes the `rows × cols` row-major matrix in `storage` as `[[...],...]` (see the buffer-pointer variant).
@@ -34,8 +54,8 @@ extension JSONWriter {
         storage.withUnsafeBufferPointer { writeMatrix(rows: rows, cols: cols, $0, into: &buffer) }
     }
 
-    /// The same text as `writeMatrix(rows:cols:_:into:)`, formatted by up to `threads` threads: the rows are split
-    /// into contiguous blocks, each block is written into its own buffer, and the buffers are concatenated in order.
+    /// The same text as `writeMatrix(rows:cols:_:into:)`, formatted by up to `threads` threads (the process's
+    /// `ForkJoinPool`): the rows are split into contiguous blocks, each written straight into the result.
     /// Small matrices (under ~16k elements) and `threads <= 1` run on the calling thread.
     public static func writeMatrix(
         rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, threads: Int, into buffer: inout [UInt8]
@@ -46,18 +66,31 @@ extension JSONWriter {
             writeMatrix(rows: rows, cols: cols, storage, into: &buffer)
             return
         }
-        var blocks = [[UInt8]](repeating: [], count: workers)
-        blocks.withUnsafeMutableBufferPointer { slots in
-            let shared = SharedPointers(slots: slots, storage: storage)
-            ParallelRunner.run(workers) { w in
-                let lower = rows * w / workers
-                let upper = rows * (w + 1) / workers
-                shared.slots[w] = writeRows(
-                    lower..<upper, cols: cols, shared.storage, first: w == 0, last: w == workers - 1)
-            }
+        // Each block is written straight into the result at the offset its predecessors' bounds leave for it, then the
+        // blocks are moved down over the gaps in order: the text exists once (no per-block arrays to concatenate).
+        var offsets = [Int](repeating: 0, count: workers + 1)
+        for w in 0..<workers {
+            offsets[w + 1] = offsets[w] + rowsBound(ForkJoinPool.range(part: w, of: workers, count: rows).count, cols: cols)
         }
-        buffer.reserveCapacity(buffer.count + blocks.reduce(0) { $0 + $1.count })
-        for block in blocks { buffer.append(contentsOf: block) }
+        var lengths = [Int](repeating: 0, count: workers)
+        appendInPlace(to: &buffer, bound: offsets[workers]) { out in
+            lengths.withUnsafeMutableBufferPointer { lengthSlots in
+                let shared = SharedPointers(out: out, lengths: lengthSlots, storage: storage)
+                offsets.withUnsafeBufferPointer { offsets in
+                    ForkJoinPool.shared(threads: workers).run(parts: workers) { w in
+                        shared.lengths[w] = writeRows(
+                            ForkJoinPool.range(part: w, of: workers, count: rows), cols: cols, shared.storage,
+                            first: w == 0, last: w == workers - 1, to: shared.out + offsets[w])
+                    }
+                }
+            }
+            var end = lengths[0]
+            for w in 1..<workers {
+                memmove(out + end, out + offsets[w], lengths[w])
+                end += lengths[w]
+            }
+            return end
+        }
     }
 
     /// Parallel variant over an array (see the buffer-pointer variant).
@@ -70,89 +103,59 @@ extension JSONWriter {
     static func writeRows(
         _ rowRange: Range<Int>, cols: Int, _ storage: UnsafeBufferPointer<Double>, first: Bool, last: Bool
     ) -> [UInt8] {
-        let bound = rowRange.count * (cols * maxElementLength + 3) + 2
-        return [UInt8](unsafeUninitializedCapacity: bound) { out, count in
-            let base = out.baseAddress!
-            var p = base
-            if first {
-                p.pointee = ASCII.openBracket
-                p += 1
-            }
-            guard let values = storage.baseAddress else {
-                if last {
-                    p.pointee = ASCII.closeBracket
-                    p += 1
-                }
-                count = p - base
-                return
-            }
-            for r in rowRange {
-                if r != 0 {
-                    p.pointee = ASCII.comma
-                    p += 1
-                }
-                p.pointee = ASCII.openBracket
-                p += 1
-                let row = values + r * cols
-                for c in 0..<cols {
-                    if c != 0 {
-                        p.pointee = ASCII.comma
-                        p += 1
-                    }
-                    p += formatNumber(row[c], to: p)
-                }
-                p.pointee = ASCII.closeBracket
-                p += 1
-            }
+        [UInt8](unsafeUninitializedCapacity: rowsBound(rowRange.count, cols: cols)) { out, count in
+            count = writeRows(rowRange, cols: cols, storage, first: first, last: last, to: out.baseAddress!)
+        }
+    }
+
+    /// The same text at `out` (room for `rowsBound(rowRange.count, cols:)` bytes); returns its length.
+    static func writeRows(
+        _ rowRange: Range<Int>, cols: Int, _ storage: UnsafeBufferPointer<Double>, first: Bool, last: Bool,
+        to base: UnsafeMutablePointer<UInt8>
+    ) -> Int {
+        var p = base
+        if first {
+            p.pointee = ASCII.openBracket
+            p += 1
+        }
+        guard let values = storage.baseAddress else {
             if last {
                 p.pointee = ASCII.closeBracket
                 p += 1
             }
-            count = p - base
+            return p - base
         }
+        for r in rowRange {
+            if r != 0 {
+                p.pointee = ASCII.comma
+                p += 1
+            }
+            p.pointee = ASCII.openBracket
+            p += 1
+            let row = values + r * cols
+            for c in 0..<cols {
+                if c != 0 {
+                    p.pointee = ASCII.comma
+                    p += 1
+                }
+                p += formatNumber(row[c], to: p)
+            }
+            p.pointee = ASCII.closeBracket
+            p += 1
+        }
+        if last {
+            p.pointee = ASCII.closeBracket
+            p += 1
+        }
+        return p - base
     }
 }
 
-/// Pointers handed to worker threads; each worker writes only its own slot and reads the storage.
+/// Pointers handed to worker threads; each worker writes only its own region of `out` and its own length slot, and
+/// reads the storage.
 private struct SharedPointers: @unchecked Sendable {
-    let slots: UnsafeMutableBufferPointer<[UInt8]>
+    let out: UnsafeMutablePointer<UInt8>
+    let lengths: UnsafeMutableBufferPointer<Int>
     let storage: UnsafeBufferPointer<Double>
 }
 
-/// Runs `body(0..<count)` on `count` threads (the caller's thread does index 0) and waits for all of them.
-enum ParallelRunner {
-    private final class Job: @unchecked Sendable {
-        let body: (Int) -> Void
-        let index: Int
-        init(body: @escaping (Int) -> Void, index: Int) {
-            self.body = body
-            self.index = index
-        }
-    }
-
-    static func run(_ count: Int, _ body: (Int) -> Void) {
-        withoutActuallyEscaping(body) { body in
-            var threads: [pthread_t] = []
-            threads.reserveCapacity(count - 1)
-            var inline: [Int] = [0]
-            for i in 1..<max(1, count) {
-                let job = Unmanaged.passRetained(Job(body: body, index: i)).toOpaque()
-                var thread = pthread_t()
-                let status = pthread_create(&thread, nil, { context in
-                    let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
-                    job.body(job.index)
-                    return nil
-                }, job)
-                if status == 0 {
-                    threads.append(thread)
-                } else {
-                    // No thread available: do this block here instead.
-                    Unmanaged<Job>.fromOpaque(job).release()
-                    inline.append(i)
-                }
-            }
-            for i in inline { body(i) }
-            for thread in threads { pthread_join(thread, nil) }
-        }
-    }
-}

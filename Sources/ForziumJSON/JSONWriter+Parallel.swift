@@ -90,7 +90,7 @@ extension JSONWriter {
         var pieces = [[UInt8]](repeating: [], count: count)
         pieces.withUnsafeMutableBufferPointer { slots in
             let shared = SharedSlots(slots: slots)
-            ParallelRunner.run(count) { piece in
+            ForkJoinPool.shared(threads: count).run(parts: count) { piece in
                 var out: [UInt8] = []
                 body(piece, &out)
                 shared.slots[piece] = out

@@ -2,6 +2,10 @@ import CJansson
 import ForziumJSON
 import ForziumRPC
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The SIMD engine's message decoder: libjansson for short lines, ForziumJSON's parser for long ones.
 ///
 /// jansson builds one heap node per value, so it is only used below `threshold` bytes (small requests, the
@@ -15,7 +19,13 @@ import ForziumRPC
 /// - whatever jansson rejects — Python's `NaN`/`Infinity` tokens, integers beyond 64 bits, reals that
 ///   overflow, duplicate object keys (ForziumJSON keeps them all) — is parsed again by `JSONParser`, and
 ///   nesting deeper than the parser's `maxDepth` is handed to it too (it rejects it).
-/// - When both reject a line, the error carries jansson's position, line and column (`json_error_t`).
+/// - A line with a raw NUL byte never reaches jansson (its lexer takes a 0 byte for the end of its unget buffer and
+///   skipped a NUL right after a number or literal); no valid JSON contains one, so JSONParser rejects it.
+/// - A rejected line gets JSONParser's error (offset, line, column), the same as `forzium-engine` reports.
+///
+/// So the verdict and the value are always JSONParser's; jansson only does the work for lines it accepts.
+/// `forzium-engine-simd` uses this decoder only with `--json-decoder hybrid` (a documented comparison); by default
+/// both engines decode requests with JSONParser.
 public struct JanssonHybridDecoder: MessageDecoder {
     /// Lines shorter than this many bytes go through jansson.
     public let threshold: Int
@@ -38,19 +48,16 @@ public struct JanssonHybridDecoder: MessageDecoder {
     }
 
     public func decode(_ line: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
-        if line.count >= threshold { return try parser.parse(line) }
+        if line.count >= threshold || line.isEmpty || memchr(line.baseAddress!, 0, line.count) != nil {
+            return try parser.parse(line)
+        }
         switch Self.janssonDecode(line, maxDepth: parser.options.maxDepth) {
         case .value(let value):
             return value
-        case .handOver:
+        case .handOver, .rejected:
+            // jansson refused it (or it is too deep): the extensions (NaN tokens, big numbers, duplicate keys) are
+            // JSONParser's, and so is the error when it refuses the line too.
             return try parser.parse(line)
-        case .rejected(let janssonError):
-            // jansson refused it; the extensions (NaN tokens, big numbers, duplicate keys) are JSONParser's.
-            do {
-                return try parser.parse(line)
-            } catch {
-                throw janssonError
-            }
         }
     }
 

@@ -6,6 +6,8 @@
 ///
 /// NaN: `min`/`max` reductions and `maxPool2d` propagate NaN — a window, row, column or matrix that contains a
 /// NaN reduces to NaN. Sums propagate NaN and infinities by IEEE rules (`inf + -inf` is NaN).
+/// Overflow and underflow follow `NumericRules`: a sum, mean or matmul output of finite inputs whose evaluation
+/// overflowed is redone on scaled inputs, and l2 norms whose squares under- or overflowed are rescaled.
 public struct FallbackKernels: Kernels {
     public init() {}
 
@@ -55,6 +57,7 @@ public struct FallbackKernels: Kernels {
                             }
                         }
                     }
+                    NumericRules.rescueMatmul(m: n, n: m, k: inner, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
                 }
             }
         }
@@ -170,21 +173,24 @@ public struct FallbackKernels: Kernels {
             case nil:
                 var acc = Self.initial(op, pa[0])
                 for x in pa { acc = Self.step(op, acc, x) }
-                return Matrix(rows: 1, cols: 1, storage: [Self.finish(op, acc, count: pa.count)])
+                let value = Self.finish(op, acc, count: pa.count)
+                return Matrix(rows: 1, cols: 1, storage: [Self.sumRule(op, value, pa.baseAddress!, count: pa.count, stride: 1)])
             case .rows:
                 var acc = [Double](repeating: 0, count: cols)
                 for j in 0..<cols { acc[j] = Self.initial(op, pa[j]) }
                 for i in 0..<rows {
                     for j in 0..<cols { acc[j] = Self.step(op, acc[j], pa[i * cols + j]) }
                 }
-                for j in 0..<cols { acc[j] = Self.finish(op, acc[j], count: rows) }
+                for j in 0..<cols {
+                    acc[j] = Self.sumRule(op, Self.finish(op, acc[j], count: rows), pa.baseAddress! + j, count: rows, stride: cols)
+                }
                 return Matrix(rows: 1, cols: cols, storage: acc)
             case .cols:
                 var out = [Double](repeating: 0, count: rows)
                 for i in 0..<rows {
                     var acc = Self.initial(op, pa[i * cols])
                     for j in 0..<cols { acc = Self.step(op, acc, pa[i * cols + j]) }
-                    out[i] = Self.finish(op, acc, count: cols)
+                    out[i] = Self.sumRule(op, Self.finish(op, acc, count: cols), pa.baseAddress! + i * cols, count: cols, stride: 1)
                 }
                 return Matrix(rows: rows, cols: 1, storage: out)
             }
@@ -229,6 +235,16 @@ public struct FallbackKernels: Kernels {
     @inline(__always)
     static func finish(_ op: ReductionOp, _ acc: Double, count: Int) -> Double {
         op == .mean ? acc / Double(count) : acc
+    }
+
+    /// `NumericRules.sum` for sums and means (an overflowing sum of finite values is redone scaled); min/max as is.
+    @inline(__always)
+    static func sumRule(_ op: ReductionOp, _ value: Double, _ p: UnsafePointer<Double>, count: Int, stride: Int) -> Double {
+        switch op {
+        case .sum: NumericRules.sum(value, p, count: count, stride: stride)
+        case .mean: NumericRules.sum(value, p, count: count, stride: stride, divisor: Double(count))
+        case .min, .max: value
+        }
     }
 
     private func map(_ a: Matrix, _ f: (Double) -> Double) -> Matrix {

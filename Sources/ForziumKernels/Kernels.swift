@@ -10,6 +10,8 @@ public protocol Kernels: Sendable {
     var threads: Int { get }
     /// Doubles per vector register the kernels use (1 for scalar code).
     var vectorWidth: Int { get }
+    /// The instruction set the kernels run on: `"scalar"` (portable code), `"avx2"` or `"avx512"`.
+    var isa: String { get }
 
     func scale(_ a: Matrix, by factor: Double) -> Matrix
     func offset(_ a: Matrix, by addend: Double) -> Matrix
@@ -70,9 +72,11 @@ public struct NormalizationStats: Sendable, Equatable {
 
 extension Kernels {
     public var rowBlocking: RowBlocking { .reference }
+    public var isa: String { "scalar" }
 
     /// Reference statistics: `minmax` takes NaN-propagating min and max in row-major order (`nil` when
-    /// max == min); `l2` sums `x * x` in row-major order from `+0.0` and takes the square root.
+    /// max == min); `l2` sums `x * x` in row-major order from `+0.0` and takes the square root, rescaled per
+    /// `NumericRules.l2Norm` when the squares under- or overflowed.
     public func normalizationStats(_ a: Matrix, mode: NormalizeMode) -> NormalizationStats? {
         a.storage.withUnsafeBufferPointer { p -> NormalizationStats? in
             switch mode {
@@ -90,7 +94,7 @@ extension Kernels {
                     let square = x * x
                     squares = squares + square
                 }
-                let norm = squares.squareRoot()
+                let norm = NumericRules.l2Norm(sumOfSquares: squares, p.baseAddress!, count: p.count)
                 return NormalizationStats(shift: 0, divisor: norm == 0 ? 1 : norm)
             }
         }

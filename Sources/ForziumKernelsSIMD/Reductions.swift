@@ -1,3 +1,4 @@
+import ForziumJSON
 import ForziumKernels
 
 /// Sum of `n` doubles with 16 independent lanes (4 × SIMD4), combined pairwise at the end.
@@ -76,7 +77,7 @@ extension SIMDKernels {
         results.withUnsafeMutableBufferPointer { out in
             let o = out.baseAddress!
             pool.run(parts: parts) { index in
-                o[index] = part(count * index / parts ..< count * (index + 1) / parts)
+                o[index] = part(ForkJoinPool.range(part: index, of: parts, count: count))
             }
         }
         return results
@@ -158,6 +159,11 @@ extension SIMDKernels {
                         let d = Double(rows)
                         for j in 0 ..< width { o[j] = o[j] / d }
                     }
+                    if op == .sum || op == .mean {
+                        for j in 0 ..< width where !o[j].isFinite {
+                            o[j] = NumericRules.sum(o[j], s + j0 + j, count: rows, stride: cols, divisor: op == .mean ? Double(rows) : 1)
+                        }
+                    }
                 }
             }
         }
@@ -173,8 +179,10 @@ extension SIMDKernels {
                     for i in range {
                         let row = s + i * cols
                         switch op {
-                        case .sum: out[i] = lanesSum(row, cols)
-                        case .mean: out[i] = lanesSum(row, cols) / Double(cols)
+                        case .sum: out[i] = NumericRules.sum(lanesSum(row, cols), row, count: cols)
+                        case .mean:
+                            let n = Double(cols)
+                            out[i] = NumericRules.sum(lanesSum(row, cols) / n, row, count: cols, divisor: n)
                         case .min: out[i] = lanesExtrema(row, cols).min
                         case .max: out[i] = lanesExtrema(row, cols).max
                         }

@@ -1,4 +1,5 @@
 import CForziumCPU
+import ForziumJSON
 import ForziumKernels
 
 /// Vectorised (`SIMD4<Double>`, AVX2 + FMA) and multithreaded kernels.
@@ -17,8 +18,12 @@ import ForziumKernels
 public struct SIMDKernels: Kernels {
     public let threads: Int
     public var kind: String { "simd" }
-    public var vectorWidth: Int { 4 }
-    let pool: WorkerPool
+    /// The instruction set the matmul runs on (`engine.info` `isa`).
+    public let instructionSet: SIMDISA
+    public var isa: String { instructionSet.rawValue }
+    /// Doubles per vector register of the matmul micro-kernel (`engine.info` `simd_width`).
+    public var vectorWidth: Int { instructionSet.vectorWidth }
+    let pool: ForkJoinPool
 
     /// Inputs with fewer elements than this run on the calling thread (a hand-off costs more than it saves).
     public static let parallelThreshold = 65_536
@@ -33,14 +38,17 @@ public struct SIMDKernels: Kernels {
     /// Whether this CPU has AVX2 and FMA, which every kernel here is compiled for.
     public static var cpuSupported: Bool { forzium_cpu_has_avx2_fma() != 0 }
 
-    public init(threads: Int = SIMDKernels.availableCores) {
+    /// - Parameter isa: the instruction set for the matmul (default: the widest this machine supports). The caller
+    ///   must have checked `isa.isSupported` (`SIMDISA.select` does).
+    public init(threads: Int = SIMDKernels.availableCores, isa: SIMDISA = SIMDISA.best ?? .avx2) {
         self.threads = max(1, threads)
-        self.pool = WorkerPool.shared(threads: self.threads)
+        self.instructionSet = isa
+        self.pool = ForkJoinPool.shared(threads: self.threads)
     }
 
     // MARK: - Helpers
 
-    /// Splits `0 ..< count` into contiguous ranges (multiples of 8 elements) run on the pool when
+    /// Splits `0 ..< count` into contiguous ranges (multiples of 8 elements, `ForkJoinPool.range`) run on the pool when
     /// `work ≥ parallelThreshold`, else one range on this thread.
     @inline(__always)
     func forEachRange(_ count: Int, work: Int? = nil, _ body: (Range<Int>) -> Void) {
@@ -49,12 +57,7 @@ public struct SIMDKernels: Kernels {
             body(0 ..< count)
             return
         }
-        let parts = min(threads * 2, count / 8)
-        pool.run(parts: parts) { part in
-            let lo = (count * part / parts) & ~7
-            let hi = part == parts - 1 ? count : (count * (part + 1) / parts) & ~7
-            if hi > lo { body(lo ..< hi) }
-        }
+        pool.forEachRange(count, parts: min(threads * 2, count / 8), granule: 8) { _, range in body(range) }
     }
 
     /// A new matrix whose storage is filled by `fill(out)`.
@@ -149,6 +152,9 @@ public struct SIMDKernels: Kernels {
             b.storage.withUnsafeBufferPointer { pb in
                 make(m, n) { c in
                     gemm(m: m, n: n, k: k, a: pa.baseAddress ?? UnsafePointer(c), b: pb.baseAddress ?? UnsafePointer(c), c: c)
+                    if let a = pa.baseAddress, let b = pb.baseAddress {
+                        NumericRules.rescueMatmul(m: m, n: n, k: k, a: a, b: b, c: c)
+                    }
                 }
             }
         }
@@ -179,10 +185,7 @@ public struct SIMDKernels: Kernels {
                 if threads == 1 || a.count < Self.parallelThreshold || strips < 2 {
                     body(0 ..< strips)
                 } else {
-                    let parts = min(threads * 4, strips)
-                    pool.run(parts: parts) { part in
-                        body(strips * part / parts ..< strips * (part + 1) / parts)
-                    }
+                    pool.forEachRange(strips, parts: min(threads * 4, strips)) { _, range in body(range) }
                 }
             }
         }
@@ -223,10 +226,7 @@ public struct SIMDKernels: Kernels {
                     if threads == 1 || work < Self.parallelThreshold * 4 || outRows < 2 {
                         rowsBody(0 ..< outRows)
                     } else {
-                        let parts = min(threads * 2, outRows)
-                        pool.run(parts: parts) { part in
-                            rowsBody(outRows * part / parts ..< outRows * (part + 1) / parts)
-                        }
+                        pool.forEachRange(outRows, parts: min(threads * 2, outRows)) { _, range in rowsBody(range) }
                     }
                 }
             }
@@ -279,10 +279,7 @@ public struct SIMDKernels: Kernels {
                 if threads == 1 || a.count < Self.parallelThreshold || outRows < 2 {
                     rowsBody(0 ..< outRows)
                 } else {
-                    let parts = min(threads * 2, outRows)
-                    pool.run(parts: parts) { part in
-                        rowsBody(outRows * part / parts ..< outRows * (part + 1) / parts)
-                    }
+                    pool.forEachRange(outRows, parts: min(threads * 2, outRows)) { _, range in rowsBody(range) }
                 }
             }
         }
@@ -293,8 +290,10 @@ public struct SIMDKernels: Kernels {
         case nil:
             let value: Double
             switch op {
-            case .sum: value = totalSum(a)
-            case .mean: value = totalSum(a) / Double(a.count)
+            case .sum: value = a.storage.withUnsafeBufferPointer { NumericRules.sum(totalSum(a), $0.baseAddress!, count: a.count) }
+            case .mean:
+                let n = Double(a.count)
+                value = a.storage.withUnsafeBufferPointer { NumericRules.sum(totalSum(a) / n, $0.baseAddress!, count: a.count, divisor: n) }
             case .min: value = extrema(a).min
             case .max: value = extrema(a).max
             }
@@ -320,7 +319,9 @@ public struct SIMDKernels: Kernels {
             if lo == hi { return nil }
             return NormalizationStats(shift: lo, divisor: hi - lo)
         case .l2:
-            let norm = sumOfSquares(a).squareRoot()
+            let norm = a.storage.withUnsafeBufferPointer {
+                NumericRules.l2Norm(sumOfSquares: sumOfSquares(a), $0.baseAddress!, count: a.count)
+            }
             return NormalizationStats(shift: 0, divisor: norm == 0 ? 1 : norm)
         }
     }

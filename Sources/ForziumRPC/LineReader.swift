@@ -53,17 +53,27 @@ public enum LineFrame {
 ///
 /// Reads into one reusable buffer, finds LFs with `memchr`, and remembers how far it has scanned, so a line that
 /// arrives in many small reads is never rescanned. A line longer than `maxLineBytes` is dropped while it streams in
-/// (the buffer never grows past `maxLineBytes + 2`) and reported as `.oversize`; reading then goes on with the
-/// next line. A final line without LF at end of input is returned like any other line.
+/// and reported as `.oversize`; reading then goes on with the next line. A final line without LF at end of input is
+/// returned like any other line.
+///
+/// Memory: the buffer is one anonymous mapping of `maxLineBytes + 2` bytes reserved up front (address space only);
+/// pages become resident as bytes arrive, so a line costs its own length and never more than the cap — no doubling,
+/// no copy into a bigger block (which held old and new blocks at once: 1.5–2× the cap). After a line longer than
+/// `4 × initialCapacity` has been consumed the pages past `initialCapacity` are handed back (`MADV_DONTNEED`).
 public final class LineReader<Source: ByteSource> {
     /// Longest line accepted, in bytes, not counting the LF (or CRLF) that ends it.
     public let maxLineBytes: Int
     /// The byte source (exposed so callers can inspect e.g. a read error).
     public private(set) var source: Source
 
-    private var buffer: UnsafeMutableRawBufferPointer
-    /// The size the buffer starts at and returns to once a long line has been consumed.
+    /// The whole reservation (`maxLineBytes + 2` bytes).
+    private let buffer: UnsafeMutableRawBufferPointer
+    /// Bytes mapped (the reservation rounded up to whole pages).
+    private let mappedBytes: Int
+    /// Bytes the buffer is expected to keep resident; pages past it are returned after a long line.
     private let initialCapacity: Int
+    /// Highest buffer offset written since the pages past `initialCapacity` were last returned.
+    private var highWater = 0
     /// Unconsumed bytes are `buffer[start..<end]`.
     private var start = 0
     private var end = 0
@@ -78,18 +88,27 @@ public final class LineReader<Source: ByteSource> {
     /// - Parameters:
     ///   - source: where bytes come from.
     ///   - maxLineBytes: longest line accepted (at least 1).
-    ///   - initialCapacity: starting buffer size; it grows by doubling up to `maxLineBytes + 2`.
+    ///   - initialCapacity: bytes kept resident between long lines.
     public init(source: Source, maxLineBytes: Int = 256 << 20, initialCapacity: Int = 64 << 10) {
         precondition(maxLineBytes >= 1, "maxLineBytes must be positive")
         self.source = source
         self.maxLineBytes = maxLineBytes
-        let capacity = Swift.max(1, Swift.min(initialCapacity, maxLineBytes + 2))
-        self.initialCapacity = capacity
-        buffer = .allocate(byteCount: capacity, alignment: 16)
+        let capacity = maxLineBytes + 2
+        let page = Swift.max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+        mappedBytes = (capacity + page - 1) / page * page
+        self.initialCapacity = Swift.min(Swift.max(page, initialCapacity), mappedBytes)
+        #if canImport(Glibc)
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
+        #else
+        let flags = MAP_PRIVATE | MAP_ANON
+        #endif
+        let mapped = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, flags, -1, 0)
+        guard let mapped, mapped != MAP_FAILED else { fatalError("LineReader: cannot reserve \(mappedBytes) bytes") }
+        buffer = UnsafeMutableRawBufferPointer(start: mapped, count: capacity)
     }
 
     deinit {
-        buffer.deallocate()
+        munmap(buffer.baseAddress, mappedBytes)
     }
 
     /// The next line, oversize line, or end of input.
@@ -112,8 +131,9 @@ public final class LineReader<Source: ByteSource> {
                 end = 0
                 scanned = 0
                 if atEndOfInput {
+                    // As for a last line kept (below): a CR at the very end is dropped like a line terminator's.
                     discarding = nil
-                    return .oversize(byteCount: total)
+                    return .oversize(byteCount: skippedEndsWithCR && total > 0 ? total - 1 : total)
                 }
                 discarding = total
                 fill()
@@ -163,36 +183,38 @@ public final class LineReader<Source: ByteSource> {
             start = 0
             end = 0
             scanned = 0
-            // A long line has been handed out and consumed: give its memory back rather than hold it while idle.
-            if buffer.count > 4 * initialCapacity {
-                buffer.deallocate()
-                buffer = .allocate(byteCount: initialCapacity, alignment: 16)
-            }
+            releaseLongLinePages()
             return
         }
-        guard end == buffer.count else { return }
-        if start > 0 {
-            let base = buffer.baseAddress!
-            memmove(base, base + start, end - start)
-            end -= start
-            scanned -= start
-            start = 0
-            return
-        }
-        let newCapacity = Swift.min(buffer.count * 2, maxLineBytes + 2)
-        let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: newCapacity, alignment: 16)
-        grown.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: end)
-        buffer.deallocate()
-        buffer = grown
+        // The buffer spans the cap, so a full buffer holds a partial line that can be moved to the front (a line
+        // filling it all is over the cap and already being skipped).
+        guard end == buffer.count, start > 0 else { return }
+        let base = buffer.baseAddress!
+        memmove(base, base + start, end - start)
+        end -= start
+        scanned -= start
+        start = 0
+    }
+
+    /// A long line has been handed out and consumed: give its pages back rather than hold them while idle.
+    private func releaseLongLinePages() {
+        guard highWater > 4 * initialCapacity else { return }
+        let page = Swift.max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+        let from = (initialCapacity + page - 1) / page * page
+        if mappedBytes > from { _ = madvise(buffer.baseAddress! + from, mappedBytes - from, MADV_DONTNEED) }
+        highWater = 0
     }
 
     private func fill() {
-        let free = UnsafeMutableRawBufferPointer(rebasing: buffer[end...])
+        // Read in slices of at most 1 MiB (or what is free), so that a source that could return more at once (a file)
+        // does not make more pages resident than the line needs.
+        let free = UnsafeMutableRawBufferPointer(rebasing: buffer[end ..< Swift.min(buffer.count, end + (1 << 20))])
         let count = source.read(into: free)
         if count <= 0 {
             atEndOfInput = true
         } else {
             end += count
+            highWater = Swift.max(highWater, end)
         }
     }
 }

@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:3406af7cb5f20d42bb6b89351a83df9069bf463b578a41d06883cb963d1e5db0"
+    public static let digest = "sha256:8f5e474f45277eed6911b408900701f3091d320442808e50b9b7352fb79b234a"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -1212,6 +1212,7 @@ public enum SchemaBundle {
     "version",
     "threads",
     "simd_width",
+    "isa",
     "methods",
     "schema_digest",
     "max_line_bytes",
@@ -1243,7 +1244,16 @@ public enum SchemaBundle {
     "simd_width": {
       "type": "integer",
       "minimum": 1,
-      "description": "Doubles per vector register the kernels use (1 for scalar code)."
+      "description": "Doubles per vector register of the matmul kernel: 1 (scalar), 4 (AVX2) or 8 (AVX-512)."
+    },
+    "isa": {
+      "type": "string",
+      "enum": [
+        "scalar",
+        "avx2",
+        "avx512"
+      ],
+      "description": "Instruction set the kernels run on, chosen once at start-up from cpuid and xgetbv (forzium-engine-simd: --isa or FORZIUM_ISA override it); scalar for the portable fallback."
     },
     "methods": {
       "type": "array",

@@ -98,24 +98,25 @@ struct RoutingTests {
             (.engineFailed, 502), (.unavailable(retryAfterSeconds: 1), 503), (.deadline, 504),
         ]
         for (code, status) in table { #expect(GatewayError(code, "x").status.code == status) }
-        #expect(GatewayResponder.map(engineError: RPCError(code: -32000, message: "big")).status.code == 413)
-        #expect(GatewayResponder.map(engineError: RPCError(code: -32602, message: "bad")).status.code == 422)
-        #expect(GatewayResponder.map(engineError: RPCError(code: -32603, message: "oops")).status.code == 500)
+        #expect(EngineAnswer.map(engineError: RPCError(code: -32000, message: "big")).status.code == 413)
+        #expect(EngineAnswer.map(engineError: RPCError(code: -32602, message: "bad")).status.code == 422)
+        #expect(EngineAnswer.map(engineError: RPCError(code: -32603, message: "oops")).status.code == 500)
     }
 
     @Test func contentTypes() {
-        #expect(GatewayResponder.isJSON("application/json"))
-        #expect(GatewayResponder.isJSON("Application/JSON; charset=utf-8"))
-        #expect(GatewayResponder.isJSON("application/merge-patch+json"))
-        #expect(!GatewayResponder.isJSON("text/plain"))
-        #expect(!GatewayResponder.isJSON(nil))
+        #expect(EngineRequestReader.isJSON("application/json"))
+        #expect(EngineRequestReader.isJSON("Application/JSON; charset=utf-8"))
+        #expect(EngineRequestReader.isJSON("application/merge-patch+json"))
+        #expect(!EngineRequestReader.isJSON("text/plain"))
+        #expect(!EngineRequestReader.isJSON(nil))
     }
 
     @Test func requestIDIsKeptOrGenerated() {
-        #expect(GatewayResponder.requestID(from: "client-id-1") == "client-id-1")
-        let generated = GatewayResponder.requestID(from: "bad id with spaces")
-        #expect(generated.count == 24)
-        #expect(GatewayResponder.requestID(from: nil) != GatewayResponder.requestID(from: nil))
+        #expect(RequestIDGenerator.isValid("client-id-1"))
+        #expect(!RequestIDGenerator.isValid("bad id with spaces"))
+        #expect(!RequestIDGenerator.isValid(String(repeating: "x", count: 129)))
+        #expect(RequestIDGenerator.next().count == 24)
+        #expect(RequestIDGenerator.next() != RequestIDGenerator.next())
     }
 }
 

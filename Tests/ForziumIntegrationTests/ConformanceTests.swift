@@ -87,12 +87,58 @@ struct ConformanceTests {
             #expect(info["kind"]?.stringValue == "fallback")
             #expect(info["threads"]?.intValue == 1)
             #expect(info["simd_width"]?.intValue == 1)
+            #expect(info["isa"]?.stringValue == "scalar")
         case .simd:
             #expect(info["kind"]?.stringValue == "simd")
             #expect((info["simd_width"]?.intValue ?? 0) >= 2)
+            #expect(["avx2", "avx512"].contains(info["isa"]?.stringValue ?? ""))
+            #expect(info["simd_width"]?.intValue == (info["isa"]?.stringValue == "avx512" ? 8 : 4))
         }
         process.closeInput()
         #expect(try process.waitForExit() == 0)
+    }
+
+    /// Which ISAs the SIMD engine can run here: it reports the widest with no flag; avx2 is there wherever it starts.
+    static func simdISAs() throws -> [String] {
+        let process = try EngineProcess(.simd)
+        defer { process.closeInput(); _ = try? process.waitForExit() }
+        let best = try #require(try process.call(request(1, "engine.info"))["result"]?["isa"]?.stringValue)
+        return best == "avx512" ? ["avx2", "avx512"] : ["avx2"]
+    }
+
+    @Test("--isa and FORZIUM_ISA pick the SIMD engine's matmul kernel; every ISA this machine has gives the same bits")
+    func isaOverride() throws {
+        let isas = try Self.simdISAs()
+        print("forzium-engine-simd ISAs run on this machine: \(isas)")
+        let matmul = #"{"jsonrpc":"2.0","id":2,"method":"matmul","params":{"data":[[1.5,-2,3e-3],[0.1,0.2,0.3],[7,8,9]],"matrix_b":[[1,2],[3,4],[5,6.25]]}}"#
+        var answers: [String] = []
+        for isa in isas {
+            for (arguments, environment) in [(["--isa", isa], [String: String]()), ([], ["FORZIUM_ISA": isa])] {
+                let process = try EngineProcess(.simd, arguments: arguments, environment: environment)
+                let info = try #require(try process.call(request(1, "engine.info"))["result"])
+                #expect(info["isa"]?.stringValue == isa)
+                #expect(info["simd_width"]?.intValue == (isa == "avx512" ? 8 : 4))
+                try process.send(matmul)
+                answers.append(try process.readLine())
+                process.closeInput()
+                #expect(try process.waitForExit() == 0)
+            }
+        }
+        #expect(Set(answers).count == 1, "\(answers)")
+        // The flag wins over the environment.
+        let both = try EngineProcess(.simd, arguments: ["--isa", "avx2"], environment: ["FORZIUM_ISA": isas.last!])
+        #expect(try both.call(request(1, "engine.info"))["result"]?["isa"]?.stringValue == "avx2")
+        both.closeInput()
+        #expect(try both.waitForExit() == 0)
+        // Asking for an ISA the machine lacks (or an unknown one via the environment) is refused at start-up.
+        if !isas.contains("avx512") {
+            let refused = try EngineProcess(.simd, arguments: ["--isa", "avx512"])
+            refused.closeInput()
+            #expect(try refused.waitForExit() == 3)
+        }
+        let unknown = try EngineProcess(.simd, environment: ["FORZIUM_ISA": "sse9"])
+        unknown.closeInput()
+        #expect(try unknown.waitForExit() == 3)
     }
 
     @Test("Both engines carry the same schema digest; --threads sets the SIMD engine's thread count")

@@ -17,11 +17,12 @@ struct SIMDKernelsTests {
         (211, 263, 157), (300, 300, 300), (257, 513, 6),
     ]
 
-    @Test("info: kind simd, vector width 4, threads as asked")
+    @Test("info: kind simd, vector width of the widest supported ISA, threads as asked")
     func info() {
         let k = SIMDKernels(threads: 3)
         #expect(k.kind == "simd")
-        #expect(k.vectorWidth == 4)
+        #expect(k.vectorWidth == SIMDISA.best!.vectorWidth)
+        #expect(k.isa == SIMDISA.best!.rawValue)
         #expect(k.threads == 3)
         #expect(SIMDKernels().threads == SIMDKernels.availableCores)
     }

@@ -77,6 +77,14 @@ struct LineReaderTests {
         #expect(frames(reader) == [.line("a"), .oversize(50)])
     }
 
+    /// Found by fuzz/FuzzLineFramer.swift: a skipped last line ending in CR reported the CR in its length, where a kept
+    /// last line drops it.
+    @Test("An oversize last line ending in CR (no LF) is measured without the CR, as a kept last line is", arguments: [1, 3, 16])
+    func oversizeAtEndWithCR(chunk: Int) {
+        let reader = LineReader(source: ChunkedSource("abc\r\n" + String(repeating: "y", count: 20) + "\r", chunk: chunk), maxLineBytes: 2)
+        #expect(frames(reader) == [.oversize(3), .oversize(20)])
+    }
+
     @Test("Exactly the limit, with CRLF, is accepted")
     func limitWithCRLF() {
         let reader = LineReader(source: ChunkedSource("abcd\r\nabcde\r\n", chunk: 1), maxLineBytes: 4, initialCapacity: 1)

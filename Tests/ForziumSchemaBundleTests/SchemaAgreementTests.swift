@@ -183,7 +183,7 @@ struct SchemaAgreementTests {
         #expect(try !registry.validate(["x": 1], against: params).isEmpty)
         let result = SchemaBundle.baseURI + "methods/engine.info.result.json"
         let info: JSONValue = [
-            "name": "forzium-engine", "kind": "fallback", "version": "0.1.0", "threads": 1, "simd_width": 1,
+            "name": "forzium-engine", "kind": "fallback", "version": "0.1.0", "threads": 1, "simd_width": 1, "isa": "scalar",
             "methods": .array((OperationCatalogue.methodNames + ["stream", "engine.info", "ping"]).map { .string($0) }),
             "schema_digest": .string(SchemaBundle.digest), "max_line_bytes": 268_435_456, "max_elements": 50_000_000,
             "max_in_flight": 4,

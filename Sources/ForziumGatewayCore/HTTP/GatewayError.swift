@@ -1,5 +1,6 @@
 import ForziumJSON
 import HTTPTypes
+import Hummingbird
 import NIOCore
 
 /// Every failure the gateway answers with, mapped onto one HTTP status and rendered as
@@ -131,4 +132,27 @@ public struct GatewayError: Error, Sendable, Equatable {
         CompactJSON.write(.object(JSONObject(members)), into: &out)
         return out
     }
+}
+
+extension GatewayError: HTTPResponseError {
+    /// The problem+json response for this error (with `Allow`, `Retry-After` or `WWW-Authenticate` where its
+    /// case calls for one), carrying the request id and the request's path as `instance`.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let requestID = (context as? GatewayRequestContext)?.requestID.nonEmpty
+            ?? request.headers[.xRequestID].flatMap { RequestIDGenerator.isValid($0) ? $0 : nil } ?? RequestIDGenerator.next()
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        switch code {
+        case .methodNotAllowed(let allow): headers[.allow] = allow.joined(separator: ", ")
+        case .unavailable(let seconds): headers[.retryAfter] = String(seconds ?? 1)
+        case .unauthorized: headers[.wwwAuthenticate] = #"Bearer realm="forzium""#
+        default: break
+        }
+        return Response(status: status, headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(bytes: problemBody(requestID: requestID, instance: request.uri.path))))
+    }
+}
+
+extension String {
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }

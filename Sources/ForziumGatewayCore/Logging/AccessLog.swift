@@ -7,22 +7,15 @@ import NIOCore
 /// The optional access log (`--access-log`): one line at info per request once its response has been written —
 /// method, path, status, bytes of the body sent, duration (request start to last byte), request id, engine.
 /// Off, it passes requests straight through.
-public struct AccessLogResponder<Inner: HTTPResponder>: HTTPResponder {
-    public typealias Context = Inner.Context
-    public let inner: Inner
-    private let logger: Logger
-    private let enabled: Bool
+struct AccessLogMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+    let logger: Logger
+    let enabled: Bool
 
-    public init(inner: Inner, logger: Logger, enabled: Bool) {
-        self.inner = inner
-        self.logger = logger
-        self.enabled = enabled
-    }
-
-    public func respond(to request: Request, context: Context) async throws -> Response {
-        guard enabled else { return try await inner.respond(to: request, context: context) }
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard enabled else { return try await next(request, context) }
         let started = ContinuousClock.now
-        var response = try await inner.respond(to: request, context: context)
+        var response = try await next(request, context)
         var fields: Logger.Metadata = [
             "method": .string(request.method.rawValue),
             "path": .string(request.uri.path),

@@ -1,4 +1,4 @@
-/// What a route does; each case is implemented once in `GatewayResponder`.
+/// What a route does; each kind has one handler (`ComputeHandler`, `StreamHandler`, `ServiceHandler`).
 public enum RouteHandler: String, Sendable {
     /// `POST /compute`: ForziumAPI body, engine method `compute`.
     case compute
@@ -77,6 +77,9 @@ public struct RouteTable: Sendable {
         let allow = candidates.map(\.method) + (candidates.contains { $0.method == "GET" } ? ["HEAD"] : [])
         throw GatewayError(.methodNotAllowed(allow: allow), "\(path) does not accept \(method); allowed: \(allow.joined(separator: ", "))")
     }
+
+    /// The metrics label of a request path: the route's path, or `unmatched`.
+    public func label(for path: String) -> String { byPath[path] == nil ? "unmatched" : path }
 
     /// Methods accepted on `path`, or nil for an unknown path.
     public func methods(for path: String) -> [String]? { byPath[path]?.map(\.method) }

@@ -6,7 +6,9 @@ import Glibc
 import Darwin
 #endif
 
-/// A persistent pool of worker threads for fork–join jobs split into numbered parts.
+/// The process's fork–join pool: persistent worker threads for jobs split into numbered parts. The SIMD kernels and
+/// the parallel JSON writer and parser all run on it (one pool per thread count, created on first use), so no call
+/// starts a thread. (ForziumRPC's `WorkerPool` is something else: the engine's request workers.)
 ///
 /// - Workers are started once and live for the process. Between jobs a worker spins for a short time
 ///   (so back-to-back kernels hand off in about a microsecond), then sleeps on a condition variable
@@ -15,7 +17,7 @@ import Darwin
 /// - One job at a time: when another thread already has the pool (the SIMD engine runs requests in
 ///   parallel), `run` does every part inline on the caller's thread instead of waiting — the cores are
 ///   busy anyway, and it can never deadlock.
-final class WorkerPool: @unchecked Sendable {
+package final class ForkJoinPool: @unchecked Sendable {
     /// One fork–join job. The body is only called for claimed parts `< parts`, and the submitter waits
     /// until all parts are done, so the (non-escaping) body is never called after `run` returns.
     final class Job: @unchecked Sendable {
@@ -41,7 +43,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Threads that may work on a job, including the caller.
-    let threads: Int
+    package let threads: Int
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     private let generation = Atomic<Int>(0)
@@ -64,20 +66,38 @@ final class WorkerPool: @unchecked Sendable {
         for _ in 1..<self.threads { startWorker() }
     }
 
-    private static let pools = Mutex<[Int: WorkerPool]>([:])
+    private static let pools = Mutex<[Int: ForkJoinPool]>([:])
 
     /// The process-wide pool with `threads` threads (created on first use; workers never exit).
-    static func shared(threads: Int) -> WorkerPool {
+    package static func shared(threads: Int) -> ForkJoinPool {
         pools.withLock { pools in
             if let pool = pools[threads] { return pool }
-            let pool = WorkerPool(threads: threads)
+            let pool = ForkJoinPool(threads: threads)
             pools[threads] = pool
             return pool
         }
     }
 
+    /// Part `part` of `0 ..< count` cut into `parts` contiguous ranges (the one work-splitting rule of every parallel
+    /// kernel and writer): bounds at `count · part / parts`, rounded down to a multiple of `granule`; the last part ends
+    /// at `count`. Ranges may be empty when `count` is small.
+    @inline(__always)
+    package static func range(part: Int, of parts: Int, count: Int, granule: Int = 1) -> Range<Int> {
+        let lower = count * part / parts / granule * granule
+        let upper = part == parts - 1 ? count : count * (part + 1) / parts / granule * granule
+        return lower ..< max(lower, upper)
+    }
+
+    /// Runs `body(part, range)` for each non-empty range of `ForkJoinPool.range(part:of:count:granule:)`, on the pool.
+    package func forEachRange(_ count: Int, parts: Int, granule: Int = 1, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+        run(parts: parts) { part in
+            let range = Self.range(part: part, of: parts, count: count, granule: granule)
+            if !range.isEmpty { body(part, range) }
+        }
+    }
+
     /// Runs `body(0) … body(parts - 1)`, in parallel when the pool is free, and returns when all are done.
-    func run(parts: Int, _ body: (Int) -> Void) {
+    package func run(parts: Int, _ body: (Int) -> Void) {
         if parts <= 0 { return }
         if parts == 1 || threads == 1
             || !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
@@ -111,16 +131,16 @@ final class WorkerPool: @unchecked Sendable {
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { raw in
             #if canImport(Darwin)
-            let pool = Unmanaged<WorkerPool>.fromOpaque(raw).takeRetainedValue()
+            let pool = Unmanaged<ForkJoinPool>.fromOpaque(raw).takeRetainedValue()
             #else
-            let pool = Unmanaged<WorkerPool>.fromOpaque(raw!).takeRetainedValue()
+            let pool = Unmanaged<ForkJoinPool>.fromOpaque(raw!).takeRetainedValue()
             #endif
             pool.workerLoop()
         }, context)
         if status == 0 {
             pthread_detach(thread)
         } else {
-            Unmanaged<WorkerPool>.fromOpaque(context).release()
+            Unmanaged<ForkJoinPool>.fromOpaque(context).release()
         }
     }
 

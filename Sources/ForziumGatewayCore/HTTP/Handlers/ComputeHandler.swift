@@ -1,0 +1,53 @@
+import ForziumJSON
+import ForziumRPC
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// `POST /compute` and `POST /v1/{operation}`: the validated body goes to the engine pool with its matrices as
+/// binary (shared memory or base64, never decimal text again), and the result is spliced into
+/// `{"result":…,"operation":…,"engine":…,"execution_time_ms":…}` without being parsed.
+struct ComputeHandler: Sendable {
+    let reader: EngineRequestReader
+    let pool: EnginePool
+    let logger: Logger
+
+    func respond(to request: Request, route: Route, requestID: String) async throws -> Response {
+        let started = ContinuousClock.now
+        let decoded = try await reader.read(request, route: route, started: started)
+        let received = ContinuousClock.now
+        let params = EngineParams(decoded.value)
+        defer { params.release() }
+        let encodedAt = ContinuousClock.now
+        let reply = try await pool.call(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline)
+        let answeredAt = ContinuousClock.now
+        if let error = reply.error { throw EngineAnswer.map(engineError: error) }
+        let elapsed = started.duration(to: answeredAt).milliseconds
+        let result = ResultText.text(reply)
+        if logger.logLevel <= .debug {
+            logger.debug("request timings", metadata: [
+                "request_id": "\(requestID)", "bytes": "\(decoded.bodyBytes)",
+                "receive_parse_validate_ms": "\(started.duration(to: received).milliseconds)",
+                "params_ms": "\(received.duration(to: encodedAt).milliseconds)",
+                "engine_ms": "\(encodedAt.duration(to: answeredAt).milliseconds)",
+                "print_ms": "\(answeredAt.duration(to: .now).milliseconds)",
+            ])
+        }
+        let kind = pool.engine.kind
+        var tail = ByteBuffer()
+        tail.writeString(#","operation":"#)
+        tail.writeBytes(EngineAnswer.jsonString(decoded.operation))
+        tail.writeString(#","engine":"#)
+        tail.writeBytes(EngineAnswer.jsonString(kind))
+        tail.writeString(#","execution_time_ms":"#)
+        tail.writeString(EngineAnswer.milliseconds(elapsed))
+        tail.writeString("}")
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.xForziumEngine] = kind
+        return Response(status: .ok, headers: headers, body: EngineAnswer.body(head: Self.resultHead, result, tail: tail))
+    }
+
+    private static let resultHead = ByteBuffer(string: #"{"result":"#)
+}

@@ -1,0 +1,59 @@
+import ForziumRPC
+import Hummingbird
+import NIOCore
+
+/// How engine answers become HTTP: the error table, sliced bodies, and the small JSON pieces around a result.
+enum EngineAnswer {
+    /// Maps a JSON-RPC error from an engine onto the status table.
+    static func map(engineError error: RPCError) -> GatewayError {
+        switch error.knownCode {
+        case .invalidParams?: GatewayError(.validation, error.message, errors: error.issues)
+        case .tooLarge?: GatewayError(.bodyTooLarge, error.message)
+        case .overloaded?: GatewayError(.unavailable(retryAfterSeconds: 1), "the engine is overloaded: \(error.message)")
+        case .shuttingDown?: GatewayError(.unavailable(retryAfterSeconds: 1), "the engine is shutting down")
+        case .methodNotFound?: GatewayError(.validation, "the engine does not support this operation: \(error.message)")
+        case .internalError?: GatewayError(.engineInternal, "the engine failed: \(error.message)")
+        case .requestCancelled?: GatewayError(.deadline, "the request was cancelled: \(error.message)")
+        case .parseError?, .invalidRequest?: GatewayError(.engineFailed, "the engine rejected the request: \(error.message)")
+        case nil: GatewayError(.engineInternal, "engine error \(error.code): \(error.message)")
+        }
+    }
+
+    /// A response body of `head`, `text` and `tail`. A large text goes out in slices of 1 MiB, each copied into a
+    /// buffer only as it is written, so the response never exists twice in memory (a 1024² result is 20 MB of text).
+    static func body(head: ByteBuffer, _ text: [UInt8], tail: ByteBuffer) -> ResponseBody {
+        let slice = 1 << 20
+        guard text.count > slice else {
+            var out = ByteBuffer()
+            out.reserveCapacity(head.readableBytes + text.count + tail.readableBytes)
+            out.writeImmutableBuffer(head)
+            out.writeBytes(text)
+            out.writeImmutableBuffer(tail)
+            return ResponseBody(byteBuffer: out)
+        }
+        return ResponseBody(contentLength: head.readableBytes + text.count + tail.readableBytes) { writer in
+            try await writer.write(head)
+            var start = 0
+            while start < text.count {
+                let end = min(start + slice, text.count)
+                try await writer.write(ByteBuffer(bytes: text[start..<end]))
+                start = end
+            }
+            try await writer.write(tail)
+            try await writer.finish(nil)
+        }
+    }
+
+    /// `12.345`: milliseconds with three decimals, without Foundation formatting.
+    static func milliseconds(_ value: Double) -> String {
+        let micros = Int((max(0, value) * 1000).rounded())
+        let fraction = micros % 1000
+        return "\(micros / 1000)." + (fraction < 10 ? "00" : fraction < 100 ? "0" : "") + String(fraction)
+    }
+
+    static func jsonString(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        CompactJSON.writeString(s, into: &out)
+        return out
+    }
+}

@@ -1,0 +1,136 @@
+import ForziumJSON
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What the engine routes share on the way in: media type, body limits and the global body budget, one parse
+/// of the body, schema validation, and the request's deadline. The result is the validated value.
+struct EngineRequestReader: Sendable {
+    let maxBodyBytes: Int
+    let timeoutMilliseconds: Int
+    let validator: any BodyValidator
+    let bodyBudget: RequestBodyBudget
+    let logger: Logger
+
+    /// A validated engine request.
+    struct Decoded {
+        var value: JSONValue
+        var operation: String
+        var engineMethod: String
+        var deadline: ContinuousClock.Instant
+        var bodyBytes: Int
+    }
+
+    func read(_ request: Request, route: Route, started: ContinuousClock.Instant) async throws -> Decoded {
+        guard Self.isJSON(request.headers[.contentType]) else {
+            throw GatewayError(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
+        }
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            throw GatewayError(.bodyTooLarge, "the body has \(length) bytes; the limit is \(maxBodyBytes) (--max-body-bytes)")
+        }
+        let deadline = try deadline(for: request, started: started)
+        let (value, bodyBytes) = try await readJSON(request)
+        guard let schemaURI = route.paramsSchemaURI, let engineMethod = route.engineMethod else {
+            throw GatewayError(.engineInternal, "route \(route.path) has no schema or engine method")
+        }
+        let issues: [PointerIssue]
+        do {
+            issues = try validator.validate(value, schemaURI: schemaURI)
+        } catch {
+            logger.error("schema error", metadata: ["schema": "\(schemaURI)", "error": "\(error)"])
+            throw GatewayError(.engineInternal, "the request schema could not be applied")
+        }
+        if !issues.isEmpty {
+            throw GatewayError(.validation, "the body does not match the \(route.params ?? "") schema", errors: issues)
+        }
+        let operation: String
+        if route.handler == .operation {
+            operation = engineMethod
+        } else if case .object(let object) = value, case .string(let op)? = object["operation"] {
+            operation = op
+        } else {
+            throw GatewayError(.validation, "\"operation\" must be a string", errors: [PointerIssue(pointer: "/operation", message: "required string")])
+        }
+        return Decoded(value: value, operation: operation, engineMethod: engineMethod, deadline: deadline, bodyBytes: bodyBytes)
+    }
+
+    /// The request's deadline: `--timeout`, lowered by a valid `X-Forzium-Timeout-Ms` header.
+    private func deadline(for request: Request, started: ContinuousClock.Instant) throws -> ContinuousClock.Instant {
+        var milliseconds = timeoutMilliseconds
+        if let header = request.headers[.xForziumTimeout] {
+            guard let value = Int(header.trimmingCharacters(in: .whitespaces)), value > 0 else {
+                throw GatewayError(.validation, "X-Forzium-Timeout-Ms must be a positive integer of milliseconds")
+            }
+            milliseconds = min(milliseconds, value)
+        }
+        return started + .milliseconds(milliseconds)
+    }
+
+    /// Request bodies: a large one is parsed on two threads (matrix rows read from the middle by the second; same
+    /// values and errors as one thread).
+    private static let bodyParser: JSONParser = {
+        var options = JSONParser.Options()
+        options.threads = 2
+        return JSONParser(options: options)
+    }()
+
+    /// Collects the body (up to `--max-body-bytes`) and parses it once; the body's bytes are released on return.
+    /// Parsing runs on the cooperative pool, never on an event loop thread.
+    private func readJSON(_ request: Request) async throws -> (JSONValue, Int) {
+        // One buffer sized from Content-Length up front: no doubling and copying while a 40 MB body arrives. The
+        // bytes are taken from the global body budget first (all at once when the length is known).
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        var reserved = 0
+        defer { bodyBudget.release(reserved) }
+        func take(_ bytes: Int) throws {
+            guard bodyBudget.reserve(bytes) else {
+                throw GatewayError(.unavailable(retryAfterSeconds: 1),
+                                   "the gateway is holding its limit of request bodies (--max-buffered-bytes); retry shortly")
+            }
+            reserved += bytes
+        }
+        var body = ByteBuffer()
+        if let declared, declared > 0 {
+            try take(declared)
+            body.reserveCapacity(declared)
+        }
+        let limit = maxBodyBytes
+        do {
+            for try await chunk in request.body {
+                guard body.readableBytes + chunk.readableBytes <= limit else {
+                    throw GatewayError(.bodyTooLarge, "the body exceeds the limit of \(limit) bytes (--max-body-bytes)")
+                }
+                if body.readableBytes + chunk.readableBytes > reserved { try take(body.readableBytes + chunk.readableBytes - reserved) }
+                body.writeImmutableBuffer(chunk)
+            }
+        } catch let error as GatewayError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as HTTPParserError {
+            throw HTTPEdgeHandler.problem(for: error)
+        } catch {
+            throw GatewayError(.badRequest, "the request body could not be read: \(error)")
+        }
+        let parsed: Result<JSONValue, JSONParseError> = body.withUnsafeReadableBytes { raw in
+            Result { () throws(JSONParseError) -> JSONValue in try Self.bodyParser.parse(raw) }
+        }
+        switch parsed {
+        case .success(let value):
+            return (value, body.readableBytes)
+        case .failure(let error):
+            let location = "line \(error.line), column \(error.column)"
+            throw GatewayError(.malformedJSON, "malformed JSON: \(error.message) at \(location)",
+                               errors: [PointerIssue(pointer: "", message: "\(error.message) at \(location)")])
+        }
+    }
+
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        if contentType == "application/json" { return true }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+    }
+}

@@ -1,0 +1,45 @@
+import HTTPTypes
+import Hummingbird
+import NIOConcurrencyHelpers
+
+extension HTTPField.Name {
+    static let xRequestID = Self("X-Request-ID")!
+    static let xForziumEngine = Self("X-Forzium-Engine")!
+    static let xForziumTimeout = Self("X-Forzium-Timeout-Ms")!
+    static let xAPIKey = Self("X-API-Key")!
+}
+
+/// Gives every request an id — the client's `X-Request-ID` when it is valid, else a generated one — and echoes it
+/// on the response (problems carry it in `request_id` too).
+struct RequestIDMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.requestID = request.headers[.xRequestID].flatMap { RequestIDGenerator.isValid($0) ? $0 : nil } ?? RequestIDGenerator.next()
+        var response = try await next(request, context)
+        response.headers[.xRequestID] = context.requestID
+        return response
+    }
+}
+
+/// Request ids: a random per-process prefix and a counter (no system call per request).
+enum RequestIDGenerator {
+    private static let prefix: String = {
+        let value = UInt64.random(in: .min ... .max)
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }()
+    private static let counter = NIOLockedValueBox<UInt64>(0)
+
+    /// A client's `X-Request-ID` is kept when it is 1–128 visible ASCII characters.
+    static func isValid(_ id: String) -> Bool {
+        (1...128).contains(id.utf8.count) && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
+    static func next() -> String {
+        let n = counter.withLockedValue { c -> UInt64 in c &+= 1; return c }
+        let hex = String(n, radix: 16)
+        return prefix + String(repeating: "0", count: max(0, 8 - hex.count)) + hex
+    }
+}

@@ -1,0 +1,142 @@
+"""Per-request cost of the HTTP edge, one run, ratios (issue 8): small POST /compute (2x2 multiply) with wrk,
+16 connections, against
+  - forzium-gateway (release) with its best engine,
+  - a bare Hummingbird 2 app (bench/hummingbird-peer: one POST route that collects and echoes the body) — the
+    gateway's own HTTP stack with nothing on top,
+  - Node.js `http` + JSON.parse doing the same /compute in JavaScript, one worker per core,
+  - FastAPI + uvicorn + NumPy with orjson (the fastest Python peer).
+Also GET /health on the gateway and GET on the bare app, and the gateway's (and engine's) CPU per small request.
+Usage: python3 bench/edge_bench.py GATEWAY_BIN_DIR HUMMINGBIRD_PEER_BIN SECONDS
+"""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN, PEER_BIN, SECONDS = sys.argv[1], sys.argv[2], int(sys.argv[3])
+SMALL = b'{"data":[[1,2],[3,4]],"operation":"multiply","parameters":{"factor":2}}'
+WORK = "/tmp/forzium-edge-bench"
+os.makedirs(WORK, exist_ok=True)
+with open(f"{WORK}/small.json", "wb") as f:
+    f.write(SMALL)
+with open(f"{WORK}/post.lua", "w") as f:
+    f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            'local f = io.open(os.getenv("BODY_FILE"), "rb"); wrk.body = f:read("*a"); f:close()\n')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(port, path="/health", method="GET"):
+    for _ in range(600):
+        try:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                             data=SMALL if method == "POST" else None,
+                                             headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=2).read()
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit(f"bench: nothing answers on {port}{path}")
+
+
+def wrk(port, path, post, connections=16):
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--timeout", "10s"]
+    env = dict(os.environ)
+    if post:
+        cmd += ["-s", f"{WORK}/post.lua"]
+        env["BODY_FILE"] = f"{WORK}/small.json"
+    out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, env=env).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rate, int(errors.group(1)) if errors else 0
+
+
+def cpu(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+results = {}
+# Gateway.
+port = free_port()
+gateway = subprocess.Popen([f"{BIN}/forzium-gateway", "--port", str(port), "--log-level", "warning"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_up(port)
+engines = children(gateway.pid)
+info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/").read())
+wrk(port, "/compute", True)  # warm-up
+before = cpu(gateway.pid), sum(cpu(p) for p in engines)
+rate, errors = wrk(port, "/compute", True)
+after = cpu(gateway.pid), sum(cpu(p) for p in engines)
+requests = rate * SECONDS
+results["gateway POST /compute"] = (rate, errors)
+results["gateway GET /health"] = wrk(port, "/health", False)
+gateway_us = (after[0] - before[0]) / requests * 1e6
+engine_us = (after[1] - before[1]) / requests * 1e6
+stop(gateway)
+# Bare Hummingbird.
+port = free_port()
+peer = subprocess.Popen([PEER_BIN, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_up(port)
+wrk(port, "/compute", True)
+results["bare Hummingbird POST (echo)"] = wrk(port, "/compute", True)
+results["bare Hummingbird GET"] = wrk(port, "/health", False)
+stop(peer)
+# Node.js.
+port = free_port()
+node = subprocess.Popen(["node", f"{ROOT}/bench/peer_node.js", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_up(port, "/compute", "POST")
+wrk(port, "/compute", True)
+results["Node.js http POST /compute"] = wrk(port, "/compute", True)
+stop(node)
+# FastAPI (orjson, no validation).
+port = free_port()
+fastapi = subprocess.Popen([sys.executable, f"{ROOT}/bench/peer_fastapi.py", str(port)], env={**os.environ, "PEER_MODE": "raw"},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_up(port, "/compute", "POST")
+results["FastAPI+orjson POST /compute"] = wrk(port, "/compute", True)
+stop(fastapi)
+
+model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
+isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "SSE"
+print(f"\nHTTP edge, small requests: {model} ({isa}), {os.cpu_count()} CPUs; wrk -t2 -c16 -d{SECONDS}s on 127.0.0.1, "
+      f"one run; engine: {info.get('engine')}\n")
+print(f"| {'server and route':34} | {'req/s':>9} | {'non-2xx':>7} |")
+print(f"|{'-' * 36}|{'-' * 11}|{'-' * 9}|")
+for name, (rate, errors) in results.items():
+    print(f"| {name:34} | {rate:9.0f} | {errors:7d} |")
+g = results["gateway POST /compute"][0]
+print(f"\ngateway /compute vs bare Hummingbird POST: {g / results['bare Hummingbird POST (echo)'][0]:.2f}x; "
+      f"vs Node.js: {g / results['Node.js http POST /compute'][0]:.2f}x; vs FastAPI: {g / results['FastAPI+orjson POST /compute'][0]:.1f}x")
+print(f"gateway /health vs bare Hummingbird GET: {results['gateway GET /health'][0] / results['bare Hummingbird GET'][0]:.2f}x")
+print(f"CPU per small /compute: gateway {gateway_us:.0f} us, engine {engine_us:.0f} us")
