@@ -116,7 +116,9 @@ package final class EngineUpgrader: Sendable {
         logger.notice("reloading engines: looking for engines", metadata: ["running": "\(current.kind) at \(current.path)"])
         for candidate in selection.candidates(logger: logger) {
             let identity = ExecutableIdentity(path: candidate.path)
-            if candidate.path == current.path, identity == running.withLockedValue({ $0 }) {
+            // The running engine, unchanged and serving: nothing to do. (Not serving — every slot crash-looping, say — it
+            // is probed and started afresh: what was wrong may have been fixed outside the file.)
+            if candidate.path == current.path, identity == running.withLockedValue({ $0 }), pool.isReady {
                 logger.notice("engine unchanged; nothing to upgrade", metadata: ["engine": "\(current.kind)", "path": "\(current.path)"])
                 return .unchanged
             }
@@ -181,8 +183,8 @@ package struct EngineReloadService: Service {
 
 /// `--watch-engines SECONDS`: looks at the engine executables discovery finds (their paths and files) every
 /// `interval`; when they differ from the last look and then stay the same for one more interval (a file being copied
-/// in is left alone until it stops changing), it runs the same reload as SIGHUP. A reload that finds nothing new
-/// changes nothing, so a harmless change (a `touch`) costs one probe at most.
+/// in is left alone until it stops changing), it runs the same reload as SIGHUP. Any change of a file counts, so even
+/// a `touch` of the running engine's executable replaces its processes with fresh ones (gracefully, as an upgrade).
 package struct EngineWatchService: Service {
     package let upgrader: EngineUpgrader
     package let selection: EngineSelection
