@@ -55,10 +55,11 @@ final class MemorySink: LineSink, @unchecked Sendable {
 let dispatcher = RPCDispatcher(handler: TestHandler())
 
 /// The reply text to `line` (without its LF), nil when none; notifications sent on the way go to `sink`.
-func reply(_ line: String, sink: MemorySink = MemorySink()) -> String? {
+/// Tests that count requests in flight pass a dispatcher of their own (the shared one serves tests running in parallel).
+func reply(_ line: String, sink: MemorySink = MemorySink(), using own: RPCDispatcher = dispatcher) -> String? {
     let context = RPCContext(sink: { sink.write($0) })
     let bytes = Array(line.utf8)
-    guard let out = bytes.withUnsafeBytes({ dispatcher.reply(to: $0, context: context) }) else { return nil }
+    guard let out = bytes.withUnsafeBytes({ own.reply(to: $0, context: context) }) else { return nil }
     #expect(out.last == 0x0A)
     #expect(out.dropLast().contains(0x0A) == false)
     return String(decoding: out.dropLast(), as: UTF8.self)
@@ -194,6 +195,8 @@ struct RPCDispatcherTests {
 
     @Test("ping answers {in_flight} and takes no params; $/cancelRequest is a notification")
     func controlMethods() throws {
+        let own = RPCDispatcher(handler: TestHandler())
+        func reply(_ line: String) -> String? { ForziumRPCTests.reply(line, using: own) }
         #expect(reply(#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#) == #"{"jsonrpc":"2.0","id":1,"result":{"in_flight":0}}"#)
         #expect(reply(#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{}}"#) == #"{"jsonrpc":"2.0","id":1,"result":{"in_flight":0}}"#)
         #expect(reply(#"{"jsonrpc":"2.0","id":2,"method":"ping","params":{"a/b":1}}"#)
