@@ -3,11 +3,14 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
 /// Hummingbird's HTTP/1.1 child channel with the gateway's edge in it. The pipeline is
-/// `RawActivityHandler` → HTTP/1 codec → `HTTPEdgeHandler` → HTTPTypes codec → `additionalChannelHandlers` →
+/// `RawActivityHandler` → HTTP/1 codec → request decompressor (`Content-Encoding: gzip|deflate`, limited to
+/// `--max-body-bytes` inflated, so a zip bomb stops at the limit) →
+/// `HTTPEdgeHandler` → HTTPTypes codec → `additionalChannelHandlers` →
 /// Hummingbird's connection state handler → the async channel the responder reads. The edge works on NIOHTTP1's
 /// parts because the RFC 9112 checks need what the HTTPTypes conversion folds away (the number of Host fields,
 /// transfer codings, the version) and because parser errors surface there.
@@ -17,13 +20,15 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     public let responder: HTTPChannelHandler.Responder
     let edge: HTTPEdgeConfiguration
     let registry: ConnectionRegistry
+    let maxBodyBytes: Int
     let additionalChannelHandlers: @Sendable () -> [any RemovableChannelHandler]
 
     init(responder: @escaping HTTPChannelHandler.Responder, edge: HTTPEdgeConfiguration, registry: ConnectionRegistry,
-         additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) {
+         maxBodyBytes: Int, additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) {
         self.responder = responder
         self.edge = edge
         self.registry = registry
+        self.maxBodyBytes = maxBodyBytes
         self.additionalChannelHandlers = additionalChannelHandlers
     }
 
@@ -35,6 +40,7 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
+            try pipeline.addHandler(NIOHTTPRequestDecompressor(limit: .size(maxBodyBytes)))
             try pipeline.addHandler(HTTPEdgeHandler(configuration: edge, registry: registry, activity: activity))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandlers(additionalChannelHandlers())
@@ -52,10 +58,15 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 with the gateway's edge (timeouts, limits, RFC 9112 checks, problem responses, lossless close).
-    static func gatewayHTTP1(edge: HTTPEdgeConfiguration, registry: ConnectionRegistry,
+    static func gatewayHTTP1(edge: HTTPEdgeConfiguration, registry: ConnectionRegistry, maxBodyBytes: Int,
                              additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) -> HTTPServerBuilder {
         .init { responder in
-            GatewayHTTP1Channel(responder: responder, edge: edge, registry: registry, additionalChannelHandlers: additionalChannelHandlers)
+            GatewayHTTP1Channel(responder: responder, edge: edge, registry: registry, maxBodyBytes: maxBodyBytes,
+                                additionalChannelHandlers: additionalChannelHandlers)
         }
     }
 }
+
+// Responses are not compressed yet: NIOHTTPCompression's `HTTPResponseCompressor` (swift-nio-extras 1.35.2) pops one
+// queued `Accept-Encoding` per response head, 1xx heads included, and traps on an empty queue — an interim
+// `100 Continue` or a problem the edge writes before any request head would crash the gateway.

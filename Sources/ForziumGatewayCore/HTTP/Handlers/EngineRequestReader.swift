@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 
 /// What the engine routes share on the way in: media type, body limits and the global body budget, one parse
 /// of the body, schema validation, and the request's deadline. The result is the validated value.
@@ -26,6 +27,9 @@ struct EngineRequestReader: Sendable {
     func read(_ request: Request, route: Route, started: ContinuousClock.Instant) async throws -> Decoded {
         guard Self.isJSON(request.headers[.contentType]) else {
             throw GatewayError(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
+        }
+        if let coding = request.headers[.contentEncoding]?.lowercased(), !["gzip", "x-gzip", "deflate", "identity"].contains(coding) {
+            throw GatewayError(.unsupportedMediaType, "Content-Encoding \"\(coding)\" is not supported; use gzip or deflate")
         }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw GatewayError(.bodyTooLarge, "the body has \(length) bytes; the limit is \(maxBodyBytes) (--max-body-bytes)")
@@ -111,6 +115,10 @@ struct EngineRequestReader: Sendable {
             throw CancellationError()
         } catch let error as HTTPParserError {
             throw HTTPEdgeHandler.problem(for: error)
+        } catch NIOHTTPDecompression.DecompressionError.limit {
+            throw GatewayError(.bodyTooLarge, "the body inflates past the limit of \(limit) bytes (--max-body-bytes)")
+        } catch is NIOHTTPDecompression.DecompressionError, is NIOHTTPDecompression.ExtraDecompressionError {
+            throw GatewayError(.badRequest, "the body is not valid for its Content-Encoding")
         } catch {
             throw GatewayError(.badRequest, "the request body could not be read: \(error)")
         }
