@@ -7,18 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
-
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "bench: installing wrk (apt)" >&2
-    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-    else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; fi
-fi
-if ! python3 -c 'import fastapi, uvicorn, numpy, orjson' 2>/dev/null; then
-    echo "bench: installing fastapi uvicorn numpy orjson (pip)" >&2
-    python3 -m pip install -q fastapi uvicorn numpy orjson 2>/dev/null \
-        || python3 -m pip install -q --break-system-packages fastapi uvicorn numpy orjson
-fi
-bash scripts/install-deps.sh
+source bench/install-peers.sh
 echo "bench: building release binaries" >&2
 swift build -c release >&2
 exec python3 bench/gateway_bench.py "$(swift build -c release --show-bin-path)" "$SECONDS_PER_RUN"
