@@ -54,8 +54,6 @@ final class ConnectionRegistry: Sendable {
         var entries: [ObjectIdentifier: Entry] = [:]
         var neverUsed = IdleQueue()
         var usedIdle = IdleQueue()
-        var evicted: Int = 0
-        var refused: Int = 0
 
         // The queues are moved out while they read `entries`: passing `entries` along while `self` is being
         // mutated would keep a second reference and make the next change to `entries` copy the whole table.
@@ -89,23 +87,14 @@ final class ConnectionRegistry: Sendable {
         self.limit = limit
     }
 
-    /// Open connections.
-    var count: Int { state.withLockedValue { $0.entries.count } }
-    /// Connections closed to make room, and newcomers refused, since start.
-    var evictions: (evicted: Int, refused: Int) { state.withLockedValue { ($0.evicted, $0.refused) } }
-
     func opened(_ channel: any Channel) -> Admission {
         let id = ObjectIdentifier(channel)
         return state.withLockedValue { s -> Admission in
             var victim: (any Channel)?
             if s.entries.count >= limit {
                 // The oldest never-used idle connection, else the one idle the longest.
-                guard let key = s.popVictim() else {
-                    s.refused += 1
-                    return .refused
-                }
+                guard let key = s.popVictim() else { return .refused }
                 victim = s.entries.removeValue(forKey: key)?.channel
-                s.evicted += 1
             }
             s.entries[id] = Entry(channel: channel, idle: true, used: false, epoch: 0)
             s.neverUsed.append(id, 0)

@@ -276,8 +276,8 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         deferredClose = nil
         guard !lingering else {
-            lingerClosed.map { closed.futureResult.cascade(to: $0) }
-            lingerClosed = lingerClosed ?? closed
+            // A second close while the first lingers: it is done when the channel is.
+            context.channel.closeFuture.cascade(to: closed)
             return
         }
         lingering = true
