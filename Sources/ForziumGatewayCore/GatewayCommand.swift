@@ -63,6 +63,9 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Request body bytes held at once across all requests (default 4 × --max-body-bytes); 503 beyond it.")
     var maxBufferedBytes: Int?
     @Option(help: "Seconds responses in flight get to finish after SIGTERM.") var shutdownGrace: Double = 20
+    @Option(help: "Smallest text response (bytes) sent gzip/deflate-compressed to clients that accept it; off: never.")
+    var compressMinBytes: CompressionThreshold = .bytes(1024)
+    @Option(help: "zlib level (1 fastest … 9 smallest) for compressed responses.") var compressLevel: Int = 1
     @Option(help: "Seconds between looks at the engine executables; a new or changed one (unchanged for one more look) is moved to as on SIGHUP. 0: off.")
     var watchEngines: Double = 0
     @Option(help: "Read schemas from this directory instead of the embedded copy.") var schemas: String?
@@ -115,7 +118,8 @@ public struct GatewayCommand: AsyncParsableCommand {
                 maxConnections: maxConnections ?? HTTPEdgeConfiguration.defaultMaxConnections(),
                 shutdownGrace: Self.time(shutdownGrace)),
             maxBufferedBodyBytes: maxBufferedBytes ?? 4 * maxBodyBytes, accessLog: accessLog,
-            watchEnginesMilliseconds: Int((watchEngines * 1000).rounded()))
+            watchEnginesMilliseconds: Int((watchEngines * 1000).rounded()),
+            compression: ResponseCompression(minBytes: compressMinBytes.minBytes, level: Int32(min(max(compressLevel, 1), 9))))
     }
 
     private static func time(_ seconds: Double) -> TimeAmount { .milliseconds(Int64((seconds * 1000).rounded())) }

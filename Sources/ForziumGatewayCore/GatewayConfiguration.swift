@@ -45,6 +45,8 @@ public struct GatewayConfiguration: Sendable {
     public var accessLog: Bool
     /// How often the engine executables are looked at for a hot upgrade (0: only on SIGHUP).
     public var watchEnginesMilliseconds: Int
+    /// gzip/deflate for text responses when the client accepts it (`--compress-min-bytes`, `--compress-level`).
+    public var compression: ResponseCompression
 
     public init(
         host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
@@ -53,8 +55,10 @@ public struct GatewayConfiguration: Sendable {
         breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30,
         cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 900, idlePingMilliseconds: Int = 2000,
         unresponsiveGraceMilliseconds: Int = 3000, edge: HTTPEdgeConfiguration = .init(),
-        maxBufferedBodyBytes: Int = 256 << 20, accessLog: Bool = false, watchEnginesMilliseconds: Int = 0
+        maxBufferedBodyBytes: Int = 256 << 20, accessLog: Bool = false, watchEnginesMilliseconds: Int = 0,
+        compression: ResponseCompression = .init()
     ) {
+        self.compression = compression
         self.edge = edge
         self.maxBufferedBodyBytes = maxBufferedBodyBytes
         self.host = host

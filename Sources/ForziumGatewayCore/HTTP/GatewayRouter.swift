@@ -39,8 +39,8 @@ extension HTTPResponder {
     }
 }
 
-/// The gateway's HTTP layers, outermost first: access log → metrics → request id → CORS → problems (errors become
-/// problem+json here) → route match (404/405) → API keys → client-disconnect watch → the route's handler.
+/// The gateway's HTTP layers, outermost first: access log → metrics → request id → CORS → response compression →
+/// problems (errors become problem+json here) → route match (404/405) → API keys → client-disconnect watch → the route's handler.
 public enum GatewayHTTP {
     public static func responder(configuration config: GatewayConfiguration, routes: RouteTable, pool: EnginePool,
                                  validator: any BodyValidator, metrics: GatewayMetrics, openAPI: [UInt8],
@@ -56,6 +56,7 @@ public enum GatewayHTTP {
             .behind(APIKeyMiddleware(keys: config.apiKeys))
             .behind(RouteMiddleware(routes: routes))
             .behind(ProblemMiddleware(logger: logger))
+            .behind(CompressionMiddleware(configuration: config.compression))
             .behind(CORSMiddleware(origins: config.corsOrigins, routes: routes))
             .behind(RequestIDMiddleware())
             .behind(MetricsMiddleware(metrics: metrics, routes: routes))

@@ -37,6 +37,6 @@ struct CORSMiddleware: RouterMiddleware {
         guard let origin else { return }
         response.headers[.accessControlAllowOrigin] = origin
         response.headers[.accessControlExposeHeaders] = "X-Request-ID, X-Forzium-Engine, Retry-After"
-        if origin != "*" { response.headers[.vary] = "Origin" }
+        if origin != "*" { response.headers.append(HTTPField(name: .vary, value: "Origin")) }
     }
 }
