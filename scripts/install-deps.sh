@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Forzium needs on a fresh Debian machine, and nothing that is already there.
 #   - libjansson-dev: the SIMD engine links libjansson (pkg-config jansson).
-#   - Python packages used by tests (openapi-spec-validator, pytest, schemathesis) — only with --test.
+#   - Python packages used by tests (openapi-spec-validator, pytest, schemathesis, selenium) — only with --test.
+#   - chromium + chromium-driver (the /docs page is tested in a headless browser) — only with --test.
 #   - nginx (the scale-out test runs Debian's nginx in front of three gateways) and systemd-analyze (the packaging
 #     test verifies the unit with it, where systemd can be installed) — only with --test.
 set -euo pipefail
@@ -50,6 +51,15 @@ if [ "${1:-}" = "--test" ]; then
     if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
         echo "install-deps: installing openapi-spec-validator (pip)" >&2
         python3 -m pip install -q openapi-spec-validator
+    fi
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+        # The /docs page is tested in a real headless browser.
+        echo "install-deps: installing chromium and chromium-driver" >&2
+        apt_install chromium chromium-driver
+    fi
+    if ! python3 -c 'import selenium' 2>/dev/null; then
+        echo "install-deps: installing selenium (pip)" >&2
+        python3 -m pip install -q selenium==4.51.0
     fi
     if ! python3 -c 'import pytest, schemathesis' 2>/dev/null; then
         echo "install-deps: installing pytest and schemathesis (pip)" >&2

@@ -51,7 +51,8 @@ public enum GatewayHTTP {
         let router = GatewayRouter(
             compute: ComputeHandler(reader: reader, pool: pool, logger: logger),
             stream: StreamHandler(reader: reader, pool: pool, logger: logger),
-            service: ServiceHandler(routes: routes, pool: pool, metrics: metrics, openAPI: openAPI))
+            service: ServiceHandler(routes: routes, pool: pool, metrics: metrics, openAPI: openAPI,
+                                    apiKeysRequired: !config.apiKeys.isEmpty))
         return DisconnectAwareResponder(inner: router)
             .behind(APIKeyMiddleware(keys: config.apiKeys))
             .behind(RouteMiddleware(routes: routes))

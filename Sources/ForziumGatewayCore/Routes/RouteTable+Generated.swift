@@ -30,8 +30,8 @@ extension RouteTable {
             Route(method: "GET", path: "/live", handler: .health, engineMethod: nil, params: nil, result: nil, isPublic: true, tag: "service", summary: "Liveness probe", description: "`{\"status\":\"ok\"}` while the process serves HTTP."),
             Route(method: "GET", path: "/ready", handler: .ready, engineMethod: nil, params: nil, result: nil, isPublic: true, tag: "service", summary: "Readiness probe", description: "200 with the engine kind and per-engine status when an engine is ready; 503 otherwise."),
             Route(method: "GET", path: "/metrics", handler: .metrics, engineMethod: nil, params: nil, result: nil, isPublic: false, tag: "service", summary: "Prometheus metrics", description: "Requests by route and status, latency histograms, engine restarts, queue depth, in-flight requests."),
-            Route(method: "GET", path: "/openapi.json", handler: .openapi, engineMethod: nil, params: nil, result: nil, isPublic: false, tag: "service", summary: "This OpenAPI document", description: "OpenAPI 3.1, built from the route table and schemas/."),
-            Route(method: "GET", path: "/docs", handler: .docs, engineMethod: nil, params: nil, result: nil, isPublic: false, tag: "service", summary: "API documentation page", description: "A self-contained HTML page rendering the OpenAPI document."),
+            Route(method: "GET", path: "/openapi.json", handler: .openapi, engineMethod: nil, params: nil, result: nil, isPublic: true, tag: "service", summary: "This OpenAPI document", description: "OpenAPI 3.1, built from the route table and schemas/."),
+            Route(method: "GET", path: "/docs", handler: .docs, engineMethod: nil, params: nil, result: nil, isPublic: true, tag: "service", summary: "API documentation page", description: "A self-contained HTML page rendering the OpenAPI document."),
         ]
     )
 }

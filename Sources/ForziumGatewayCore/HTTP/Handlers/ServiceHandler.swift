@@ -14,13 +14,13 @@ struct ServiceHandler: Sendable {
     private let openAPI: ByteBuffer
     private let docsPage: ByteBuffer
 
-    init(routes: RouteTable, pool: EnginePool, metrics: GatewayMetrics, openAPI: [UInt8]) {
+    init(routes: RouteTable, pool: EnginePool, metrics: GatewayMetrics, openAPI: [UInt8], apiKeysRequired: Bool) {
         self.routes = routes
         self.pool = pool
         self.metrics = metrics
         self.health = ByteBuffer(string: #"{"status":"ok"}"#)
         self.openAPI = ByteBuffer(bytes: openAPI)
-        self.docsPage = ByteBuffer(bytes: DocsPage.html(openAPI: openAPI, title: routes.title))
+        self.docsPage = ByteBuffer(bytes: DocsPage.html(openAPI: openAPI, title: routes.title, apiKeysRequired: apiKeysRequired))
     }
 
     func respond(to route: Route) -> Response {
