@@ -7,7 +7,7 @@ import Darwin
 #endif
 import Logging
 
-/// How log lines are written to stderr: `text` (swift-log's `StreamLogHandler`) or `json` (one object per line).
+/// How log lines are written to stderr: `text` (swift-log's `StreamLogHandler` layout) or `json` (one object per line).
 public enum LogFormat: String, CaseIterable, Sendable {
     case text, json
 
@@ -27,7 +27,7 @@ public enum ForziumLogging {
         LoggingSystem.bootstrap { label in
             switch format {
             case .text:
-                var handler = StreamLogHandler.standardError(label: label)
+                var handler = TextLogHandler(label: label)
                 handler.logLevel = level
                 return handler
             case .json:
@@ -92,8 +92,15 @@ public struct JSONLogHandler: LogHandler {
             Self.value(value, into: &out)
         }
         out.append(contentsOf: "}\n".utf8)
-        Self.writeLock.lock()
-        defer { Self.writeLock.unlock() }
+        Self.writeLine(out, to: descriptor)
+    }
+
+    static let writeLock = WriteLock()
+
+    /// Writes `out` whole to `descriptor` under the process-wide lock (lines from several threads never interleave).
+    static func writeLine(_ out: [UInt8], to descriptor: Int32) {
+        writeLock.lock()
+        defer { writeLock.unlock() }
         out.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -106,8 +113,6 @@ public struct JSONLogHandler: LogHandler {
             }
         }
     }
-
-    private static let writeLock = WriteLock()
 
     /// UTC, millisecond precision: `2026-11-26T16:40:16.123Z`.
     static func timestamp() -> String {
@@ -172,7 +177,7 @@ public struct JSONLogHandler: LogHandler {
 }
 
 /// A pthread mutex that never moves.
-private final class WriteLock: @unchecked Sendable {
+final class WriteLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     init() {
@@ -183,4 +188,37 @@ private final class WriteLock: @unchecked Sendable {
 
     func lock() { pthread_mutex_lock(mutex) }
     func unlock() { pthread_mutex_unlock(mutex) }
+}
+
+/// Text lines on stderr in `StreamLogHandler`'s layout — `2026-11-26T16:40:16.123Z info forzium.gateway : key=value
+/// [source] message` — with the metadata formatted when a line is written, not whenever it changes: swift-log's
+/// `StreamLogHandler` re-renders its metadata on every change, and a server sets metadata on a logger per request.
+public struct TextLogHandler: LogHandler {
+    public let label: String
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    private let descriptor: Int32
+
+    public init(label: String, descriptor: Int32 = 2, metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider) {
+        self.label = label
+        self.descriptor = descriptor
+        self.metadataProvider = metadataProvider
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        if let error = event.error { merged["error"] = .string("\(error)") }
+        var line = "\(JSONLogHandler.timestamp()) \(event.level) \(label) :"
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
+        line += " [\(event.source)] \(event.message)\n"
+        JSONLogHandler.writeLine(Array(line.utf8), to: descriptor)
+    }
 }

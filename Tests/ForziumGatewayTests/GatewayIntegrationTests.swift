@@ -116,7 +116,9 @@ struct GatewayIntegrationTests {
         let docs = try client.request("GET", "/docs")
         status(docs, 200)
         #expect(docs.header("Content-Type")?.hasPrefix("text/html") == true)
-        #expect(docs.text.contains("<script>") && !docs.text.contains("<script src") && !docs.text.contains("<link"))
+        // Self-contained: inline script, nothing loaded from elsewhere (the only link is the empty inline favicon).
+        #expect(docs.text.contains("<script>") && !docs.text.contains("<script src") && !docs.text.contains("src=\"http"))
+        #expect(docs.text.components(separatedBy: "<link").count == 2 && docs.text.contains(#"<link rel="icon" href="data:,">"#))
         #expect(docs.text.contains(#""openapi": "3.1.0""#))
         let metrics = try client.request("GET", "/metrics")
         status(metrics, 200)

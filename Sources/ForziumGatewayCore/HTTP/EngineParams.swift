@@ -104,7 +104,12 @@ enum ResultText {
     /// The result of `reply` as JSON: a binary result is printed from its doubles (non-finite → `null`, as everywhere
     /// in the JSON API), and its shared-memory segment removed; any other result is the engine's own text.
     static func text(_ reply: RPCReply) -> [UInt8] {
-        guard let matrix = reply.takeBinaryResult() else { return Array(reply.resultBytes) }
+        text(reply, binary: reply.takeBinaryResult())
+    }
+
+    /// The same, for a binary result already taken from `reply`.
+    static func text(_ reply: RPCReply, binary: BinaryMatrix?) -> [UInt8] {
+        guard let matrix = binary else { return Array(reply.resultBytes) }
         var text: [UInt8] = []
         if matrix.isScalar {
             JSONWriter.writeDouble(matrix.storage[0], into: &text)

@@ -51,8 +51,15 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
+    /// Serves the connection with its task preferring the connection's event loop as executor: reading the request,
+    /// the middleware, the handler up to the engine call and writing the response all run on the thread that does the
+    /// connection's I/O, with no hop to the cooperative pool and back per request. Heavy work (parsing and validating
+    /// a large body) moves itself to the global executor (`EngineRequestReader`).
     public func handle(value asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, logger: Logger) async {
-        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+        let executor = EventLoopTaskExecutor(asyncChannel.channel.eventLoop)
+        await withTaskExecutorPreference(executor) {
+            await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+        }
     }
 }
 
@@ -67,6 +74,6 @@ extension HTTPServerBuilder {
     }
 }
 
-// Responses are not compressed yet: NIOHTTPCompression's `HTTPResponseCompressor` (swift-nio-extras 1.35.2) pops one
-// queued `Accept-Encoding` per response head, 1xx heads included, and traps on an empty queue — an interim
-// `100 Continue` or a problem the edge writes before any request head would crash the gateway.
+// Responses are compressed by `CompressionMiddleware`, not here: NIOHTTPCompression's `HTTPResponseCompressor`
+// (swift-nio-extras 1.35.2) pops one queued `Accept-Encoding` per response head, 1xx heads included, and traps on an
+// empty queue — an interim `100 Continue` or a problem the edge writes before any request head would crash it.

@@ -15,16 +15,22 @@ struct ComputeHandler: Sendable {
 
     func respond(to request: Request, route: Route, requestID: String) async throws -> Response {
         let started = ContinuousClock.now
-        let decoded = try await reader.read(request, route: route, started: started)
-        let received = ContinuousClock.now
-        let params = EngineParams(decoded.value)
+        let heavy = Offload.isHeavy(contentLength: request.headers[.contentLength])
+        var received = started
+        let (decoded, params) = try await Offload.run(if: heavy) {
+            let decoded = try await reader.read(request, route: route, started: started)
+            received = ContinuousClock.now
+            return (decoded, EngineParams(decoded.value))
+        }
         defer { params.release() }
         let encodedAt = ContinuousClock.now
         let reply = try await pool.call(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline)
         let answeredAt = ContinuousClock.now
         if let error = reply.error { throw EngineAnswer.map(engineError: error) }
         let elapsed = started.duration(to: answeredAt).milliseconds
-        let result = ResultText.text(reply)
+        let matrix = reply.takeBinaryResult()
+        let largeResult = (matrix?.storage.count ?? 0) * 8 > Offload.inlineBytes || reply.resultBytes.count > Offload.inlineBytes
+        let result = try await Offload.run(if: largeResult) { ResultText.text(reply, binary: matrix) }
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [
                 "request_id": "\(requestID)", "bytes": "\(decoded.bodyBytes)",

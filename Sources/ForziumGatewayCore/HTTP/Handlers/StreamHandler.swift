@@ -14,9 +14,12 @@ struct StreamHandler: Sendable {
 
     func respond(to request: Request, route: Route, requestID: String) async throws -> Response {
         let started = ContinuousClock.now
-        let decoded = try await reader.read(request, route: route, started: started)
+        let heavy = Offload.isHeavy(contentLength: request.headers[.contentLength])
+        let (decoded, params) = try await Offload.run(if: heavy) {
+            let decoded = try await reader.read(request, route: route, started: started)
+            return (decoded, EngineParams(decoded.value))
+        }
         let operation = decoded.operation
-        let params = EngineParams(decoded.value)
         // The engine has read the input segments once it sends anything: they go after the first event.
         defer { params.release() }
         let events = try await pool.stream(method: "stream", params: params.text, deadline: decoded.deadline)
@@ -30,7 +33,8 @@ struct StreamHandler: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/x-ndjson"
         headers[.xForziumEngine] = engineKind
-        let responseBody = ResponseBody { writer in
+        // Rows are re-framed as they come; for a large input (a long stream) that runs off the event loop.
+        let responseBody = ResponseBody { writer in try await Offload.run(if: heavy) {
             var event = first
             while let current = event {
                 var out = ByteBuffer()
@@ -77,7 +81,7 @@ struct StreamHandler: Sendable {
                 }
             }
             try await writer.finish(nil)
-        }
+        } }
         return Response(status: .ok, headers: headers, body: responseBody)
     }
 
