@@ -404,7 +404,25 @@ struct Evaluation {
             report("must match at least one of the \(nodes.count) anyOf alternatives")
             return false
 
-        case .oneOf(let nodes):
+        case .oneOf(let group):
+            let nodes = group.nodes
+            if let selector = group.selector, case .object(let object) = value {
+                // A discriminated union: only the selected alternative can match (see OneOfSelector).
+                switch selector.choose(object) {
+                case .alternative(let i):
+                    var branch = Annotations()
+                    guard inPlace(nodes[i], value, &branch, path: .index(i)) else { return false }
+                    annotations.merge(branch)
+                    return true
+                case .missing:
+                    report("missing required property \(quoted(selector.property)), which selects one of the \(nodes.count) oneOf alternatives")
+                    return false
+                case .unknown(let found):
+                    report("\(found.briefDescription(limit: 40)) is not one of the allowed values: \(selector.values.map { $0.briefDescription(limit: 40) }.joined(separator: ", "))",
+                           at: .key(selector.property))
+                    return false
+                }
+            }
             let mark = issues.count
             var matches: [Int] = []
             var collected = Annotations()
