@@ -439,6 +439,16 @@ struct Evaluation {
                 return true
             }
             if matches.isEmpty {
+                if group.selector != nil, issues.count > mark {
+                    // A non-object given to a discriminated union: every alternative says the same ("expected object").
+                    var seen: [(String, String)] = []
+                    var kept: [ValidationIssue] = []
+                    for issue in issues[mark...] where !seen.contains(where: { $0 == (issue.instancePointer, issue.message) }) {
+                        seen.append((issue.instancePointer, issue.message))
+                        kept.append(issue)
+                    }
+                    issues.replaceSubrange(mark..., with: kept)
+                }
                 report("must match exactly one of the \(nodes.count) oneOf alternatives, matched none")
             } else {
                 issues.removeSubrange(mark...)

@@ -129,6 +129,9 @@ struct ComputeUnionTests {
         #expect(badData.map(\.instancePointer) == ["/data/0/1"])
         let extra = try issues(#"{"data":[[1]],"operation":"transpose","extra":1}"#)
         #expect(extra.map(\.instancePointer) == ["/extra"])
+        // Not an object: said once, not once per alternative.
+        let array = try issues(#"[1]"#)
+        #expect(array.map(\.message) == ["expected object, got array", "must match exactly one of the 16 oneOf alternatives, matched none"])
     }
 
     /// Every `examples` entry of every schema is valid against that schema.
