@@ -97,6 +97,7 @@ struct ComputeUnionTests {
         // Both verdicts well represented (the random part alone is 6000 bodies).
         #expect(accepted > 1000, "accepted \(accepted)")
         #expect(rejected > 3000, "rejected \(rejected)")
+        #expect(accepted + rejected > 15_000)
     }
 
     @Test func axisIsAnIntegerEnumPlusNullWithTheOldVerdicts() throws {
