@@ -53,6 +53,7 @@ def test_calls_through_the_generated_client(generated, gateway):
     from forzium_client import Client
     from forzium_client.api.compute import post_compute, post_stream
     from forzium_client.api.operations import post_v1_sum
+    from forzium_client.api.service import get_ready, get_root
     from forzium_client.models import (
         MatmulComputeRequest, MatmulParameters, Problem, StreamDone, StreamRow, SumParams, TransposeComputeRequest,
     )
@@ -82,6 +83,13 @@ def test_calls_through_the_generated_client(generated, gateway):
     assert [(row.row, row.values) for row in rows] == [(0, [1.0, 3.0, 5.0]), (1, [2.0, 4.0, 6.0])]
     done = StreamDone.from_dict(lines[-1])
     assert (done.done, done.rows, done.cols, done.operation) == (True, 2, 3, "transpose")
+
+    # Service routes, typed by their schemas.
+    ready = get_ready.sync(client=client)
+    assert ready is not None and ready.status == "ready" and ready.engines[0].state == "ready"
+    root = get_root.sync(client=client)
+    assert root is not None and not isinstance(root, Problem)
+    assert "POST /compute" in root.routes and root.engine_info.kind == root.engine
 
     # A 422 (shapes that do not agree: schema-valid, refused by the engine), parsed into Problem.
     client = Client(base_url=f"http://127.0.0.1:{gateway.port}")
