@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
-import OpenAPIAsyncHTTPClient
 import OpenAPIRuntime
 
 /// A client of the Forzium gateway.
@@ -26,9 +25,10 @@ public struct ForziumClient: Sendable {
     ///   - serverURL: The gateway, e.g. `http://127.0.0.1:8000`.
     ///   - apiKey: Sent as a bearer token (needed only when the gateway runs with `--api-keys`).
     ///   - timeoutMilliseconds: Sent as `X-Forzium-Timeout-Ms` with every request (the gateway answers 504 past it).
-    ///   - transport: Default: AsyncHTTPClient's shared client, one-minute timeout.
+    ///   - transport: Default: `ForziumTransport()` (AsyncHTTPClient's shared client, bodies sent whole, one-minute
+    ///     timeout); any `ClientTransport` works, e.g. swift-openapi-urlsession's `URLSessionTransport`.
     public init(serverURL: URL, apiKey: String? = nil, timeoutMilliseconds: Int? = nil,
-                transport: any ClientTransport = AsyncHTTPClientTransport()) {
+                transport: any ClientTransport = ForziumTransport()) {
         var middlewares: [any ClientMiddleware] = []
         if apiKey != nil || timeoutMilliseconds != nil {
             middlewares.append(RequestHeaders(apiKey: apiKey, timeoutMilliseconds: timeoutMilliseconds))
