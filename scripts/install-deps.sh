@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Forzium needs on a fresh Debian machine, and nothing that is already there.
 #   - libjansson-dev: the SIMD engine links libjansson (pkg-config jansson).
-#   - Python packages used by tests (openapi-spec-validator, pytest, schemathesis, selenium) — only with --test.
+#   - Python packages used by tests (openapi-spec-validator, pytest, schemathesis, selenium; openapi-python-client and
+#     mypy for the generated-client test, pinned to the versions it was written against) — only with --test.
 #   - chromium + chromium-driver (the /docs page is tested in a headless browser) — only with --test.
 #   - nginx (the scale-out test runs Debian's nginx in front of three gateways) and systemd-analyze (the packaging
 #     test verifies the unit with it, where systemd can be installed) — only with --test.
@@ -64,5 +65,10 @@ if [ "${1:-}" = "--test" ]; then
     if ! python3 -c 'import pytest, schemathesis' 2>/dev/null; then
         echo "install-deps: installing pytest and schemathesis (pip)" >&2
         python3 -m pip install -q pytest schemathesis
+    fi
+    if ! python3 -c 'import openapi_python_client, mypy' 2>/dev/null \
+        || [ "$(python3 -c 'import importlib.metadata as m; print(m.version("openapi-python-client"), m.version("mypy"))')" != "0.29.1 2.4.1" ]; then
+        echo "install-deps: installing openapi-python-client 0.29.1 and mypy 2.4.1 (pip)" >&2
+        python3 -m pip install -q openapi-python-client==0.29.1 mypy==2.4.1
     fi
 fi

@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-swift build -c release
+# The three executables only: a plain `swift build` would also compile the client library (ForziumClient, on
+# AsyncHTTPClient) and the benchmark tool in release.
+for product in forzium-engine forzium-engine-simd forzium-gateway; do swift build -c release --product "$product"; done
 exec "$(swift build -c release --show-bin-path)/forzium-gateway" --host 127.0.0.1 --port 8000 "$@"

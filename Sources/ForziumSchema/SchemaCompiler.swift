@@ -8,6 +8,7 @@ struct SchemaCompiler {
     private var pendingReferences: [(NodeReference, String, String)] = []  // (box, target URI, location of $ref)
     private var dynamicTargets: [(DynamicTargets, String)] = []           // (targets, anchor name)
     private var vocabularyCache: [String: Bool] = [:]
+    private var oneOfGroups: [OneOfGroup] = []
     /// Set when an `unevaluatedItems` / `unevaluatedProperties` keyword was compiled.
     private(set) var usesUnevaluated = false
 
@@ -48,6 +49,7 @@ struct SchemaCompiler {
             }
             if !pendingReferences.isEmpty { changed = true }
         }
+        for group in oneOfGroups where group.selector == nil { group.selector = OneOfSelector(group.nodes) }
         for node in nodes.values where node.numberCheck == nil {
             var visiting: Set<ObjectIdentifier> = []
             node.numberCheck = Self.numberCheck(for: node, visiting: &visiting)
@@ -234,7 +236,11 @@ struct SchemaCompiler {
         // Applicators.
         if let value = keys["allOf"] { keywords.append(("/allOf", .allOf(try schemaArray(value, location, "allOf")))) }
         if let value = keys["anyOf"] { keywords.append(("/anyOf", .anyOf(try schemaArray(value, location, "anyOf")))) }
-        if let value = keys["oneOf"] { keywords.append(("/oneOf", .oneOf(try schemaArray(value, location, "oneOf")))) }
+        if let value = keys["oneOf"] {
+            let group = OneOfGroup(try schemaArray(value, location, "oneOf"))
+            oneOfGroups.append(group)
+            keywords.append(("/oneOf", .oneOf(group)))
+        }
         if keys["not"] != nil { keywords.append(("/not", .not(try child(location, "/not")))) }
         if keys["if"] != nil {
             let condition = try child(location, "/if")

@@ -134,7 +134,7 @@ enum Keyword: @unchecked Sendable {
     case dependentRequired([(String, [String])])
     case allOf([SchemaNode])
     case anyOf([SchemaNode])
-    case oneOf([SchemaNode])
+    case oneOf(OneOfGroup)
     case not(SchemaNode)
     case conditional(Conditional)
     case dependentSchemas([(String, SchemaNode)])
@@ -185,6 +185,87 @@ final class PropertyTable: @unchecked Sendable {
         }
         for i in names.indices where sameCodePoints(names[i], name) { return nodes[i] }
         return nil
+    }
+}
+
+/// The subschemas of a `oneOf`, and when they form a discriminated union, what selects the alternative.
+final class OneOfGroup: @unchecked Sendable {
+    let nodes: [SchemaNode]
+    /// Set after references are resolved (see `OneOfSelector.init`).
+    var selector: OneOfSelector?
+
+    init(_ nodes: [SchemaNode]) { self.nodes = nodes }
+}
+
+/// A `oneOf` whose every alternative requires the same property with a `const` value, all different (the shape an
+/// OpenAPI `discriminator` describes, found from the keywords alone: `discriminator` itself is an annotation).
+/// For an object that has the property, every alternative but the one with its value fails on that `const`, so the
+/// verdict of the `oneOf` is that alternative's verdict, and its issues are the useful ones to report. Exactly the
+/// general verdict.
+struct OneOfSelector: Sendable {
+    let property: String
+    /// The `const` of each alternative, in `oneOf` order.
+    let values: [JSONValue]
+
+    init?(_ nodes: [SchemaNode]) {
+        guard nodes.count >= 2 else { return nil }
+        var constraints: [[(name: String, value: JSONValue)]] = []
+        for node in nodes {
+            var required: [String] = []
+            var constants: [(name: String, value: JSONValue)] = []
+            var visiting: Set<ObjectIdentifier> = []
+            Self.collect(node, required: &required, constants: &constants, visiting: &visiting)
+            constraints.append(constants.filter { pair in required.contains { sameCodePoints($0, pair.name) } })
+        }
+        for candidate in constraints[0] {
+            var values: [JSONValue] = []
+            for branch in constraints {
+                guard let value = branch.first(where: { sameCodePoints($0.name, candidate.name) })?.value,
+                      !values.contains(where: { $0.schemaEquals(value) }) else { break }
+                values.append(value)
+            }
+            if values.count == nodes.count {
+                property = candidate.name
+                self.values = values
+                return
+            }
+        }
+        return nil
+    }
+
+    /// The `required` names and `properties` `const`s a node imposes through keywords that must all hold
+    /// (its own, those of `$ref` targets and of `allOf` members).
+    private static func collect(_ node: SchemaNode, required: inout [String], constants: inout [(name: String, value: JSONValue)],
+                                visiting: inout Set<ObjectIdentifier>) {
+        guard node.constant == nil, visiting.insert(ObjectIdentifier(node)).inserted else { return }
+        for (_, keyword) in node.keywords {
+            switch keyword {
+            case .required(let names):
+                required += names
+            case .properties(let table):
+                for (name, child) in zip(table.names, table.nodes) where child.constant == nil {
+                    for (_, inner) in child.keywords {
+                        if case .constant(let value) = inner { constants.append((name, value)) }
+                    }
+                }
+            case .ref(let box):
+                if let target = box.node { collect(target, required: &required, constants: &constants, visiting: &visiting) }
+            case .allOf(let members):
+                for member in members { collect(member, required: &required, constants: &constants, visiting: &visiting) }
+            default:
+                continue
+            }
+        }
+    }
+
+    /// The alternative an object selects: `.alternative(i)`, `.missing` when it lacks the property, or
+    /// `.unknown` when its value is no alternative's.
+    enum Choice { case alternative(Int), missing, unknown(JSONValue) }
+
+    func choose(_ object: JSONObject) -> Choice {
+        guard let value = object.member(named: property) else { return .missing }
+        guard let index = values.firstIndex(where: { $0.schemaEquals(value) }) else { return .unknown(value) }
+        return .alternative(index)
     }
 }
 

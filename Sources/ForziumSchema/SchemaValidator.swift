@@ -404,7 +404,25 @@ struct Evaluation {
             report("must match at least one of the \(nodes.count) anyOf alternatives")
             return false
 
-        case .oneOf(let nodes):
+        case .oneOf(let group):
+            let nodes = group.nodes
+            if let selector = group.selector, case .object(let object) = value {
+                // A discriminated union: only the selected alternative can match (see OneOfSelector).
+                switch selector.choose(object) {
+                case .alternative(let i):
+                    var branch = Annotations()
+                    guard inPlace(nodes[i], value, &branch, path: .index(i)) else { return false }
+                    annotations.merge(branch)
+                    return true
+                case .missing:
+                    report("missing required property \(quoted(selector.property)), which selects one of the \(nodes.count) oneOf alternatives")
+                    return false
+                case .unknown(let found):
+                    report("\(found.briefDescription(limit: 40)) is not one of the allowed values: \(selector.values.map { $0.briefDescription(limit: 40) }.joined(separator: ", "))",
+                           at: .key(selector.property))
+                    return false
+                }
+            }
             let mark = issues.count
             var matches: [Int] = []
             var collected = Annotations()
@@ -421,6 +439,16 @@ struct Evaluation {
                 return true
             }
             if matches.isEmpty {
+                if group.selector != nil, issues.count > mark {
+                    // A non-object given to a discriminated union: every alternative says the same ("expected object").
+                    var seen: [(String, String)] = []
+                    var kept: [ValidationIssue] = []
+                    for issue in issues[mark...] where !seen.contains(where: { $0 == (issue.instancePointer, issue.message) }) {
+                        seen.append((issue.instancePointer, issue.message))
+                        kept.append(issue)
+                    }
+                    issues.replaceSubrange(mark..., with: kept)
+                }
                 report("must match exactly one of the \(nodes.count) oneOf alternatives, matched none")
             } else {
                 issues.removeSubrange(mark...)

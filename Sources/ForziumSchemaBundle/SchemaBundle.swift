@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:8f5e474f45277eed6911b408900701f3091d320442808e50b9b7352fb79b234a"
+    public static let digest = "sha256:5f6c5c0d204f79898cc0e0274819ac42957eee06be79fccbc4f060fa25ce821d"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -16,13 +16,915 @@ public enum SchemaBundle {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/defs/axis.json",
   "title": "Axis",
-  "description": "Which axis a reduction runs along: null (default) reduces the whole matrix to a number, 0 reduces down each column (result 1×cols), 1 reduces along each row (result rows×1).",
-  "enum": [
-    null,
-    0,
-    1
+  "description": "Which axis a reduction runs along: null (default) reduces the whole matrix to a number, 0 reduces down each column (result 1×cols), 1 reduces along each row (result rows×1). Written as an integer from 0 to 1 or null (the same values as the enum [0, 1, null]): code generators type that as an optional integer, while an integer enum with a null member is rejected by swift-openapi-generator.",
+  "type": [
+    "integer",
+    "null"
   ],
+  "minimum": 0,
+  "maximum": 1,
   "default": null
+}
+
+"""#),
+        (path: "defs/compute-request/add.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/add.json",
+  "title": "add compute request",
+  "description": "A compute (or stream) request that runs add: data, operation \"add\" and the parameters of add (optional: every parameter has a default).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "add",
+      "description": "Selects add."
+    },
+    "parameters": {
+      "$ref": "../parameters/add.json",
+      "description": "The parameters of add."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "add",
+      "parameters": {
+        "addend": 1
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/conv2d.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/conv2d.json",
+  "title": "conv2d compute request",
+  "description": "A compute (or stream) request that runs conv2d: data, operation \"conv2d\" and the parameters of conv2d (required: kernel).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation",
+    "parameters"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "conv2d",
+      "description": "Selects conv2d."
+    },
+    "parameters": {
+      "$ref": "../parameters/conv2d.json",
+      "description": "The parameters of conv2d."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "conv2d",
+      "parameters": {
+        "kernel": [
+          [
+            1,
+            0
+          ],
+          [
+            0,
+            1
+          ]
+        ]
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/elementwise_add.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/elementwise_add.json",
+  "title": "elementwise_add compute request",
+  "description": "A compute (or stream) request that runs elementwise_add: data, operation \"elementwise_add\" and the parameters of elementwise_add (required: other).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation",
+    "parameters"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "elementwise_add",
+      "description": "Selects elementwise_add."
+    },
+    "parameters": {
+      "$ref": "../parameters/elementwise_add.json",
+      "description": "The parameters of elementwise_add."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "elementwise_add",
+      "parameters": {
+        "other": [
+          [
+            10,
+            20
+          ],
+          [
+            30,
+            40
+          ]
+        ]
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/elementwise_div.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/elementwise_div.json",
+  "title": "elementwise_div compute request",
+  "description": "A compute (or stream) request that runs elementwise_div: data, operation \"elementwise_div\" and the parameters of elementwise_div (required: other).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation",
+    "parameters"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "elementwise_div",
+      "description": "Selects elementwise_div."
+    },
+    "parameters": {
+      "$ref": "../parameters/elementwise_div.json",
+      "description": "The parameters of elementwise_div."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "elementwise_div",
+      "parameters": {
+        "other": [
+          [
+            2,
+            4
+          ],
+          [
+            6,
+            8
+          ]
+        ]
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/elementwise_mul.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/elementwise_mul.json",
+  "title": "elementwise_mul compute request",
+  "description": "A compute (or stream) request that runs elementwise_mul: data, operation \"elementwise_mul\" and the parameters of elementwise_mul (required: other).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation",
+    "parameters"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "elementwise_mul",
+      "description": "Selects elementwise_mul."
+    },
+    "parameters": {
+      "$ref": "../parameters/elementwise_mul.json",
+      "description": "The parameters of elementwise_mul."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "elementwise_mul",
+      "parameters": {
+        "other": [
+          [
+            2,
+            2
+          ],
+          [
+            2,
+            2
+          ]
+        ]
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/elementwise_sub.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/elementwise_sub.json",
+  "title": "elementwise_sub compute request",
+  "description": "A compute (or stream) request that runs elementwise_sub: data, operation \"elementwise_sub\" and the parameters of elementwise_sub (required: other).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation",
+    "parameters"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "elementwise_sub",
+      "description": "Selects elementwise_sub."
+    },
+    "parameters": {
+      "$ref": "../parameters/elementwise_sub.json",
+      "description": "The parameters of elementwise_sub."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "elementwise_sub",
+      "parameters": {
+        "other": [
+          [
+            1,
+            1
+          ],
+          [
+            1,
+            1
+          ]
+        ]
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/matmul.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/matmul.json",
+  "title": "matmul compute request",
+  "description": "A compute (or stream) request that runs matmul: data, operation \"matmul\" and the parameters of matmul (required: matrix_b).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation",
+    "parameters"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "matmul",
+      "description": "Selects matmul."
+    },
+    "parameters": {
+      "$ref": "../parameters/matmul.json",
+      "description": "The parameters of matmul."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "matmul",
+      "parameters": {
+        "matrix_b": [
+          [
+            5,
+            6
+          ],
+          [
+            7,
+            8
+          ]
+        ]
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/max.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/max.json",
+  "title": "max compute request",
+  "description": "A compute (or stream) request that runs max: data, operation \"max\" and the parameters of max (optional: every parameter has a default).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "max",
+      "description": "Selects max."
+    },
+    "parameters": {
+      "$ref": "../parameters/max.json",
+      "description": "The parameters of max."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "max"
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/max_pool2d.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/max_pool2d.json",
+  "title": "max_pool2d compute request",
+  "description": "A compute (or stream) request that runs max_pool2d: data, operation \"max_pool2d\" and the parameters of max_pool2d (required: size).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation",
+    "parameters"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "max_pool2d",
+      "description": "Selects max_pool2d."
+    },
+    "parameters": {
+      "$ref": "../parameters/max_pool2d.json",
+      "description": "The parameters of max_pool2d."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "max_pool2d",
+      "parameters": {
+        "size": 2
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/mean.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/mean.json",
+  "title": "mean compute request",
+  "description": "A compute (or stream) request that runs mean: data, operation \"mean\" and the parameters of mean (optional: every parameter has a default).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "mean",
+      "description": "Selects mean."
+    },
+    "parameters": {
+      "$ref": "../parameters/mean.json",
+      "description": "The parameters of mean."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "mean",
+      "parameters": {
+        "axis": null
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/min.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/min.json",
+  "title": "min compute request",
+  "description": "A compute (or stream) request that runs min: data, operation \"min\" and the parameters of min (optional: every parameter has a default).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "min",
+      "description": "Selects min."
+    },
+    "parameters": {
+      "$ref": "../parameters/min.json",
+      "description": "The parameters of min."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "min",
+      "parameters": {
+        "axis": 1
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/multiply.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/multiply.json",
+  "title": "multiply compute request",
+  "description": "A compute (or stream) request that runs multiply: data, operation \"multiply\" and the parameters of multiply (optional: every parameter has a default).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "multiply",
+      "description": "Selects multiply."
+    },
+    "parameters": {
+      "$ref": "../parameters/multiply.json",
+      "description": "The parameters of multiply."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "multiply",
+      "parameters": {
+        "factor": 2
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/normalize.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/normalize.json",
+  "title": "normalize compute request",
+  "description": "A compute (or stream) request that runs normalize: data, operation \"normalize\" and the parameters of normalize (optional: every parameter has a default).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "normalize",
+      "description": "Selects normalize."
+    },
+    "parameters": {
+      "$ref": "../parameters/normalize.json",
+      "description": "The parameters of normalize."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "normalize",
+      "parameters": {
+        "mode": "l2"
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/reshape.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/reshape.json",
+  "title": "reshape compute request",
+  "description": "A compute (or stream) request that runs reshape: data, operation \"reshape\" and the parameters of reshape (required: rows, cols).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation",
+    "parameters"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "reshape",
+      "description": "Selects reshape."
+    },
+    "parameters": {
+      "$ref": "../parameters/reshape.json",
+      "description": "The parameters of reshape."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "reshape",
+      "parameters": {
+        "rows": 1,
+        "cols": 4
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/sum.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/sum.json",
+  "title": "sum compute request",
+  "description": "A compute (or stream) request that runs sum: data, operation \"sum\" and the parameters of sum (optional: every parameter has a default).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "sum",
+      "description": "Selects sum."
+    },
+    "parameters": {
+      "$ref": "../parameters/sum.json",
+      "description": "The parameters of sum."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "sum",
+      "parameters": {
+        "axis": 0
+      }
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/compute-request/transpose.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/compute-request/transpose.json",
+  "title": "transpose compute request",
+  "description": "A compute (or stream) request that runs transpose: data, operation \"transpose\" and the parameters of transpose (optional: every parameter has a default).",
+  "type": "object",
+  "required": [
+    "data",
+    "operation"
+  ],
+  "properties": {
+    "data": {
+      "$ref": "../matrix.json",
+      "description": "The input matrix."
+    },
+    "operation": {
+      "type": "string",
+      "const": "transpose",
+      "description": "Selects transpose."
+    },
+    "parameters": {
+      "$ref": "../parameters/transpose.json",
+      "description": "The parameters of transpose."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "operation": "transpose"
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/engine-slot.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/engine-slot.json",
+  "title": "Engine slot",
+  "description": "The state of one engine process slot of the gateway's pool.",
+  "type": "object",
+  "required": [
+    "slot",
+    "pid",
+    "state",
+    "in_flight",
+    "restarts"
+  ],
+  "properties": {
+    "slot": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Slot index, from 0."
+    },
+    "pid": {
+      "type": [
+        "integer",
+        "null"
+      ],
+      "description": "Process id of the slot's engine; null while none runs."
+    },
+    "state": {
+      "type": "string",
+      "enum": [
+        "starting",
+        "ready",
+        "unresponsive",
+        "restarting",
+        "backoff",
+        "broken",
+        "stopped",
+        "draining",
+        "retired"
+      ],
+      "description": "starting, ready, unresponsive (no answer to a ping: out of rotation), restarting, backoff (waiting before a restart), broken (crash-looping), stopped, draining or retired (an upgrade replaced it)."
+    },
+    "in_flight": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Requests sent to this engine and not yet answered."
+    },
+    "restarts": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Times the slot's engine was restarted."
+    }
+  }
+}
+
+"""#),
+        (path: "defs/health.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/health.json",
+  "title": "Health",
+  "description": "The /health answer: the process is up (it says nothing about engines; see /ready).",
+  "type": "object",
+  "required": [
+    "status"
+  ],
+  "properties": {
+    "status": {
+      "type": "string",
+      "const": "ok",
+      "description": "Always ok."
+    }
+  }
 }
 
 """#),
@@ -448,16 +1350,132 @@ public enum SchemaBundle {
 }
 
 """#),
+        (path: "defs/problem.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/problem.json",
+  "title": "Problem",
+  "description": "RFC 9457 problem details: the body of every gateway error (application/problem+json), and of the error line that ends a failed /stream.",
+  "type": "object",
+  "required": [
+    "type",
+    "title",
+    "status",
+    "detail",
+    "request_id"
+  ],
+  "properties": {
+    "type": {
+      "type": "string",
+      "format": "uri",
+      "description": "A stable URI per kind of problem, e.g. https://forzium.dev/problems/invalid-params."
+    },
+    "title": {
+      "type": "string",
+      "description": "Short, stable summary of the problem type."
+    },
+    "status": {
+      "type": "integer",
+      "description": "The HTTP status code."
+    },
+    "detail": {
+      "type": "string",
+      "description": "What went wrong with this request."
+    },
+    "instance": {
+      "type": "string",
+      "description": "The request path."
+    },
+    "request_id": {
+      "type": "string",
+      "description": "The request's X-Request-ID (sent or generated)."
+    },
+    "errors": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "description": "One problem.",
+        "required": [
+          "pointer",
+          "message"
+        ],
+        "properties": {
+          "pointer": {
+            "type": "string",
+            "description": "JSON Pointer into the request body, e.g. /parameters/matrix_b; empty for the body itself."
+          },
+          "message": {
+            "type": "string",
+            "description": "What is wrong there."
+          }
+        }
+      },
+      "description": "For invalid bodies: every problem found, each located by a JSON Pointer into the body."
+    }
+  }
+}
+
+"""#),
+        (path: "defs/readiness.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/readiness.json",
+  "title": "Readiness",
+  "description": "The /ready answer (200 when an engine can take work, else 503): the engine kind and each slot's state.",
+  "type": "object",
+  "required": [
+    "status",
+    "engine",
+    "queued",
+    "engines"
+  ],
+  "properties": {
+    "status": {
+      "type": "string",
+      "enum": [
+        "ready",
+        "unavailable"
+      ],
+      "description": "ready when at least one engine takes work, else unavailable."
+    },
+    "engine": {
+      "type": "string",
+      "enum": [
+        "simd",
+        "fallback"
+      ],
+      "description": "Engine kind the gateway runs: simd or fallback."
+    },
+    "queued": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Requests waiting for an engine."
+    },
+    "engines": {
+      "type": "array",
+      "items": {
+        "$ref": "engine-slot.json",
+        "description": "One slot."
+      },
+      "description": "One entry per engine slot."
+    }
+  }
+}
+
+"""#),
         (path: "defs/reduction-result.json", text: #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/defs/reduction-result.json",
   "title": "Reduction result",
-  "description": "The result of sum, mean, min or max: a number when axis is null (the default), a 1×cols matrix [[...]] for axis 0, a rows×1 matrix for axis 1 (dimensions kept, as numpy's keepdims).",
+  "description": "The result of sum, mean, min or max: a number when axis is null (the default), a 1×cols matrix [[...]] for axis 0, a rows×1 matrix for axis 1 (dimensions kept, as numpy's keepdims). A non-finite number is written as null; the null alternative is stated inline (not through scalar-result.json) so that code generators see the union itself as nullable.",
   "anyOf": [
     {
-      "$ref": "scalar-result.json",
-      "description": "axis null: the whole matrix reduced to one number."
+      "type": [
+        "number",
+        "null"
+      ],
+      "description": "axis null: the whole matrix reduced to one number (scalar-result); null when not finite."
     },
     {
       "$ref": "result-matrix.json",
@@ -518,6 +1536,203 @@ public enum SchemaBundle {
 }
 
 """#),
+        (path: "defs/service-info.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/service-info.json",
+  "title": "Service info",
+  "description": "The / answer: what this service is, where its documentation is, its routes, and the engine's engine.info.",
+  "type": "object",
+  "required": [
+    "name",
+    "title",
+    "version",
+    "api_version",
+    "engine",
+    "docs",
+    "openapi",
+    "routes",
+    "engine_info"
+  ],
+  "properties": {
+    "name": {
+      "type": "string",
+      "description": "Always forzium-gateway."
+    },
+    "title": {
+      "type": "string",
+      "description": "The API's title (gateway/routes.json)."
+    },
+    "version": {
+      "type": "string",
+      "description": "The gateway's version."
+    },
+    "api_version": {
+      "type": "string",
+      "description": "The API's version (info.version of the OpenAPI document)."
+    },
+    "engine": {
+      "type": "string",
+      "enum": [
+        "simd",
+        "fallback"
+      ],
+      "description": "Engine kind: simd or fallback."
+    },
+    "docs": {
+      "type": "string",
+      "description": "Path of the documentation page."
+    },
+    "openapi": {
+      "type": "string",
+      "description": "Path of the OpenAPI document."
+    },
+    "routes": {
+      "type": "array",
+      "items": {
+        "type": "string",
+        "description": "One route."
+      },
+      "description": "Every route, as \"METHOD /path\"."
+    },
+    "engine_info": {
+      "$ref": "../methods/engine.info.result.json",
+      "description": "The engine's engine.info result."
+    }
+  }
+}
+
+"""#),
+        (path: "defs/stream-done.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/stream-done.json",
+  "title": "Stream done",
+  "description": "The last NDJSON line of a successful /stream answer: the result's shape, the operation, the engine and the time taken.",
+  "type": "object",
+  "required": [
+    "done",
+    "rows",
+    "cols",
+    "operation",
+    "engine",
+    "execution_time_ms"
+  ],
+  "properties": {
+    "done": {
+      "type": "boolean",
+      "const": true,
+      "description": "Always true: no more rows follow."
+    },
+    "rows": {
+      "type": "integer",
+      "minimum": 1,
+      "description": "Rows of the result (the row lines sent)."
+    },
+    "cols": {
+      "type": "integer",
+      "minimum": 1,
+      "description": "Columns of the result (of every row line)."
+    },
+    "operation": {
+      "$ref": "operation-name.json",
+      "description": "The operation that ran."
+    },
+    "engine": {
+      "type": "string",
+      "description": "Engine kind that served the request: simd or fallback."
+    },
+    "execution_time_ms": {
+      "type": "number",
+      "description": "Time from the request reaching an engine to the last row, in milliseconds."
+    }
+  },
+  "additionalProperties": false
+}
+
+"""#),
+        (path: "defs/stream-failure.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/stream-failure.json",
+  "title": "Stream failure",
+  "description": "The last NDJSON line of a /stream answer whose engine failed after the first row was sent (before that, the answer is a problem+json error instead).",
+  "type": "object",
+  "required": [
+    "error"
+  ],
+  "properties": {
+    "error": {
+      "$ref": "problem.json",
+      "description": "The problem."
+    }
+  },
+  "additionalProperties": false
+}
+
+"""#),
+        (path: "defs/stream-line.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/stream-line.json",
+  "title": "Stream line",
+  "description": "One line of an application/x-ndjson /stream answer: a row, then after the last row either the done line or a failure line.",
+  "oneOf": [
+    {
+      "$ref": "stream-row.json"
+    },
+    {
+      "$ref": "stream-done.json"
+    },
+    {
+      "$ref": "stream-failure.json"
+    }
+  ]
+}
+
+"""#),
+        (path: "defs/stream-row.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/defs/stream-row.json",
+  "title": "Stream row",
+  "description": "One NDJSON line of a /stream answer: a result row, in order from row 0.",
+  "type": "object",
+  "required": [
+    "row",
+    "values"
+  ],
+  "properties": {
+    "row": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Index of the row in the result."
+    },
+    "values": {
+      "type": "array",
+      "items": {
+        "type": [
+          "number",
+          "null"
+        ],
+        "description": "One element; null when not finite."
+      },
+      "description": "The row's elements; null where a value is not finite."
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "row": 0,
+      "values": [
+        2.0,
+        4.0
+      ]
+    }
+  ]
+}
+
+"""#),
         (path: "defs/stream-rows.json", text: #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -573,7 +1788,22 @@ public enum SchemaBundle {
       "description": "This number is added to every element (default 0). NaN and ±Infinity are accepted and follow IEEE 754."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "addend": 1
+    }
+  ]
 }
 
 """#),
@@ -592,403 +1822,116 @@ public enum SchemaBundle {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/methods/compute.params.json",
   "title": "compute params",
-  "description": "ForziumAPI's request shape: runs the named operation on data with the given parameters. Dispatches to the same code as the operation's own method; errors in parameters point into /parameters/...",
-  "type": "object",
-  "required": [
-    "data",
-    "operation"
+  "description": "ForziumAPI's request shape {data, operation, parameters}: runs the named operation on data with the given parameters. One alternative per operation, selected by the operation member (an OpenAPI discriminator); each fixes the type of parameters to that operation's parameters, optional when the operation has no required parameter. Dispatches to the same code as the operation's own method; errors in parameters point into /parameters/...",
+  "oneOf": [
+    {
+      "$ref": "../defs/compute-request/multiply.json"
+    },
+    {
+      "$ref": "../defs/compute-request/add.json"
+    },
+    {
+      "$ref": "../defs/compute-request/matmul.json"
+    },
+    {
+      "$ref": "../defs/compute-request/transpose.json"
+    },
+    {
+      "$ref": "../defs/compute-request/elementwise_add.json"
+    },
+    {
+      "$ref": "../defs/compute-request/elementwise_sub.json"
+    },
+    {
+      "$ref": "../defs/compute-request/elementwise_mul.json"
+    },
+    {
+      "$ref": "../defs/compute-request/elementwise_div.json"
+    },
+    {
+      "$ref": "../defs/compute-request/conv2d.json"
+    },
+    {
+      "$ref": "../defs/compute-request/max_pool2d.json"
+    },
+    {
+      "$ref": "../defs/compute-request/normalize.json"
+    },
+    {
+      "$ref": "../defs/compute-request/reshape.json"
+    },
+    {
+      "$ref": "../defs/compute-request/sum.json"
+    },
+    {
+      "$ref": "../defs/compute-request/mean.json"
+    },
+    {
+      "$ref": "../defs/compute-request/min.json"
+    },
+    {
+      "$ref": "../defs/compute-request/max.json"
+    }
   ],
-  "properties": {
-    "data": {
-      "$ref": "../defs/matrix.json",
-      "description": "The input matrix."
-    },
-    "operation": {
-      "$ref": "../defs/operation-name.json",
-      "description": "The operation to run on data."
-    },
-    "parameters": {
-      "type": "object",
-      "description": "The operation's own parameters (everything but data), as in that operation's method params; optional when the operation has no required parameters."
+  "discriminator": {
+    "propertyName": "operation",
+    "mapping": {
+      "multiply": "../defs/compute-request/multiply.json",
+      "add": "../defs/compute-request/add.json",
+      "matmul": "../defs/compute-request/matmul.json",
+      "transpose": "../defs/compute-request/transpose.json",
+      "elementwise_add": "../defs/compute-request/elementwise_add.json",
+      "elementwise_sub": "../defs/compute-request/elementwise_sub.json",
+      "elementwise_mul": "../defs/compute-request/elementwise_mul.json",
+      "elementwise_div": "../defs/compute-request/elementwise_div.json",
+      "conv2d": "../defs/compute-request/conv2d.json",
+      "max_pool2d": "../defs/compute-request/max_pool2d.json",
+      "normalize": "../defs/compute-request/normalize.json",
+      "reshape": "../defs/compute-request/reshape.json",
+      "sum": "../defs/compute-request/sum.json",
+      "mean": "../defs/compute-request/mean.json",
+      "min": "../defs/compute-request/min.json",
+      "max": "../defs/compute-request/max.json"
     }
   },
-  "additionalProperties": false,
-  "allOf": [
+  "examples": [
     {
-      "description": "When operation is multiply, parameters holds the parameters of multiply.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "multiply",
-            "description": "Selects multiply."
-          }
-        },
-        "required": [
-          "operation"
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
         ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/multiply.json",
-            "description": "The parameters of multiply."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is add, parameters holds the parameters of add.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "add",
-            "description": "Selects add."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/add.json",
-            "description": "The parameters of add."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is matmul, parameters holds the parameters of matmul.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "matmul",
-            "description": "Selects matmul."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/matmul.json",
-            "description": "The parameters of matmul."
-          }
-        },
-        "required": [
-          "parameters"
+      ],
+      "operation": "matmul",
+      "parameters": {
+        "matrix_b": [
+          [
+            5,
+            6
+          ],
+          [
+            7,
+            8
+          ]
         ]
       }
     },
     {
-      "description": "When operation is transpose, parameters holds the parameters of transpose.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "transpose",
-            "description": "Selects transpose."
-          }
-        },
-        "required": [
-          "operation"
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
         ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/transpose.json",
-            "description": "The parameters of transpose."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is elementwise_add, parameters holds the parameters of elementwise_add.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "elementwise_add",
-            "description": "Selects elementwise_add."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/elementwise_add.json",
-            "description": "The parameters of elementwise_add."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is elementwise_sub, parameters holds the parameters of elementwise_sub.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "elementwise_sub",
-            "description": "Selects elementwise_sub."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/elementwise_sub.json",
-            "description": "The parameters of elementwise_sub."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is elementwise_mul, parameters holds the parameters of elementwise_mul.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "elementwise_mul",
-            "description": "Selects elementwise_mul."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/elementwise_mul.json",
-            "description": "The parameters of elementwise_mul."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is elementwise_div, parameters holds the parameters of elementwise_div.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "elementwise_div",
-            "description": "Selects elementwise_div."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/elementwise_div.json",
-            "description": "The parameters of elementwise_div."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is conv2d, parameters holds the parameters of conv2d.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "conv2d",
-            "description": "Selects conv2d."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/conv2d.json",
-            "description": "The parameters of conv2d."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is max_pool2d, parameters holds the parameters of max_pool2d.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "max_pool2d",
-            "description": "Selects max_pool2d."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/max_pool2d.json",
-            "description": "The parameters of max_pool2d."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is normalize, parameters holds the parameters of normalize.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "normalize",
-            "description": "Selects normalize."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/normalize.json",
-            "description": "The parameters of normalize."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is reshape, parameters holds the parameters of reshape.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "reshape",
-            "description": "Selects reshape."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/reshape.json",
-            "description": "The parameters of reshape."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is sum, parameters holds the parameters of sum.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "sum",
-            "description": "Selects sum."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/sum.json",
-            "description": "The parameters of sum."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is mean, parameters holds the parameters of mean.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "mean",
-            "description": "Selects mean."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/mean.json",
-            "description": "The parameters of mean."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is min, parameters holds the parameters of min.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "min",
-            "description": "Selects min."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/min.json",
-            "description": "The parameters of min."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is max, parameters holds the parameters of max.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "max",
-            "description": "Selects max."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/max.json",
-            "description": "The parameters of max."
-          }
-        }
-      }
+      ],
+      "operation": "sum"
     }
   ]
 }
@@ -999,15 +1942,18 @@ public enum SchemaBundle {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/methods/compute.result.json",
   "title": "compute result",
-  "description": "The operation's result: a matrix, or a number for sum/mean/min/max with axis null.",
+  "description": "The operation's result: a matrix, or a number for sum/mean/min/max with axis null. null for a non-finite number (stated inline so that code generators see the union as nullable).",
   "anyOf": [
     {
       "$ref": "../defs/result-matrix.json",
       "description": "A matrix result."
     },
     {
-      "$ref": "../defs/scalar-result.json",
-      "description": "A number (reductions without an axis)."
+      "type": [
+        "number",
+        "null"
+      ],
+      "description": "A number (reductions without an axis); null when not finite."
     }
   ]
 }
@@ -1034,7 +1980,31 @@ public enum SchemaBundle {
       "description": "The kernel, no larger than data in either dimension; the result is a 'valid' cross-correlation (no padding, stride 1, kernel not flipped)."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "kernel": [
+        [
+          1,
+          0
+        ],
+        [
+          0,
+          1
+        ]
+      ]
+    }
+  ]
 }
 
 """#),
@@ -1069,7 +2039,31 @@ public enum SchemaBundle {
       "description": "The matrix added element by element to data; same shape as data."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "other": [
+        [
+          10,
+          20
+        ],
+        [
+          30,
+          40
+        ]
+      ]
+    }
+  ]
 }
 
 """#),
@@ -1104,7 +2098,31 @@ public enum SchemaBundle {
       "description": "The divisor matrix, same shape as data; division by zero follows IEEE 754 (±Infinity or NaN, written as null)."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "other": [
+        [
+          2,
+          4
+        ],
+        [
+          6,
+          8
+        ]
+      ]
+    }
+  ]
 }
 
 """#),
@@ -1139,7 +2157,31 @@ public enum SchemaBundle {
       "description": "The matrix multiplied element by element with data; same shape as data."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "other": [
+        [
+          2,
+          2
+        ],
+        [
+          2,
+          2
+        ]
+      ]
+    }
+  ]
 }
 
 """#),
@@ -1174,7 +2216,31 @@ public enum SchemaBundle {
       "description": "The matrix subtracted element by element from data; same shape as data."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "other": [
+        [
+          1,
+          1
+        ],
+        [
+          1,
+          1
+        ]
+      ]
+    }
+  ]
 }
 
 """#),
@@ -1195,7 +2261,10 @@ public enum SchemaBundle {
   "title": "engine.info params",
   "description": "engine.info takes no parameters; params may be omitted or an empty object.",
   "type": "object",
-  "maxProperties": 0
+  "maxProperties": 0,
+  "examples": [
+    {}
+  ]
 }
 
 """#),
@@ -1308,7 +2377,31 @@ public enum SchemaBundle {
       "description": "The right-hand matrix; its row count must equal the column count of data."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "matrix_b": [
+        [
+          5,
+          6
+        ],
+        [
+          7,
+          8
+        ]
+      ]
+    }
+  ]
 }
 
 """#),
@@ -1342,7 +2435,21 @@ public enum SchemaBundle {
       "description": "null (default): one number for the whole matrix; 0: per column (1×cols); 1: per row (rows×1)."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ]
+    }
+  ]
 }
 
 """#),
@@ -1377,7 +2484,22 @@ public enum SchemaBundle {
       "description": "Side of the square, non-overlapping pooling windows; must divide both dimensions of data."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "size": 2
+    }
+  ]
 }
 
 """#),
@@ -1411,7 +2533,22 @@ public enum SchemaBundle {
       "description": "null (default): one number for the whole matrix; 0: per column (1×cols); 1: per row (rows×1)."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "axis": null
+    }
+  ]
 }
 
 """#),
@@ -1445,7 +2582,22 @@ public enum SchemaBundle {
       "description": "null (default): one number for the whole matrix; 0: per column (1×cols); 1: per row (rows×1)."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "axis": 1
+    }
+  ]
 }
 
 """#),
@@ -1480,7 +2632,22 @@ public enum SchemaBundle {
       "description": "Every element is multiplied by this number (default 1). NaN and ±Infinity are accepted and follow IEEE 754."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "factor": 2
+    }
+  ]
 }
 
 """#),
@@ -1514,7 +2681,22 @@ public enum SchemaBundle {
       "description": "minmax (default) or l2, both computed over the whole matrix."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "mode": "l2"
+    }
+  ]
 }
 
 """#),
@@ -1535,7 +2717,10 @@ public enum SchemaBundle {
   "title": "ping params",
   "description": "ping takes no parameters; params may be omitted or an empty object. The engine answers it on its reading thread at once, even while other requests compute.",
   "type": "object",
-  "maxProperties": 0
+  "maxProperties": 0,
+  "examples": [
+    {}
+  ]
 }
 
 """#),
@@ -1586,7 +2771,23 @@ public enum SchemaBundle {
       "description": "Columns of the result; rows × cols must equal the element count of data."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "rows": 1,
+      "cols": 4
+    }
+  ]
 }
 
 """#),
@@ -1605,402 +2806,36 @@ public enum SchemaBundle {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/methods/stream.params.json",
   "title": "stream params",
-  "description": "Same shape as compute. The engine sends the result in row blocks as stream.rows notifications (see defs/stream-rows.json), then answers with the result's shape.",
-  "type": "object",
-  "required": [
-    "data",
-    "operation"
-  ],
-  "properties": {
-    "data": {
-      "$ref": "../defs/matrix.json",
-      "description": "The input matrix."
-    },
-    "operation": {
-      "$ref": "../defs/operation-name.json",
-      "description": "The operation to run on data."
-    },
-    "parameters": {
-      "type": "object",
-      "description": "The operation's own parameters (everything but data), as in that operation's method params; optional when the operation has no required parameters."
-    }
-  },
-  "additionalProperties": false,
-  "allOf": [
+  "description": "Same shape as compute (this schema is compute's). The engine sends the result in row blocks as stream.rows notifications (see defs/stream-rows.json), then answers with the result's shape.",
+  "$ref": "compute.params.json",
+  "examples": [
     {
-      "description": "When operation is multiply, parameters holds the parameters of multiply.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "multiply",
-            "description": "Selects multiply."
-          }
-        },
-        "required": [
-          "operation"
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
         ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/multiply.json",
-            "description": "The parameters of multiply."
-          }
-        }
-      }
+      ],
+      "operation": "transpose"
     },
     {
-      "description": "When operation is add, parameters holds the parameters of add.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "add",
-            "description": "Selects add."
-          }
-        },
-        "required": [
-          "operation"
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
         ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/add.json",
-            "description": "The parameters of add."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is matmul, parameters holds the parameters of matmul.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "matmul",
-            "description": "Selects matmul."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/matmul.json",
-            "description": "The parameters of matmul."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is transpose, parameters holds the parameters of transpose.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "transpose",
-            "description": "Selects transpose."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/transpose.json",
-            "description": "The parameters of transpose."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is elementwise_add, parameters holds the parameters of elementwise_add.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "elementwise_add",
-            "description": "Selects elementwise_add."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/elementwise_add.json",
-            "description": "The parameters of elementwise_add."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is elementwise_sub, parameters holds the parameters of elementwise_sub.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "elementwise_sub",
-            "description": "Selects elementwise_sub."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/elementwise_sub.json",
-            "description": "The parameters of elementwise_sub."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is elementwise_mul, parameters holds the parameters of elementwise_mul.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "elementwise_mul",
-            "description": "Selects elementwise_mul."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/elementwise_mul.json",
-            "description": "The parameters of elementwise_mul."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is elementwise_div, parameters holds the parameters of elementwise_div.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "elementwise_div",
-            "description": "Selects elementwise_div."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/elementwise_div.json",
-            "description": "The parameters of elementwise_div."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is conv2d, parameters holds the parameters of conv2d.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "conv2d",
-            "description": "Selects conv2d."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/conv2d.json",
-            "description": "The parameters of conv2d."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is max_pool2d, parameters holds the parameters of max_pool2d.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "max_pool2d",
-            "description": "Selects max_pool2d."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/max_pool2d.json",
-            "description": "The parameters of max_pool2d."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is normalize, parameters holds the parameters of normalize.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "normalize",
-            "description": "Selects normalize."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/normalize.json",
-            "description": "The parameters of normalize."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is reshape, parameters holds the parameters of reshape.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "reshape",
-            "description": "Selects reshape."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/reshape.json",
-            "description": "The parameters of reshape."
-          }
-        },
-        "required": [
-          "parameters"
-        ]
-      }
-    },
-    {
-      "description": "When operation is sum, parameters holds the parameters of sum.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "sum",
-            "description": "Selects sum."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/sum.json",
-            "description": "The parameters of sum."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is mean, parameters holds the parameters of mean.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "mean",
-            "description": "Selects mean."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/mean.json",
-            "description": "The parameters of mean."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is min, parameters holds the parameters of min.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "min",
-            "description": "Selects min."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/min.json",
-            "description": "The parameters of min."
-          }
-        }
-      }
-    },
-    {
-      "description": "When operation is max, parameters holds the parameters of max.",
-      "if": {
-        "properties": {
-          "operation": {
-            "const": "max",
-            "description": "Selects max."
-          }
-        },
-        "required": [
-          "operation"
-        ]
-      },
-      "then": {
-        "properties": {
-          "parameters": {
-            "$ref": "../defs/parameters/max.json",
-            "description": "The parameters of max."
-          }
-        }
+      ],
+      "operation": "multiply",
+      "parameters": {
+        "factor": 10
       }
     }
   ]
@@ -2054,7 +2889,22 @@ public enum SchemaBundle {
       "description": "null (default): one number for the whole matrix; 0: per column (1×cols); 1: per row (rows×1)."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ],
+      "axis": 0
+    }
+  ]
 }
 
 """#),
@@ -2084,7 +2934,21 @@ public enum SchemaBundle {
       "description": "The input matrix."
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "data": [
+        [
+          1,
+          2
+        ],
+        [
+          3,
+          4
+        ]
+      ]
+    }
+  ]
 }
 
 """#),

@@ -124,9 +124,29 @@ struct RoutingTests {
 struct OpenAPIRefTests {
     @Test func relativeRefsBecomeComponentRefs() {
         let builder = OpenAPIBuilder(routes: .embedded, files: [])
-        #expect(builder.rewriteRef("../defs/matrix.json", base: "methods/matmul.params.json") == "#/components/schemas/matrix")
-        #expect(builder.rewriteRef("../parameters/matmul.json#/properties/x", base: "defs/x/y.json") == "#/components/schemas/parameters.matmul/properties/x")
-        #expect(builder.rewriteRef("https://forzium.dev/schemas/defs/axis.json", base: "methods/sum.params.json") == "#/components/schemas/axis")
-        #expect(OpenAPIBuilder.componentName("defs/parameters/conv2d.json") == "parameters.conv2d")
+        #expect(builder.rewriteRef("../defs/matrix.json", base: "methods/matmul.params.json") == "#/components/schemas/Matrix")
+        #expect(builder.rewriteRef("../parameters/matmul.json#/properties/x", base: "defs/x/y.json") == "#/components/schemas/MatmulParameters/properties/x")
+        #expect(builder.rewriteRef("https://forzium.dev/schemas/defs/axis.json", base: "methods/sum.params.json") == "#/components/schemas/Axis")
+        #expect(builder.rewriteRef("compute.params.json", base: "methods/stream.params.json") == "#/components/schemas/ComputeParams")
+    }
+
+    @Test func componentNamesReadWellInGeneratedCode() {
+        #expect(OpenAPIBuilder.componentName("defs/parameters/conv2d.json") == "Conv2dParameters")
+        #expect(OpenAPIBuilder.componentName("methods/engine.info.result.json") == "EngineInfoResult")
+        #expect(OpenAPIBuilder.componentName("methods/max_pool2d.params.json") == "MaxPool2dParams")
+        #expect(OpenAPIBuilder.componentName("defs/compute-request/elementwise_add.json") == "ElementwiseAddComputeRequest")
+        #expect(OpenAPIBuilder.componentName("defs/scalar-result.json") == "ScalarResult")
+        // Every component of the document: an identifier in every target language, unique by construction (build()
+        // throws on a clash).
+        for file in GatewaySchemas.embedded {
+            let name = OpenAPIBuilder.componentName(file.path)
+            #expect(name.wholeMatch(of: /[A-Z][A-Za-z0-9]*/) != nil, "\(file.path) → \(name)")
+        }
+    }
+
+    @Test func twoSchemasWithOneComponentNameAreRefused() {
+        let file = #"{"$id": "x", "type": "object"}"#
+        let builder = OpenAPIBuilder(routes: .embedded, files: [(path: "defs/a-b.json", text: file), (path: "methods/a_b.json", text: file)])
+        #expect(throws: OpenAPIBuilderError.self) { try builder.build() }
     }
 }

@@ -13,7 +13,9 @@ struct ForziumSchemasTests {
     static let keywordFiles: [String: [String]] = [
         "$schema": [], "$id": ["ref.json", "refRemote.json"], "$ref": ["ref.json", "refRemote.json"], "$defs": ["defs.json"],
         "$anchor": ["anchor.json"], "$comment": [],
-        "title": [], "description": [], "examples": [], "default": ["default.json"], "deprecated": [], "readOnly": [], "writeOnly": [],
+        "title": [], "description": [], "examples": [],
+        // OpenAPI's discriminator: an annotation for code generators (DiscriminatedOneOfTests covers oneOf's verdicts).
+        "discriminator": [], "default": ["default.json"], "deprecated": [], "readOnly": [], "writeOnly": [],
         "type": ["type.json"], "enum": ["enum.json"], "const": ["const.json"],
         "properties": ["properties.json"], "required": ["required.json"], "additionalProperties": ["additionalProperties.json"],
         "patternProperties": ["patternProperties.json"], "propertyNames": ["propertyNames.json"],

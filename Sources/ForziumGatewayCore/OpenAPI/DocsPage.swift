@@ -338,8 +338,9 @@ enum DocsPage {
             var body = el('div', 'body');
             if (op.description) body.appendChild(markdown(op.description));
             var params = op.parameters || [];
-            var security = op.security || doc.security || [];
-            var needsKey = settings.apiKeysRequired && security.length && !security.some(function (r) { return Object.keys(r).length === 0; });
+            // With keys configured, every route needs one except those whose own security is empty (public ones).
+            var security = op.security !== undefined ? op.security : (doc.security || []);
+            var needsKey = settings.apiKeysRequired && security.length > 0;
             if (params.length || needsKey) {
               body.appendChild(el('h4', null, 'Parameters'));
               var t = el('table'), h = el('tr');

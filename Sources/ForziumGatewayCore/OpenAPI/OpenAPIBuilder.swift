@@ -3,8 +3,9 @@ import Foundation
 
 /// Builds the OpenAPI 3.1 document from the route table and the schema documents of `schemas/`.
 ///
-/// Every schema file becomes one entry of `components/schemas` (named after its path: `methods/matmul.params.json`
-/// → `matmul.params`, `defs/matrix.json` → `matrix`), `$id`/`$schema` are dropped, and every relative `$ref` is
+/// Every schema file becomes one entry of `components/schemas`, named after its path so generated code reads well
+/// (`methods/matmul.params.json` → `MatmulParams`, `defs/matrix.json` → `Matrix`, `defs/parameters/matmul.json` →
+/// `MatmulParameters`), `$id`/`$schema` are dropped, and every relative `$ref` (and `discriminator` mapping) is
 /// rewritten to `#/components/schemas/<name>` (keeping a JSON Pointer fragment), so the document has no external refs.
 public struct OpenAPIBuilder {
     public var routes: RouteTable
@@ -16,12 +17,16 @@ public struct OpenAPIBuilder {
         self.files = files.filter { $0.path.hasSuffix(".json") && $0.path != "openapi.json" }.sorted { $0.path < $1.path }
     }
 
-    /// Component name of a schema file path.
+    /// Component name of a schema file path: without `.json` and the leading `methods/` or `defs/`, the file name then
+    /// the folders inward-out, each word (split at `.`, `_`, `-`) capitalised: `methods/engine.info.result.json` →
+    /// `EngineInfoResult`, `defs/compute-request/elementwise_add.json` → `ElementwiseAddComputeRequest`.
     public static func componentName(_ path: String) -> String {
         var name = path
         if name.hasSuffix(".json") { name.removeLast(5) }
         if name.hasPrefix("methods/") { name.removeFirst(8) } else if name.hasPrefix("defs/") { name.removeFirst(5) }
-        return name.replacingOccurrences(of: "/", with: ".")
+        return name.split(separator: "/").reversed().map { segment in
+            segment.split(whereSeparator: { $0 == "." || $0 == "_" || $0 == "-" }).map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+        }.joined()
     }
 
     /// The document, pretty-printed (the form committed as `schemas/openapi.json`).
@@ -30,11 +35,15 @@ public struct OpenAPIBuilder {
     public func build() throws -> JSONValue {
         let paths = Set(files.map(\.path))
         var components: [(key: String, value: JSONValue)] = []
+        var owners: [String: String] = [:]
         for file in files {
             let document = try JSONParser().parse(file.text)
-            components.append((Self.componentName(file.path), rewrite(document, base: file.path, known: paths, topLevel: true)))
+            let name = Self.componentName(file.path)
+            if let other = owners.updateValue(file.path, forKey: name) {
+                throw OpenAPIBuilderError(message: "schemas \(other) and \(file.path) would both be the component \(name)")
+            }
+            components.append((name, rewrite(document, base: file.path, known: paths, topLevel: true)))
         }
-        components.append(("Problem", Self.problemSchema))
         components.sort { $0.key < $1.key }
 
         var pathItems: [(key: String, value: JSONValue)] = []
@@ -56,7 +65,11 @@ public struct OpenAPIBuilder {
                 ("version", .string(routes.version)),
                 ("description", .string(routes.description)),
             ]))),
-            ("servers", .array([.object(JSONObject([("url", .string("http://127.0.0.1:8000")), ("description", .string("default bind address"))]))])),
+            ("servers", .array([.object(JSONObject([("url", .string("/")), ("description", .string("the gateway that serves this document"))]))])),
+            // Keys are optional (only with --api-keys): no key, a bearer token or X-API-Key. Stated once here, so that
+            // operations carry no `security` of their own (public routes override it with `[]`) and generators do not
+            // take every operation for one that needs credentials.
+            ("security", Self.optionalKeySecurity),
             ("tags", .array(tags.map { .object(JSONObject([("name", .string($0))])) })),
             ("paths", .object(JSONObject(pathItems))),
             ("components", .object(JSONObject([
@@ -80,12 +93,7 @@ public struct OpenAPIBuilder {
             ("description", .string(route.description)),
         ]
         var responses: [(key: String, value: JSONValue)] = []
-        if route.isPublic {
-            op.append(("security", .array([])))
-        } else {
-            op.append(("security", .array([.object(JSONObject()), .object(JSONObject([("bearer", .array([]))])),
-                                            .object(JSONObject([("apiKey", .array([]))]))])))
-        }
+        if route.isPublic { op.append(("security", .array([]))) }
         switch route.handler {
         case .compute, .operation, .stream:
             let paramsRef = route.params.map { ref(Self.componentName($0)) } ?? .object(JSONObject())
@@ -108,7 +116,15 @@ public struct OpenAPIBuilder {
             if route.handler == .stream {
                 responses.append(("200", .object(JSONObject([
                     ("description", .string("NDJSON: one `{\"row\", \"values\"}` line per result row, then a `{\"done\": true, ...}` line")),
-                    ("content", .object(JSONObject([("application/x-ndjson", .object(JSONObject([("schema", Self.streamLineSchema)])))]))),
+                    // In OpenAPI 3.1 the schema describes the whole body, which is text; each line is a StreamLine, stated
+                    // in the extension `x-item-schema` (OpenAPI 3.2 calls it itemSchema).
+                    ("content", .object(JSONObject([("application/x-ndjson", .object(JSONObject([
+                        ("schema", .object(JSONObject([
+                            ("type", .string("string")),
+                            ("description", .string("Newline-delimited JSON: each line one StreamLine (#/components/schemas/StreamLine)")),
+                        ]))),
+                        ("x-item-schema", ref("StreamLine")),
+                    ])))]))),
                 ]))))
             } else {
                 let resultSchema: JSONValue = route.result.flatMap { known.contains($0) ? ref(Self.componentName($0)) : nil } ?? .object(JSONObject())
@@ -144,14 +160,12 @@ public struct OpenAPIBuilder {
                 responses.append((code, problemResponse(text)))
             }
         case .health:
-            responses.append(("200", jsonResponse("`{\"status\":\"ok\"}`", schema: .object(JSONObject([
-                ("type", .string("object")), ("properties", .object(JSONObject([("status", .object(JSONObject([("const", .string("ok"))])))]))),
-            ])))))
+            responses.append(("200", jsonResponse("`{\"status\":\"ok\"}`", schema: ref("Health"))))
         case .ready:
-            responses.append(("200", jsonResponse("An engine is ready; body names the engine kind and per-engine state", schema: Self.readySchema)))
-            responses.append(("503", jsonResponse("No engine is ready (starting, crash-looping, or shutting down)", schema: Self.readySchema)))
+            responses.append(("200", jsonResponse("An engine is ready; body names the engine kind and per-engine state", schema: ref("Readiness"))))
+            responses.append(("503", jsonResponse("No engine is ready (starting, crash-looping, or shutting down)", schema: ref("Readiness"))))
         case .info:
-            responses.append(("200", jsonResponse("Service name, version, engine and routes", schema: .object(JSONObject([("type", .string("object"))])))))
+            responses.append(("200", jsonResponse("Service name, version, engine and routes", schema: ref("ServiceInfo"))))
         case .metrics:
             responses.append(("200", .object(JSONObject([
                 ("description", .string("Prometheus text exposition")),
@@ -204,6 +218,15 @@ public struct OpenAPIBuilder {
                 if topLevel, member.key == "$id" || member.key == "$schema" { continue }
                 if member.key == "$ref", case .string(let target) = member.value {
                     members.append(("$ref", .string(rewriteRef(target, base: base))))
+                } else if member.key == "discriminator", case .object(let discriminator) = member.value {
+                    // OpenAPI's discriminator: its mapping values are references too.
+                    members.append(("discriminator", .object(JSONObject(discriminator.members.map { entry in
+                        guard entry.key == "mapping", case .object(let mapping) = entry.value else { return entry }
+                        return ("mapping", .object(JSONObject(mapping.members.map { target in
+                            guard case .string(let reference) = target.value else { return target }
+                            return (target.key, .string(rewriteRef(reference, base: base)))
+                        })))
+                    }))))
                 } else {
                     members.append((member.key, rewrite(member.value, base: base, known: known, topLevel: false)))
                 }
@@ -240,68 +263,16 @@ public struct OpenAPIBuilder {
         return "#/components/schemas/" + Self.componentName(path) + fragment
     }
 
-    // MARK: Fixed schemas
+    // MARK: Fixed parts
 
-    static let problemSchema: JSONValue = .object(JSONObject([
-        ("type", .string("object")),
-        ("description", .string("RFC 9457 problem details")),
-        ("required", .array(["type", "title", "status", "detail", "request_id"].map { .string($0) })),
-        ("properties", .object(JSONObject([
-            ("type", .object(JSONObject([("type", .string("string")), ("format", .string("uri"))]))),
-            ("title", .object(JSONObject([("type", .string("string"))]))),
-            ("status", .object(JSONObject([("type", .string("integer"))]))),
-            ("detail", .object(JSONObject([("type", .string("string"))]))),
-            ("instance", .object(JSONObject([("type", .string("string"))]))),
-            ("request_id", .object(JSONObject([("type", .string("string"))]))),
-            ("errors", .object(JSONObject([
-                ("type", .string("array")),
-                ("items", .object(JSONObject([
-                    ("type", .string("object")),
-                    ("required", .array([.string("pointer"), .string("message")])),
-                    ("properties", .object(JSONObject([
-                        ("pointer", .object(JSONObject([("type", .string("string")), ("description", .string("JSON Pointer into the request body"))]))),
-                        ("message", .object(JSONObject([("type", .string("string"))]))),
-                    ]))),
-                ]))),
-            ]))),
-        ]))),
-    ]))
+    /// Requirement alternatives: none, a bearer token, or an `X-API-Key` header.
+    static let optionalKeySecurity: JSONValue = .array([
+        .object(JSONObject()), .object(JSONObject([("bearer", .array([]))])), .object(JSONObject([("apiKey", .array([]))])),
+    ])
+}
 
-    static let streamLineSchema: JSONValue = .object(JSONObject([
-        ("oneOf", .array([
-            .object(JSONObject([
-                ("type", .string("object")), ("required", .array([.string("row"), .string("values")])),
-                ("properties", .object(JSONObject([
-                    ("row", .object(JSONObject([("type", .string("integer"))]))),
-                    ("values", .object(JSONObject([("type", .string("array")), ("items", .object(JSONObject([("type", .array([.string("number"), .string("null")]))])))]))),
-                ]))),
-            ])),
-            .object(JSONObject([
-                ("type", .string("object")), ("required", .array([.string("done"), .string("rows"), .string("cols")])),
-                ("properties", .object(JSONObject([
-                    ("done", .object(JSONObject([("const", .bool(true))]))),
-                    ("rows", .object(JSONObject([("type", .string("integer"))]))),
-                    ("cols", .object(JSONObject([("type", .string("integer"))]))),
-                    ("operation", .object(JSONObject([("type", .string("string"))]))),
-                    ("engine", .object(JSONObject([("type", .string("string"))]))),
-                    ("execution_time_ms", .object(JSONObject([("type", .string("number"))]))),
-                ]))),
-            ])),
-            .object(JSONObject([
-                ("type", .string("object")), ("required", .array([.string("error")])),
-                ("properties", .object(JSONObject([("error", .object(JSONObject([("$ref", .string("#/components/schemas/Problem"))])))]))),
-            ])),
-        ])),
-    ]))
-
-    static let readySchema: JSONValue = .object(JSONObject([
-        ("type", .string("object")),
-        ("required", .array([.string("status"), .string("engine")])),
-        ("properties", .object(JSONObject([
-            ("status", .object(JSONObject([("enum", .array([.string("ready"), .string("unavailable")]))]))),
-            ("engine", .object(JSONObject([("type", .string("string")), ("description", .string("simd or fallback"))]))),
-            ("queued", .object(JSONObject([("type", .string("integer"))]))),
-            ("engines", .object(JSONObject([("type", .string("array")), ("items", .object(JSONObject([("type", .string("object"))])))]))),
-        ]))),
-    ]))
+/// Schema files that cannot become one document (two paths with the same component name).
+public struct OpenAPIBuilderError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
