@@ -111,10 +111,6 @@ def test_docs_page_sends_requests_from_the_browser(start_gateway, browser):
     assert answer["result"] == [[19.0, 22.0], [43.0, 50.0]] and answer["operation"] == "matmul"
     headers_text = compute.find_element(By.CSS_SELECTOR, ".resp-headers").get_attribute("textContent")
     assert "x-forzium-engine:" in headers_text.lower() and "x-request-id:" in headers_text.lower()
-    if os.environ.get("FORZIUM_DOCS_SCREENSHOT"):
-        status_line = compute.find_element(By.CSS_SELECTOR, ".resp-status")
-        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", status_line)
-        browser.save_screenshot(os.environ["FORZIUM_DOCS_SCREENSHOT"])
 
     # The editor starts with an example the gateway accepts (per operation where the body is a union).
     fresh = panel(browser, "POST", "/v1/transpose")
@@ -130,6 +126,10 @@ def test_docs_page_sends_requests_from_the_browser(start_gateway, browser):
         code, text = send(browser, compute)
         assert code == "200", text
         assert json.loads(text)["operation"] == "matmul"
+        if os.environ.get("FORZIUM_DOCS_SCREENSHOT"):
+            browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", selects[0])
+            browser.execute_script("window.scrollBy(0, -160)")
+            browser.save_screenshot(os.environ["FORZIUM_DOCS_SCREENSHOT"])
 
     # A schema violation: 422 problem+json with the pointer, shown as such.
     code, text = send(browser, compute, '{"data": [[1, 2], [3]], "operation": "sum"}')

@@ -233,6 +233,11 @@ enum DocsPage {
             keyInput.addEventListener('change', function () { try { sessionStorage.setItem('forzium-api-key', keyInput.value); } catch (e) {} });
           }
 
+          // The editor as tall as its example (up to a limit).
+          function fit(area) {
+            var lines = area.value.split('\\n').length;
+            area.style.height = Math.min(460, Math.max(130, 18 * (lines + 1))) + 'px';
+          }
           function tryPanel(path, method, op) {
             var panel = el('div', 'try');
             panel.appendChild(el('h4', null, 'Try it'));
@@ -255,12 +260,13 @@ enum DocsPage {
               if (examples.length > 1) {
                 var select = el('select', 'example');
                 examples.forEach(function (ex, i) { var o = el('option', null, ex.name); o.value = String(i); select.appendChild(o); });
-                select.addEventListener('change', function () { area.value = pretty(examples[+select.value].value); });
+                select.addEventListener('change', function () { area.value = pretty(examples[+select.value].value); fit(area); });
                 panel.appendChild(select);
               }
               area = el('textarea', 'req-body');
               area.spellcheck = false;
               area.value = examples.length ? pretty(examples[0].value) : '{}';
+              fit(area);
               panel.appendChild(area);
             }
             var send = el('button', 'send', 'Send');
