@@ -189,3 +189,21 @@ def test_a_compressed_ndjson_stream_is_flushed_row_block_by_row_block(start_gate
     rows = [json.loads(line) for line in lines]
     assert rows[-1]["done"] is True and rows[-1]["rows"] == n
     assert [r["row"] for r in rows[:-1]] == list(range(n))
+
+
+def test_a_512_squared_request_compresses_twofold_and_round_trips(start_gateway):
+    """Issue 11's bar: a 512² JSON request (full-precision doubles) gzips to under half its size, and the gateway
+    answers it — compressed both ways — exactly as it answers the plain body."""
+    gateway = start_gateway()
+    rnd = random.Random(11)
+    m = [[rnd.random() for _ in range(512)] for _ in range(512)]
+    plain = json.dumps({"data": m, "operation": "matmul", "parameters": {"matrix_b": m}}).encode()
+    packed = gzip.compress(plain, 1)  # even zlib's fastest level
+    assert len(plain) / len(packed) >= 2.0, len(plain) / len(packed)
+    status, headers, body = post(gateway, "/compute", plain)
+    assert status == 200
+    expected = json.loads(body)["result"]
+    status, headers, body = post(gateway, "/compute", packed, {"Content-Encoding": "gzip", "Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert len(gzip.decompress(body)) / len(body) >= 1.8
+    assert json.loads(gzip.decompress(body))["result"] == expected
