@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
 source bench/install-peers.sh
 echo "bench: building release binaries" >&2
-swift build -c release >&2
+for product in forzium-gateway forzium-engine-simd forzium-engine; do swift build -c release --product "$product" >&2; done
 swift build -c release --package-path bench/hummingbird-peer >&2
 exec python3 bench/edge_bench.py "$(swift build -c release --show-bin-path)" \
     "$(swift build -c release --package-path bench/hummingbird-peer --show-bin-path)/HummingbirdPeer" "$SECONDS_PER_RUN"

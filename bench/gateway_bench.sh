@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
 source bench/install-peers.sh
 echo "bench: building release binaries" >&2
-swift build -c release >&2
+for product in forzium-gateway forzium-engine-simd forzium-engine; do swift build -c release --product "$product" >&2; done
 exec python3 bench/gateway_bench.py "$(swift build -c release --show-bin-path)" "$SECONDS_PER_RUN"

@@ -36,7 +36,7 @@ public struct EngineCandidate: Sendable, Equatable {
         // understand what the gateway sends (binary matrices, `$result`, cancels), so it is refused here, at start-up,
         // rather than failing every request.
         guard case .string(let digest)? = object["schema_digest"], digest == SchemaBundle.digest else {
-            throw EngineSpawnError(message: "engine.info reports schemas \(object["schema_digest"].map { CompactJSON.string($0) } ?? "none") "
+            throw EngineSpawnError(message: "engine.info reports schemas \(object["schema_digest"].map { JSONWriter.string($0, options: .document) } ?? "none") "
                 + "but the gateway was built with \(SchemaBundle.digest); build the gateway and engines from the same sources")
         }
         guard kind != "custom", case .string(let reported)? = object["kind"] else { return }

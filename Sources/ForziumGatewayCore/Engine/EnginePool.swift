@@ -244,7 +244,7 @@ public final class EnginePool: Service, @unchecked Sendable {
         do {
             let info = try await EngineHandshake.run(process: process, id: nextRequestID(), timeout: configuration.handshakeTimeout)
             try engine.check(info: info)
-            let text = CompactJSON.string(info)
+            let text = JSONWriter.string(info, options: .document)
             let current = state.withLockedValue { s in
                 s.slots[slot].info = text
                 return s.engine == engine

@@ -129,7 +129,7 @@ public struct GatewayError: Error, Sendable, Equatable {
         }
         var out: [UInt8] = []
         out.reserveCapacity(256)
-        CompactJSON.write(.object(JSONObject(members)), into: &out)
+        JSONWriter.write(.object(JSONObject(members)), options: .document, into: &out)
         return out
     }
 }

@@ -49,7 +49,7 @@ enum EngineLogRelay {
             for (key, item) in object.members { members[key] = metadataValue(item) }
             return .dictionary(members)
         default:
-            return .string(CompactJSON.string(value))
+            return .string(JSONWriter.string(value, options: .document))
         }
     }
 }

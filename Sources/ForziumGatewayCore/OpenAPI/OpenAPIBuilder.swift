@@ -30,7 +30,7 @@ public struct OpenAPIBuilder {
     }
 
     /// The document, pretty-printed (the form committed as `schemas/openapi.json`).
-    public func prettyBytes() throws -> [UInt8] { CompactJSON.pretty(try build()) }
+    public func prettyBytes() throws -> [UInt8] { JSONWriter.bytes(try build(), options: .pretty) }
 
     public func build() throws -> JSONValue {
         let paths = Set(files.map(\.path))

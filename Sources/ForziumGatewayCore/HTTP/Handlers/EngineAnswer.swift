@@ -1,3 +1,4 @@
+import ForziumJSON
 import ForziumRPC
 import Hummingbird
 import NIOCore
@@ -53,7 +54,7 @@ enum EngineAnswer {
 
     static func jsonString(_ s: String) -> [UInt8] {
         var out: [UInt8] = []
-        CompactJSON.writeString(s, into: &out)
+        JSONWriter.writeString(s, into: &out)
         return out
     }
 }

@@ -62,7 +62,7 @@ struct ServiceHandler: Sendable {
             })),
         ]
         var out: [UInt8] = []
-        CompactJSON.write(.object(JSONObject(doc)), into: &out)
+        JSONWriter.write(.object(JSONObject(doc)), options: .document, into: &out)
         var response = Self.json(ByteBuffer(bytes: out), status: ready ? .ok : .serviceUnavailable)
         response.headers[.xForziumEngine] = pool.engine.kind
         if !ready { response.headers[.retryAfter] = "5" }
@@ -81,7 +81,7 @@ struct ServiceHandler: Sendable {
             ("openapi", .string("/openapi.json")),
             ("routes", .array(routes.routes.map { .string("\($0.method) \($0.path)") })),
         ]))
-        CompactJSON.write(doc, into: &out)
+        JSONWriter.write(doc, options: .document, into: &out)
         // engine.info is spliced raw (it is compact JSON already).
         out.removeLast()
         out.append(contentsOf: #","engine_info":"#.utf8)
