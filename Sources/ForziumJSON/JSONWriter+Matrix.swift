@@ -12,8 +12,9 @@ import Darwin
 /// (non-finite elements become `null`), but the numbers go straight from the storage into the output
 /// buffer, with no intermediate `JSONValue`.
 extension JSONWriter {
-    /// Upper bound of the bytes one element takes: the longest double text plus its comma.
-    static let maxElementLength = DoubleFormatting.maxLength - 7
+    /// Upper bound of the bytes one element takes: the longest double text (24 bytes) plus its comma. The formatter's
+    /// stores never reach past 24 bytes from a number's start, so elements can be packed in this room.
+    static let maxElementLength = 25
 
     /// Writes the `rows × cols` row-major matrix in `storage` (`storage.count == rows * cols`) as `[[...],...]`.
     /// A matrix with no rows is written as `[]`; rows with no columns as `[]` each.
@@ -132,13 +133,16 @@ extension JSONWriter {
             }
             p.pointee = ASCII.openBracket
             p += 1
-            let row = values + r * cols
-            for c in 0..<cols {
-                if c != 0 {
+            let row = values + r &* cols
+            if cols > 0 {
+                p += formatNumber(row[0], to: p)
+                var c = 1
+                while c < cols {
                     p.pointee = ASCII.comma
                     p += 1
+                    p += formatNumber(row[c], to: p)
+                    c &+= 1
                 }
-                p += formatNumber(row[c], to: p)
             }
             p.pointee = ASCII.closeBracket
             p += 1
