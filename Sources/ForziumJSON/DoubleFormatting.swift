@@ -173,7 +173,7 @@ enum DoubleFormatting {
     static func writeDigits(_ v: UInt64, count: Int, to out: UnsafeMutablePointer<UInt8>) {
         if count <= 8 {
             // Drop the leading zeros off the low end; the bytes shifted in past the digits are zero.
-            storeWord(eightDigits(UInt32(truncatingIfNeeded: v)) >> UInt64(truncatingIfNeeded: (8 &- count) &* 8), at: out)
+            storeWord(eightDigits(UInt32(truncatingIfNeeded: v)) &>> UInt64(truncatingIfNeeded: (8 &- count) &* 8), at: out)
             return
         }
         // 9...17 digits without a branch on the count: the first of 17 digits is written at `out` in any case (with
@@ -185,7 +185,7 @@ enum DoubleFormatting {
         let extra = count > 16 ? 1 : 0
         out.pointee = UInt8(truncatingIfNeeded: first) &+ ASCII.zero
         let shift = UInt64(truncatingIfNeeded: (16 &- count &+ extra) &* 8)
-        storeWord(eightDigits(UInt32(truncatingIfNeeded: high)) >> shift, at: out + extra)
+        storeWord(eightDigits(UInt32(truncatingIfNeeded: high)) &>> shift, at: out + extra)
         storeWord(eightDigits(low), at: out + (count &- 8))
     }
 
@@ -206,8 +206,8 @@ enum DoubleFormatting {
             let c = (1 << 52) | t
             if mq > 0 && mq < 53 {
                 // Integers below 2^53 are their own shortest form.
-                let f = c >> UInt64(mq)
-                if f << UInt64(mq) == c { return (f, 0) }
+                let f = c &>> UInt64(truncatingIfNeeded: mq)
+                if f &<< UInt64(truncatingIfNeeded: mq) == c { return (f, 0) }
             }
             return schubfach(q: -mq, c: c)
         }
