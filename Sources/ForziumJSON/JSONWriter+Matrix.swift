@@ -131,27 +131,39 @@ extension JSONWriter {
                 p.pointee = ASCII.comma
                 p += 1
             }
-            p.pointee = ASCII.openBracket
-            p += 1
-            let row = values + r &* cols
-            if cols > 0 {
-                p += formatNumber(row[0], to: p)
-                var c = 1
-                while c < cols {
-                    p.pointee = ASCII.comma
-                    p += 1
-                    p += formatNumber(row[c], to: p)
-                    c &+= 1
-                }
-            }
-            p.pointee = ASCII.closeBracket
-            p += 1
+            p = writeRow(values + r &* cols, count: cols, to: p)
         }
         if last {
             p.pointee = ASCII.closeBracket
             p += 1
         }
         return p - base
+    }
+}
+
+extension JSONWriter {
+    /// `[d,d,...]` for `count` doubles at `values`, written at `out`; returns the end of the text. Each number is
+    /// followed by a comma and the last comma becomes the `]`, so the loop has no branch on the element's position.
+    @inline(never)
+    static func writeRow(_ values: UnsafePointer<Double>, count: Int, to out: UnsafeMutablePointer<UInt8>)
+        -> UnsafeMutablePointer<UInt8>
+    {
+        out.pointee = ASCII.openBracket
+        guard count > 0 else {
+            out[1] = ASCII.closeBracket
+            return out + 2
+        }
+        var p = out + 1
+        var source = values
+        let end = values + count
+        repeat {
+            p += formatNumber(source.pointee, to: p)
+            p.pointee = ASCII.comma
+            p += 1
+            source += 1
+        } while source != end
+        p[-1] = ASCII.closeBracket
+        return p
     }
 }
 
