@@ -46,7 +46,21 @@ enum DoubleFormatting {
             p[2] = ASCII.zero
             return p + 3 - out
         }
-        var (digits, exponent) = shortestDecimal(magnitudeBits)
+        let (digits, exponent) = shortestDecimal(magnitudeBits)
+        return writeDecimal(bits, digits: digits, exponent: exponent, to: out)
+    }
+
+    /// Writes the finite, nonzero double with these `bits`, whose shortest decimal `shortestDecimal` found to be
+    /// `digits × 10^exponent`, at `out` (the same room and text as `write`); returns the number of bytes written.
+    /// (Apart from `write` so a caller can find the digits of several numbers before writing any of them: their
+    /// independent multiply chains then overlap.)
+    @inline(__always)
+    static func writeDecimal(_ bits: UInt64, digits: UInt64, exponent: Int, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var digits = digits
+        var exponent = exponent
+        out.pointee = ASCII.minus
+        let p = out + Int(truncatingIfNeeded: bits >> 63)
+        let magnitudeBits = bits & 0x7FFF_FFFF_FFFF_FFFF
         // Strip trailing zeros so `digits` holds exactly the significant digits.
         while digits % 10 == 0 {
             digits /= 10

@@ -156,12 +156,30 @@ extension JSONWriter {
         var p = out + 1
         var source = values
         let end = values + count
-        repeat {
+        // Two at a time while both are finite and nonzero (the usual case): both numbers' digits are found before
+        // either is written, so their multiply chains run side by side.
+        while end - source >= 2 {
+            let a = source[0].bitPattern
+            let b = source[1].bitPattern
+            let magnitudeA = a & 0x7FFF_FFFF_FFFF_FFFF
+            let magnitudeB = b & 0x7FFF_FFFF_FFFF_FFFF
+            guard magnitudeA &- 1 < 0x7FF0_0000_0000_0000 &- 1, magnitudeB &- 1 < 0x7FF0_0000_0000_0000 &- 1 else { break }
+            let (digitsA, exponentA) = DoubleFormatting.shortestDecimal(magnitudeA)
+            let (digitsB, exponentB) = DoubleFormatting.shortestDecimal(magnitudeB)
+            p += DoubleFormatting.writeDecimal(a, digits: digitsA, exponent: exponentA, to: p)
+            p.pointee = ASCII.comma
+            p += 1
+            p += DoubleFormatting.writeDecimal(b, digits: digitsB, exponent: exponentB, to: p)
+            p.pointee = ASCII.comma
+            p += 1
+            source += 2
+        }
+        while source != end {
             p += formatNumber(source.pointee, to: p)
             p.pointee = ASCII.comma
             p += 1
             source += 1
-        } while source != end
+        }
         p[-1] = ASCII.closeBracket
         return p
     }
