@@ -163,7 +163,16 @@ extension JSONWriter {
             let b = source[1].bitPattern
             let magnitudeA = a & 0x7FFF_FFFF_FFFF_FFFF
             let magnitudeB = b & 0x7FFF_FFFF_FFFF_FFFF
-            guard magnitudeA &- 1 < 0x7FF0_0000_0000_0000 &- 1, magnitudeB &- 1 < 0x7FF0_0000_0000_0000 &- 1 else { break }
+            guard magnitudeA &- 1 < 0x7FF0_0000_0000_0000 &- 1, magnitudeB &- 1 < 0x7FF0_0000_0000_0000 &- 1 else {
+                // A zero, infinity or NaN among them: one at a time.
+                p += formatNumber(source[0], to: p)
+                p.pointee = ASCII.comma
+                p += formatNumber(source[1], to: p + 1) + 1
+                p.pointee = ASCII.comma
+                p += 1
+                source += 2
+                continue
+            }
             let (digitsA, exponentA) = DoubleFormatting.shortestDecimal(magnitudeA)
             let (digitsB, exponentB) = DoubleFormatting.shortestDecimal(magnitudeB)
             p += DoubleFormatting.writeDecimal(a, digits: digitsA, exponent: exponentA, to: p)
