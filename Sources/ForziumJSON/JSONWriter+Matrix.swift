@@ -202,3 +202,49 @@ private struct SharedPointers: @unchecked Sendable {
     let storage: UnsafeBufferPointer<Double>
 }
 
+
+extension JSONWriter {
+    /// The same text as `writeMatrix(rows:cols:_:threads:into:)`, handed to `emit` in consecutive parts of about
+    /// `partBytes` per thread instead of built whole: blocks of rows are formatted (by up to `threads` threads, each its
+    /// own rows) into one reused scratch area and emitted in order, so the text of a large matrix never exists at once
+    /// (e.g. a reply written to a pipe as it is printed).
+    public static func writeMatrix(
+        rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, threads: Int, partBytes: Int = 1 << 20,
+        emit: (UnsafeRawBufferPointer) -> Void
+    ) {
+        precondition(rows >= 0 && cols >= 0 && storage.count == rows * cols, "matrix storage does not match its shape")
+        if rows == 0 {
+            withUnsafeBytes(of: (ASCII.openBracket, ASCII.closeBracket)) { emit($0) }
+            return
+        }
+        let rowsPerPart = max(1, partBytes / rowsBound(1, cols: cols))
+        let workers = max(1, min(threads, (rows + rowsPerPart - 1) / rowsPerPart, max(1, (rows * cols) / 16_384)))
+        let regionBytes = rowsBound(rowsPerPart, cols: cols)
+        let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: regionBytes * workers)
+        defer { scratch.deallocate() }
+        var lengths = [Int](repeating: 0, count: workers)
+        var blockStart = 0
+        while blockStart < rows {
+            let blockRows = min(rows - blockStart, rowsPerPart * workers)
+            let parts = min(workers, (blockRows + rowsPerPart - 1) / rowsPerPart)
+            lengths.withUnsafeMutableBufferPointer { lengthSlots in
+                let shared = SharedPointers(out: scratch, lengths: lengthSlots, storage: storage)
+                let start = blockStart
+                let write = { (w: Int) in
+                    let lower = start + w * rowsPerPart
+                    let upper = min(start + blockRows, lower + rowsPerPart)
+                    shared.lengths[w] = writeRows(
+                        lower..<upper, cols: cols, shared.storage, first: lower == 0, last: upper == rows,
+                        to: shared.out + w * regionBytes)
+                }
+                if parts == 1 {
+                    write(0)
+                } else {
+                    ForkJoinPool.shared(threads: parts).run(parts: parts, write)
+                }
+            }
+            for w in 0..<parts { emit(UnsafeRawBufferPointer(start: scratch + w * regionBytes, count: lengths[w])) }
+            blockStart += blockRows
+        }
+    }
+}
