@@ -47,24 +47,22 @@ public final class LineWriter: @unchecked Sendable {
 
     /// write(2) until all of `bytes` is out; on failure records it and returns false. Call with the lock held.
     private func writeAll(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        do {
-            var offset = 0
-            while offset < bytes.count {
-                #if canImport(Glibc)
-                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                #else
-                let written = Darwin.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                #endif
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else {
-                    failed = written < 0 ? errno : EPIPE
-                    return false
-                }
+        var offset = 0
+        while offset < bytes.count {
+            #if canImport(Glibc)
+            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            #else
+            let written = Darwin.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            #endif
+            if written > 0 {
+                offset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else {
+                failed = written < 0 ? errno : EPIPE
+                return false
             }
-            return true
         }
+        return true
     }
 }

@@ -151,17 +151,19 @@ public struct RPCDispatcher: Sendable {
         if case .success(.parts(let write)) = outcome {
             let threads = writerThreads
             sink.writeLine { emit in
-                // Small parts are gathered into ~1 MiB writes; the head goes out with the first of them.
+                // Small parts are gathered into ~1 MiB writes (the head goes out with the first of them); parts of
+                // 256 KiB and up are written as they are.
                 var pending: [UInt8] = []
                 pending.reserveCapacity(Self.sendBatchBytes)
                 RPCEncoder.result(id: id, into: &pending) { _ in }
                 pending.removeLast()  // the closing brace, written after the result
                 write({ part in
-                    if pending.count + part.count > Self.sendBatchBytes && !pending.isEmpty {
+                    let direct = part.count >= Self.sendBatchBytes / 4
+                    if !pending.isEmpty && (direct || pending.count + part.count > Self.sendBatchBytes) {
                         pending.withUnsafeBytes { emit($0) }
                         pending.removeAll(keepingCapacity: true)
                     }
-                    if part.count >= Self.sendBatchBytes {
+                    if direct {
                         emit(part)
                     } else {
                         pending.append(contentsOf: part)
