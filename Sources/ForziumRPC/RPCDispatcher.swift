@@ -141,15 +141,23 @@ public struct RPCDispatcher: Sendable {
     /// `sink.write`, except that a single request whose result comes in parts (`RPCResult.parts`) is written part by
     /// part as it is printed (its text never exists whole). Its requests stop being in flight once this returns.
     public func send(_ admitted: AdmittedMessage, context: RPCContext, to sink: any LineSink) {
-        defer { requests.finish(admitted) }
+        // As with `reply(to:context:)`, the requests stop being in flight before the end of their reply goes out (a
+        // ping sent on reading it must not count them).
         guard case .object = admitted.message, case .success(let request) = Self.validate(admitted.message) else {
-            if let line = reply(to: admitted.message, tokens: admitted.tokens, context: context) { sink.write(line) }
+            let line = reply(to: admitted.message, tokens: admitted.tokens, context: context)
+            requests.finish(admitted)
+            if let line { sink.write(line) }
             return
         }
         let outcome = self.outcome(of: request, context: context.request(admitted.tokens.first ?? nil))
-        guard let id = request.id else { return }
+        guard let id = request.id else {
+            requests.finish(admitted)
+            return
+        }
         if case .success(.parts(let write)) = outcome {
             let threads = writerThreads
+            var finished = false
+            defer { if !finished { requests.finish(admitted) } }  // output closed: the parts were never asked for
             sink.writeLine { emit in
                 // Small parts are gathered into ~1 MiB writes (the head goes out with the first of them); parts of
                 // 256 KiB and up are written as they are.
@@ -171,6 +179,8 @@ public struct RPCDispatcher: Sendable {
                 }, threads)
                 pending.append(UInt8(ascii: "}"))
                 pending.append(0x0A)
+                requests.finish(admitted)
+                finished = true
                 pending.withUnsafeBytes { emit($0) }
             }
             return
@@ -178,6 +188,7 @@ public struct RPCDispatcher: Sendable {
         var line: [UInt8] = []
         encode(outcome, id: id, into: &line)
         line.append(0x0A)
+        requests.finish(admitted)
         sink.write(line)
     }
 
