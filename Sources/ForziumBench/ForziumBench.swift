@@ -10,7 +10,7 @@ struct ForziumBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forzium-bench",
         abstract: "Forzium in-process benchmarks (see bench/run.py for the full comparison table).",
-        subcommands: [MatmulBench.self, KernelsBench.self, JSONFileBench.self, DecoderSweepBench.self, WireBench.self])
+        subcommands: [MatmulBench.self, KernelsBench.self, JSONFileBench.self, MatrixWriteBench.self, DecoderSweepBench.self, WireBench.self])
 }
 
 struct MatmulBench: ParsableCommand {

@@ -155,3 +155,38 @@ struct DecoderSweepBench: ParsableCommand {
         }
     }
 }
+
+/// The one-thread matrix writer alone on a fixed document, a given number of times: for instruction counts
+/// (`valgrind --tool=callgrind`) and profiles, where the other figures of `json` would only add noise.
+struct MatrixWriteBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "json-write", abstract: "MB/s of JSONWriter.writeMatrix (one thread) on a matrix document, N runs.")
+
+    @Option(help: "JSON matrix document (rows of numbers).")
+    var file: String
+
+    @Option(help: "Timed runs (the median is printed).")
+    var runs: Int = 20
+
+    func run() throws {
+        let bytes = try readFile(file)
+        let value = try bytes.withUnsafeBytes { try JSONParser().parse($0) }
+        guard case .array(let rows) = value, case .numbers(let first)? = rows.first else {
+            throw ValidationError("not a matrix document")
+        }
+        var storage: [Double] = []
+        storage.reserveCapacity(rows.count * first.count)
+        for row in rows { if case .numbers(let r) = row { storage.append(contentsOf: r) } }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 1024)
+        var samples: [Double] = []
+        for _ in 0 ..< max(1, runs) {
+            out.removeAll(keepingCapacity: true)
+            let t0 = now()
+            JSONWriter.writeMatrix(rows: rows.count, cols: first.count, storage, into: &out)
+            samples.append(now() - t0)
+        }
+        samples.sort()
+        print(#"{"bench":"json-write","bytes":\#(out.count),"mbps":\#(Double(out.count) / 1e6 / samples[samples.count / 2]),"best_mbps":\#(Double(out.count) / 1e6 / samples[0])}"#)
+    }
+}

@@ -20,6 +20,13 @@ enum ResultForm: Sendable {
             return .value(.number(JSONNumber(value)))
         case (.binary, .scalar(let value)), (.shared, .scalar(let value)):
             return .text { line, _ in BinaryMatrix.write(scalar: value, into: &line) }
+        case (.json, .matrix(let matrix)) where matrix.rows * matrix.cols >= Self.partsFromElements:
+            // A large result goes out a block of rows at a time as it is printed (never whole in memory).
+            return .parts { emit, threads in
+                matrix.storage.withUnsafeBufferPointer {
+                    JSONWriter.writeMatrix(rows: matrix.rows, cols: matrix.cols, $0, threads: threads, emit: emit)
+                }
+            }
         case (.json, .matrix(let matrix)):
             return .text { line, threads in
                 matrix.storage.withUnsafeBufferPointer {
@@ -36,6 +43,11 @@ enum ResultForm: Sendable {
             }
         }
     }
+
+    /// Elements from which a JSON matrix result is written in parts (`RPCResult.parts`): ~10 MB of text and up. Below
+    /// that the whole text is printed first (by all writer threads at once) and written in one go, which is quicker
+    /// (a 512² result: ~2 ms less per round trip) and holds little.
+    static let partsFromElements = 1 << 19
 
     /// Appends `matrix` in this form (a `stream.rows` block, or a result).
     func write(_ matrix: Matrix, into buffer: inout [UInt8]) {

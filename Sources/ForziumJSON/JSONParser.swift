@@ -79,6 +79,24 @@ public struct JSONParser: Sendable {
         return try result.get()
     }
 
+    /// Parses `bytes` like `parse(_:)`, and tells `release` as it goes (about every `releaseStep` bytes, at the end of an
+    /// array element) an offset below which it will not read `bytes` again, so the caller can hand those pages back
+    /// while the rest is parsed (a long request line need not stay resident next to the values made from it). The
+    /// one-thread parse is used whatever `options.threads` says. Same value and errors as `parse(_:)`.
+    public func parse(_ bytes: UnsafeRawBufferPointer, release: @escaping (Int) -> Void) throws(JSONParseError) -> JSONValue {
+        guard let raw = bytes.baseAddress, bytes.count > 0 else {
+            throw JSONParseError(offset: 0, line: 1, column: 1, message: "empty input: expected a JSON value")
+        }
+        var scanner = JSONScanner(
+            base: raw.assumingMemoryBound(to: UInt8.self), count: bytes.count, options: options)
+        scanner.release = release
+        scanner.nextRelease = Self.releaseStep
+        return try scanner.parseDocument()
+    }
+
+    /// Bytes parsed between calls of `parse(_:release:)`'s `release`.
+    public static let releaseStep = 1 << 20
+
     public func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBytes { buffer in
             Result { () throws(JSONParseError) -> JSONValue in try parse(buffer) }
@@ -133,6 +151,10 @@ struct JSONScanner {
     var scratch: [UInt8] = []
     /// Rows read ahead by a second thread (two-thread parse only).
     var speculation: RowSpeculation?
+    /// Told an offset below which the input will not be read again, once `pos` passes `nextRelease` (see
+    /// `JSONParser.parse(_:release:)`).
+    var release: ((Int) -> Void)?
+    var nextRelease = Int.max
 
     init(base: UnsafePointer<UInt8>, count: Int, options: JSONParser.Options) {
         self.base = base
@@ -295,6 +317,12 @@ struct JSONScanner {
                 } else {
                     let top = arrays.count - 1
                     arrays[top].append(value)
+                    // A complete element: nothing before `pos` is read again (a mixed array is re-read from its first
+                    // element only before any element is complete, strings and literals are copied out as they end).
+                    if pos >= nextRelease, let release {
+                        release(pos)
+                        nextRelease = pos + JSONParser.releaseStep
+                    }
                     guard pos < end else { throw unexpected(expected: "',' or ']'") }
                     let b = base[pos]
                     if b == ASCII.comma {

@@ -12,8 +12,9 @@ import Darwin
 /// (non-finite elements become `null`), but the numbers go straight from the storage into the output
 /// buffer, with no intermediate `JSONValue`.
 extension JSONWriter {
-    /// Upper bound of the bytes one element takes: the longest double text plus its comma.
-    static let maxElementLength = DoubleFormatting.maxLength - 7
+    /// Upper bound of the bytes one element takes: the longest double text (24 bytes) plus its comma. The formatter's
+    /// stores never reach past 24 bytes from a number's start, so elements can be packed in this room.
+    static let maxElementLength = 25
 
     /// Writes the `rows × cols` row-major matrix in `storage` (`storage.count == rows * cols`) as `[[...],...]`.
     /// A matrix with no rows is written as `[]`; rows with no columns as `[]` each.
@@ -130,24 +131,66 @@ extension JSONWriter {
                 p.pointee = ASCII.comma
                 p += 1
             }
-            p.pointee = ASCII.openBracket
-            p += 1
-            let row = values + r * cols
-            for c in 0..<cols {
-                if c != 0 {
-                    p.pointee = ASCII.comma
-                    p += 1
-                }
-                p += formatNumber(row[c], to: p)
-            }
-            p.pointee = ASCII.closeBracket
-            p += 1
+            p = writeRow(values + r &* cols, count: cols, to: p)
         }
         if last {
             p.pointee = ASCII.closeBracket
             p += 1
         }
         return p - base
+    }
+}
+
+extension JSONWriter {
+    /// `[d,d,...]` for `count` doubles at `values`, written at `out`; returns the end of the text. Each number is
+    /// followed by a comma and the last comma becomes the `]`, so the loop has no branch on the element's position.
+    @inline(never)
+    static func writeRow(_ values: UnsafePointer<Double>, count: Int, to out: UnsafeMutablePointer<UInt8>)
+        -> UnsafeMutablePointer<UInt8>
+    {
+        out.pointee = ASCII.openBracket
+        guard count > 0 else {
+            out[1] = ASCII.closeBracket
+            return out + 2
+        }
+        var p = out + 1
+        var source = values
+        let end = values + count
+        // Two at a time while both are finite and nonzero (the usual case): both numbers' digits are found before
+        // either is written, so their multiply chains run side by side.
+        while end - source >= 2 {
+            let a = source[0].bitPattern
+            let b = source[1].bitPattern
+            let magnitudeA = a & 0x7FFF_FFFF_FFFF_FFFF
+            let magnitudeB = b & 0x7FFF_FFFF_FFFF_FFFF
+            guard magnitudeA &- 1 < 0x7FF0_0000_0000_0000 &- 1, magnitudeB &- 1 < 0x7FF0_0000_0000_0000 &- 1 else {
+                // A zero, infinity or NaN among them: one at a time.
+                p += formatNumber(source[0], to: p)
+                p.pointee = ASCII.comma
+                p += formatNumber(source[1], to: p + 1) + 1
+                p.pointee = ASCII.comma
+                p += 1
+                source += 2
+                continue
+            }
+            let (digitsA, exponentA) = DoubleFormatting.shortestDecimal(magnitudeA)
+            let (digitsB, exponentB) = DoubleFormatting.shortestDecimal(magnitudeB)
+            p += DoubleFormatting.writeDecimal(a, digits: digitsA, exponent: exponentA, to: p)
+            p.pointee = ASCII.comma
+            p += 1
+            p += DoubleFormatting.writeDecimal(b, digits: digitsB, exponent: exponentB, to: p)
+            p.pointee = ASCII.comma
+            p += 1
+            source += 2
+        }
+        while source != end {
+            p += formatNumber(source.pointee, to: p)
+            p.pointee = ASCII.comma
+            p += 1
+            source += 1
+        }
+        p[-1] = ASCII.closeBracket
+        return p
     }
 }
 
@@ -159,3 +202,49 @@ private struct SharedPointers: @unchecked Sendable {
     let storage: UnsafeBufferPointer<Double>
 }
 
+
+extension JSONWriter {
+    /// The same text as `writeMatrix(rows:cols:_:threads:into:)`, handed to `emit` in consecutive parts of about
+    /// `partBytes` per thread instead of built whole: blocks of rows are formatted (by up to `threads` threads, each its
+    /// own rows) into one reused scratch area and emitted in order, so the text of a large matrix never exists at once
+    /// (e.g. a reply written to a pipe as it is printed).
+    public static func writeMatrix(
+        rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, threads: Int, partBytes: Int = 1 << 20,
+        emit: (UnsafeRawBufferPointer) -> Void
+    ) {
+        precondition(rows >= 0 && cols >= 0 && storage.count == rows * cols, "matrix storage does not match its shape")
+        if rows == 0 {
+            withUnsafeBytes(of: (ASCII.openBracket, ASCII.closeBracket)) { emit($0) }
+            return
+        }
+        let rowsPerPart = max(1, partBytes / rowsBound(1, cols: cols))
+        let workers = max(1, min(threads, (rows + rowsPerPart - 1) / rowsPerPart, max(1, (rows * cols) / 16_384)))
+        let regionBytes = rowsBound(rowsPerPart, cols: cols)
+        let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: regionBytes * workers)
+        defer { scratch.deallocate() }
+        var lengths = [Int](repeating: 0, count: workers)
+        var blockStart = 0
+        while blockStart < rows {
+            let blockRows = min(rows - blockStart, rowsPerPart * workers)
+            let parts = min(workers, (blockRows + rowsPerPart - 1) / rowsPerPart)
+            lengths.withUnsafeMutableBufferPointer { lengthSlots in
+                let shared = SharedPointers(out: scratch, lengths: lengthSlots, storage: storage)
+                let start = blockStart
+                let write = { (w: Int) in
+                    let lower = start + w * rowsPerPart
+                    let upper = min(start + blockRows, lower + rowsPerPart)
+                    shared.lengths[w] = writeRows(
+                        lower..<upper, cols: cols, shared.storage, first: lower == 0, last: upper == rows,
+                        to: shared.out + w * regionBytes)
+                }
+                if parts == 1 {
+                    write(0)
+                } else {
+                    ForkJoinPool.shared(threads: parts).run(parts: parts, write)
+                }
+            }
+            for w in 0..<parts { emit(UnsafeRawBufferPointer(start: scratch + w * regionBytes, count: lengths[w])) }
+            blockStart += blockRows
+        }
+    }
+}

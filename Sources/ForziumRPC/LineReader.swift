@@ -177,6 +177,18 @@ public final class LineReader<Source: ByteSource> {
         }
     }
 
+    /// Hands back the whole pages of `line` (the last `.line` returned, not yet consumed) below its byte `offset`: its
+    /// reader is done with them. They read as zeros afterwards; the buffer is written before it is read again.
+    public func release(_ line: UnsafeRawBufferPointer, below offset: Int) {
+        guard let lineStart = line.baseAddress, offset > 0 else { return }
+        let base = UnsafeRawPointer(buffer.baseAddress!)
+        let page = Swift.max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+        let from = (base.distance(to: lineStart) + page - 1) / page * page
+        let to = (base.distance(to: lineStart) + Swift.min(offset, line.count)) / page * page
+        guard from >= 0, to > from, to <= mappedBytes else { return }
+        _ = madvise(buffer.baseAddress! + from, to - from, MADV_DONTNEED)
+    }
+
     /// Ensures there is free space after `end`: rewinds when empty, moves a partial line to the front, or grows.
     private func makeRoom() {
         if start == end {

@@ -29,24 +29,40 @@ public final class LineWriter: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard failed == nil else { return false }
-        return line.withUnsafeBytes { bytes -> Bool in
-            var offset = 0
-            while offset < bytes.count {
-                #if canImport(Glibc)
-                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                #else
-                let written = Darwin.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                #endif
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else {
-                    failed = written < 0 ? errno : EPIPE
-                    return false
-                }
-            }
-            return true
+        return line.withUnsafeBytes { writeAll($0) }
+    }
+
+    /// Writes one line given in parts (see `LineSink.writeLine(parts:)`), holding the lock throughout so no other line
+    /// comes out in between; parts after a failed write are dropped.
+    @discardableResult
+    public func writeLine(parts body: (_ emit: (UnsafeRawBufferPointer) -> Void) -> Void) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard failed == nil else { return false }
+        body { part in
+            if failed == nil { _ = writeAll(part) }
         }
+        return failed == nil
+    }
+
+    /// write(2) until all of `bytes` is out; on failure records it and returns false. Call with the lock held.
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            #if canImport(Glibc)
+            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            #else
+            let written = Darwin.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            #endif
+            if written > 0 {
+                offset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else {
+                failed = written < 0 ? errno : EPIPE
+                return false
+            }
+        }
+        return true
     }
 }

@@ -5,6 +5,15 @@ import ForziumJSON
 /// literal (`JSONNumber.literal`) so ids are echoed exactly as sent.
 public protocol MessageDecoder: Sendable {
     func decode(_ line: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue
+    /// The same, telling `release` now and then an offset below which `line` will not be read again (so its pages can
+    /// be handed back while the rest is decoded). The default never calls it.
+    func decode(_ line: UnsafeRawBufferPointer, release: @escaping (Int) -> Void) throws(JSONParseError) -> JSONValue
+}
+
+extension MessageDecoder {
+    public func decode(_ line: UnsafeRawBufferPointer, release: @escaping (Int) -> Void) throws(JSONParseError) -> JSONValue {
+        try decode(line)
+    }
 }
 
 /// The default decoder: ForziumJSON's strict parser.
@@ -18,5 +27,9 @@ public struct JSONParserDecoder: MessageDecoder {
 
     public func decode(_ line: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
         try parser.parse(line)
+    }
+
+    public func decode(_ line: UnsafeRawBufferPointer, release: @escaping (Int) -> Void) throws(JSONParseError) -> JSONValue {
+        try parser.parse(line, release: release)
     }
 }

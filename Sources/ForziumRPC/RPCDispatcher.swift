@@ -43,6 +43,15 @@ public struct RPCDispatcher: Sendable {
         }
     }
 
+    /// `decode(_:)`, telling `release` offsets below which the line will not be read again (see `MessageDecoder`).
+    public func decode(_ line: UnsafeRawBufferPointer, release: @escaping (Int) -> Void) -> DecodedLine {
+        do {
+            return .message(try decoder.decode(line, release: release))
+        } catch {
+            return .rejected(errorLine: Self.errorLine(id: .null, error: .parseError(error)))
+        }
+    }
+
     /// What the reading thread does with a decoded message.
     public enum Intake: Sendable {
         /// A control message — a single `ping` or `$/cancelRequest` — handled at once; its reply line, if any
@@ -128,6 +137,64 @@ public struct RPCDispatcher: Sendable {
         return line
     }
 
+    /// Answers an admitted message (see `intake`) straight into `sink`: like `reply(to:context:)` followed by
+    /// `sink.write`, except that a single request whose result comes in parts (`RPCResult.parts`) is written part by
+    /// part as it is printed (its text never exists whole). Its requests stop being in flight once this returns.
+    public func send(_ admitted: AdmittedMessage, context: RPCContext, to sink: any LineSink) {
+        // As with `reply(to:context:)`, the requests stop being in flight before the end of their reply goes out (a
+        // ping sent on reading it must not count them).
+        guard case .object = admitted.message, case .success(let request) = Self.validate(admitted.message) else {
+            let line = reply(to: admitted.message, tokens: admitted.tokens, context: context)
+            requests.finish(admitted)
+            if let line { sink.write(line) }
+            return
+        }
+        let outcome = self.outcome(of: request, context: context.request(admitted.tokens.first ?? nil))
+        guard let id = request.id else {
+            requests.finish(admitted)
+            return
+        }
+        if case .success(.parts(let write)) = outcome {
+            let threads = writerThreads
+            var finished = false
+            defer { if !finished { requests.finish(admitted) } }  // output closed: the parts were never asked for
+            sink.writeLine { emit in
+                // Small parts are gathered into ~1 MiB writes (the head goes out with the first of them); parts of
+                // 256 KiB and up are written as they are.
+                var pending: [UInt8] = []
+                pending.reserveCapacity(Self.sendBatchBytes)
+                RPCEncoder.result(id: id, into: &pending) { _ in }
+                pending.removeLast()  // the closing brace, written after the result
+                write({ part in
+                    let direct = part.count >= Self.sendBatchBytes / 4
+                    if !pending.isEmpty && (direct || pending.count + part.count > Self.sendBatchBytes) {
+                        pending.withUnsafeBytes { emit($0) }
+                        pending.removeAll(keepingCapacity: true)
+                    }
+                    if direct {
+                        emit(part)
+                    } else {
+                        pending.append(contentsOf: part)
+                    }
+                }, threads)
+                pending.append(UInt8(ascii: "}"))
+                pending.append(0x0A)
+                requests.finish(admitted)
+                finished = true
+                pending.withUnsafeBytes { emit($0) }
+            }
+            return
+        }
+        var line: [UInt8] = []
+        encode(outcome, id: id, into: &line)
+        line.append(0x0A)
+        requests.finish(admitted)
+        sink.write(line)
+    }
+
+    /// Bytes gathered before a write in `send(_:context:to:)`.
+    static let sendBatchBytes = 1 << 20
+
     /// Validates one request object, runs it, and appends its response; false when there is nothing to send.
     private func respond(to message: JSONValue, context: RPCContext, into line: inout [UInt8]) -> Bool {
         let request: RPCRequest
@@ -138,25 +205,37 @@ public struct RPCDispatcher: Sendable {
         case .success(let valid):
             request = valid
         }
-        let outcome: Result<RPCResult, RPCError>
-        do {
-            outcome = .success(try run(request, context: context))
-        } catch let error as RPCError {
-            outcome = .failure(error)
-        } catch {
-            outcome = .failure(.internalError(String(describing: error)))
-        }
+        let outcome = self.outcome(of: request, context: context)
         guard let id = request.id else { return false }
+        encode(outcome, id: id, into: &line)
+        return true
+    }
+
+    /// Runs a validated request: its result, or the error that answers it.
+    private func outcome(of request: RPCRequest, context: RPCContext) -> Result<RPCResult, RPCError> {
+        do {
+            return .success(try run(request, context: context))
+        } catch let error as RPCError {
+            return .failure(error)
+        } catch {
+            return .failure(.internalError(String(describing: error)))
+        }
+    }
+
+    /// Appends the response for `outcome` (without LF).
+    private func encode(_ outcome: Result<RPCResult, RPCError>, id: JSONValue, into line: inout [UInt8]) {
         switch outcome {
         case .success(.value(let result)):
             RPCEncoder.result(id: id, result: result, into: &line, threads: writerThreads)
         case .success(.text(let write)):
             let threads = writerThreads
             RPCEncoder.result(id: id, into: &line) { write(&$0, threads) }
+        case .success(.parts(let write)):
+            let threads = writerThreads
+            RPCEncoder.result(id: id, into: &line) { buffer in write({ buffer.append(contentsOf: $0) }, threads) }
         case .failure(let error):
             RPCEncoder.error(id: id, error: error, into: &line)
         }
-        return true
     }
 
     /// The protocol's own methods, then the handler's.

@@ -69,6 +69,11 @@ public enum RPCResult: Sendable {
     /// JSON rows or as a `BinaryMatrix`): `write(&line, threads)` appends exactly one JSON value, using up to
     /// `threads` threads (`RPCDispatcher.writerThreads`). It runs once, after the handler has returned.
     case text(write: @Sendable (_ line: inout [UInt8], _ threads: Int) -> Void)
+    /// A large result written in parts (e.g. a matrix a block of rows at a time) so that its text never exists whole:
+    /// `write(emit, threads)` calls `emit` with consecutive parts of exactly one JSON value, using up to `threads`
+    /// threads. A single request's reply goes to the output part by part as it is printed
+    /// (`RPCDispatcher.send(_:context:to:)`); in a batch the parts are collected into the line. It runs once.
+    case parts(write: @Sendable (_ emit: (UnsafeRawBufferPointer) -> Void, _ threads: Int) -> Void)
 }
 
 /// Answers validated requests. Throw an `RPCError` to answer with that error; any other error becomes -32603.

@@ -11,6 +11,18 @@ public protocol LineSink: AnyObject, Sendable {
     @discardableResult func write(_ line: [UInt8]) -> Bool
     /// True once output failed; the server then stops reading.
     var isClosed: Bool { get }
+    /// Writes one line given in parts: `body` calls `emit` with each part in order (the last ends in LF), and no other
+    /// line comes out in between. False once the output is closed. The default collects the parts and writes the line.
+    @discardableResult func writeLine(parts body: (_ emit: (UnsafeRawBufferPointer) -> Void) -> Void) -> Bool
+}
+
+extension LineSink {
+    @discardableResult
+    public func writeLine(parts body: (_ emit: (UnsafeRawBufferPointer) -> Void) -> Void) -> Bool {
+        var line: [UInt8] = []
+        body { line.append(contentsOf: $0) }
+        return write(line)
+    }
 }
 
 extension LineWriter: LineSink {}
@@ -57,6 +69,9 @@ public struct RPCServer: Sendable {
     /// Default size under which the concurrent loop answers a line on the reading thread (a 2 KiB request holds at
     /// most a few hundred numbers).
     public static let defaultInlineBelow = 2048
+
+    /// Lines at least this long have their pages released while they are parsed (`LineReader.release(_:below:)`).
+    public static let releaseLinesFrom = 4 << 20
 
     public init(dispatcher: RPCDispatcher, concurrency: ServeConcurrency) {
         self.dispatcher = dispatcher
@@ -116,7 +131,12 @@ public struct RPCServer: Sendable {
                     if let reply = dispatcher.reply(to: bytes, context: context) { sink.write(reply) }
                     continue
                 }
-                switch dispatcher.decode(bytes) {
+                // A long line's pages go back to the system as the parser leaves them behind: the text and the values
+                // made from it are never both resident in full.
+                let decoded = bytes.count >= Self.releaseLinesFrom
+                    ? dispatcher.decode(bytes, release: { [reader] offset in reader.release(bytes, below: offset) })
+                    : dispatcher.decode(bytes)
+                switch decoded {
                 case .rejected(let errorLine):
                     emit(errorLine)
                 case .message(let message):
@@ -124,9 +144,7 @@ public struct RPCServer: Sendable {
                     case .handled(let reply):
                         if let reply { sink.write(reply) }
                     case .admitted(let admitted):
-                        pool.submit {
-                            if let reply = dispatcher.reply(to: admitted, context: context) { sink.write(reply) }
-                        }
+                        pool.submit { dispatcher.send(admitted, context: context, to: sink) }
                     }
                 }
             }

@@ -126,3 +126,19 @@ struct LineReaderTests {
         #expect(reader.source.reads == 302)  // 301 bytes, then one read that sees end of input
     }
 }
+
+@Suite("LineReader: releasing a long line's pages")
+struct LineReaderReleaseTests {
+    @Test("the next lines read correctly after a long line's pages were released")
+    func releaseThenRead() {
+        let long = String(repeating: "abcdefgh", count: 300_000)  // 2.4 MB
+        let input = long + "\nsecond\n" + long + "\nthird"
+        let reader = LineReader(source: ChunkedSource(input, chunk: 100_000), maxLineBytes: 4 << 20)
+        guard case .line(let first) = reader.next() else { Issue.record("no first line"); return }
+        #expect(first.count == long.utf8.count)
+        // Release all but the end of the line; its tail still holds what it held.
+        reader.release(first, below: first.count - 10)
+        #expect(String(decoding: UnsafeRawBufferPointer(rebasing: first[(first.count - 8)...]), as: UTF8.self) == "abcdefgh")
+        #expect(frames(reader) == [.line("second"), .line(long), .line("third")])
+    }
+}

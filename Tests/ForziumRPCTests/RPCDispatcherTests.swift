@@ -12,12 +12,30 @@ import Darwin
 struct TestHandler: RPCHandler {
     struct Boom: Error {}
 
+    /// The parts the `parts` method emits: `[0,1,2,…]` cut at sizes 1, 3, 300 KB, 5, 2.2 MB, 700 KB, rest.
+    static let parts: [[UInt8]] = {
+        let text = Array(("[" + (0..<700_000).map(String.init).joined(separator: ",") + "]").utf8)
+        var parts: [[UInt8]] = []
+        var start = 0
+        for size in [1, 3, 300_000, 5, 2_200_000, 700_000] {
+            parts.append(Array(text[start..<(start + size)]))
+            start += size
+        }
+        parts.append(Array(text[start...]))
+        return parts
+    }()
+
     func handle(_ request: RPCRequest, context: RPCContext) throws -> RPCResult {
         switch request.method {
         case "echo":
             return .value(request.params ?? .null)
         case "text":
             return .text { line, _ in line.append(contentsOf: "[1,2.5]".utf8) }
+        case "parts":
+            // One JSON array in parts of very different sizes (below and above the dispatcher's batching sizes).
+            return .parts { emit, _ in
+                for part in TestHandler.parts { part.withUnsafeBytes { emit($0) } }
+            }
         case "wait_for_cancel":
             // Stands in for a long computation that checks for cancellation between blocks (gives up after 10 s).
             for _ in 0..<10_000 {
@@ -348,5 +366,81 @@ extension RPCServerTests {
         #expect(!names(#"{"params":{"data":[[1,2]],"note":"shm"}}"#))
         #expect(!names(#"{"params":{"data":{"dtype":"float64","shape":[1,1],"base64":"AAAAAAAA8D8="}}}"#))
         #expect(!names(""))
+    }
+}
+
+
+@Suite("Replies written in parts")
+struct PartsReplyTests {
+    static let expected = #"{"jsonrpc":"2.0","id":5,"result":"# + String(decoding: TestHandler.parts.joined(), as: UTF8.self) + "}"
+
+    @Test("reply(to:) collects the parts into the line")
+    func collected() {
+        #expect(reply(#"{"jsonrpc":"2.0","id":5,"method":"parts"}"#) == Self.expected)
+        // In a batch too.
+        #expect(reply(#"[{"jsonrpc":"2.0","id":5,"method":"parts"},{"jsonrpc":"2.0","id":6,"method":"text"}]"#)
+            == "[" + Self.expected + #",{"jsonrpc":"2.0","id":6,"result":[1,2.5]}]"#)
+    }
+
+    @Test("send(_:context:to:) writes the same line through a pipe, part by part, and other replies as whole lines")
+    func sentThroughPipe() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let writer = LineWriter(descriptor: fds[1])
+        let own = RPCDispatcher(handler: TestHandler())
+        let context = RPCContext(sink: { writer.write($0) })
+        let reading = ReadAll(descriptor: fds[0])
+        for line in [#"{"jsonrpc":"2.0","id":5,"method":"parts"}"#, #"{"jsonrpc":"2.0","id":6,"method":"text"}"#,
+                     #"{"jsonrpc":"2.0","method":"parts"}"#, #"[{"jsonrpc":"2.0","id":5,"method":"parts"}]"#] {
+            guard case .message(let message) = Array(line.utf8).withUnsafeBytes({ own.decode($0) }),
+                  case .admitted(let admitted) = own.intake(message, context: context) else {
+                Issue.record("not admitted: \(line)")
+                continue
+            }
+            own.send(admitted, context: context, to: writer)
+        }
+        close(fds[1])
+        let lines = reading.wait().split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        close(fds[0])
+        #expect(lines.count == 4)
+        #expect(lines.first == Self.expected)
+        #expect(lines.dropFirst().first == #"{"jsonrpc":"2.0","id":6,"result":[1,2.5]}"#)
+        #expect(lines.dropFirst(2).first == "[" + Self.expected + "]")
+        #expect(lines.last == "")
+        #expect(own.requests.inFlight == 0)
+    }
+}
+
+/// Reads a descriptor to its end on a thread of its own (so a writer never blocks on a full pipe).
+final class ReadAll: @unchecked Sendable {
+    private var bytes: [UInt8] = []
+    private var thread = pthread_t()
+
+    init(descriptor: Int32) {
+        let box = Unmanaged.passRetained(Box(self, descriptor))
+        pthread_create(&thread, nil, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(box.descriptor, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                box.owner.bytes.append(contentsOf: chunk[0..<n])
+            }
+            return nil
+        }, box.toOpaque())
+    }
+
+    func wait() -> [UInt8] {
+        pthread_join(thread, nil)
+        return bytes
+    }
+
+    private final class Box {
+        let owner: ReadAll
+        let descriptor: Int32
+        init(_ owner: ReadAll, _ descriptor: Int32) {
+            self.owner = owner
+            self.descriptor = descriptor
+        }
     }
 }
