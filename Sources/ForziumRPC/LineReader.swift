@@ -111,6 +111,13 @@ public final class LineReader<Source: ByteSource> {
         munmap(buffer.baseAddress, mappedBytes)
     }
 
+    /// Whether a whole line is already buffered: `next()` would return it without reading.
+    public var hasCompleteLine: Bool {
+        guard discarding == nil, start < end else { return false }
+        let base = buffer.baseAddress!
+        return memchr(base + start, 0x0A, end - start) != nil
+    }
+
     /// The next line, oversize line, or end of input.
     public func next() -> LineFrame {
         while true {

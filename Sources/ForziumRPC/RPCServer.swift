@@ -14,9 +14,23 @@ public protocol LineSink: AnyObject, Sendable {
     /// Writes one line given in parts: `body` calls `emit` with each part in order (the last ends in LF), and no other
     /// line comes out in between. False once the output is closed. The default collects the parts and writes the line.
     @discardableResult func writeLine(parts body: (_ emit: (UnsafeRawBufferPointer) -> Void) -> Void) -> Bool
+    /// Writes several whole lines at once (each ending in LF), in order, with nothing in between. The default writes
+    /// them one by one; `LineWriter` writes them with one write(2).
+    @discardableResult func write(lines: [UInt8]) -> Bool
 }
 
 extension LineSink {
+    @discardableResult
+    public func write(lines: [UInt8]) -> Bool {
+        var start = 0
+        while start < lines.count {
+            let end = lines[start...].firstIndex(of: 0x0A).map { $0 + 1 } ?? lines.count
+            guard write(Array(lines[start..<end])) else { return false }
+            start = end
+        }
+        return true
+    }
+
     @discardableResult
     public func writeLine(parts body: (_ emit: (UnsafeRawBufferPointer) -> Void) -> Void) -> Bool {
         var line: [UInt8] = []
@@ -25,7 +39,10 @@ extension LineSink {
     }
 }
 
-extension LineWriter: LineSink {}
+extension LineWriter: LineSink {
+    @discardableResult
+    public func write(lines: [UInt8]) -> Bool { write(lines) }
+}
 
 /// How the serve loop runs requests. In both modes the reading thread keeps reading while requests compute, and
 /// handles control messages (`ping`, `$/cancelRequest`) the moment it reads them, so a cancel reaches a request that
@@ -69,6 +86,9 @@ public struct RPCServer: Sendable {
     /// Default size under which the concurrent loop answers a line on the reading thread (a 2 KiB request holds at
     /// most a few hundred numbers).
     public static let defaultInlineBelow = 2048
+
+    /// Inline replies gathered before they are written together (see `serve`).
+    static let batchBytes = 64 << 10
 
     /// Lines at least this long have their pages released while they are parsed (`LineReader.release(_:below:)`).
     public static let releaseLinesFrom = 4 << 20
@@ -116,11 +136,23 @@ public struct RPCServer: Sendable {
                 sink.write(line)
             }
         }
+        // Replies answered inline on the reading thread while more lines are already buffered go out together, in
+        // one write, once the buffered lines are answered (or 64 KiB of replies have gathered): a client keeping many
+        // small requests in flight gets one write(2) per read(2), not one per reply. Only where replies may come in
+        // any order (the concurrent loop); the ordered loop writes each as it goes.
+        let batching = !ordered
+        var batch: [UInt8] = []
+        func flushBatch() {
+            guard !batch.isEmpty else { return }
+            sink.write(lines: batch)
+            batch.removeAll(keepingCapacity: true)
+        }
         reading: while !sink.isClosed {
             switch reader.next() {
             case .end:
                 break reading
             case .oversize(let byteCount):
+                flushBatch()
                 summary.oversizeLines += 1
                 onOversize(byteCount)
                 emit(RPCDispatcher.errorLine(id: .null, error: .oversizeLine(byteCount: byteCount, limit: reader.maxLineBytes)))
@@ -128,9 +160,16 @@ public struct RPCServer: Sendable {
                 if Self.isBlank(bytes) { continue }
                 summary.lines += 1
                 if bytes.count < inlineBelow && (!ordered || pool.isIdle) && !Self.namesSharedMemory(bytes) {
-                    if let reply = dispatcher.reply(to: bytes, context: context) { sink.write(reply) }
+                    let reply = dispatcher.reply(to: bytes, context: context)
+                    if batching {
+                        if let reply { batch.append(contentsOf: reply) }
+                        if batch.count >= Self.batchBytes || !reader.hasCompleteLine { flushBatch() }
+                    } else if let reply {
+                        sink.write(reply)
+                    }
                     continue
                 }
+                flushBatch()
                 // A long line's pages go back to the system as the parser leaves them behind: the text and the values
                 // made from it are never both resident in full.
                 let decoded = bytes.count >= Self.releaseLinesFrom
@@ -149,6 +188,7 @@ public struct RPCServer: Sendable {
                 }
             }
         }
+        flushBatch()
         pool.finish()
         if sink.isClosed { summary.end = .outputClosed }
         return summary

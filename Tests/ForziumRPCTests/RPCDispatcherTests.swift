@@ -444,3 +444,54 @@ final class ReadAll: @unchecked Sendable {
         }
     }
 }
+
+/// Records each write call: how the serve loop groups replies into writes.
+final class WriteCountingSink: LineSink, @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var calls: [String] = []
+    var isClosed: Bool { false }
+
+    @discardableResult func write(_ line: [UInt8]) -> Bool {
+        lock.withLock { calls.append(String(decoding: line, as: UTF8.self)) }
+        return true
+    }
+
+    @discardableResult func write(lines: [UInt8]) -> Bool { write(lines) }
+
+    var writes: [String] { lock.withLock { calls } }
+}
+
+@Suite("Serve loop: inline replies")
+struct InlineBatchTests {
+    func serve(_ lines: [String], chunk: Int, concurrency: ServeConcurrency) -> [String] {
+        let sink = WriteCountingSink()
+        let input = lines.joined(separator: "\n") + "\n"
+        let reader = LineReader(source: ChunkedSource(input, chunk: chunk), maxLineBytes: 1 << 20, initialCapacity: 8)
+        _ = RPCServer(dispatcher: RPCDispatcher(handler: TestHandler()), concurrency: concurrency).serve(reader: reader, sink: sink)
+        return sink.writes
+    }
+
+    static let pings = (1...5).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"ping"}"# }
+
+    @Test("Small requests read together are answered in one write, each reply a whole line, in order")
+    func readTogetherWrittenTogether() {
+        let writes = serve(Self.pings, chunk: 1 << 16, concurrency: .concurrent(maxInFlight: 4, workers: 2))
+        #expect(writes.count == 1)
+        let lines = writes.joined().split(separator: "\n").map(String.init)
+        #expect(lines.count == 5)
+        for (index, line) in lines.enumerated() { #expect(line.contains(#""id":\#(index + 1),"#)) }
+    }
+
+    @Test("A reply is never held while the reader would wait for input")
+    func arrivingOneByOneWrittenOneByOne() {
+        // One byte per read: no second line is ever buffered when a reply is ready, so each goes out at once.
+        let writes = serve(Self.pings, chunk: 1, concurrency: .concurrent(maxInFlight: 4, workers: 2))
+        #expect(writes.count == 5)
+    }
+
+    @Test("The ordered loop writes each reply as it goes")
+    func orderedIsNotBatched() {
+        let writes = serve(Self.pings, chunk: 1 << 16, concurrency: .ordered(maxInFlight: 4))
+        #expect(writes.count == 5)
+    }
+}
