@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:8f5e474f45277eed6911b408900701f3091d320442808e50b9b7352fb79b234a"
+    public static let digest = "sha256:f671bfb555c01386d5cae872773ae59981c12edcc0a049c51f8ad43b693869fc"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -2095,6 +2095,327 @@ public enum SchemaBundle {
   "title": "transpose result",
   "description": "Result of transpose: a matrix; non-finite elements are written as null.",
   "$ref": "../defs/result-matrix.json"
+}
+
+"""#),
+        (path: "v2/error.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/error.json",
+  "title": "Error (Open Inference Protocol v2)",
+  "description": "Every error on a `/v2` route: 400 for a request the client must fix (bad JSON, schema, shapes, sizes, datatypes, params), 401 without a valid key (when keys are set), 404 for an unknown model or path, 405, 413 over the body or element limit, 503 (no engine ready, queue full; Retry-After), 504 past the deadline, 502/500 for engine failures.",
+  "type": "object",
+  "required": [
+    "error"
+  ],
+  "properties": {
+    "error": {
+      "type": "string"
+    }
+  }
+}
+
+"""#),
+        (path: "v2/infer-request.json", text: ##"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/infer-request.json",
+  "title": "Inference request (Open Inference Protocol v2)",
+  "description": "The JSON part of `POST /v2/models/{model}/infer`. With the binary tensor data extension the request carries an `Inference-Header-Content-Length` header giving the length of this JSON; the raw bytes of each input that has `parameters.binary_data_size` follow it, in input order, little-endian, row-major, no padding.",
+  "type": "object",
+  "required": [
+    "inputs"
+  ],
+  "properties": {
+    "id": {
+      "type": "string",
+      "description": "Echoed on the response."
+    },
+    "parameters": {
+      "type": "object",
+      "description": "The operation's scalar params (`factor`, `addend`, `axis`, `size`, `mode`, `rows`, `cols`), checked against the operation's params schema; also the protocol's `binary_data_output` (boolean: every output in binary). Other protocol members (`priority`, `timeout`, `sequence_id`, `sequence_start`, `sequence_end`) are accepted and ignored.",
+      "properties": {
+        "binary_data_output": {
+          "type": "boolean"
+        }
+      }
+    },
+    "inputs": {
+      "type": "array",
+      "minItems": 1,
+      "maxItems": 4,
+      "items": {
+        "$ref": "#/$defs/input"
+      }
+    },
+    "outputs": {
+      "type": "array",
+      "maxItems": 1,
+      "items": {
+        "$ref": "#/$defs/output"
+      }
+    }
+  },
+  "additionalProperties": false,
+  "$defs": {
+    "input": {
+      "type": "object",
+      "required": [
+        "name",
+        "shape",
+        "datatype"
+      ],
+      "description": "One input tensor: a matrix param of the operation (`data`, `matrix_b`, `other`, `kernel`). Either `data` (JSON numbers, flat row-major; nested rows are flattened) or `parameters.binary_data_size` (bytes in the binary part).",
+      "properties": {
+        "name": {
+          "type": "string"
+        },
+        "shape": {
+          "type": "array",
+          "description": "Dimensions. Inputs: `[rows, cols]`, or `[n]` for a 1-D tensor (taken as one row, 1×n). Outputs: `[rows, cols]`, or `[]` for a scalar result.",
+          "maxItems": 8,
+          "items": {
+            "type": "integer",
+            "minimum": 0
+          }
+        },
+        "datatype": {
+          "type": "string"
+        },
+        "parameters": {
+          "type": "object",
+          "properties": {
+            "binary_data_size": {
+              "type": "integer",
+              "minimum": 0
+            }
+          }
+        },
+        "data": {
+          "type": "array"
+        }
+      },
+      "additionalProperties": false
+    },
+    "output": {
+      "type": "object",
+      "required": [
+        "name"
+      ],
+      "description": "A requested output: `result`. `parameters.binary_data: true` returns it in the binary part of the response.",
+      "properties": {
+        "name": {
+          "type": "string"
+        },
+        "parameters": {
+          "type": "object",
+          "properties": {
+            "binary_data": {
+              "type": "boolean"
+            }
+          }
+        }
+      },
+      "additionalProperties": false
+    }
+  }
+}
+
+"""##),
+        (path: "v2/infer-response.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/infer-response.json",
+  "title": "Inference response (Open Inference Protocol v2)",
+  "description": "The JSON part of the answer to `POST /v2/models/{model}/infer`. When the output is binary the response is `application/octet-stream`, its `Inference-Header-Content-Length` header gives the length of this JSON, and the output's `parameters.binary_data_size` bytes follow it (FP64, little-endian, row-major; NaN and ±Infinity kept bit for bit). Otherwise the response is `application/json` and the output has `data` (flat, row-major; a non-finite value is `null`).",
+  "type": "object",
+  "required": [
+    "model_name",
+    "outputs"
+  ],
+  "properties": {
+    "model_name": {
+      "type": "string"
+    },
+    "model_version": {
+      "type": "string"
+    },
+    "id": {
+      "type": "string"
+    },
+    "parameters": {
+      "type": "object"
+    },
+    "outputs": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": [
+          "name",
+          "shape",
+          "datatype"
+        ],
+        "properties": {
+          "name": {
+            "const": "result"
+          },
+          "shape": {
+            "type": "array",
+            "description": "Dimensions. Inputs: `[rows, cols]`, or `[n]` for a 1-D tensor (taken as one row, 1×n). Outputs: `[rows, cols]`, or `[]` for a scalar result.",
+            "maxItems": 8,
+            "items": {
+              "type": "integer",
+              "minimum": 0
+            }
+          },
+          "datatype": {
+            "const": "FP64"
+          },
+          "parameters": {
+            "type": "object",
+            "properties": {
+              "binary_data_size": {
+                "type": "integer",
+                "minimum": 0
+              }
+            }
+          },
+          "data": {
+            "type": "array",
+            "items": {
+              "type": [
+                "number",
+                "null"
+              ]
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+"""#),
+        (path: "v2/model-metadata.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/model-metadata.json",
+  "title": "Model metadata (Open Inference Protocol v2)",
+  "description": "`GET /v2/models/{model}`: one model per operation. Inputs are the operation's matrix params (shape `[-1, -1]`: any rows and columns; FP64, FP32 accepted); the output is `result` (FP64). `parameters` lists the operation's scalar params, taken from the request's `parameters`.",
+  "type": "object",
+  "required": [
+    "name",
+    "versions",
+    "platform",
+    "inputs",
+    "outputs"
+  ],
+  "properties": {
+    "name": {
+      "type": "string"
+    },
+    "versions": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      }
+    },
+    "platform": {
+      "type": "string"
+    },
+    "inputs": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": [
+          "name",
+          "datatype",
+          "shape"
+        ],
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "datatype": {
+            "type": "string"
+          },
+          "shape": {
+            "type": "array",
+            "items": {
+              "type": "integer"
+            }
+          },
+          "optional": {
+            "type": "boolean"
+          }
+        }
+      }
+    },
+    "outputs": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": [
+          "name",
+          "datatype",
+          "shape"
+        ],
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "datatype": {
+            "type": "string"
+          },
+          "shape": {
+            "type": "array",
+            "items": {
+              "type": "integer"
+            }
+          },
+          "optional": {
+            "type": "boolean"
+          }
+        }
+      }
+    },
+    "parameters": {
+      "type": "object",
+      "description": "Scalar params of the operation: name → its JSON Schema."
+    }
+  }
+}
+
+"""#),
+        (path: "v2/server-metadata.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/server-metadata.json",
+  "title": "Server metadata (Open Inference Protocol v2)",
+  "description": "`GET /v2`.",
+  "type": "object",
+  "required": [
+    "name",
+    "version",
+    "extensions"
+  ],
+  "properties": {
+    "name": {
+      "type": "string"
+    },
+    "version": {
+      "type": "string"
+    },
+    "extensions": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      },
+      "contains": {
+        "const": "binary_tensor_data"
+      }
+    }
+  }
 }
 
 """#),
