@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:f671bfb555c01386d5cae872773ae59981c12edcc0a049c51f8ad43b693869fc"
+    public static let digest = "sha256:1cd0f69877ab6ed2beffbace32bfbb66e1ea7b58ed8a7f339236d6c8e31517d4"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -2103,20 +2103,21 @@ public enum SchemaBundle {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/v2/error.json",
   "title": "Error (Open Inference Protocol v2)",
-  "description": "Every error on a `/v2` route: 400 for a request the client must fix (bad JSON, schema, shapes, sizes, datatypes, params), 401 without a valid key (when keys are set), 404 for an unknown model or path, 405, 413 over the body or element limit, 503 (no engine ready, queue full; Retry-After), 504 past the deadline, 502/500 for engine failures.",
+  "description": "Every error on a `/v2` route: 400 for a request the client must fix (bad JSON, schema, shapes, sizes, datatypes, params), 401 without a valid key (when keys are set), 404 for an unknown model or path, 405, 413 over the body or element limit, 415 for an unsupported Content-Encoding, 503 (no engine ready, queue full; Retry-After), 504 past the deadline, 502/500 for engine failures.",
   "type": "object",
   "required": [
     "error"
   ],
   "properties": {
     "error": {
-      "type": "string"
+      "type": "string",
+      "description": "What went wrong."
     }
   }
 }
 
 """#),
-        (path: "v2/infer-request.json", text: ##"""
+        (path: "v2/infer-request.json", text: #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/v2/infer-request.json",
@@ -2133,101 +2134,42 @@ public enum SchemaBundle {
     },
     "parameters": {
       "type": "object",
-      "description": "The operation's scalar params (`factor`, `addend`, `axis`, `size`, `mode`, `rows`, `cols`), checked against the operation's params schema; also the protocol's `binary_data_output` (boolean: every output in binary). Other protocol members (`priority`, `timeout`, `sequence_id`, `sequence_start`, `sequence_end`) are accepted and ignored.",
+      "description": "The operation's scalar params (`factor`, `addend`, `axis`, `size`, `mode`, `rows`, `cols`), checked against the operation's params schema; also the protocol's `binary_data_output`. Other protocol members (`priority`, `timeout`, `sequence_id`, `sequence_start`, `sequence_end`) are accepted and ignored.",
       "properties": {
         "binary_data_output": {
-          "type": "boolean"
+          "type": "boolean",
+          "description": "true: every output in binary (unless a requested output says otherwise)."
         }
       }
     },
     "inputs": {
       "type": "array",
+      "description": "The operation's matrices.",
       "minItems": 1,
       "maxItems": 4,
       "items": {
-        "$ref": "#/$defs/input"
+        "$ref": "input-tensor.json"
       }
     },
     "outputs": {
       "type": "array",
+      "description": "Requested outputs (at most `result`); absent: `result`, binary only if `binary_data_output`.",
       "maxItems": 1,
       "items": {
-        "$ref": "#/$defs/output"
+        "$ref": "requested-output.json"
       }
     }
   },
-  "additionalProperties": false,
-  "$defs": {
-    "input": {
-      "type": "object",
-      "required": [
-        "name",
-        "shape",
-        "datatype"
-      ],
-      "description": "One input tensor: a matrix param of the operation (`data`, `matrix_b`, `other`, `kernel`). Either `data` (JSON numbers, flat row-major; nested rows are flattened) or `parameters.binary_data_size` (bytes in the binary part).",
-      "properties": {
-        "name": {
-          "type": "string"
-        },
-        "shape": {
-          "type": "array",
-          "description": "Dimensions. Inputs: `[rows, cols]`, or `[n]` for a 1-D tensor (taken as one row, 1×n). Outputs: `[rows, cols]`, or `[]` for a scalar result.",
-          "maxItems": 8,
-          "items": {
-            "type": "integer",
-            "minimum": 0
-          }
-        },
-        "datatype": {
-          "type": "string"
-        },
-        "parameters": {
-          "type": "object",
-          "properties": {
-            "binary_data_size": {
-              "type": "integer",
-              "minimum": 0
-            }
-          }
-        },
-        "data": {
-          "type": "array"
-        }
-      },
-      "additionalProperties": false
-    },
-    "output": {
-      "type": "object",
-      "required": [
-        "name"
-      ],
-      "description": "A requested output: `result`. `parameters.binary_data: true` returns it in the binary part of the response.",
-      "properties": {
-        "name": {
-          "type": "string"
-        },
-        "parameters": {
-          "type": "object",
-          "properties": {
-            "binary_data": {
-              "type": "boolean"
-            }
-          }
-        }
-      },
-      "additionalProperties": false
-    }
-  }
+  "additionalProperties": false
 }
 
-"""##),
+"""#),
         (path: "v2/infer-response.json", text: #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/v2/infer-response.json",
   "title": "Inference response (Open Inference Protocol v2)",
-  "description": "The JSON part of the answer to `POST /v2/models/{model}/infer`. When the output is binary the response is `application/octet-stream`, its `Inference-Header-Content-Length` header gives the length of this JSON, and the output's `parameters.binary_data_size` bytes follow it (FP64, little-endian, row-major; NaN and ±Infinity kept bit for bit). Otherwise the response is `application/json` and the output has `data` (flat, row-major; a non-finite value is `null`).",
+  "description": "The JSON part of the answer to `POST /v2/models/{model}/infer`. When the output is binary the response is `application/octet-stream`, its `Inference-Header-Content-Length` header gives the length of this JSON, and the output's `parameters.binary_data_size` bytes follow it (FP64, little-endian, row-major; NaN and ±Infinity kept bit for bit). Otherwise the response is `application/json` and the output has `data`.",
   "type": "object",
   "required": [
     "model_name",
@@ -2235,64 +2177,75 @@ public enum SchemaBundle {
   ],
   "properties": {
     "model_name": {
-      "type": "string"
+      "type": "string",
+      "description": "The operation."
     },
     "model_version": {
-      "type": "string"
+      "type": "string",
+      "description": "Always `1`."
     },
     "id": {
-      "type": "string"
-    },
-    "parameters": {
-      "type": "object"
+      "type": "string",
+      "description": "The request's id, when it had one."
     },
     "outputs": {
       "type": "array",
+      "description": "One output, `result`.",
       "items": {
-        "type": "object",
-        "required": [
-          "name",
-          "shape",
-          "datatype"
-        ],
-        "properties": {
-          "name": {
-            "const": "result"
-          },
-          "shape": {
-            "type": "array",
-            "description": "Dimensions. Inputs: `[rows, cols]`, or `[n]` for a 1-D tensor (taken as one row, 1×n). Outputs: `[rows, cols]`, or `[]` for a scalar result.",
-            "maxItems": 8,
-            "items": {
-              "type": "integer",
-              "minimum": 0
-            }
-          },
-          "datatype": {
-            "const": "FP64"
-          },
-          "parameters": {
-            "type": "object",
-            "properties": {
-              "binary_data_size": {
-                "type": "integer",
-                "minimum": 0
-              }
-            }
-          },
-          "data": {
-            "type": "array",
-            "items": {
-              "type": [
-                "number",
-                "null"
-              ]
-            }
-          }
-        }
+        "$ref": "output-tensor.json"
       }
     }
   }
+}
+
+"""#),
+        (path: "v2/input-tensor.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/input-tensor.json",
+  "title": "Input tensor (Open Inference Protocol v2)",
+  "description": "One input of an inference request: a matrix param of the operation (`data`, `matrix_b`, `other`, `kernel`). Either `data` (JSON numbers, flat row-major; nested rows are flattened) or `parameters.binary_data_size` (its bytes in the binary part of the body).",
+  "type": "object",
+  "required": [
+    "name",
+    "shape",
+    "datatype"
+  ],
+  "properties": {
+    "name": {
+      "type": "string",
+      "description": "The matrix param it fills (see the model's metadata)."
+    },
+    "shape": {
+      "type": "array",
+      "description": "`[rows, cols]`, or `[n]` for a 1-D tensor (taken as one row, 1×n). No zero dimension.",
+      "maxItems": 8,
+      "items": {
+        "type": "integer",
+        "minimum": 0
+      }
+    },
+    "datatype": {
+      "type": "string",
+      "description": "`FP64`, or `FP32` (widened to FP64 exactly); anything else is answered 400."
+    },
+    "parameters": {
+      "type": "object",
+      "description": "Tensor parameters.",
+      "properties": {
+        "binary_data_size": {
+          "type": "integer",
+          "minimum": 0,
+          "description": "Bytes of this tensor in the binary part: elements × 8 (FP64) or × 4 (FP32), little-endian, row-major, no padding."
+        }
+      }
+    },
+    "data": {
+      "type": "array",
+      "description": "The elements as JSON numbers, row-major (flat, or nested rows)."
+    }
+  },
+  "additionalProperties": false
 }
 
 """#),
@@ -2301,7 +2254,7 @@ public enum SchemaBundle {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/v2/model-metadata.json",
   "title": "Model metadata (Open Inference Protocol v2)",
-  "description": "`GET /v2/models/{model}`: one model per operation. Inputs are the operation's matrix params (shape `[-1, -1]`: any rows and columns; FP64, FP32 accepted); the output is `result` (FP64). `parameters` lists the operation's scalar params, taken from the request's `parameters`.",
+  "description": "`GET /v2/models/{model}`: one model per operation.",
   "type": "object",
   "required": [
     "name",
@@ -2312,78 +2265,124 @@ public enum SchemaBundle {
   ],
   "properties": {
     "name": {
-      "type": "string"
+      "type": "string",
+      "description": "The operation."
     },
     "versions": {
       "type": "array",
+      "description": "`[\"1\"]`.",
       "items": {
         "type": "string"
       }
     },
     "platform": {
-      "type": "string"
+      "type": "string",
+      "description": "`forzium`."
     },
     "inputs": {
       "type": "array",
+      "description": "The operation's matrix params.",
       "items": {
-        "type": "object",
-        "required": [
-          "name",
-          "datatype",
-          "shape"
-        ],
-        "properties": {
-          "name": {
-            "type": "string"
-          },
-          "datatype": {
-            "type": "string"
-          },
-          "shape": {
-            "type": "array",
-            "items": {
-              "type": "integer"
-            }
-          },
-          "optional": {
-            "type": "boolean"
-          }
-        }
+        "$ref": "tensor-metadata.json"
       }
     },
     "outputs": {
       "type": "array",
+      "description": "`result`.",
       "items": {
-        "type": "object",
-        "required": [
-          "name",
-          "datatype",
-          "shape"
-        ],
-        "properties": {
-          "name": {
-            "type": "string"
-          },
-          "datatype": {
-            "type": "string"
-          },
-          "shape": {
-            "type": "array",
-            "items": {
-              "type": "integer"
-            }
-          },
-          "optional": {
-            "type": "boolean"
-          }
-        }
+        "$ref": "tensor-metadata.json"
       }
     },
     "parameters": {
       "type": "object",
-      "description": "Scalar params of the operation: name → its JSON Schema."
+      "description": "The operation's scalar params, read from the inference request's `parameters`: name → description."
     }
   }
+}
+
+"""#),
+        (path: "v2/output-tensor.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/output-tensor.json",
+  "title": "Output tensor (Open Inference Protocol v2)",
+  "description": "The output of an inference response.",
+  "type": "object",
+  "required": [
+    "name",
+    "shape",
+    "datatype"
+  ],
+  "properties": {
+    "name": {
+      "const": "result",
+      "description": "Always `result`."
+    },
+    "shape": {
+      "type": "array",
+      "description": "`[rows, cols]`, or `[]` for a scalar result.",
+      "maxItems": 8,
+      "items": {
+        "type": "integer",
+        "minimum": 0
+      }
+    },
+    "datatype": {
+      "const": "FP64",
+      "description": "Always FP64."
+    },
+    "parameters": {
+      "type": "object",
+      "description": "Output parameters.",
+      "properties": {
+        "binary_data_size": {
+          "type": "integer",
+          "minimum": 0,
+          "description": "Bytes of this output in the binary part of the response."
+        }
+      }
+    },
+    "data": {
+      "type": "array",
+      "description": "The elements (JSON output): row-major; a non-finite value is null.",
+      "items": {
+        "type": [
+          "number",
+          "null"
+        ]
+      }
+    }
+  }
+}
+
+"""#),
+        (path: "v2/requested-output.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/requested-output.json",
+  "title": "Requested output (Open Inference Protocol v2)",
+  "description": "An output the client asks for: `result`.",
+  "type": "object",
+  "required": [
+    "name"
+  ],
+  "properties": {
+    "name": {
+      "type": "string",
+      "description": "`result`, the operation's output."
+    },
+    "parameters": {
+      "type": "object",
+      "description": "Output parameters.",
+      "properties": {
+        "binary_data": {
+          "type": "boolean",
+          "description": "true: the output goes in the binary part of the response (FP64, little-endian, row-major)."
+        }
+      }
+    }
+  },
+  "additionalProperties": false
 }
 
 """#),
@@ -2401,19 +2400,58 @@ public enum SchemaBundle {
   ],
   "properties": {
     "name": {
-      "type": "string"
+      "type": "string",
+      "description": "`forzium`."
     },
     "version": {
-      "type": "string"
+      "type": "string",
+      "description": "The gateway's API version."
     },
     "extensions": {
       "type": "array",
+      "description": "Protocol extensions: `binary_tensor_data`.",
       "items": {
         "type": "string"
       },
       "contains": {
         "const": "binary_tensor_data"
       }
+    }
+  }
+}
+
+"""#),
+        (path: "v2/tensor-metadata.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/tensor-metadata.json",
+  "title": "Tensor metadata (Open Inference Protocol v2)",
+  "description": "An input or output of a model.",
+  "type": "object",
+  "required": [
+    "name",
+    "datatype",
+    "shape"
+  ],
+  "properties": {
+    "name": {
+      "type": "string",
+      "description": "Input: the matrix param; output: `result`."
+    },
+    "datatype": {
+      "type": "string",
+      "description": "FP64."
+    },
+    "shape": {
+      "type": "array",
+      "description": "`[-1, -1]`: any number of rows and columns.",
+      "items": {
+        "type": "integer"
+      }
+    },
+    "optional": {
+      "type": "boolean",
+      "description": "true for an input the operation does not require."
     }
   }
 }
