@@ -14,7 +14,6 @@ gateway and of its engine minus their RSS after start-up and one small request, 
 
 Usage: python3 bench/v2_bench.py BIN_DIR [requests-512 (default 30)] [requests-1024 (default 12)]
 """
-import http.client
 import json
 import os
 import re
@@ -84,15 +83,49 @@ def stop(process):
 
 
 class Connection:
+    """A minimal keep-alive HTTP/1.1 client on one socket: the request goes out with one sendall, the body is read
+    with recv_into into one preallocated buffer (the same small client cost for every server measured)."""
+
     def __init__(self, port):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=300)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.pending = b""
 
     def post(self, path, body, headers):
-        self.connection.request("POST", path, body=body, headers=headers)
-        response = self.connection.getresponse()
-        data = response.read()
-        assert response.status == 200, (path, response.status, data[:300])
-        return response, data
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        self.sock.sendall(head.encode() + body if len(body) < 65536 else head.encode())
+        if len(body) >= 65536:
+            self.sock.sendall(body)
+        data = self.pending
+        while b"\r\n\r\n" not in data:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        raw_head, _, rest = data.partition(b"\r\n\r\n")
+        lines = raw_head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        response_headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            response_headers[name.strip().lower()] = value.strip()
+        length = int(response_headers["content-length"])
+        buffer = bytearray(length)
+        view = memoryview(buffer)
+        filled = min(len(rest), length)
+        view[:filled] = rest[:filled]
+        self.pending = rest[length:]
+        while filled < length:
+            n = self.sock.recv_into(view[filled:])
+            if not n:
+                raise ConnectionError("closed mid-body")
+            filled += n
+        assert status == 200, (path, status, bytes(buffer[:300]))
+        return response_headers, buffer
+
+    def close(self):
+        self.sock.close()
 
 
 def exchange(port, path, body, headers):
@@ -100,7 +133,7 @@ def exchange(port, path, body, headers):
     try:
         return connection.post(path, body, headers)
     finally:
-        connection.connection.close()
+        connection.close()
 
 
 def v2_body(a, b):
@@ -125,7 +158,7 @@ def timings(port, path, body, headers, count):
         started = time.perf_counter()
         connection.post(path, body, headers)
         samples.append((time.perf_counter() - started) * 1000)
-    connection.connection.close()
+    connection.close()
     samples.sort()
     return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.9))]
 
@@ -164,7 +197,7 @@ def main():
             jheaders = {"Content-Type": "application/json"}
             # Answers first.
             response, data = exchange(gport, "/v2/models/matmul/infer", body2, headers2)
-            length = int(response.getheader("Inference-Header-Content-Length"))
+            length = int(response["inference-header-content-length"])
             np.testing.assert_allclose(np.frombuffer(data[length:], dtype="<f8").reshape(n, n), expected, rtol=1e-9, atol=1e-9)
             np.testing.assert_allclose(np.array(json.loads(exchange(gport, "/compute", bodyj, jheaders)[1])["result"]), expected, rtol=1e-9, atol=1e-9)
             np.testing.assert_allclose(np.array(json.loads(exchange(pport, "/compute", bodyj, jheaders)[1])["result"]), expected, rtol=1e-9, atol=1e-9)
@@ -193,7 +226,7 @@ def main():
             connection = Connection(gport)
             for _ in range(5):
                 connection.post("/v2/models/matmul/infer", body2, headers2)
-            connection.connection.close()
+            connection.close()
             peak_g, peak_e = status_kb(gateway.pid, "VmHWM"), status_kb(engine, "VmHWM")
             raw_kb = 3 * n * n * 8 / 1024
             print(f"peak RSS, v2 binary matmul {n}² (raw matrices A+B+C = {raw_kb / 1024:.1f} MiB): gateway {peak_g / 1024:.1f} MiB "

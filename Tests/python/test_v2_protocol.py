@@ -261,6 +261,11 @@ def test_tritonclient(gateway):
         result = client.infer("multiply", [f32], parameters={"factor": 2})
         np.testing.assert_array_equal(result.as_numpy("result"), [[3.0, 5.0], [7.0, 9.0]])
 
+        # A gzip request body (tritonclient compresses after measuring the JSON part).
+        result = client.infer("matmul", [tensor("data", a), tensor("matrix_b", b)], outputs=result_binary,
+                              request_compression_algorithm="gzip")
+        np.testing.assert_allclose(result.as_numpy("result"), a @ b, rtol=1e-12, atol=1e-12)
+
         with pytest.raises(InferenceServerException) as error:
             client.infer("matmul", [tensor("data", a), tensor("matrix_b", a)])
         assert error.value.status() == "400"
