@@ -118,6 +118,7 @@ struct V2Tests {
         (#"{"inputs":[{"name":"data","datatype":"FP64","shape":[1],"data":[1]},{"name":"data","datatype":"FP64","shape":[1],"data":[1]}]}"#, 0, "twice"),
         (#"{"inputs":[{"name":"data","datatype":"FP64","shape":[4611686018427387904,4],"data":[1]}]}"#, 0, "too large"),
         (#"{"inputs":[{"name":"data","datatype":"FP64","shape":[1],"data":[1]}],"parameters":{"rows":"2"}}"#, 0, "no parameter"),
+        (#"{"inputs":[{"name":"data","datatype":"FP64","shape":[100000000,100000000],"data":[1,2]}]}"#, 0, "data has 2 elements"),
         (#"{"inputs":[{"name":"data","datatype":"FP64","shape":[1],"data":[1]}],"outputs":[{"name":"other"}]}"#, 0, "one output"),
         (#"{"inputs":[{"name":"data","datatype":"FP64","shape":[1],"data":[1]}],"extra":1}"#, 0, "schema"),
     ])

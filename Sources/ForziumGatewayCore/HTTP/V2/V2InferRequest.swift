@@ -121,7 +121,9 @@ enum V2InferRequest {
             } else {
                 guard let data = input["data"] else { throw invalid("an input needs data or parameters.binary_data_size", at: pointer) }
                 var values: [Double] = []
-                values.reserveCapacity(count)
+                // Reserved up to what the body can hold (a JSON number takes at least 2 bytes with its comma), so a
+                // huge declared shape with little data allocates nothing large.
+                values.reserveCapacity(min(count, raw.count / 2 + 1))
                 guard flatten(data, into: &values, limit: count) else {
                     throw invalid("data must hold numbers only (flat, row-major)", at: pointer + "/data")
                 }
