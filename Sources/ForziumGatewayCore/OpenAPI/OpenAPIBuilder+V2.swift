@@ -77,6 +77,7 @@ extension OpenAPIBuilder {
             for (code, text) in [
                 ("400", "A request to fix: malformed JSON, schema, unknown input or parameter, shape, datatype or binary size"),
                 ("413", "Body over --max-body-bytes, or more elements than the engine accepts"),
+                ("415", "A Content-Encoding other than gzip or deflate"),
                 ("500", "The engine reported an internal error"),
                 ("502", "The engine crashed or broke the protocol"),
                 ("504", "The request passed its deadline"),
