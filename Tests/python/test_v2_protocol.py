@@ -204,7 +204,9 @@ def test_openapi_lists_v2_routes(gateway):
         assert path in document["paths"], path
     infer = document["paths"]["/v2/models/{model}/infer"]["post"]
     assert "application/octet-stream" in infer["requestBody"]["content"]
-    assert "v2.infer-request" in document["components"]["schemas"]
+    ref = infer["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    request_schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert "inputs" in request_schema["properties"]
     model = next(p for p in infer["parameters"] if p["name"] == "model")
     assert "matmul" in model["schema"]["enum"]
 

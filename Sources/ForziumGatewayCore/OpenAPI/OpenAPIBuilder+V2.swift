@@ -2,12 +2,15 @@ import ForziumJSON
 import Foundation
 
 /// The OpenAPI operations of the `/v2` routes (Open Inference Protocol): their schemas are the documents under
-/// `schemas/v2/` (components `v2.infer-request`, `v2.infer-response`, `v2.model-metadata`, `v2.server-metadata`,
-/// `v2.error`); `{model}` is one of the operations.
+/// `schemas/v2/` (`infer-request`, `infer-response`, `model-metadata`, `server-metadata`, `error`, as components
+/// named by `componentName`); `{model}` is one of the operations.
 extension OpenAPIBuilder {
     func v2Operation(for route: Route) -> JSONValue {
         func object(_ members: [(key: String, value: JSONValue)]) -> JSONValue { .object(JSONObject(members)) }
-        func ref(_ name: String) -> JSONValue { object([("$ref", .string("#/components/schemas/" + name))]) }
+        /// A reference to the component of `schemas/v2/<file>.json` (named by `componentName`, whatever its scheme).
+        func ref(_ file: String) -> JSONValue {
+            object([("$ref", .string("#/components/schemas/" + Self.componentName("v2/\(file).json")))])
+        }
         func json(_ description: String, _ schema: JSONValue) -> JSONValue {
             object([("description", .string(description)), ("content", object([("application/json", object([("schema", schema)]))]))])
         }
@@ -40,14 +43,14 @@ extension OpenAPIBuilder {
         var responses: [(key: String, value: JSONValue)] = []
         switch route.path {
         case "/v2":
-            responses.append(("200", json("Server metadata", ref("v2.server-metadata"))))
+            responses.append(("200", json("Server metadata", ref("server-metadata"))))
         case "/v2/health/live":
             responses.append(("200", json("The server is live", object([("type", .string("object"))]))))
         case "/v2/health/ready", "/v2/models/{model}/ready":
             responses.append(("200", json("Ready", object([("type", .string("object"))]))))
-            responses.append(("503", json("No engine is ready", ref("v2.error"))))
+            responses.append(("503", json("No engine is ready", ref("error"))))
         case "/v2/models/{model}":
-            responses.append(("200", json("Model metadata", ref("v2.model-metadata"))))
+            responses.append(("200", json("Model metadata", ref("model-metadata"))))
         default:
             parameters.append(object([
                 ("name", .string("Inference-Header-Content-Length")), ("in", .string("header")), ("required", .bool(false)),
@@ -62,7 +65,7 @@ extension OpenAPIBuilder {
             op.append(("requestBody", object([
                 ("required", .bool(true)),
                 ("content", object([
-                    ("application/json", object([("schema", ref("v2.infer-request"))])),
+                    ("application/json", object([("schema", ref("infer-request"))])),
                     ("application/octet-stream", object([("schema", binary)])),
                 ])),
             ])))
@@ -70,7 +73,7 @@ extension OpenAPIBuilder {
                 ("description", .string("The result: JSON, or the JSON part then the output's bytes (FP64, little-endian, row-major) when a binary output was asked for")),
                 ("headers", object([("Inference-Header-Content-Length", headerLength)])),
                 ("content", object([
-                    ("application/json", object([("schema", ref("v2.infer-response"))])),
+                    ("application/json", object([("schema", ref("infer-response"))])),
                     ("application/octet-stream", object([("schema", binary)])),
                 ])),
             ])))
@@ -82,12 +85,12 @@ extension OpenAPIBuilder {
                 ("502", "The engine crashed or broke the protocol"),
                 ("504", "The request passed its deadline"),
             ] {
-                responses.append((code, json(text, ref("v2.error"))))
+                responses.append((code, json(text, ref("error"))))
             }
-            responses.append(("503", json("No engine available or queue full (see Retry-After)", ref("v2.error"))))
+            responses.append(("503", json("No engine available or queue full (see Retry-After)", ref("error"))))
         }
-        if route.path.contains("{model}") { responses.append(("404", json("Unknown model", ref("v2.error")))) }
-        if !route.isPublic { responses.append(("401", json("Missing or invalid API key (only with --api-keys)", ref("v2.error")))) }
+        if route.path.contains("{model}") { responses.append(("404", json("Unknown model", ref("error")))) }
+        if !route.isPublic { responses.append(("401", json("Missing or invalid API key (only with --api-keys)", ref("error")))) }
         if !parameters.isEmpty { op.append(("parameters", .array(parameters))) }
         op.append(("responses", object(responses)))
         return .object(JSONObject(op))
