@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:1cd0f69877ab6ed2beffbace32bfbb66e1ea7b58ed8a7f339236d6c8e31517d4"
+    public static let digest = "sha256:a8da240a4faa7b2fe1d50915836a5791194cdc2ba5ee15f1afc933b5954c283f"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -2160,7 +2160,73 @@ public enum SchemaBundle {
       }
     }
   },
-  "additionalProperties": false
+  "additionalProperties": false,
+  "examples": [
+    {
+      "inputs": [
+        {
+          "name": "data",
+          "datatype": "FP64",
+          "shape": [
+            2,
+            3
+          ],
+          "data": [
+            1,
+            2,
+            3,
+            4,
+            5,
+            6
+          ]
+        }
+      ],
+      "parameters": {
+        "axis": 0
+      }
+    },
+    {
+      "id": "mm-1",
+      "inputs": [
+        {
+          "name": "data",
+          "datatype": "FP64",
+          "shape": [
+            2,
+            2
+          ],
+          "data": [
+            1,
+            2,
+            3,
+            4
+          ]
+        },
+        {
+          "name": "matrix_b",
+          "datatype": "FP64",
+          "shape": [
+            2,
+            2
+          ],
+          "data": [
+            5,
+            6,
+            7,
+            8
+          ]
+        }
+      ],
+      "outputs": [
+        {
+          "name": "result",
+          "parameters": {
+            "binary_data": false
+          }
+        }
+      ]
+    }
+  ]
 }
 
 """#),
