@@ -56,7 +56,7 @@ if [ "${1:-}" = "--test" ]; then
     # client package itself (clients/python; the tests import it from the tree, this checks that it installs).
     if ! python3 -c 'import tritonclient.http, numpy, mypy, setuptools, wheel' 2>/dev/null; then
         echo "install-deps: installing tritonclient[http] numpy mypy setuptools wheel (pip)" >&2
-        python3 -m pip install -q 'tritonclient[http]==2.73.0' 'numpy>=1.24,<3' 'mypy==1.19.1' 'setuptools>=65' 'wheel==0.45.1'
+        python3 -m pip install -q 'tritonclient[http]==2.73.0' 'numpy>=1.24,<3' 'mypy==2.4.1' 'setuptools>=65' 'wheel==0.45.1'
     fi
     python3 -m pip install -q --no-deps --no-build-isolation ./clients/python
     if ! python3 -c 'import pytest, schemathesis' 2>/dev/null; then

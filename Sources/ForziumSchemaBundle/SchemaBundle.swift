@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:a8da240a4faa7b2fe1d50915836a5791194cdc2ba5ee15f1afc933b5954c283f"
+    public static let digest = "sha256:d7f74d1bef3ed032ab2e9e2ceb391f2df44c239c7252a0ca25a08eb3da0c4800"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -2270,7 +2270,7 @@ public enum SchemaBundle {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://forzium.dev/schemas/v2/input-tensor.json",
   "title": "Input tensor (Open Inference Protocol v2)",
-  "description": "One input of an inference request: a matrix param of the operation (`data`, `matrix_b`, `other`, `kernel`). Either `data` (JSON numbers, flat row-major; nested rows are flattened) or `parameters.binary_data_size` (its bytes in the binary part of the body).",
+  "description": "One input of an inference request: a matrix param of the operation (`data`, `matrix_b`, `other`, `kernel`). Either `data` (JSON numbers, flat, row-major) or `parameters.binary_data_size` (its bytes in the binary part of the body).",
   "type": "object",
   "required": [
     "name",
@@ -2308,7 +2308,10 @@ public enum SchemaBundle {
     },
     "data": {
       "type": "array",
-      "description": "The elements as JSON numbers, row-major (flat, or nested rows)."
+      "description": "The elements as JSON numbers, flat, row-major (NaN, Infinity and -Infinity tokens accepted).",
+      "items": {
+        "type": "number"
+      }
     }
   },
   "additionalProperties": false

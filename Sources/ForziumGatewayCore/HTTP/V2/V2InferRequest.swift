@@ -200,7 +200,7 @@ enum V2InferRequest {
         return (rows, cols)
     }
 
-    /// Appends the numbers of `value` (a flat array, or nested arrays flattened row-major) to `out`; false on a
+    /// Appends the numbers of `value` (the schema allows a flat array; nested arrays would be flattened row-major) to `out`; false on a
     /// non-number or past `limit` + 1 elements (so a huge wrong-sized array is not copied whole).
     static func flatten(_ value: JSONValue, into out: inout [Double], limit: Int) -> Bool {
         switch value {
