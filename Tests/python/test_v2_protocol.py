@@ -155,7 +155,7 @@ def test_json_tensors_parameters_fp32_and_one_dimensional(gateway):
     ("/v2/models/transpose/infer", json.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [1, 1, 1], "data": [1]}]}).encode(), {}, 400, "dimensions"),
     ("/v2/models/transpose/infer", json.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [2, 2], "data": [1, 2, 3]}]}).encode(), {}, 400, "needs 4"),
     ("/v2/models/transpose/infer", json.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [0, 2], "data": []}]}).encode(), {}, 400, "at least one"),
-    ("/v2/models/transpose/infer", json.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [1, 2], "data": [1, "x"]}]}).encode(), {}, 400, "numbers"),
+    ("/v2/models/transpose/infer", json.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [1, 2], "data": [1, "x"]}]}).encode(), {}, 400, "expected number"),
     ("/v2/models/matmul/infer", json.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [1, 1], "data": [1]}]}).encode(), {}, 400, "matrix_b"),
     ("/v2/models/matmul/infer", json.dumps({"inputs": [{"name": "data", "datatype": "FP64", "shape": [1, 2], "data": [1, 2]},
                                                        {"name": "matrix_b", "datatype": "FP64", "shape": [3, 1], "data": [1, 2, 3]}]}).encode(), {}, 400, "row"),
