@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Forzium needs on a fresh Debian machine, and nothing that is already there.
 #   - libjansson-dev: the SIMD engine links libjansson (pkg-config jansson).
-#   - Python packages used by tests (openapi-spec-validator, pytest, schemathesis, selenium; openapi-python-client and
-#     mypy for the generated-client test, pinned to the versions it was written against) — only with --test.
+#   - Python packages used by tests (openapi-spec-validator, pytest, schemathesis, selenium, tritonclient[http], numpy;
+#     openapi-python-client and mypy, pinned to the versions the tests were written against) and the client package
+#     clients/python — only with --test.
 #   - chromium + chromium-driver (the /docs page is tested in a headless browser) — only with --test.
 #   - nginx (the scale-out test runs Debian's nginx in front of three gateways) and systemd-analyze (the packaging
 #     test verifies the unit with it, where systemd can be installed) — only with --test.
@@ -62,6 +63,13 @@ if [ "${1:-}" = "--test" ]; then
         echo "install-deps: installing selenium (pip)" >&2
         python3 -m pip install -q selenium==4.51.0
     fi
+    # The v2 tests: the unmodified tritonclient[http] from PyPI, NumPy, mypy (the client package is typed), and the
+    # client package itself (clients/python; the tests import it from the tree, this checks that it installs).
+    if ! python3 -c 'import tritonclient.http, numpy, mypy, setuptools, wheel' 2>/dev/null; then
+        echo "install-deps: installing tritonclient[http] numpy mypy setuptools wheel (pip)" >&2
+        python3 -m pip install -q 'tritonclient[http]==2.73.0' 'numpy>=1.24,<3' 'mypy==2.4.1' 'setuptools>=65' 'wheel==0.45.1'
+    fi
+    python3 -m pip install -q --no-deps --no-build-isolation ./clients/python
     if ! python3 -c 'import pytest, schemathesis' 2>/dev/null; then
         echo "install-deps: installing pytest and schemathesis (pip)" >&2
         python3 -m pip install -q pytest schemathesis

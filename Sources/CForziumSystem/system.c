@@ -1,5 +1,9 @@
 #include "CForziumSystem.h"
 
+// Any libc header first: glibc's <features.h> is what defines __GLIBC__ (without it the test below was always false
+// and the tuning a silent no-op).
+#include <stdlib.h>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif

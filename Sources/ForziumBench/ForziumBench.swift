@@ -37,7 +37,7 @@ struct MatmulBench: ParsableCommand {
 
     func run() throws {
         // The allocator settings the engines run with (results of up to 64 MiB are reused, not mapped afresh).
-        MemoryTuning.keepLargeBuffersWarm()
+        MemoryTuning.returnLargeBuffers()
         let kernels: any Kernels
         switch impl {
         case "simd":

@@ -79,7 +79,7 @@ public enum EngineRunner {
         output: Int32 = 1
     ) -> Int32 {
         bootstrapLogging(level: options.level, format: options.format)
-        MemoryTuning.keepLargeBuffersWarm()
+        MemoryTuning.returnLargeBuffers()
         let engineName = name ?? (kernels.kind == "simd" ? "forzium-engine-simd" : "forzium-engine")
         let logger = Logger(label: engineName)
         // A closed stdout must surface as EPIPE from write(2), never as a fatal signal.

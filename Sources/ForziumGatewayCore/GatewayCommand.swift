@@ -125,7 +125,7 @@ public struct GatewayCommand: AsyncParsableCommand {
     private static func time(_ seconds: Double) -> TimeAmount { .milliseconds(Int64((seconds * 1000).rounded())) }
 
     public func run() async throws {
-        MemoryTuning.keepLargeBuffersWarm()
+        MemoryTuning.returnLargeBuffers()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         ForziumLogging.bootstrap(level: level, format: LogFormat(option: logFormat) ?? .text)
         let logger = Logger(label: "forzium.gateway")

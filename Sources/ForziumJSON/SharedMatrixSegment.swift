@@ -41,6 +41,45 @@ public enum SharedMatrixSegment {
         return name
     }
 
+    /// Creates a segment holding a copy of `bytes` (already little-endian binary64, e.g. straight from a request body:
+    /// no alignment needed); nil when shared memory is unavailable or full.
+    public static func create(bytes: UnsafeRawBufferPointer) -> String? {
+        guard bytes.count > 0 else { return nil }
+        let name = "/forzium-\(getpid())-\(counter.next())"
+        let fd = shm_open(name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard writeAll(fd, bytes) else {
+            shm_unlink(name)
+            return nil
+        }
+        return name
+    }
+
+    /// Reads the segment `name`, which must hold exactly `destination.count` bytes, into `destination` as they are
+    /// (little-endian binary64): a result can go into a response buffer without passing through `[Double]`.
+    public static func read(_ name: String, into destination: UnsafeMutableRawBufferPointer) throws(PointerIssue) {
+        guard isValidName(name) else {
+            throw PointerIssue(pointer: "", message: "not a Forzium shared-memory name (expected /forzium-<pid>-<n>)")
+        }
+        let fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0)
+        guard fd >= 0 else {
+            throw PointerIssue(pointer: "", message: "cannot open shared memory \(name): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        let byteCount = destination.count
+        guard byteCount > 0, fstat(fd, &info) == 0, Int(info.st_size) == byteCount else {
+            throw PointerIssue(pointer: "", message: "shared memory \(name) does not hold \(byteCount) bytes")
+        }
+        var offset = 0
+        while offset < byteCount {
+            let n = pread(fd, destination.baseAddress! + offset, byteCount - offset, off_t(offset))
+            if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        guard offset == byteCount else { throw PointerIssue(pointer: "", message: "cannot read shared memory \(name)") }
+    }
+
     /// The `count` doubles of the segment `name`, which must hold exactly that many.
     public static func read(_ name: String, count: Int) throws(PointerIssue) -> [Double] {
         guard isValidName(name) else {

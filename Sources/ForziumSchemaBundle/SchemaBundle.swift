@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:5f6c5c0d204f79898cc0e0274819ac42957eee06be79fccbc4f060fa25ce821d"
+    public static let digest = "sha256:9ef691293d7ccd5ebc1f09056cf363079d1eceefd3ab223dd64fda3fc3b82156"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -2959,6 +2959,434 @@ public enum SchemaBundle {
   "title": "transpose result",
   "description": "Result of transpose: a matrix; non-finite elements are written as null.",
   "$ref": "../defs/result-matrix.json"
+}
+
+"""#),
+        (path: "v2/error.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/error.json",
+  "title": "Error (Open Inference Protocol v2)",
+  "description": "Every error on a `/v2` route: 400 for a request the client must fix (bad JSON, schema, shapes, sizes, datatypes, params), 401 without a valid key (when keys are set), 404 for an unknown model or path, 405, 413 over the body or element limit, 415 for an unsupported Content-Encoding, 503 (no engine ready, queue full; Retry-After), 504 past the deadline, 502/500 for engine failures.",
+  "type": "object",
+  "required": [
+    "error"
+  ],
+  "properties": {
+    "error": {
+      "type": "string",
+      "description": "What went wrong."
+    }
+  }
+}
+
+"""#),
+        (path: "v2/infer-request.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/infer-request.json",
+  "title": "Inference request (Open Inference Protocol v2)",
+  "description": "The JSON part of `POST /v2/models/{model}/infer`. With the binary tensor data extension the request carries an `Inference-Header-Content-Length` header giving the length of this JSON; the raw bytes of each input that has `parameters.binary_data_size` follow it, in input order, little-endian, row-major, no padding.",
+  "type": "object",
+  "required": [
+    "inputs"
+  ],
+  "properties": {
+    "id": {
+      "type": "string",
+      "description": "Echoed on the response."
+    },
+    "parameters": {
+      "type": "object",
+      "description": "The operation's scalar params (`factor`, `addend`, `axis`, `size`, `mode`, `rows`, `cols`), checked against the operation's params schema; also the protocol's `binary_data_output`. Other protocol members (`priority`, `timeout`, `sequence_id`, `sequence_start`, `sequence_end`) are accepted and ignored.",
+      "properties": {
+        "binary_data_output": {
+          "type": "boolean",
+          "description": "true: every output in binary (unless a requested output says otherwise)."
+        }
+      }
+    },
+    "inputs": {
+      "type": "array",
+      "description": "The operation's matrices.",
+      "minItems": 1,
+      "maxItems": 4,
+      "items": {
+        "$ref": "input-tensor.json"
+      }
+    },
+    "outputs": {
+      "type": "array",
+      "description": "Requested outputs (at most `result`); absent: `result`, binary only if `binary_data_output`.",
+      "maxItems": 1,
+      "items": {
+        "$ref": "requested-output.json"
+      }
+    }
+  },
+  "additionalProperties": false,
+  "examples": [
+    {
+      "inputs": [
+        {
+          "name": "data",
+          "datatype": "FP64",
+          "shape": [
+            2,
+            3
+          ],
+          "data": [
+            1,
+            2,
+            3,
+            4,
+            5,
+            6
+          ]
+        }
+      ],
+      "parameters": {
+        "axis": 0
+      }
+    },
+    {
+      "id": "mm-1",
+      "inputs": [
+        {
+          "name": "data",
+          "datatype": "FP64",
+          "shape": [
+            2,
+            2
+          ],
+          "data": [
+            1,
+            2,
+            3,
+            4
+          ]
+        },
+        {
+          "name": "matrix_b",
+          "datatype": "FP64",
+          "shape": [
+            2,
+            2
+          ],
+          "data": [
+            5,
+            6,
+            7,
+            8
+          ]
+        }
+      ],
+      "outputs": [
+        {
+          "name": "result",
+          "parameters": {
+            "binary_data": false
+          }
+        }
+      ]
+    }
+  ]
+}
+
+"""#),
+        (path: "v2/infer-response.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/infer-response.json",
+  "title": "Inference response (Open Inference Protocol v2)",
+  "description": "The JSON part of the answer to `POST /v2/models/{model}/infer`. When the output is binary the response is `application/octet-stream`, its `Inference-Header-Content-Length` header gives the length of this JSON, and the output's `parameters.binary_data_size` bytes follow it (FP64, little-endian, row-major; NaN and ±Infinity kept bit for bit). Otherwise the response is `application/json` and the output has `data`.",
+  "type": "object",
+  "required": [
+    "model_name",
+    "outputs"
+  ],
+  "properties": {
+    "model_name": {
+      "type": "string",
+      "description": "The operation."
+    },
+    "model_version": {
+      "type": "string",
+      "description": "Always `1`."
+    },
+    "id": {
+      "type": "string",
+      "description": "The request's id, when it had one."
+    },
+    "outputs": {
+      "type": "array",
+      "description": "One output, `result`.",
+      "items": {
+        "$ref": "output-tensor.json"
+      }
+    }
+  }
+}
+
+"""#),
+        (path: "v2/input-tensor.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/input-tensor.json",
+  "title": "Input tensor (Open Inference Protocol v2)",
+  "description": "One input of an inference request: a matrix param of the operation (`data`, `matrix_b`, `other`, `kernel`). Either `data` (JSON numbers, flat, row-major) or `parameters.binary_data_size` (its bytes in the binary part of the body).",
+  "type": "object",
+  "required": [
+    "name",
+    "shape",
+    "datatype"
+  ],
+  "properties": {
+    "name": {
+      "type": "string",
+      "description": "The matrix param it fills (see the model's metadata)."
+    },
+    "shape": {
+      "type": "array",
+      "description": "`[rows, cols]`, or `[n]` for a 1-D tensor (taken as one row, 1×n). No zero dimension.",
+      "maxItems": 8,
+      "items": {
+        "type": "integer",
+        "minimum": 0
+      }
+    },
+    "datatype": {
+      "type": "string",
+      "description": "`FP64`, or `FP32` (widened to FP64 exactly); anything else is answered 400."
+    },
+    "parameters": {
+      "type": "object",
+      "description": "Tensor parameters.",
+      "properties": {
+        "binary_data_size": {
+          "type": "integer",
+          "minimum": 0,
+          "description": "Bytes of this tensor in the binary part: elements × 8 (FP64) or × 4 (FP32), little-endian, row-major, no padding."
+        }
+      }
+    },
+    "data": {
+      "type": "array",
+      "description": "The elements as JSON numbers, flat, row-major (NaN, Infinity and -Infinity tokens accepted).",
+      "items": {
+        "type": "number"
+      }
+    }
+  },
+  "additionalProperties": false
+}
+
+"""#),
+        (path: "v2/model-metadata.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/model-metadata.json",
+  "title": "Model metadata (Open Inference Protocol v2)",
+  "description": "`GET /v2/models/{model}`: one model per operation.",
+  "type": "object",
+  "required": [
+    "name",
+    "versions",
+    "platform",
+    "inputs",
+    "outputs"
+  ],
+  "properties": {
+    "name": {
+      "type": "string",
+      "description": "The operation."
+    },
+    "versions": {
+      "type": "array",
+      "description": "`[\"1\"]`.",
+      "items": {
+        "type": "string"
+      }
+    },
+    "platform": {
+      "type": "string",
+      "description": "`forzium`."
+    },
+    "inputs": {
+      "type": "array",
+      "description": "The operation's matrix params.",
+      "items": {
+        "$ref": "tensor-metadata.json"
+      }
+    },
+    "outputs": {
+      "type": "array",
+      "description": "`result`.",
+      "items": {
+        "$ref": "tensor-metadata.json"
+      }
+    },
+    "parameters": {
+      "type": "object",
+      "description": "The operation's scalar params, read from the inference request's `parameters`: name → description."
+    }
+  }
+}
+
+"""#),
+        (path: "v2/output-tensor.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/output-tensor.json",
+  "title": "Output tensor (Open Inference Protocol v2)",
+  "description": "The output of an inference response.",
+  "type": "object",
+  "required": [
+    "name",
+    "shape",
+    "datatype"
+  ],
+  "properties": {
+    "name": {
+      "const": "result",
+      "description": "Always `result`."
+    },
+    "shape": {
+      "type": "array",
+      "description": "`[rows, cols]`, or `[]` for a scalar result.",
+      "maxItems": 8,
+      "items": {
+        "type": "integer",
+        "minimum": 0
+      }
+    },
+    "datatype": {
+      "const": "FP64",
+      "description": "Always FP64."
+    },
+    "parameters": {
+      "type": "object",
+      "description": "Output parameters.",
+      "properties": {
+        "binary_data_size": {
+          "type": "integer",
+          "minimum": 0,
+          "description": "Bytes of this output in the binary part of the response."
+        }
+      }
+    },
+    "data": {
+      "type": "array",
+      "description": "The elements (JSON output): row-major; a non-finite value is null.",
+      "items": {
+        "type": [
+          "number",
+          "null"
+        ]
+      }
+    }
+  }
+}
+
+"""#),
+        (path: "v2/requested-output.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/requested-output.json",
+  "title": "Requested output (Open Inference Protocol v2)",
+  "description": "An output the client asks for: `result`.",
+  "type": "object",
+  "required": [
+    "name"
+  ],
+  "properties": {
+    "name": {
+      "type": "string",
+      "description": "`result`, the operation's output."
+    },
+    "parameters": {
+      "type": "object",
+      "description": "Output parameters.",
+      "properties": {
+        "binary_data": {
+          "type": "boolean",
+          "description": "true: the output goes in the binary part of the response (FP64, little-endian, row-major)."
+        }
+      }
+    }
+  },
+  "additionalProperties": false
+}
+
+"""#),
+        (path: "v2/server-metadata.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/server-metadata.json",
+  "title": "Server metadata (Open Inference Protocol v2)",
+  "description": "`GET /v2`.",
+  "type": "object",
+  "required": [
+    "name",
+    "version",
+    "extensions"
+  ],
+  "properties": {
+    "name": {
+      "type": "string",
+      "description": "`forzium`."
+    },
+    "version": {
+      "type": "string",
+      "description": "The gateway's API version."
+    },
+    "extensions": {
+      "type": "array",
+      "description": "Protocol extensions: `binary_tensor_data`.",
+      "items": {
+        "type": "string"
+      },
+      "contains": {
+        "const": "binary_tensor_data"
+      }
+    }
+  }
+}
+
+"""#),
+        (path: "v2/tensor-metadata.json", text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://forzium.dev/schemas/v2/tensor-metadata.json",
+  "title": "Tensor metadata (Open Inference Protocol v2)",
+  "description": "An input or output of a model.",
+  "type": "object",
+  "required": [
+    "name",
+    "datatype",
+    "shape"
+  ],
+  "properties": {
+    "name": {
+      "type": "string",
+      "description": "Input: the matrix param; output: `result`."
+    },
+    "datatype": {
+      "type": "string",
+      "description": "FP64."
+    },
+    "shape": {
+      "type": "array",
+      "description": "`[-1, -1]`: any number of rows and columns.",
+      "items": {
+        "type": "integer"
+      }
+    },
+    "optional": {
+      "type": "boolean",
+      "description": "true for an input the operation does not require."
+    }
+  }
 }
 
 """#),

@@ -1225,6 +1225,25 @@ extension Components {
                 case restarts
             }
         }
+        /// Every error on a `/v2` route: 400 for a request the client must fix (bad JSON, schema, shapes, sizes, datatypes, params), 401 without a valid key (when keys are set), 404 for an unknown model or path, 405, 413 over the body or element limit, 415 for an unsupported Content-Encoding, 503 (no engine ready, queue full; Retry-After), 504 past the deadline, 502/500 for engine failures.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ErrorV2`.
+        public struct ErrorV2: Codable, Hashable, Sendable {
+            /// What went wrong.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ErrorV2/error`.
+            public var error: Swift.String
+            /// Creates a new `ErrorV2`.
+            ///
+            /// - Parameters:
+            ///   - error: What went wrong.
+            public init(error: Swift.String) {
+                self.error = error
+            }
+            public enum CodingKeys: String, CodingKey {
+                case error
+            }
+        }
         /// The /health answer: the process is up (it says nothing about engines; see /ready).
         ///
         /// - Remark: Generated from `#/components/schemas/Health`.
@@ -1248,6 +1267,242 @@ extension Components {
             }
             public enum CodingKeys: String, CodingKey {
                 case status
+            }
+        }
+        /// The JSON part of `POST /v2/models/{model}/infer`. With the binary tensor data extension the request carries an `Inference-Header-Content-Length` header giving the length of this JSON; the raw bytes of each input that has `parameters.binary_data_size` follow it, in input order, little-endian, row-major, no padding.
+        ///
+        /// - Remark: Generated from `#/components/schemas/InferRequestV2`.
+        public struct InferRequestV2: Codable, Hashable, Sendable {
+            /// Echoed on the response.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InferRequestV2/id`.
+            public var id: Swift.String?
+            /// The operation's scalar params (`factor`, `addend`, `axis`, `size`, `mode`, `rows`, `cols`), checked against the operation's params schema; also the protocol's `binary_data_output`. Other protocol members (`priority`, `timeout`, `sequence_id`, `sequence_start`, `sequence_end`) are accepted and ignored.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InferRequestV2/parameters`.
+            public struct ParametersPayload: Codable, Hashable, Sendable {
+                /// true: every output in binary (unless a requested output says otherwise).
+                ///
+                /// - Remark: Generated from `#/components/schemas/InferRequestV2/parameters/binary_data_output`.
+                public var binaryDataOutput: Swift.Bool?
+                /// Creates a new `ParametersPayload`.
+                ///
+                /// - Parameters:
+                ///   - binaryDataOutput: true: every output in binary (unless a requested output says otherwise).
+                public init(binaryDataOutput: Swift.Bool? = nil) {
+                    self.binaryDataOutput = binaryDataOutput
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case binaryDataOutput = "binary_data_output"
+                }
+            }
+            /// The operation's scalar params (`factor`, `addend`, `axis`, `size`, `mode`, `rows`, `cols`), checked against the operation's params schema; also the protocol's `binary_data_output`. Other protocol members (`priority`, `timeout`, `sequence_id`, `sequence_start`, `sequence_end`) are accepted and ignored.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InferRequestV2/parameters`.
+            public var parameters: Components.Schemas.InferRequestV2.ParametersPayload?
+            /// The operation's matrices.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InferRequestV2/inputs`.
+            public var inputs: [Components.Schemas.InputTensorV2]
+            /// Requested outputs (at most `result`); absent: `result`, binary only if `binary_data_output`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InferRequestV2/outputs`.
+            public var outputs: [Components.Schemas.RequestedOutputV2]?
+            /// Creates a new `InferRequestV2`.
+            ///
+            /// - Parameters:
+            ///   - id: Echoed on the response.
+            ///   - parameters: The operation's scalar params (`factor`, `addend`, `axis`, `size`, `mode`, `rows`, `cols`), checked against the operation's params schema; also the protocol's `binary_data_output`. Other protocol members (`priority`, `timeout`, `sequence_id`, `sequence_start`, `sequence_end`) are accepted and ignored.
+            ///   - inputs: The operation's matrices.
+            ///   - outputs: Requested outputs (at most `result`); absent: `result`, binary only if `binary_data_output`.
+            public init(
+                id: Swift.String? = nil,
+                parameters: Components.Schemas.InferRequestV2.ParametersPayload? = nil,
+                inputs: [Components.Schemas.InputTensorV2],
+                outputs: [Components.Schemas.RequestedOutputV2]? = nil
+            ) {
+                self.id = id
+                self.parameters = parameters
+                self.inputs = inputs
+                self.outputs = outputs
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case parameters
+                case inputs
+                case outputs
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.id = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .id
+                )
+                self.parameters = try container.decodeIfPresent(
+                    Components.Schemas.InferRequestV2.ParametersPayload.self,
+                    forKey: .parameters
+                )
+                self.inputs = try container.decode(
+                    [Components.Schemas.InputTensorV2].self,
+                    forKey: .inputs
+                )
+                self.outputs = try container.decodeIfPresent(
+                    [Components.Schemas.RequestedOutputV2].self,
+                    forKey: .outputs
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "id",
+                    "parameters",
+                    "inputs",
+                    "outputs"
+                ])
+            }
+        }
+        /// The JSON part of the answer to `POST /v2/models/{model}/infer`. When the output is binary the response is `application/octet-stream`, its `Inference-Header-Content-Length` header gives the length of this JSON, and the output's `parameters.binary_data_size` bytes follow it (FP64, little-endian, row-major; NaN and ±Infinity kept bit for bit). Otherwise the response is `application/json` and the output has `data`.
+        ///
+        /// - Remark: Generated from `#/components/schemas/InferResponseV2`.
+        public struct InferResponseV2: Codable, Hashable, Sendable {
+            /// The operation.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InferResponseV2/model_name`.
+            public var modelName: Swift.String
+            /// Always `1`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InferResponseV2/model_version`.
+            public var modelVersion: Swift.String?
+            /// The request's id, when it had one.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InferResponseV2/id`.
+            public var id: Swift.String?
+            /// One output, `result`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InferResponseV2/outputs`.
+            public var outputs: [Components.Schemas.OutputTensorV2]
+            /// Creates a new `InferResponseV2`.
+            ///
+            /// - Parameters:
+            ///   - modelName: The operation.
+            ///   - modelVersion: Always `1`.
+            ///   - id: The request's id, when it had one.
+            ///   - outputs: One output, `result`.
+            public init(
+                modelName: Swift.String,
+                modelVersion: Swift.String? = nil,
+                id: Swift.String? = nil,
+                outputs: [Components.Schemas.OutputTensorV2]
+            ) {
+                self.modelName = modelName
+                self.modelVersion = modelVersion
+                self.id = id
+                self.outputs = outputs
+            }
+            public enum CodingKeys: String, CodingKey {
+                case modelName = "model_name"
+                case modelVersion = "model_version"
+                case id
+                case outputs
+            }
+        }
+        /// One input of an inference request: a matrix param of the operation (`data`, `matrix_b`, `other`, `kernel`). Either `data` (JSON numbers, flat, row-major) or `parameters.binary_data_size` (its bytes in the binary part of the body).
+        ///
+        /// - Remark: Generated from `#/components/schemas/InputTensorV2`.
+        public struct InputTensorV2: Codable, Hashable, Sendable {
+            /// The matrix param it fills (see the model's metadata).
+            ///
+            /// - Remark: Generated from `#/components/schemas/InputTensorV2/name`.
+            public var name: Swift.String
+            /// `[rows, cols]`, or `[n]` for a 1-D tensor (taken as one row, 1×n). No zero dimension.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InputTensorV2/shape`.
+            public var shape: [Swift.Int]
+            /// `FP64`, or `FP32` (widened to FP64 exactly); anything else is answered 400.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InputTensorV2/datatype`.
+            public var datatype: Swift.String
+            /// Tensor parameters.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InputTensorV2/parameters`.
+            public struct ParametersPayload: Codable, Hashable, Sendable {
+                /// Bytes of this tensor in the binary part: elements × 8 (FP64) or × 4 (FP32), little-endian, row-major, no padding.
+                ///
+                /// - Remark: Generated from `#/components/schemas/InputTensorV2/parameters/binary_data_size`.
+                public var binaryDataSize: Swift.Int?
+                /// Creates a new `ParametersPayload`.
+                ///
+                /// - Parameters:
+                ///   - binaryDataSize: Bytes of this tensor in the binary part: elements × 8 (FP64) or × 4 (FP32), little-endian, row-major, no padding.
+                public init(binaryDataSize: Swift.Int? = nil) {
+                    self.binaryDataSize = binaryDataSize
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case binaryDataSize = "binary_data_size"
+                }
+            }
+            /// Tensor parameters.
+            ///
+            /// - Remark: Generated from `#/components/schemas/InputTensorV2/parameters`.
+            public var parameters: Components.Schemas.InputTensorV2.ParametersPayload?
+            /// The elements as JSON numbers, flat, row-major (NaN, Infinity and -Infinity tokens accepted).
+            ///
+            /// - Remark: Generated from `#/components/schemas/InputTensorV2/data`.
+            public var data: [Swift.Double]?
+            /// Creates a new `InputTensorV2`.
+            ///
+            /// - Parameters:
+            ///   - name: The matrix param it fills (see the model's metadata).
+            ///   - shape: `[rows, cols]`, or `[n]` for a 1-D tensor (taken as one row, 1×n). No zero dimension.
+            ///   - datatype: `FP64`, or `FP32` (widened to FP64 exactly); anything else is answered 400.
+            ///   - parameters: Tensor parameters.
+            ///   - data: The elements as JSON numbers, flat, row-major (NaN, Infinity and -Infinity tokens accepted).
+            public init(
+                name: Swift.String,
+                shape: [Swift.Int],
+                datatype: Swift.String,
+                parameters: Components.Schemas.InputTensorV2.ParametersPayload? = nil,
+                data: [Swift.Double]? = nil
+            ) {
+                self.name = name
+                self.shape = shape
+                self.datatype = datatype
+                self.parameters = parameters
+                self.data = data
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case shape
+                case datatype
+                case parameters
+                case data
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.name = try container.decode(
+                    Swift.String.self,
+                    forKey: .name
+                )
+                self.shape = try container.decode(
+                    [Swift.Int].self,
+                    forKey: .shape
+                )
+                self.datatype = try container.decode(
+                    Swift.String.self,
+                    forKey: .datatype
+                )
+                self.parameters = try container.decodeIfPresent(
+                    Components.Schemas.InputTensorV2.ParametersPayload.self,
+                    forKey: .parameters
+                )
+                self.data = try container.decodeIfPresent(
+                    [Swift.Double].self,
+                    forKey: .data
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "name",
+                    "shape",
+                    "datatype",
+                    "parameters",
+                    "data"
+                ])
             }
         }
         /// The data member of a -32602 (invalid params) error: every problem found, each located by a JSON Pointer (RFC 6901) into params.
@@ -2006,6 +2261,67 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/MinResult`.
         public typealias MinResult = Components.Schemas.ReductionResult
+        /// `GET /v2/models/{model}`: one model per operation.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ModelMetadataV2`.
+        public struct ModelMetadataV2: Codable, Hashable, Sendable {
+            /// The operation.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ModelMetadataV2/name`.
+            public var name: Swift.String
+            /// `["1"]`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ModelMetadataV2/versions`.
+            public var versions: [Swift.String]
+            /// `forzium`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ModelMetadataV2/platform`.
+            public var platform: Swift.String
+            /// The operation's matrix params.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ModelMetadataV2/inputs`.
+            public var inputs: [Components.Schemas.TensorMetadataV2]
+            /// `result`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ModelMetadataV2/outputs`.
+            public var outputs: [Components.Schemas.TensorMetadataV2]
+            /// The operation's scalar params, read from the inference request's `parameters`: name → description.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ModelMetadataV2/parameters`.
+            public var parameters: OpenAPIRuntime.OpenAPIObjectContainer?
+            /// Creates a new `ModelMetadataV2`.
+            ///
+            /// - Parameters:
+            ///   - name: The operation.
+            ///   - versions: `["1"]`.
+            ///   - platform: `forzium`.
+            ///   - inputs: The operation's matrix params.
+            ///   - outputs: `result`.
+            ///   - parameters: The operation's scalar params, read from the inference request's `parameters`: name → description.
+            public init(
+                name: Swift.String,
+                versions: [Swift.String],
+                platform: Swift.String,
+                inputs: [Components.Schemas.TensorMetadataV2],
+                outputs: [Components.Schemas.TensorMetadataV2],
+                parameters: OpenAPIRuntime.OpenAPIObjectContainer? = nil
+            ) {
+                self.name = name
+                self.versions = versions
+                self.platform = platform
+                self.inputs = inputs
+                self.outputs = outputs
+                self.parameters = parameters
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case versions
+                case platform
+                case inputs
+                case outputs
+                case parameters
+            }
+        }
         /// A compute (or stream) request that runs multiply: data, operation "multiply" and the parameters of multiply (optional: every parameter has a default).
         ///
         /// - Remark: Generated from `#/components/schemas/MultiplyComputeRequest`.
@@ -2314,6 +2630,78 @@ extension Components {
             case min = "min"
             case max = "max"
         }
+        /// The output of an inference response.
+        ///
+        /// - Remark: Generated from `#/components/schemas/OutputTensorV2`.
+        public struct OutputTensorV2: Codable, Hashable, Sendable {
+            /// Always `result`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutputTensorV2/name`.
+            public var name: OpenAPIRuntime.OpenAPIValueContainer
+            /// `[rows, cols]`, or `[]` for a scalar result.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutputTensorV2/shape`.
+            public var shape: [Swift.Int]
+            /// Always FP64.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutputTensorV2/datatype`.
+            public var datatype: OpenAPIRuntime.OpenAPIValueContainer
+            /// Output parameters.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutputTensorV2/parameters`.
+            public struct ParametersPayload: Codable, Hashable, Sendable {
+                /// Bytes of this output in the binary part of the response.
+                ///
+                /// - Remark: Generated from `#/components/schemas/OutputTensorV2/parameters/binary_data_size`.
+                public var binaryDataSize: Swift.Int?
+                /// Creates a new `ParametersPayload`.
+                ///
+                /// - Parameters:
+                ///   - binaryDataSize: Bytes of this output in the binary part of the response.
+                public init(binaryDataSize: Swift.Int? = nil) {
+                    self.binaryDataSize = binaryDataSize
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case binaryDataSize = "binary_data_size"
+                }
+            }
+            /// Output parameters.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutputTensorV2/parameters`.
+            public var parameters: Components.Schemas.OutputTensorV2.ParametersPayload?
+            /// The elements (JSON output): row-major; a non-finite value is null.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutputTensorV2/data`.
+            public var data: [Swift.Double?]?
+            /// Creates a new `OutputTensorV2`.
+            ///
+            /// - Parameters:
+            ///   - name: Always `result`.
+            ///   - shape: `[rows, cols]`, or `[]` for a scalar result.
+            ///   - datatype: Always FP64.
+            ///   - parameters: Output parameters.
+            ///   - data: The elements (JSON output): row-major; a non-finite value is null.
+            public init(
+                name: OpenAPIRuntime.OpenAPIValueContainer,
+                shape: [Swift.Int],
+                datatype: OpenAPIRuntime.OpenAPIValueContainer,
+                parameters: Components.Schemas.OutputTensorV2.ParametersPayload? = nil,
+                data: [Swift.Double?]? = nil
+            ) {
+                self.name = name
+                self.shape = shape
+                self.datatype = datatype
+                self.parameters = parameters
+                self.data = data
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case shape
+                case datatype
+                case parameters
+                case data
+            }
+        }
         /// ping takes no parameters; params may be omitted or an empty object. The engine answers it on its reading thread at once, even while other requests compute.
         ///
         /// - Remark: Generated from `#/components/schemas/PingParams`.
@@ -2565,6 +2953,69 @@ extension Components {
                 ])
             }
         }
+        /// An output the client asks for: `result`.
+        ///
+        /// - Remark: Generated from `#/components/schemas/RequestedOutputV2`.
+        public struct RequestedOutputV2: Codable, Hashable, Sendable {
+            /// `result`, the operation's output.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RequestedOutputV2/name`.
+            public var name: Swift.String
+            /// Output parameters.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RequestedOutputV2/parameters`.
+            public struct ParametersPayload: Codable, Hashable, Sendable {
+                /// true: the output goes in the binary part of the response (FP64, little-endian, row-major).
+                ///
+                /// - Remark: Generated from `#/components/schemas/RequestedOutputV2/parameters/binary_data`.
+                public var binaryData: Swift.Bool?
+                /// Creates a new `ParametersPayload`.
+                ///
+                /// - Parameters:
+                ///   - binaryData: true: the output goes in the binary part of the response (FP64, little-endian, row-major).
+                public init(binaryData: Swift.Bool? = nil) {
+                    self.binaryData = binaryData
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case binaryData = "binary_data"
+                }
+            }
+            /// Output parameters.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RequestedOutputV2/parameters`.
+            public var parameters: Components.Schemas.RequestedOutputV2.ParametersPayload?
+            /// Creates a new `RequestedOutputV2`.
+            ///
+            /// - Parameters:
+            ///   - name: `result`, the operation's output.
+            ///   - parameters: Output parameters.
+            public init(
+                name: Swift.String,
+                parameters: Components.Schemas.RequestedOutputV2.ParametersPayload? = nil
+            ) {
+                self.name = name
+                self.parameters = parameters
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case parameters
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.name = try container.decode(
+                    Swift.String.self,
+                    forKey: .name
+                )
+                self.parameters = try container.decodeIfPresent(
+                    Components.Schemas.RequestedOutputV2.ParametersPayload.self,
+                    forKey: .parameters
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "name",
+                    "parameters"
+                ])
+            }
+        }
         /// A compute (or stream) request that runs reshape: data, operation "reshape" and the parameters of reshape (required: rows, cols).
         ///
         /// - Remark: Generated from `#/components/schemas/ReshapeComputeRequest`.
@@ -2741,6 +3192,43 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/ScalarResult`.
         public typealias ScalarResult = Swift.Double
+        /// `GET /v2`.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ServerMetadataV2`.
+        public struct ServerMetadataV2: Codable, Hashable, Sendable {
+            /// `forzium`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServerMetadataV2/name`.
+            public var name: Swift.String
+            /// The gateway's API version.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServerMetadataV2/version`.
+            public var version: Swift.String
+            /// Protocol extensions: `binary_tensor_data`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServerMetadataV2/extensions`.
+            public var extensions: [Swift.String]
+            /// Creates a new `ServerMetadataV2`.
+            ///
+            /// - Parameters:
+            ///   - name: `forzium`.
+            ///   - version: The gateway's API version.
+            ///   - extensions: Protocol extensions: `binary_tensor_data`.
+            public init(
+                name: Swift.String,
+                version: Swift.String,
+                extensions: [Swift.String]
+            ) {
+                self.name = name
+                self.version = version
+                self.extensions = extensions
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case version
+                case extensions
+            }
+        }
         /// The / answer: what this service is, where its documentation is, its routes, and the engine's engine.info.
         ///
         /// - Remark: Generated from `#/components/schemas/ServiceInfo`.
@@ -3294,6 +3782,51 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/SumResult`.
         public typealias SumResult = Components.Schemas.ReductionResult
+        /// An input or output of a model.
+        ///
+        /// - Remark: Generated from `#/components/schemas/TensorMetadataV2`.
+        public struct TensorMetadataV2: Codable, Hashable, Sendable {
+            /// Input: the matrix param; output: `result`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TensorMetadataV2/name`.
+            public var name: Swift.String
+            /// FP64.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TensorMetadataV2/datatype`.
+            public var datatype: Swift.String
+            /// `[-1, -1]`: any number of rows and columns.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TensorMetadataV2/shape`.
+            public var shape: [Swift.Int]
+            /// true for an input the operation does not require.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TensorMetadataV2/optional`.
+            public var optional: Swift.Bool?
+            /// Creates a new `TensorMetadataV2`.
+            ///
+            /// - Parameters:
+            ///   - name: Input: the matrix param; output: `result`.
+            ///   - datatype: FP64.
+            ///   - shape: `[-1, -1]`: any number of rows and columns.
+            ///   - optional: true for an input the operation does not require.
+            public init(
+                name: Swift.String,
+                datatype: Swift.String,
+                shape: [Swift.Int],
+                optional: Swift.Bool? = nil
+            ) {
+                self.name = name
+                self.datatype = datatype
+                self.shape = shape
+                self.optional = optional
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case datatype
+                case shape
+                case optional
+            }
+        }
         /// A compute (or stream) request that runs transpose: data, operation "transpose" and the parameters of transpose (optional: every parameter has a default).
         ///
         /// - Remark: Generated from `#/components/schemas/TransposeComputeRequest`.

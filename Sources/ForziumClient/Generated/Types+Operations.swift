@@ -12790,4 +12790,1687 @@ public enum Operations {
             }
         }
     }
+    /// Open Inference Protocol: server metadata
+    ///
+    /// `{name, version, extensions}`; `extensions` lists `binary_tensor_data`.
+    ///
+    /// - Remark: HTTP `GET /v2`.
+    /// - Remark: Generated from `#/paths//v2/get(get_v2)`.
+    public enum GetV2 {
+        public static let id: Swift.String = "get_v2"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v2/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetV2.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.GetV2.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.ServerMetadataV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ServerMetadataV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// Server metadata
+            ///
+            /// - Remark: Generated from `#/paths//v2/get(get_v2)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetV2.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetV2.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Unauthorized: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/GET/responses/401/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/GET/responses/401/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2.Output.Unauthorized.Body
+                /// Creates a new `Unauthorized`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2.Output.Unauthorized.Body) {
+                    self.body = body
+                }
+            }
+            /// Missing or invalid API key (only with --api-keys)
+            ///
+            /// - Remark: Generated from `#/paths//v2/get(get_v2)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Operations.GetV2.Output.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Operations.GetV2.Output.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
+    /// Open Inference Protocol: server live
+    ///
+    /// 200 `{"live": true}` while the process serves HTTP.
+    ///
+    /// - Remark: HTTP `GET /v2/health/live`.
+    /// - Remark: Generated from `#/paths//v2/health/live/get(get_v2_health_live)`.
+    public enum GetV2HealthLive {
+        public static let id: Swift.String = "get_v2_health_live"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v2/health/live/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2HealthLive.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2HealthLive.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetV2HealthLive.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.GetV2HealthLive.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/health/live/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/health/live/GET/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIObjectContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2HealthLive.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2HealthLive.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// The server is live
+            ///
+            /// - Remark: Generated from `#/paths//v2/health/live/get(get_v2_health_live)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetV2HealthLive.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetV2HealthLive.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
+    /// Open Inference Protocol: server ready
+    ///
+    /// 200 `{"ready": true}` while an engine can take work; 503 `{"ready": false}` otherwise.
+    ///
+    /// - Remark: HTTP `GET /v2/health/ready`.
+    /// - Remark: Generated from `#/paths//v2/health/ready/get(get_v2_health_ready)`.
+    public enum GetV2HealthReady {
+        public static let id: Swift.String = "get_v2_health_ready"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v2/health/ready/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2HealthReady.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2HealthReady.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetV2HealthReady.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.GetV2HealthReady.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIObjectContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2HealthReady.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2HealthReady.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// Ready
+            ///
+            /// - Remark: Generated from `#/paths//v2/health/ready/get(get_v2_health_ready)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetV2HealthReady.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetV2HealthReady.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct ServiceUnavailable: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/503/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/503/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2HealthReady.Output.ServiceUnavailable.Body
+                /// Creates a new `ServiceUnavailable`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2HealthReady.Output.ServiceUnavailable.Body) {
+                    self.body = body
+                }
+            }
+            /// No engine is ready
+            ///
+            /// - Remark: Generated from `#/paths//v2/health/ready/get(get_v2_health_ready)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Operations.GetV2HealthReady.Output.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Operations.GetV2HealthReady.Output.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
+    /// Open Inference Protocol: model metadata
+    ///
+    /// Each operation is a model named after it. Inputs are the operation's matrices (`data`, `matrix_b`, `other`, `kernel`), FP64 (FP32 accepted), shape `[-1, -1]`; the output is `result`, FP64. Unknown model: 404.
+    ///
+    /// - Remark: HTTP `GET /v2/models/{model}`.
+    /// - Remark: Generated from `#/paths//v2/models/{model}/get(get_v2_models_model)`.
+    public enum GetV2ModelsModel {
+        public static let id: Swift.String = "get_v2_models_model"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v2/models/{model}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/GET/path/model`.
+                @frozen public enum ModelPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case multiply = "multiply"
+                    case add = "add"
+                    case matmul = "matmul"
+                    case transpose = "transpose"
+                    case elementwiseAdd = "elementwise_add"
+                    case elementwiseSub = "elementwise_sub"
+                    case elementwiseMul = "elementwise_mul"
+                    case elementwiseDiv = "elementwise_div"
+                    case conv2d = "conv2d"
+                    case maxPool2d = "max_pool2d"
+                    case normalize = "normalize"
+                    case reshape = "reshape"
+                    case sum = "sum"
+                    case mean = "mean"
+                    case min = "min"
+                    case max = "max"
+                }
+                /// The operation
+                ///
+                /// - Remark: Generated from `#/paths/v2/models/{model}/GET/path/model`.
+                public var model: Operations.GetV2ModelsModel.Input.Path.ModelPayload
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - model: The operation
+                public init(model: Operations.GetV2ModelsModel.Input.Path.ModelPayload) {
+                    self.model = model
+                }
+            }
+            public var path: Operations.GetV2ModelsModel.Input.Path
+            /// - Remark: Generated from `#/paths/v2/models/{model}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2ModelsModel.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2ModelsModel.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetV2ModelsModel.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetV2ModelsModel.Input.Path,
+                headers: Operations.GetV2ModelsModel.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.ModelMetadataV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ModelMetadataV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2ModelsModel.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2ModelsModel.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// Model metadata
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/get(get_v2_models_model)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetV2ModelsModel.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetV2ModelsModel.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/GET/responses/404/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/GET/responses/404/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2ModelsModel.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2ModelsModel.Output.NotFound.Body) {
+                    self.body = body
+                }
+            }
+            /// Unknown model
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/get(get_v2_models_model)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.GetV2ModelsModel.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Operations.GetV2ModelsModel.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Unauthorized: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/GET/responses/401/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/GET/responses/401/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2ModelsModel.Output.Unauthorized.Body
+                /// Creates a new `Unauthorized`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2ModelsModel.Output.Unauthorized.Body) {
+                    self.body = body
+                }
+            }
+            /// Missing or invalid API key (only with --api-keys)
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/get(get_v2_models_model)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Operations.GetV2ModelsModel.Output.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Operations.GetV2ModelsModel.Output.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
+    /// Open Inference Protocol: model ready
+    ///
+    /// 200 `{"name", "ready": true}` while an engine can take work; 503 otherwise; 404 for an unknown model.
+    ///
+    /// - Remark: HTTP `GET /v2/models/{model}/ready`.
+    /// - Remark: Generated from `#/paths//v2/models/{model}/ready/get(get_v2_models_model_ready)`.
+    public enum GetV2ModelsModelReady {
+        public static let id: Swift.String = "get_v2_models_model_ready"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/path/model`.
+                @frozen public enum ModelPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case multiply = "multiply"
+                    case add = "add"
+                    case matmul = "matmul"
+                    case transpose = "transpose"
+                    case elementwiseAdd = "elementwise_add"
+                    case elementwiseSub = "elementwise_sub"
+                    case elementwiseMul = "elementwise_mul"
+                    case elementwiseDiv = "elementwise_div"
+                    case conv2d = "conv2d"
+                    case maxPool2d = "max_pool2d"
+                    case normalize = "normalize"
+                    case reshape = "reshape"
+                    case sum = "sum"
+                    case mean = "mean"
+                    case min = "min"
+                    case max = "max"
+                }
+                /// The operation
+                ///
+                /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/path/model`.
+                public var model: Operations.GetV2ModelsModelReady.Input.Path.ModelPayload
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - model: The operation
+                public init(model: Operations.GetV2ModelsModelReady.Input.Path.ModelPayload) {
+                    self.model = model
+                }
+            }
+            public var path: Operations.GetV2ModelsModelReady.Input.Path
+            /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2ModelsModelReady.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetV2ModelsModelReady.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetV2ModelsModelReady.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetV2ModelsModelReady.Input.Path,
+                headers: Operations.GetV2ModelsModelReady.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIObjectContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2ModelsModelReady.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2ModelsModelReady.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// Ready
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/ready/get(get_v2_models_model_ready)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetV2ModelsModelReady.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetV2ModelsModelReady.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct ServiceUnavailable: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/503/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/503/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2ModelsModelReady.Output.ServiceUnavailable.Body
+                /// Creates a new `ServiceUnavailable`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2ModelsModelReady.Output.ServiceUnavailable.Body) {
+                    self.body = body
+                }
+            }
+            /// No engine is ready
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/ready/get(get_v2_models_model_ready)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Operations.GetV2ModelsModelReady.Output.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Operations.GetV2ModelsModelReady.Output.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/404/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/404/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2ModelsModelReady.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2ModelsModelReady.Output.NotFound.Body) {
+                    self.body = body
+                }
+            }
+            /// Unknown model
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/ready/get(get_v2_models_model_ready)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.GetV2ModelsModelReady.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Operations.GetV2ModelsModelReady.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Unauthorized: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/401/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/401/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetV2ModelsModelReady.Output.Unauthorized.Body
+                /// Creates a new `Unauthorized`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetV2ModelsModelReady.Output.Unauthorized.Body) {
+                    self.body = body
+                }
+            }
+            /// Missing or invalid API key (only with --api-keys)
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/ready/get(get_v2_models_model_ready)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Operations.GetV2ModelsModelReady.Output.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Operations.GetV2ModelsModelReady.Output.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
+    /// Open Inference Protocol: run an operation
+    ///
+    /// Body: an inference request (JSON, or with the binary tensor data extension: `Inference-Header-Content-Length` gives the JSON header's length, then each input with `parameters.binary_data_size` follows as raw little-endian row-major bytes). Scalar params (`factor`, `axis`, `size`, `mode`, `rows`, `cols`, `addend`) go in the request's `parameters`. The output `result` is FP64, binary when asked (`binary_data` on the requested output or `binary_data_output` on the request).
+    ///
+    /// - Remark: HTTP `POST /v2/models/{model}/infer`.
+    /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)`.
+    public enum PostV2ModelsModelInfer {
+        public static let id: Swift.String = "post_v2_models_model_infer"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/path/model`.
+                @frozen public enum ModelPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case multiply = "multiply"
+                    case add = "add"
+                    case matmul = "matmul"
+                    case transpose = "transpose"
+                    case elementwiseAdd = "elementwise_add"
+                    case elementwiseSub = "elementwise_sub"
+                    case elementwiseMul = "elementwise_mul"
+                    case elementwiseDiv = "elementwise_div"
+                    case conv2d = "conv2d"
+                    case maxPool2d = "max_pool2d"
+                    case normalize = "normalize"
+                    case reshape = "reshape"
+                    case sum = "sum"
+                    case mean = "mean"
+                    case min = "min"
+                    case max = "max"
+                }
+                /// The operation
+                ///
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/path/model`.
+                public var model: Operations.PostV2ModelsModelInfer.Input.Path.ModelPayload
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - model: The operation
+                public init(model: Operations.PostV2ModelsModelInfer.Input.Path.ModelPayload) {
+                    self.model = model
+                }
+            }
+            public var path: Operations.PostV2ModelsModelInfer.Input.Path
+            /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// With binary inputs: the length of the JSON part; the inputs' bytes follow it.
+                ///
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/header/Inference-Header-Content-Length`.
+                public var inferenceHeaderContentLength: Swift.Int?
+                /// Deadline in milliseconds (lowers the gateway's --timeout); past it the answer is 504.
+                ///
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/header/X-Forzium-Timeout-Ms`.
+                public var xForziumTimeoutMs: Swift.Int?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PostV2ModelsModelInfer.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - inferenceHeaderContentLength: With binary inputs: the length of the JSON part; the inputs' bytes follow it.
+                ///   - xForziumTimeoutMs: Deadline in milliseconds (lowers the gateway's --timeout); past it the answer is 504.
+                ///   - accept:
+                public init(
+                    inferenceHeaderContentLength: Swift.Int? = nil,
+                    xForziumTimeoutMs: Swift.Int? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PostV2ModelsModelInfer.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.inferenceHeaderContentLength = inferenceHeaderContentLength
+                    self.xForziumTimeoutMs = xForziumTimeoutMs
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.PostV2ModelsModelInfer.Input.Headers
+            /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.InferRequestV2)
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/requestBody/content/application\/octet-stream`.
+                case binary(OpenAPIRuntime.HTTPBody)
+            }
+            public var body: Operations.PostV2ModelsModelInfer.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.PostV2ModelsModelInfer.Input.Path,
+                headers: Operations.PostV2ModelsModelInfer.Input.Headers = .init(),
+                body: Operations.PostV2ModelsModelInfer.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Length in bytes of the JSON part of the body (binary tensor data extension)
+                    ///
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/200/headers/Inference-Header-Content-Length`.
+                    public var inferenceHeaderContentLength: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - inferenceHeaderContentLength: Length in bytes of the JSON part of the body (binary tensor data extension)
+                    public init(inferenceHeaderContentLength: Swift.Int? = nil) {
+                        self.inferenceHeaderContentLength = inferenceHeaderContentLength
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.PostV2ModelsModelInfer.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/200/content/application\/json`.
+                    case json(Components.Schemas.InferResponseV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.InferResponseV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "application/json",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/200/content/application\/octet-stream`.
+                    case binary(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.binary`.
+                    ///
+                    /// - Throws: An error if `self` is not `.binary`.
+                    /// - SeeAlso: `.binary`.
+                    public var binary: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .binary(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "application/octet-stream",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.PostV2ModelsModelInfer.Output.Ok.Headers = .init(),
+                    body: Operations.PostV2ModelsModelInfer.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// The result: JSON, or the JSON part then the output's bytes (FP64, little-endian, row-major) when a binary output was asked for
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.PostV2ModelsModelInfer.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.PostV2ModelsModelInfer.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct BadRequest: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/400/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/400/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.BadRequest.Body
+                /// Creates a new `BadRequest`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.PostV2ModelsModelInfer.Output.BadRequest.Body) {
+                    self.body = body
+                }
+            }
+            /// A request to fix: malformed JSON, schema, unknown input or parameter, shape, datatype or binary size
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Operations.PostV2ModelsModelInfer.Output.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Operations.PostV2ModelsModelInfer.Output.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct ContentTooLarge: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/413/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/413/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.ContentTooLarge.Body
+                /// Creates a new `ContentTooLarge`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.PostV2ModelsModelInfer.Output.ContentTooLarge.Body) {
+                    self.body = body
+                }
+            }
+            /// Body over --max-body-bytes, or more elements than the engine accepts
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Operations.PostV2ModelsModelInfer.Output.ContentTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Operations.PostV2ModelsModelInfer.Output.ContentTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct UnsupportedMediaType: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/415/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/415/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.UnsupportedMediaType.Body
+                /// Creates a new `UnsupportedMediaType`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.PostV2ModelsModelInfer.Output.UnsupportedMediaType.Body) {
+                    self.body = body
+                }
+            }
+            /// A Content-Encoding other than gzip or deflate
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/415`.
+            ///
+            /// HTTP response code: `415 unsupportedMediaType`.
+            case unsupportedMediaType(Operations.PostV2ModelsModelInfer.Output.UnsupportedMediaType)
+            /// The associated value of the enum case if `self` is `.unsupportedMediaType`.
+            ///
+            /// - Throws: An error if `self` is not `.unsupportedMediaType`.
+            /// - SeeAlso: `.unsupportedMediaType`.
+            public var unsupportedMediaType: Operations.PostV2ModelsModelInfer.Output.UnsupportedMediaType {
+                get throws {
+                    switch self {
+                    case let .unsupportedMediaType(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct InternalServerError: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/500/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/500/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.InternalServerError.Body
+                /// Creates a new `InternalServerError`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.PostV2ModelsModelInfer.Output.InternalServerError.Body) {
+                    self.body = body
+                }
+            }
+            /// The engine reported an internal error
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/500`.
+            ///
+            /// HTTP response code: `500 internalServerError`.
+            case internalServerError(Operations.PostV2ModelsModelInfer.Output.InternalServerError)
+            /// The associated value of the enum case if `self` is `.internalServerError`.
+            ///
+            /// - Throws: An error if `self` is not `.internalServerError`.
+            /// - SeeAlso: `.internalServerError`.
+            public var internalServerError: Operations.PostV2ModelsModelInfer.Output.InternalServerError {
+                get throws {
+                    switch self {
+                    case let .internalServerError(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "internalServerError",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct BadGateway: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/502/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/502/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.BadGateway.Body
+                /// Creates a new `BadGateway`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.PostV2ModelsModelInfer.Output.BadGateway.Body) {
+                    self.body = body
+                }
+            }
+            /// The engine crashed or broke the protocol
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/502`.
+            ///
+            /// HTTP response code: `502 badGateway`.
+            case badGateway(Operations.PostV2ModelsModelInfer.Output.BadGateway)
+            /// The associated value of the enum case if `self` is `.badGateway`.
+            ///
+            /// - Throws: An error if `self` is not `.badGateway`.
+            /// - SeeAlso: `.badGateway`.
+            public var badGateway: Operations.PostV2ModelsModelInfer.Output.BadGateway {
+                get throws {
+                    switch self {
+                    case let .badGateway(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badGateway",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct GatewayTimeout: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/504/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/504/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.GatewayTimeout.Body
+                /// Creates a new `GatewayTimeout`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.PostV2ModelsModelInfer.Output.GatewayTimeout.Body) {
+                    self.body = body
+                }
+            }
+            /// The request passed its deadline
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/504`.
+            ///
+            /// HTTP response code: `504 gatewayTimeout`.
+            case gatewayTimeout(Operations.PostV2ModelsModelInfer.Output.GatewayTimeout)
+            /// The associated value of the enum case if `self` is `.gatewayTimeout`.
+            ///
+            /// - Throws: An error if `self` is not `.gatewayTimeout`.
+            /// - SeeAlso: `.gatewayTimeout`.
+            public var gatewayTimeout: Operations.PostV2ModelsModelInfer.Output.GatewayTimeout {
+                get throws {
+                    switch self {
+                    case let .gatewayTimeout(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gatewayTimeout",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct ServiceUnavailable: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/503/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/503/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.ServiceUnavailable.Body
+                /// Creates a new `ServiceUnavailable`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.PostV2ModelsModelInfer.Output.ServiceUnavailable.Body) {
+                    self.body = body
+                }
+            }
+            /// No engine available or queue full (see Retry-After)
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Operations.PostV2ModelsModelInfer.Output.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Operations.PostV2ModelsModelInfer.Output.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/404/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/404/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.PostV2ModelsModelInfer.Output.NotFound.Body) {
+                    self.body = body
+                }
+            }
+            /// Unknown model
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.PostV2ModelsModelInfer.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Operations.PostV2ModelsModelInfer.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Unauthorized: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/401/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/infer/POST/responses/401/content/application\/json`.
+                    case json(Components.Schemas.ErrorV2)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ErrorV2 {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PostV2ModelsModelInfer.Output.Unauthorized.Body
+                /// Creates a new `Unauthorized`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.PostV2ModelsModelInfer.Output.Unauthorized.Body) {
+                    self.body = body
+                }
+            }
+            /// Missing or invalid API key (only with --api-keys)
+            ///
+            /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Operations.PostV2ModelsModelInfer.Output.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Operations.PostV2ModelsModelInfer.Output.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case binary
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/octet-stream":
+                    self = .binary
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .binary:
+                    return "application/octet-stream"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .binary
+                ]
+            }
+        }
+    }
 }

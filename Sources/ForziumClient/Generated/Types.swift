@@ -192,6 +192,48 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /docs`.
     /// - Remark: Generated from `#/paths//docs/get(get_docs)`.
     func getDocs(_ input: Operations.GetDocs.Input) async throws -> Operations.GetDocs.Output
+    /// Open Inference Protocol: server metadata
+    ///
+    /// `{name, version, extensions}`; `extensions` lists `binary_tensor_data`.
+    ///
+    /// - Remark: HTTP `GET /v2`.
+    /// - Remark: Generated from `#/paths//v2/get(get_v2)`.
+    func getV2(_ input: Operations.GetV2.Input) async throws -> Operations.GetV2.Output
+    /// Open Inference Protocol: server live
+    ///
+    /// 200 `{"live": true}` while the process serves HTTP.
+    ///
+    /// - Remark: HTTP `GET /v2/health/live`.
+    /// - Remark: Generated from `#/paths//v2/health/live/get(get_v2_health_live)`.
+    func getV2HealthLive(_ input: Operations.GetV2HealthLive.Input) async throws -> Operations.GetV2HealthLive.Output
+    /// Open Inference Protocol: server ready
+    ///
+    /// 200 `{"ready": true}` while an engine can take work; 503 `{"ready": false}` otherwise.
+    ///
+    /// - Remark: HTTP `GET /v2/health/ready`.
+    /// - Remark: Generated from `#/paths//v2/health/ready/get(get_v2_health_ready)`.
+    func getV2HealthReady(_ input: Operations.GetV2HealthReady.Input) async throws -> Operations.GetV2HealthReady.Output
+    /// Open Inference Protocol: model metadata
+    ///
+    /// Each operation is a model named after it. Inputs are the operation's matrices (`data`, `matrix_b`, `other`, `kernel`), FP64 (FP32 accepted), shape `[-1, -1]`; the output is `result`, FP64. Unknown model: 404.
+    ///
+    /// - Remark: HTTP `GET /v2/models/{model}`.
+    /// - Remark: Generated from `#/paths//v2/models/{model}/get(get_v2_models_model)`.
+    func getV2ModelsModel(_ input: Operations.GetV2ModelsModel.Input) async throws -> Operations.GetV2ModelsModel.Output
+    /// Open Inference Protocol: model ready
+    ///
+    /// 200 `{"name", "ready": true}` while an engine can take work; 503 otherwise; 404 for an unknown model.
+    ///
+    /// - Remark: HTTP `GET /v2/models/{model}/ready`.
+    /// - Remark: Generated from `#/paths//v2/models/{model}/ready/get(get_v2_models_model_ready)`.
+    func getV2ModelsModelReady(_ input: Operations.GetV2ModelsModelReady.Input) async throws -> Operations.GetV2ModelsModelReady.Output
+    /// Open Inference Protocol: run an operation
+    ///
+    /// Body: an inference request (JSON, or with the binary tensor data extension: `Inference-Header-Content-Length` gives the JSON header's length, then each input with `parameters.binary_data_size` follows as raw little-endian row-major bytes). Scalar params (`factor`, `axis`, `size`, `mode`, `rows`, `cols`, `addend`) go in the request's `parameters`. The output `result` is FP64, binary when asked (`binary_data` on the requested output or `binary_data_output` on the request).
+    ///
+    /// - Remark: HTTP `POST /v2/models/{model}/infer`.
+    /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)`.
+    func postV2ModelsModelInfer(_ input: Operations.PostV2ModelsModelInfer.Input) async throws -> Operations.PostV2ModelsModelInfer.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -528,6 +570,80 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//docs/get(get_docs)`.
     public func getDocs(headers: Operations.GetDocs.Input.Headers = .init()) async throws -> Operations.GetDocs.Output {
         try await getDocs(Operations.GetDocs.Input(headers: headers))
+    }
+    /// Open Inference Protocol: server metadata
+    ///
+    /// `{name, version, extensions}`; `extensions` lists `binary_tensor_data`.
+    ///
+    /// - Remark: HTTP `GET /v2`.
+    /// - Remark: Generated from `#/paths//v2/get(get_v2)`.
+    public func getV2(headers: Operations.GetV2.Input.Headers = .init()) async throws -> Operations.GetV2.Output {
+        try await getV2(Operations.GetV2.Input(headers: headers))
+    }
+    /// Open Inference Protocol: server live
+    ///
+    /// 200 `{"live": true}` while the process serves HTTP.
+    ///
+    /// - Remark: HTTP `GET /v2/health/live`.
+    /// - Remark: Generated from `#/paths//v2/health/live/get(get_v2_health_live)`.
+    public func getV2HealthLive(headers: Operations.GetV2HealthLive.Input.Headers = .init()) async throws -> Operations.GetV2HealthLive.Output {
+        try await getV2HealthLive(Operations.GetV2HealthLive.Input(headers: headers))
+    }
+    /// Open Inference Protocol: server ready
+    ///
+    /// 200 `{"ready": true}` while an engine can take work; 503 `{"ready": false}` otherwise.
+    ///
+    /// - Remark: HTTP `GET /v2/health/ready`.
+    /// - Remark: Generated from `#/paths//v2/health/ready/get(get_v2_health_ready)`.
+    public func getV2HealthReady(headers: Operations.GetV2HealthReady.Input.Headers = .init()) async throws -> Operations.GetV2HealthReady.Output {
+        try await getV2HealthReady(Operations.GetV2HealthReady.Input(headers: headers))
+    }
+    /// Open Inference Protocol: model metadata
+    ///
+    /// Each operation is a model named after it. Inputs are the operation's matrices (`data`, `matrix_b`, `other`, `kernel`), FP64 (FP32 accepted), shape `[-1, -1]`; the output is `result`, FP64. Unknown model: 404.
+    ///
+    /// - Remark: HTTP `GET /v2/models/{model}`.
+    /// - Remark: Generated from `#/paths//v2/models/{model}/get(get_v2_models_model)`.
+    public func getV2ModelsModel(
+        path: Operations.GetV2ModelsModel.Input.Path,
+        headers: Operations.GetV2ModelsModel.Input.Headers = .init()
+    ) async throws -> Operations.GetV2ModelsModel.Output {
+        try await getV2ModelsModel(Operations.GetV2ModelsModel.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Open Inference Protocol: model ready
+    ///
+    /// 200 `{"name", "ready": true}` while an engine can take work; 503 otherwise; 404 for an unknown model.
+    ///
+    /// - Remark: HTTP `GET /v2/models/{model}/ready`.
+    /// - Remark: Generated from `#/paths//v2/models/{model}/ready/get(get_v2_models_model_ready)`.
+    public func getV2ModelsModelReady(
+        path: Operations.GetV2ModelsModelReady.Input.Path,
+        headers: Operations.GetV2ModelsModelReady.Input.Headers = .init()
+    ) async throws -> Operations.GetV2ModelsModelReady.Output {
+        try await getV2ModelsModelReady(Operations.GetV2ModelsModelReady.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Open Inference Protocol: run an operation
+    ///
+    /// Body: an inference request (JSON, or with the binary tensor data extension: `Inference-Header-Content-Length` gives the JSON header's length, then each input with `parameters.binary_data_size` follows as raw little-endian row-major bytes). Scalar params (`factor`, `axis`, `size`, `mode`, `rows`, `cols`, `addend`) go in the request's `parameters`. The output `result` is FP64, binary when asked (`binary_data` on the requested output or `binary_data_output` on the request).
+    ///
+    /// - Remark: HTTP `POST /v2/models/{model}/infer`.
+    /// - Remark: Generated from `#/paths//v2/models/{model}/infer/post(post_v2_models_model_infer)`.
+    public func postV2ModelsModelInfer(
+        path: Operations.PostV2ModelsModelInfer.Input.Path,
+        headers: Operations.PostV2ModelsModelInfer.Input.Headers = .init(),
+        body: Operations.PostV2ModelsModelInfer.Input.Body
+    ) async throws -> Operations.PostV2ModelsModelInfer.Output {
+        try await postV2ModelsModelInfer(Operations.PostV2ModelsModelInfer.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
     }
 }
 

@@ -7,12 +7,14 @@ struct GatewayRouter: HTTPResponder {
     let compute: ComputeHandler
     let stream: StreamHandler
     let service: ServiceHandler
+    let v2: V2Handler
 
     func respond(to request: Request, context: Context) async throws -> Response {
         guard let route = context.route else { throw GatewayError(.notFound, "no route for \(request.uri.path)") }
         switch route.handler {
         case .compute, .operation: return try await compute.respond(to: request, route: route, requestID: context.requestID)
         case .stream: return try await stream.respond(to: request, route: route, requestID: context.requestID)
+        case .v2: return try await v2.respond(to: request, route: route, requestID: context.requestID)
         default: return service.respond(to: route)
         }
     }
@@ -52,7 +54,8 @@ public enum GatewayHTTP {
             compute: ComputeHandler(reader: reader, pool: pool, logger: logger),
             stream: StreamHandler(reader: reader, pool: pool, logger: logger),
             service: ServiceHandler(routes: routes, pool: pool, metrics: metrics, openAPI: openAPI,
-                                    apiKeysRequired: !config.apiKeys.isEmpty))
+                                    apiKeysRequired: !config.apiKeys.isEmpty),
+            v2: V2Handler(routes: routes, reader: reader, pool: pool, logger: logger))
         return DisconnectAwareResponder(inner: router)
             .behind(APIKeyMiddleware(keys: config.apiKeys))
             .behind(RouteMiddleware(routes: routes))

@@ -86,6 +86,7 @@ public struct OpenAPIBuilder {
     // MARK: Operations
 
     private func operation(for route: Route, known: Set<String>) -> JSONValue {
+        if route.handler == .v2 { return v2Operation(for: route) }
         var op: [(key: String, value: JSONValue)] = [
             ("operationId", .string(Self.operationID(route))),
             ("tags", .array([.string(route.tag)])),
@@ -173,6 +174,8 @@ public struct OpenAPIBuilder {
             ]))))
         case .openapi:
             responses.append(("200", jsonResponse("This document", schema: .object(JSONObject([("type", .string("object"))])))))
+        case .v2:
+            break
         case .docs:
             responses.append(("200", .object(JSONObject([
                 ("description", .string("HTML page")),

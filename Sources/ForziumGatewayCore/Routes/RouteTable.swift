@@ -7,13 +7,15 @@ public enum RouteHandler: String, Sendable {
     /// `POST /v1/{operation}`: the body is that method's params.
     case operation
     case info, health, ready, metrics, openapi, docs
+    /// `/v2…`: the Open Inference Protocol (KServe / Triton v2), answered by `V2Handler`.
+    case v2
 }
 
 /// One row of the route table (`gateway/routes.json`).
 public struct Route: Sendable {
     /// HTTP method, upper case.
     public var method: String
-    /// Exact path.
+    /// Exact path, or a template whose `{name}` segments match any one non-empty segment (`/v2/models/{model}`).
     public var path: String
     public var handler: RouteHandler
     /// Engine method called, for engine-backed routes.
@@ -58,6 +60,8 @@ public struct RouteTable: Sendable {
     public var description: String
     public var routes: [Route]
     private var byPath: [String: [Route]]
+    /// Template paths (with `{…}` segments), split into segments, in table order.
+    private var templates: [(path: String, segments: [Substring])]
 
     public init(title: String, version: String, description: String, routes: [Route]) {
         self.title = title
@@ -65,11 +69,30 @@ public struct RouteTable: Sendable {
         self.description = description
         self.routes = routes
         self.byPath = Dictionary(grouping: routes, by: \.path)
+        var templates: [(path: String, segments: [Substring])] = []
+        for route in routes where route.path.contains("{") && !templates.contains(where: { $0.path == route.path }) {
+            templates.append((route.path, route.path.split(separator: "/", omittingEmptySubsequences: false)))
+        }
+        self.templates = templates
+    }
+
+    /// The table's path for a request path: itself when listed, else the first template it fits; nil when none.
+    public func tablePath(for path: String) -> String? {
+        if byPath[path] != nil { return path }
+        guard !templates.isEmpty else { return nil }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for template in templates where template.segments.count == segments.count {
+            let fits = zip(template.segments, segments).allSatisfy { pattern, segment in
+                pattern.first == "{" && pattern.last == "}" ? !segment.isEmpty : pattern == segment
+            }
+            if fits { return template.path }
+        }
+        return nil
     }
 
     /// The route for `method` and `path`; throws 404 for an unknown path and 405 (with Allow) for a wrong method.
     public func match(method: String, path: String) throws(GatewayError) -> Route {
-        guard let candidates = byPath[path] else {
+        guard let candidates = tablePath(for: path).flatMap({ byPath[$0] }) else {
             throw GatewayError(.notFound, "no route for \(path)")
         }
         if let route = candidates.first(where: { $0.method == method }) { return route }
@@ -79,8 +102,8 @@ public struct RouteTable: Sendable {
     }
 
     /// The metrics label of a request path: the route's path, or `unmatched`.
-    public func label(for path: String) -> String { byPath[path] == nil ? "unmatched" : path }
+    public func label(for path: String) -> String { tablePath(for: path) ?? "unmatched" }
 
     /// Methods accepted on `path`, or nil for an unknown path.
-    public func methods(for path: String) -> [String]? { byPath[path]?.map(\.method) }
+    public func methods(for path: String) -> [String]? { tablePath(for: path).flatMap { byPath[$0] }?.map(\.method) }
 }

@@ -38,7 +38,7 @@ struct ServiceHandler: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: docsPage))
-        case .compute, .operation, .stream:
+        case .compute, .operation, .stream, .v2:
             preconditionFailure("engine routes are not service routes")
         }
     }

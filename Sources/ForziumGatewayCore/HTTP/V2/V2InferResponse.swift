@@ -1,0 +1,118 @@
+import ForziumJSON
+import ForziumRPC
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension HTTPField.Name {
+    /// Binary tensor data extension: the length of the JSON part of a request or response body.
+    static let inferenceHeaderContentLength = Self("Inference-Header-Content-Length")!
+}
+
+/// The answer to a v2 inference request, built from the engine's binary result (the params asked `"$result":"shm"`).
+///
+/// Binary output: `application/octet-stream`, `Inference-Header-Content-Length` = the JSON part's length, then the
+/// result's doubles as the engine left them (little-endian, row-major), read from its shared-memory segment straight
+/// into the response buffer — no text, no `[Double]` in between. JSON output: `application/json` with the elements in
+/// `data` (flat, row-major; non-finite values as `null`, as everywhere in the JSON API). A scalar result has shape `[]`.
+enum V2InferResponse {
+    static func make(_ reply: RPCReply, model: String, call: V2PreparedCall, engine: String) throws -> Response {
+        guard let range = reply.resultRange else { throw GatewayError(.engineFailed, "the engine answered without a result") }
+        let form = reply.line.withUnsafeBytes { BinaryMatrix.scanForm(UnsafeRawBufferPointer(rebasing: $0[range])) }
+        var headers = HTTPFields()
+        headers[.xForziumEngine] = engine
+        if case .shared(let rows, let cols, let name)? = form, call.binaryOutput {
+            defer { SharedMatrixSegment.unlink(name) }
+            let (count, overflow) = rows.multipliedReportingOverflow(by: cols)
+            guard !overflow, count > 0, count <= Int.max / 8 else { throw GatewayError(.engineFailed, "the engine sent a malformed result") }
+            let head = header(model: model, id: call.id, shape: [rows, cols], binarySize: count * 8)
+            var body = ByteBuffer()
+            body.reserveCapacity(head.count + count * 8)
+            body.writeBytes(head)
+            do {
+                try body.writeWithUnsafeMutableBytes(minimumWritableBytes: count * 8) { out in
+                    try SharedMatrixSegment.read(name, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<(count * 8)]))
+                    return count * 8
+                }
+            } catch {
+                throw GatewayError(.engineFailed, "the engine's result could not be read: \(error)")
+            }
+            headers[.contentType] = "application/octet-stream"
+            headers[.inferenceHeaderContentLength] = String(head.count)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+        }
+        // Any other form (base64, a scalar, JSON text from an engine that ignores "$result"): as doubles.
+        let (shape, values) = try doubles(reply)
+        if call.binaryOutput {
+            let head = header(model: model, id: call.id, shape: shape, binarySize: values.count * 8)
+            var body = ByteBuffer()
+            body.reserveCapacity(head.count + values.count * 8)
+            body.writeBytes(head)
+            for value in values { body.writeInteger(value.bitPattern, endianness: .little) }
+            headers[.contentType] = "application/octet-stream"
+            headers[.inferenceHeaderContentLength] = String(head.count)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+        }
+        var head = header(model: model, id: call.id, shape: shape, binarySize: nil)
+        head.removeLast(3) // `}]}`
+        head.append(contentsOf: #","data":"#.utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(values.count * 20 + 2)
+        text.append(UInt8(ascii: "["))
+        for (index, value) in values.enumerated() {
+            if index > 0 { text.append(UInt8(ascii: ",")) }
+            JSONWriter.writeDouble(value, into: &text)
+        }
+        text.append(UInt8(ascii: "]"))
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers,
+                        body: EngineAnswer.body(head: ByteBuffer(bytes: head), text, tail: ByteBuffer(string: "}]}")))
+    }
+
+    /// The JSON part: `{"model_name","model_version","id"?,"outputs":[{"name":"result","datatype":"FP64","shape",
+    /// "parameters":{"binary_data_size"}?}]}`.
+    static func header(model: String, id: String?, shape: [Int], binarySize: Int?) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160)
+        out.append(contentsOf: #"{"model_name":"#.utf8)
+        JSONWriter.writeString(model, into: &out)
+        out.append(contentsOf: #","model_version":"#.utf8)
+        JSONWriter.writeString(V2Catalogue.version, into: &out)
+        if let id {
+            out.append(contentsOf: #","id":"#.utf8)
+            JSONWriter.writeString(id, into: &out)
+        }
+        out.append(contentsOf: #","outputs":[{"name":"result","datatype":"FP64","shape":["#.utf8)
+        out.append(contentsOf: shape.map(String.init).joined(separator: ",").utf8)
+        out.append(UInt8(ascii: "]"))
+        if let binarySize {
+            out.append(contentsOf: #","parameters":{"binary_data_size":"#.utf8)
+            out.append(contentsOf: String(binarySize).utf8)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(contentsOf: "}]}".utf8)
+        return out
+    }
+
+    /// The result as a shape and row-major doubles (a shared-memory result is read and its segment removed).
+    static func doubles(_ reply: RPCReply) throws -> ([Int], [Double]) {
+        if let matrix = reply.takeBinaryResult() {
+            return (matrix.isScalar ? [] : [matrix.rows, matrix.cols], matrix.storage)
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser().parse(reply.resultBytes)
+        } catch {
+            throw GatewayError(.engineFailed, "the engine sent a malformed result")
+        }
+        if let number = value.doubleValue { return ([], [number]) }
+        if let rows = value.arrayValue, let cols = EngineParams.rectangularColumns(rows) {
+            var storage: [Double] = []
+            storage.reserveCapacity(rows.count * cols)
+            for case .numbers(let numbers) in rows { storage.append(contentsOf: numbers) }
+            return ([rows.count, cols], storage)
+        }
+        if case .null = value { return ([], [.nan]) }
+        throw GatewayError(.engineFailed, "the engine's result is not a matrix or a number")
+    }
+}
