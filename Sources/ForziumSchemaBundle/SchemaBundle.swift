@@ -7,7 +7,7 @@ public enum SchemaBundle {
     public static let baseURI = "https://forzium.dev/schemas/"
 
     /// SHA-256 over the files in `files` order: for each, its path, a NUL byte, its text (UTF-8), a NUL byte.
-    public static let digest = "sha256:9ef691293d7ccd5ebc1f09056cf363079d1eceefd3ab223dd64fda3fc3b82156"
+    public static let digest = "sha256:9158e0bbdcc439bcfbaf549c85bb41add6d9f654c14bffa7eb15a46116c2e2bd"
 
     /// Every schema file: its path relative to `schemas/` and its exact text, sorted by path.
     public static let files: [(path: String, text: String)] = [
@@ -3228,7 +3228,11 @@ public enum SchemaBundle {
     },
     "parameters": {
       "type": "object",
-      "description": "The operation's scalar params, read from the inference request's `parameters`: name → description."
+      "description": "The operation's scalar params, read from the inference request's `parameters`: name → description.",
+      "additionalProperties": {
+        "type": "string",
+        "description": "What the scalar param means."
+      }
     }
   }
 }
@@ -3248,6 +3252,7 @@ public enum SchemaBundle {
   ],
   "properties": {
     "name": {
+      "type": "string",
       "const": "result",
       "description": "Always `result`."
     },
@@ -3261,6 +3266,7 @@ public enum SchemaBundle {
       }
     },
     "datatype": {
+      "type": "string",
       "const": "FP64",
       "description": "Always FP64."
     },

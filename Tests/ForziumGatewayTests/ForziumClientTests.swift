@@ -120,6 +120,29 @@ struct ForziumClientTests {
         }
     }
 
+    @Test func openInferenceProtocolRoutesThroughTheGeneratedClient() async throws {
+        try await Self.withGateway { client in
+            let v2 = client.generated
+            let server = try await v2.getV2(.init()).ok.body.json
+            #expect(server.extensions.contains("binary_tensor_data"))
+            #expect(try await v2.getV2HealthLive(.init()).ok.body.json.live)
+            #expect(try await v2.getV2HealthReady(.init()).ok.body.json.ready)
+            let metadata = try await v2.getV2ModelsModel(.init(path: .init(model: .matmul))).ok.body.json
+            #expect(metadata.inputs.map(\.name) == ["data", "matrix_b"])
+            #expect(metadata.outputs.map(\.name) == ["result"])
+            #expect(try await v2.getV2ModelsModelReady(.init(path: .init(model: .transpose))).ok.body.json.ready)
+            // JSON tensors, flat and row-major.
+            let request = Components.Schemas.InferRequestV2(id: "t1", inputs: [
+                .init(name: "data", shape: [2, 2], datatype: "FP64", data: [1, 2, 3, 4]),
+                .init(name: "matrix_b", shape: [2, 2], datatype: "FP64", data: [5, 6, 7, 8]),
+            ])
+            let answer = try await v2.postV2ModelsModelInfer(.init(path: .init(model: .matmul), body: .json(request))).ok.body.json
+            #expect(answer.id == "t1" && answer.modelName == "matmul")
+            #expect(answer.outputs.first?.shape == [2, 2])
+            #expect(answer.outputs.first?.data == [19, 22, 43, 50])
+        }
+    }
+
     @Test func apiKeysAndDeadlineHeadersAreSent() async throws {
         let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--api-keys", "secret-key-1"])
         defer { gateway.stop() }

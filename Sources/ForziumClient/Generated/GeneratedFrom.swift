@@ -3,7 +3,7 @@
 /// The inputs Sources/ForziumClient/Generated was generated from.
 enum GeneratedFrom {
     /// SHA-256 of schemas/openapi.json.
-    static let openAPIDocumentSHA256 = "cce0a65a59a6c6d24e4e42e8e95c33f8753812563b90a83cf63d6f1c71adff5c"
+    static let openAPIDocumentSHA256 = "f1dce0c3e3fc3803395e876a7bea0d70913f765eb8783f0b3a6172292c325de3"
     /// SHA-256 of clients/swift/openapi-generator-config.yaml.
     static let configurationSHA256 = "31f6d28aa711d7ea21c4ad678a51964cb8b4b3b3a02df05fb7abf3d7df625fc8"
     static let generator = "swift-openapi-generator 1.14.3"

@@ -2288,7 +2288,27 @@ extension Components {
             /// The operation's scalar params, read from the inference request's `parameters`: name → description.
             ///
             /// - Remark: Generated from `#/components/schemas/ModelMetadataV2/parameters`.
-            public var parameters: OpenAPIRuntime.OpenAPIObjectContainer?
+            public struct ParametersPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: Swift.String]
+                /// Creates a new `ParametersPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                public init(additionalProperties: [String: Swift.String] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// The operation's scalar params, read from the inference request's `parameters`: name → description.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ModelMetadataV2/parameters`.
+            public var parameters: Components.Schemas.ModelMetadataV2.ParametersPayload?
             /// Creates a new `ModelMetadataV2`.
             ///
             /// - Parameters:
@@ -2304,7 +2324,7 @@ extension Components {
                 platform: Swift.String,
                 inputs: [Components.Schemas.TensorMetadataV2],
                 outputs: [Components.Schemas.TensorMetadataV2],
-                parameters: OpenAPIRuntime.OpenAPIObjectContainer? = nil
+                parameters: Components.Schemas.ModelMetadataV2.ParametersPayload? = nil
             ) {
                 self.name = name
                 self.versions = versions
@@ -2637,7 +2657,13 @@ extension Components {
             /// Always `result`.
             ///
             /// - Remark: Generated from `#/components/schemas/OutputTensorV2/name`.
-            public var name: OpenAPIRuntime.OpenAPIValueContainer
+            @frozen public enum NamePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case result = "result"
+            }
+            /// Always `result`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutputTensorV2/name`.
+            public var name: Components.Schemas.OutputTensorV2.NamePayload
             /// `[rows, cols]`, or `[]` for a scalar result.
             ///
             /// - Remark: Generated from `#/components/schemas/OutputTensorV2/shape`.
@@ -2645,7 +2671,13 @@ extension Components {
             /// Always FP64.
             ///
             /// - Remark: Generated from `#/components/schemas/OutputTensorV2/datatype`.
-            public var datatype: OpenAPIRuntime.OpenAPIValueContainer
+            @frozen public enum DatatypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case fp64 = "FP64"
+            }
+            /// Always FP64.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutputTensorV2/datatype`.
+            public var datatype: Components.Schemas.OutputTensorV2.DatatypePayload
             /// Output parameters.
             ///
             /// - Remark: Generated from `#/components/schemas/OutputTensorV2/parameters`.
@@ -2682,9 +2714,9 @@ extension Components {
             ///   - parameters: Output parameters.
             ///   - data: The elements (JSON output): row-major; a non-finite value is null.
             public init(
-                name: OpenAPIRuntime.OpenAPIValueContainer,
+                name: Components.Schemas.OutputTensorV2.NamePayload,
                 shape: [Swift.Int],
-                datatype: OpenAPIRuntime.OpenAPIValueContainer,
+                datatype: Components.Schemas.OutputTensorV2.DatatypePayload,
                 parameters: Components.Schemas.OutputTensorV2.ParametersPayload? = nil,
                 data: [Swift.Double?]? = nil
             ) {

@@ -12986,13 +12986,30 @@ public enum Operations {
             public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v2/health/live/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/health/live/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// Always true while the gateway serves HTTP.
+                        ///
+                        /// - Remark: Generated from `#/paths/v2/health/live/GET/responses/200/content/json/live`.
+                        public var live: Swift.Bool
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - live: Always true while the gateway serves HTTP.
+                        public init(live: Swift.Bool) {
+                            self.live = live
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case live
+                        }
+                    }
                     /// - Remark: Generated from `#/paths/v2/health/live/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                    case json(Operations.GetV2HealthLive.Output.Ok.Body.JsonPayload)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIObjectContainer {
+                    public var json: Operations.GetV2HealthLive.Output.Ok.Body.JsonPayload {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -13098,13 +13115,30 @@ public enum Operations {
             public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// true: an engine can take work.
+                        ///
+                        /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/200/content/json/ready`.
+                        public var ready: Swift.Bool
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - ready: true: an engine can take work.
+                        public init(ready: Swift.Bool) {
+                            self.ready = ready
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case ready
+                        }
+                    }
                     /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                    case json(Operations.GetV2HealthReady.Output.Ok.Body.JsonPayload)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIObjectContainer {
+                    public var json: Operations.GetV2HealthReady.Output.Ok.Body.JsonPayload {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -13141,57 +13175,6 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
-                            response: self
-                        )
-                    }
-                }
-            }
-            public struct ServiceUnavailable: Sendable, Hashable {
-                /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/503/content`.
-                @frozen public enum Body: Sendable, Hashable {
-                    /// - Remark: Generated from `#/paths/v2/health/ready/GET/responses/503/content/application\/json`.
-                    case json(Components.Schemas.ErrorV2)
-                    /// The associated value of the enum case if `self` is `.json`.
-                    ///
-                    /// - Throws: An error if `self` is not `.json`.
-                    /// - SeeAlso: `.json`.
-                    public var json: Components.Schemas.ErrorV2 {
-                        get throws {
-                            switch self {
-                            case let .json(body):
-                                return body
-                            }
-                        }
-                    }
-                }
-                /// Received HTTP response body
-                public var body: Operations.GetV2HealthReady.Output.ServiceUnavailable.Body
-                /// Creates a new `ServiceUnavailable`.
-                ///
-                /// - Parameters:
-                ///   - body: Received HTTP response body
-                public init(body: Operations.GetV2HealthReady.Output.ServiceUnavailable.Body) {
-                    self.body = body
-                }
-            }
-            /// No engine is ready
-            ///
-            /// - Remark: Generated from `#/paths//v2/health/ready/get(get_v2_health_ready)/responses/503`.
-            ///
-            /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Operations.GetV2HealthReady.Output.ServiceUnavailable)
-            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
-            ///
-            /// - Throws: An error if `self` is not `.serviceUnavailable`.
-            /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Operations.GetV2HealthReady.Output.ServiceUnavailable {
-                get throws {
-                    switch self {
-                    case let .serviceUnavailable(response):
-                        return response
-                    default:
-                        try throwUnexpectedResponseStatus(
-                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -13553,13 +13536,40 @@ public enum Operations {
             public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// The model.
+                        ///
+                        /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/200/content/json/name`.
+                        public var name: Swift.String
+                        /// true: an engine can run the model.
+                        ///
+                        /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/200/content/json/ready`.
+                        public var ready: Swift.Bool
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - name: The model.
+                        ///   - ready: true: an engine can run the model.
+                        public init(
+                            name: Swift.String,
+                            ready: Swift.Bool
+                        ) {
+                            self.name = name
+                            self.ready = ready
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case name
+                            case ready
+                        }
+                    }
                     /// - Remark: Generated from `#/paths/v2/models/{model}/ready/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                    case json(Operations.GetV2ModelsModelReady.Output.Ok.Body.JsonPayload)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIObjectContainer {
+                    public var json: Operations.GetV2ModelsModelReady.Output.Ok.Body.JsonPayload {
                         get throws {
                             switch self {
                             case let .json(body):

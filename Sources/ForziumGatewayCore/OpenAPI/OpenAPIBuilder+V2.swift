@@ -14,6 +14,17 @@ extension OpenAPIBuilder {
         func json(_ description: String, _ schema: JSONValue) -> JSONValue {
             object([("description", .string(description)), ("content", object([("application/json", object([("schema", schema)]))]))])
         }
+        /// `{"<key>": true}` (and the model's `name`), as the health routes answer.
+        func flag(_ key: String, _ description: String, name: Bool = false) -> JSONValue {
+            var properties: [(key: String, value: JSONValue)] = []
+            if name { properties.append(("name", object([("type", .string("string")), ("description", .string("The model."))]))) }
+            properties.append((key, object([("type", .string("boolean")), ("description", .string(description))])))
+            return object([
+                ("type", .string("object")),
+                ("required", .array((name ? ["name", key] : [key]).map { .string($0) })),
+                ("properties", object(properties)),
+            ])
+        }
         let binary = object([("type", .string("string")), ("format", .string("binary"))])
         let headerLength = object([
             ("description", .string("Length in bytes of the JSON part of the body (binary tensor data extension)")),
@@ -26,11 +37,8 @@ extension OpenAPIBuilder {
             ("summary", .string(route.summary)),
             ("description", .string(route.description)),
         ]
-        if route.isPublic {
-            op.append(("security", .array([])))
-        } else {
-            op.append(("security", .array([object([]), object([("bearer", .array([]))]), object([("apiKey", .array([]))])])))
-        }
+        // Keyed routes take the document's global security (keys optional: none, bearer or X-API-Key); public ones none.
+        if route.isPublic { op.append(("security", .array([]))) }
         var parameters: [JSONValue] = []
         if route.path.contains("{model}") {
             let models = routes.routes.filter { $0.handler == .operation }.compactMap(\.engineMethod)
@@ -45,9 +53,11 @@ extension OpenAPIBuilder {
         case "/v2":
             responses.append(("200", json("Server metadata", ref("server-metadata"))))
         case "/v2/health/live":
-            responses.append(("200", json("The server is live", object([("type", .string("object"))]))))
-        case "/v2/health/ready", "/v2/models/{model}/ready":
-            responses.append(("200", json("Ready", object([("type", .string("object"))]))))
+            responses.append(("200", json("The server is live", flag("live", "Always true while the gateway serves HTTP."))))
+        case "/v2/health/ready":
+            responses.append(("200", json("Ready", flag("ready", "true: an engine can take work."))))
+        case "/v2/models/{model}/ready":
+            responses.append(("200", json("Ready", flag("ready", "true: an engine can run the model.", name: true))))
             responses.append(("503", json("No engine is ready", ref("error"))))
         case "/v2/models/{model}":
             responses.append(("200", json("Model metadata", ref("model-metadata"))))
