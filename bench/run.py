@@ -44,8 +44,9 @@ def ensure_python_packages():
 
 def build(skip):
     if not skip:
-        log("building release binaries (swift build -c release)")
-        subprocess.check_call(["swift", "build", "-c", "release"], cwd=ROOT)
+        log("building release binaries (swift build -c release, the engines and forzium-bench)")
+        for product in ("forzium-engine", "forzium-engine-simd", "forzium-bench"):
+            subprocess.check_call(["swift", "build", "-c", "release", "--product", product], cwd=ROOT)
     path = subprocess.check_output(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, text=True)
     return pathlib.Path(path.strip())
 

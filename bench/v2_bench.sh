@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/install-peers.sh
 echo "bench: building release binaries" >&2
-swift build -c release >&2
+for product in forzium-gateway forzium-engine-simd forzium-engine; do swift build -c release --product "$product" >&2; done
 exec python3 bench/v2_bench.py "$(swift build -c release --show-bin-path)" "$@"
