@@ -42,7 +42,8 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes (413 above).") var maxBodyBytes: Int = 64 << 20
     @Option(help: "Comma-separated API keys (default: FORZIUM_API_KEYS; none = no authentication).") var apiKeys: String?
     @Option(help: "Allowed CORS origin (repeatable; * for any). CORS is off without it.") var corsOrigin: [String] = []
-    @Option(help: "NIO event loop threads.") var eventLoopThreads: Int = 1
+    @Option(help: "NIO event loop threads; small requests are handled on them (default: one per core, at most 16).")
+    var eventLoopThreads: Int?
     @Option(help: "Crashes within --breaker-window seconds that stop restarts of an engine.") var breakerCrashes: Int = 5
     @Option(help: "Breaker window in seconds.") var breakerWindow: Int = 30
     @Option(help: "Milliseconds an engine may leave a cancelled request unanswered before it is replaced.")
@@ -84,7 +85,7 @@ public struct GatewayCommand: AsyncParsableCommand {
         guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
-        guard (1...16).contains(eventLoopThreads) else { throw ValidationError("--event-loop-threads must be 1...16") }
+        if let eventLoopThreads, !(1...16).contains(eventLoopThreads) { throw ValidationError("--event-loop-threads must be 1...16") }
         for (name, value) in [("--cancel-grace-ms", cancelGraceMs), ("--ping-timeout-ms", pingTimeoutMs),
                               ("--idle-ping-ms", idlePingMs), ("--unresponsive-grace-ms", unresponsiveGraceMs)] {
             guard (10...3_600_000).contains(value) else { throw ValidationError("\(name) must be 10...3600000") }
@@ -108,7 +109,8 @@ public struct GatewayCommand: AsyncParsableCommand {
         return GatewayConfiguration(
             host: host, port: port, engine: engine ?? environment["FORZIUM_ENGINE"] ?? "auto", engines: engines,
             engineConcurrency: engineConcurrency, queueDepth: queueDepth, timeoutMilliseconds: Int((timeout * 1000).rounded()),
-            maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin, eventLoopThreads: eventLoopThreads,
+            maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin,
+            eventLoopThreads: eventLoopThreads ?? min(16, max(1, System.coreCount)),
             breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow,
             cancelGraceMilliseconds: cancelGraceMs, pingTimeoutMilliseconds: pingTimeoutMs, idlePingMilliseconds: idlePingMs,
             unresponsiveGraceMilliseconds: unresponsiveGraceMs,

@@ -20,7 +20,7 @@ public struct GatewayConfiguration: Sendable {
     public var apiKeys: [String]
     /// Origins allowed by CORS; empty means CORS is off. `*` allows any origin.
     public var corsOrigins: [String]
-    /// Threads of the NIO event loop group (kept small: engines need the cores).
+    /// Threads of the NIO event loop group: they do the HTTP I/O and handle small requests (one per core by default).
     public var eventLoopThreads: Int
     /// Crashes of one engine within `breakerWindowSeconds` that open its breaker.
     public var breakerCrashes: Int
@@ -51,7 +51,7 @@ public struct GatewayConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1", port: Int = 8000, engine: String = "auto", engines: Int = 1,
         engineConcurrency: Int = 16, queueDepth: Int = 64, timeoutMilliseconds: Int = 30_000,
-        maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 1,
+        maxBodyBytes: Int = 64 << 20, apiKeys: [String] = [], corsOrigins: [String] = [], eventLoopThreads: Int = 2,
         breakerCrashes: Int = 5, breakerWindowSeconds: Int = 30, breakerCooldownSeconds: Int = 30,
         cancelGraceMilliseconds: Int = 2000, pingTimeoutMilliseconds: Int = 900, idlePingMilliseconds: Int = 2000,
         unresponsiveGraceMilliseconds: Int = 3000, edge: HTTPEdgeConfiguration = .init(),
