@@ -144,8 +144,12 @@ def test_slow_body_gets_408(start_gateway):
 
 def test_connection_limit_evicts_idle_connections_first(start_gateway):
     gateway = start_gateway("--max-connections", "3", "--header-timeout", "60")
-    idle = [gateway.connect() for _ in range(3)]
-    time.sleep(0.3)
+    # Connected one after another with a pause: with one event loop per core, connections accepted on different loops
+    # at the same instant may be registered in either order, and "oldest" means first registered.
+    idle = []
+    for _ in range(3):
+        idle.append(gateway.connect())
+        time.sleep(0.15)
     newcomer = gateway.connect()
     newcomer.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
     assert read_response(newcomer)[0] == 200
