@@ -59,51 +59,21 @@ public enum SharedMatrixSegment {
     /// Reads the segment `name`, which must hold exactly `destination.count` bytes, into `destination` as they are
     /// (little-endian binary64): a result can go into a response buffer without passing through `[Double]`.
     public static func read(_ name: String, into destination: UnsafeMutableRawBufferPointer) throws(PointerIssue) {
-        guard isValidName(name) else {
-            throw PointerIssue(pointer: "", message: "not a Forzium shared-memory name (expected /forzium-<pid>-<n>)")
-        }
-        let fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0)
-        guard fd >= 0 else {
-            throw PointerIssue(pointer: "", message: "cannot open shared memory \(name): \(String(cString: strerror(errno)))")
-        }
+        let fd = try openHolding(name, byteCount: destination.count, expected: "\(destination.count) bytes")
         defer { close(fd) }
-        var info = stat()
-        let byteCount = destination.count
-        guard byteCount > 0, fstat(fd, &info) == 0, Int(info.st_size) == byteCount else {
-            throw PointerIssue(pointer: "", message: "shared memory \(name) does not hold \(byteCount) bytes")
-        }
-        var offset = 0
-        while offset < byteCount {
-            let n = pread(fd, destination.baseAddress! + offset, byteCount - offset, off_t(offset))
-            if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { break }
-        }
-        guard offset == byteCount else { throw PointerIssue(pointer: "", message: "cannot read shared memory \(name)") }
+        guard readAll(fd, into: destination) else { throw PointerIssue(pointer: "", message: "cannot read shared memory \(name)") }
     }
 
     /// The `count` doubles of the segment `name`, which must hold exactly that many.
     public static func read(_ name: String, count: Int) throws(PointerIssue) -> [Double] {
-        guard isValidName(name) else {
-            throw PointerIssue(pointer: "", message: "not a Forzium shared-memory name (expected /forzium-<pid>-<n>)")
-        }
-        let fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0)
-        guard fd >= 0 else {
-            throw PointerIssue(pointer: "", message: "cannot open shared memory \(name): \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var info = stat()
         let byteCount = count * MemoryLayout<Double>.size
-        guard count > 0, fstat(fd, &info) == 0, Int(info.st_size) == byteCount else {
-            throw PointerIssue(pointer: "", message: "shared memory \(name) does not hold \(count) doubles")
-        }
+        // The size is checked before anything is allocated.
+        let fd = try openHolding(name, byteCount: byteCount, expected: "\(count) doubles")
+        defer { close(fd) }
         var complete = false
         let values = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
             let raw = UnsafeMutableRawBufferPointer(buffer)
-            var offset = 0
-            while offset < byteCount {
-                let n = pread(fd, raw.baseAddress! + offset, byteCount - offset, off_t(offset))
-                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { break }
-            }
-            complete = offset == byteCount
+            complete = readAll(fd, into: raw)
             if !complete { raw.initializeMemory(as: UInt8.self, repeating: 0) }
             initialized = count
         }
@@ -113,6 +83,34 @@ public enum SharedMatrixSegment {
         #else
         return values
         #endif
+    }
+
+    /// Opens the segment `name` (a Forzium name) for reading after checking that it holds exactly `byteCount` bytes,
+    /// at least one (`expected` names that size in the error). The caller closes the descriptor.
+    private static func openHolding(_ name: String, byteCount: Int, expected: String) throws(PointerIssue) -> Int32 {
+        guard isValidName(name) else {
+            throw PointerIssue(pointer: "", message: "not a Forzium shared-memory name (expected /forzium-<pid>-<n>)")
+        }
+        let fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0)
+        guard fd >= 0 else {
+            throw PointerIssue(pointer: "", message: "cannot open shared memory \(name): \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        guard byteCount > 0, fstat(fd, &info) == 0, Int(info.st_size) == byteCount else {
+            close(fd)
+            throw PointerIssue(pointer: "", message: "shared memory \(name) does not hold \(expected)")
+        }
+        return fd
+    }
+
+    /// Reads `destination.count` bytes from the start of `fd` into `destination`; false when they cannot all be read.
+    private static func readAll(_ fd: Int32, into destination: UnsafeMutableRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < destination.count {
+            let n = pread(fd, destination.baseAddress! + offset, destination.count - offset, off_t(offset))
+            if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        return offset == destination.count
     }
 
     /// Removes the object `name` (no error when it is already gone).

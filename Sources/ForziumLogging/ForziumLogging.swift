@@ -62,15 +62,8 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var explicit = event.metadata ?? [:]
-        if let error = event.error { explicit["error"] = .string("\(error)") }
-        emit(level: event.level, message: event.message, metadata: explicit, source: event.source)
-    }
-
-    private func emit(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let explicit { merged.merge(explicit) { _, new in new } }
+        let merged = LogMetadata.merged(metadata, metadataProvider, event)
+        let level = event.level, message = event.message, source = event.source
         var out: [UInt8] = []
         out.reserveCapacity(160)
         out.append(contentsOf: #"{"ts":""#.utf8)
@@ -212,13 +205,22 @@ public struct TextLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
-        if let error = event.error { merged["error"] = .string("\(error)") }
+        let merged = LogMetadata.merged(metadata, metadataProvider, event)
         var line = "\(JSONLogHandler.timestamp()) \(event.level) \(label) :"
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
         line += " [\(event.source)] \(event.message)\n"
         JSONLogHandler.writeLine(Array(line.utf8), to: descriptor)
+    }
+}
+
+/// The metadata of one log line, for both handlers: the handler's own, then the provider's, then the event's (a later
+/// one wins on a shared key), and the event's error as `error`.
+enum LogMetadata {
+    static func merged(_ own: Logger.Metadata, _ provider: Logger.MetadataProvider?, _ event: LogEvent) -> Logger.Metadata {
+        var merged = own
+        if let provided = provider?.get() { merged.merge(provided) { _, new in new } }
+        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        if let error = event.error { merged["error"] = .string("\(error)") }
+        return merged
     }
 }

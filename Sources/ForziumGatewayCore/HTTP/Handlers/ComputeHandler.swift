@@ -15,13 +15,7 @@ struct ComputeHandler: Sendable {
 
     func respond(to request: Request, route: Route, requestID: String) async throws -> Response {
         let started = ContinuousClock.now
-        let heavy = Offload.isHeavy(contentLength: request.headers[.contentLength])
-        var received = started
-        let (decoded, params) = try await Offload.run(if: heavy) {
-            let decoded = try await reader.read(request, route: route, started: started)
-            received = ContinuousClock.now
-            return (decoded, EngineParams(decoded.value))
-        }
+        let (decoded, params, received) = try await reader.readForEngine(request, route: route, started: started)
         defer { params.release() }
         let encodedAt = ContinuousClock.now
         let reply = try await pool.call(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline)

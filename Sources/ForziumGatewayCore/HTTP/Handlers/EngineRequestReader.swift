@@ -28,12 +28,8 @@ struct EngineRequestReader: Sendable {
         guard Self.isJSON(request.headers[.contentType]) else {
             throw GatewayError(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
         }
-        if let coding = request.headers[.contentEncoding]?.lowercased(), !["gzip", "x-gzip", "deflate", "identity"].contains(coding) {
-            throw GatewayError(.unsupportedMediaType, "Content-Encoding \"\(coding)\" is not supported; use gzip or deflate")
-        }
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
-            throw GatewayError(.bodyTooLarge, "the body has \(length) bytes; the limit is \(maxBodyBytes) (--max-body-bytes)")
-        }
+        try checkContentEncoding(request)
+        try checkDeclaredLength(request)
         let deadline = try deadline(for: request, started: started)
         let (value, bodyBytes) = try await readJSON(request)
         guard let schemaURI = route.paramsSchemaURI, let engineMethod = route.engineMethod else {
@@ -60,8 +56,33 @@ struct EngineRequestReader: Sendable {
         return Decoded(value: value, operation: operation, engineMethod: engineMethod, deadline: deadline, bodyBytes: bodyBytes)
     }
 
+    /// `read`, then the value's matrices made ready for the engine (`EngineParams`, which the caller releases); a
+    /// large body is handled off the event loop (`Offload`). Also returns when the body had been read and validated.
+    func readForEngine(_ request: Request, route: Route, started: ContinuousClock.Instant) async throws
+        -> (decoded: Decoded, params: EngineParams, received: ContinuousClock.Instant) {
+        try await Offload.run(if: Offload.isHeavy(contentLength: request.headers[.contentLength])) {
+            let decoded = try await read(request, route: route, started: started)
+            let received = ContinuousClock.now
+            return (decoded, EngineParams(decoded.value), received)
+        }
+    }
+
+    /// 415 for a `Content-Encoding` other than gzip, deflate or identity.
+    func checkContentEncoding(_ request: Request) throws {
+        if let coding = request.headers[.contentEncoding]?.lowercased(), !["gzip", "x-gzip", "deflate", "identity"].contains(coding) {
+            throw GatewayError(.unsupportedMediaType, "Content-Encoding \"\(coding)\" is not supported; use gzip or deflate")
+        }
+    }
+
+    /// 413 for a declared Content-Length over `--max-body-bytes`, before any of the body is read.
+    func checkDeclaredLength(_ request: Request) throws {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            throw GatewayError(.bodyTooLarge, "the body has \(length) bytes; the limit is \(maxBodyBytes) (--max-body-bytes)")
+        }
+    }
+
     /// The request's deadline: `--timeout`, lowered by a valid `X-Forzium-Timeout-Ms` header.
-    private func deadline(for request: Request, started: ContinuousClock.Instant) throws -> ContinuousClock.Instant {
+    func deadline(for request: Request, started: ContinuousClock.Instant) throws -> ContinuousClock.Instant {
         var milliseconds = timeoutMilliseconds
         if let header = request.headers[.xForziumTimeout] {
             guard let value = Int(header.trimmingCharacters(in: .whitespaces)), value > 0 else {
@@ -81,10 +102,27 @@ struct EngineRequestReader: Sendable {
     }()
 
     /// Collects the body (up to `--max-body-bytes`) and parses it once; the body's bytes are released on return.
-    /// Parsing runs on the cooperative pool, never on an event loop thread.
     private func readJSON(_ request: Request) async throws -> (JSONValue, Int) {
-        // One buffer sized from Content-Length up front: no doubling and copying while a 40 MB body arrives. The
-        // bytes are taken from the global body budget first (all at once when the length is known).
+        let (parsed, bodyBytes) = try await collectBody(request) { body in
+            (body.withUnsafeReadableBytes { raw in
+                Result { () throws(JSONParseError) -> JSONValue in try Self.bodyParser.parse(raw) }
+            }, body.readableBytes)
+        }
+        switch parsed {
+        case .success(let value):
+            return (value, bodyBytes)
+        case .failure(let error):
+            let location = "line \(error.line), column \(error.column)"
+            throw GatewayError(.malformedJSON, "malformed JSON: \(error.message) at \(location)",
+                               errors: [PointerIssue(pointer: "", message: "\(error.message) at \(location)")])
+        }
+    }
+
+    /// Collects a body of any media type (up to `--max-body-bytes`, inflated when it is gzip or deflate) into one
+    /// buffer sized from Content-Length up front — no doubling and copying while a 40 MB body arrives — holding its
+    /// bytes against the global body budget (all at once when the length is known), and hands it to `use`; the
+    /// buffer and the budget are released on return.
+    func collectBody<T>(_ request: Request, _ use: (ByteBuffer) throws -> T) async throws -> T {
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         var reserved = 0
         defer { bodyBudget.release(reserved) }
@@ -122,17 +160,7 @@ struct EngineRequestReader: Sendable {
         } catch {
             throw GatewayError(.badRequest, "the request body could not be read: \(error)")
         }
-        let parsed: Result<JSONValue, JSONParseError> = body.withUnsafeReadableBytes { raw in
-            Result { () throws(JSONParseError) -> JSONValue in try Self.bodyParser.parse(raw) }
-        }
-        switch parsed {
-        case .success(let value):
-            return (value, body.readableBytes)
-        case .failure(let error):
-            let location = "line \(error.line), column \(error.column)"
-            throw GatewayError(.malformedJSON, "malformed JSON: \(error.message) at \(location)",
-                               errors: [PointerIssue(pointer: "", message: "\(error.message) at \(location)")])
-        }
+        return try use(body)
     }
 
     static func isJSON(_ contentType: String?) -> Bool {

@@ -15,10 +15,7 @@ struct StreamHandler: Sendable {
     func respond(to request: Request, route: Route, requestID: String) async throws -> Response {
         let started = ContinuousClock.now
         let heavy = Offload.isHeavy(contentLength: request.headers[.contentLength])
-        let (decoded, params) = try await Offload.run(if: heavy) {
-            let decoded = try await reader.read(request, route: route, started: started)
-            return (decoded, EngineParams(decoded.value))
-        }
+        let (decoded, params, _) = try await reader.readForEngine(request, route: route, started: started)
         let operation = decoded.operation
         // The engine has read the input segments once it sends anything: they go after the first event.
         defer { params.release() }

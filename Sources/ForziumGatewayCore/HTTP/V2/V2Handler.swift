@@ -69,9 +69,7 @@ struct V2Handler: Sendable {
 
     private func infer(_ request: Request, model: V2Model) async throws -> Response {
         let started = ContinuousClock.now
-        if let coding = request.headers[.contentEncoding]?.lowercased(), !["gzip", "x-gzip", "deflate", "identity"].contains(coding) {
-            throw GatewayError(.unsupportedMediaType, "Content-Encoding \"\(coding)\" is not supported; use gzip or deflate")
-        }
+        try reader.checkContentEncoding(request)
         var headerLength: Int?
         if let text = request.headers[.inferenceHeaderContentLength] {
             guard let value = Int(text.trimmingSpaces), value >= 0 else {
@@ -79,7 +77,7 @@ struct V2Handler: Sendable {
             }
             headerLength = value
         }
-        let deadline = try reader.v2Deadline(for: request, started: started)
+        let deadline = try reader.deadline(for: request, started: started)
         let validator = reader.validator
         // Tensors of any size: a large body is read and copied into its segments off the event loop (Offload).
         let heavy = Offload.isHeavy(contentLength: request.headers[.contentLength])
@@ -119,62 +117,9 @@ extension String {
 }
 
 extension EngineRequestReader {
-    /// The request's deadline: `--timeout`, lowered by a valid `X-Forzium-Timeout-Ms` header.
-    func v2Deadline(for request: Request, started: ContinuousClock.Instant) throws -> ContinuousClock.Instant {
-        var milliseconds = timeoutMilliseconds
-        if let header = request.headers[.xForziumTimeout] {
-            guard let value = Int(header.trimmingSpaces), value > 0 else {
-                throw GatewayError(.validation, "X-Forzium-Timeout-Ms must be a positive integer of milliseconds")
-            }
-            milliseconds = min(milliseconds, value)
-        }
-        return started + .milliseconds(milliseconds)
-    }
-
-    /// Collects a body of any media type (up to `--max-body-bytes`, inflated when it is gzip or deflate) into one
-    /// buffer sized from Content-Length, holding the bytes against the global body budget, and hands it to `use`;
-    /// the buffer is released on return.
+    /// A body of any media type: 413 for a declared length over the limit, else collected as `collectBody` does.
     func withBody<T>(_ request: Request, _ use: (ByteBuffer) throws -> T) async throws -> T {
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
-            throw GatewayError(.bodyTooLarge, "the body has \(length) bytes; the limit is \(maxBodyBytes) (--max-body-bytes)")
-        }
-        let declared = request.headers[.contentLength].flatMap { Int($0) }
-        var reserved = 0
-        defer { bodyBudget.release(reserved) }
-        func take(_ bytes: Int) throws {
-            guard bodyBudget.reserve(bytes) else {
-                throw GatewayError(.unavailable(retryAfterSeconds: 1),
-                                   "the gateway is holding its limit of request bodies (--max-buffered-bytes); retry shortly")
-            }
-            reserved += bytes
-        }
-        var body = ByteBuffer()
-        if let declared, declared > 0 {
-            try take(declared)
-            body.reserveCapacity(declared)
-        }
-        let limit = maxBodyBytes
-        do {
-            for try await chunk in request.body {
-                guard body.readableBytes + chunk.readableBytes <= limit else {
-                    throw GatewayError(.bodyTooLarge, "the body exceeds the limit of \(limit) bytes (--max-body-bytes)")
-                }
-                if body.readableBytes + chunk.readableBytes > reserved { try take(body.readableBytes + chunk.readableBytes - reserved) }
-                body.writeImmutableBuffer(chunk)
-            }
-        } catch let error as GatewayError {
-            throw error
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch let error as HTTPParserError {
-            throw HTTPEdgeHandler.problem(for: error)
-        } catch NIOHTTPDecompression.DecompressionError.limit {
-            throw GatewayError(.bodyTooLarge, "the body inflates past the limit of \(limit) bytes (--max-body-bytes)")
-        } catch is NIOHTTPDecompression.DecompressionError, is NIOHTTPDecompression.ExtraDecompressionError {
-            throw GatewayError(.badRequest, "the body is not valid for its Content-Encoding")
-        } catch {
-            throw GatewayError(.badRequest, "the request body could not be read: \(error)")
-        }
-        return try use(body)
+        try checkDeclaredLength(request)
+        return try await collectBody(request, use)
     }
 }
