@@ -61,7 +61,8 @@ public struct BinaryMatrix: Sendable, Equatable {
         return name
     }
 
-    private static func appendShared(rows: Int, cols: Int, name: String, into buffer: inout [UInt8]) {
+    /// Appends the shared-memory form naming segment `name`, which holds a `rows`×`cols` matrix.
+    public static func appendShared(rows: Int, cols: Int, name: String, into buffer: inout [UInt8]) {
         buffer.append(contentsOf: head)
         buffer.append(contentsOf: String(rows).utf8)
         buffer.append(UInt8(ascii: ","))

@@ -20,11 +20,14 @@ import Darwin
 public enum SharedMatrixSegment {
     private static let counter = AtomicCounter()
 
+    /// A name no segment of this process has had: `/forzium-<pid>-<n>`.
+    package static func newName() -> String { "/forzium-\(getpid())-\(counter.next())" }
+
     /// Creates a segment holding a copy of `storage`; nil when shared memory is unavailable or full (the caller then
     /// uses base64).
     public static func create(copying storage: UnsafeBufferPointer<Double>) -> String? {
         guard storage.count > 0 else { return nil }
-        let name = "/forzium-\(getpid())-\(counter.next())"
+        let name = newName()
         let fd = shm_open(name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -45,7 +48,7 @@ public enum SharedMatrixSegment {
     /// no alignment needed); nil when shared memory is unavailable or full.
     public static func create(bytes: UnsafeRawBufferPointer) -> String? {
         guard bytes.count > 0 else { return nil }
-        let name = "/forzium-\(getpid())-\(counter.next())"
+        let name = newName()
         let fd = shm_open(name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -85,6 +88,22 @@ public enum SharedMatrixSegment {
         #endif
     }
 
+    /// Opens the segment `name` for reading in pieces (`read(_:into:at:)`) after checking that it holds exactly
+    /// `byteCount` bytes. The caller closes the descriptor.
+    public static func open(_ name: String, byteCount: Int) throws(PointerIssue) -> Int32 {
+        try openHolding(name, byteCount: byteCount, expected: "\(byteCount) bytes")
+    }
+
+    /// Fills `destination` from offset `offset` of the open segment `fd`; false when those bytes cannot all be read.
+    public static func read(_ fd: Int32, into destination: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
+        var done = 0
+        while done < destination.count {
+            let n = pread(fd, destination.baseAddress! + done, destination.count - done, off_t(offset + done))
+            if n > 0 { done += n } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        return done == destination.count
+    }
+
     /// Opens the segment `name` (a Forzium name) for reading after checking that it holds exactly `byteCount` bytes,
     /// at least one (`expected` names that size in the error). The caller closes the descriptor.
     private static func openHolding(_ name: String, byteCount: Int, expected: String) throws(PointerIssue) -> Int32 {
@@ -105,12 +124,7 @@ public enum SharedMatrixSegment {
 
     /// Reads `destination.count` bytes from the start of `fd` into `destination`; false when they cannot all be read.
     private static func readAll(_ fd: Int32, into destination: UnsafeMutableRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < destination.count {
-            let n = pread(fd, destination.baseAddress! + offset, destination.count - offset, off_t(offset))
-            if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { break }
-        }
-        return offset == destination.count
+        read(fd, into: destination, at: 0)
     }
 
     /// Removes the object `name` (no error when it is already gone).
@@ -145,14 +159,19 @@ public enum SharedMatrixSegment {
         return removed
     }
 
-    /// Writes all of `bytes`; false on any error (`ENOSPC` when `/dev/shm` is full).
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return false }
+    /// Writes all of `bytes` at `offset` of `fd`; false on any error (`ENOSPC` when `/dev/shm` is full).
+    package static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n > 0 { done += n } else if n < 0 && errno == EINTR { continue } else { return false }
         }
         return true
+    }
+
+    /// Writes all of `bytes` from the start of `fd`.
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        write(fd, bytes, at: 0)
     }
 }
 

@@ -28,9 +28,10 @@ public struct SIMDKernels: Kernels {
     /// Inputs with fewer elements than this run on the calling thread (a hand-off costs more than it saves).
     public static let parallelThreshold = 65_536
 
-    /// 128 M multiply-adds (a few milliseconds here), and at least 288 rows (three of the gemm's row blocks):
-    /// each block packs the whole right-hand matrix again, which that many rows amortise.
-    public var rowBlocking: RowBlocking { RowBlocking(work: 1 << 27, minimumRows: 3 * gemmMC) }
+    /// 1 G multiply-adds (10–20 ms on two cores, so a cancel still takes effect quickly), and at least 288 rows (three
+    /// of the gemm's row blocks): each block packs the whole right-hand matrix again and its rows are copied in and out,
+    /// which that much work amortises. A 1024×1024 matmul runs in one call.
+    public var rowBlocking: RowBlocking { RowBlocking(work: 1 << 30, minimumRows: 3 * gemmMC) }
 
     /// CPUs this process may run on.
     public static var availableCores: Int { max(1, Int(forzium_cpu_available())) }

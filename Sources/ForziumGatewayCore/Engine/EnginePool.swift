@@ -178,6 +178,12 @@ public final class EnginePool: Service, @unchecked Sendable {
     public var engineInfo: String { info.withLockedValue { $0 } }
     private let info = NIOLockedValueBox("{}")
     public let configuration: EnginePoolConfiguration
+    /// Shared-memory segments that carry requests' matrices to the engines, reused from request to request (a warm
+    /// segment costs one copy; a new one also the kernel's page allocation). Released segments are kept up to
+    /// `retainedSegmentBytes`; all are removed at shutdown.
+    public let segments = SharedSegmentPool(retainedBytes: EnginePool.retainedSegmentBytes)
+    /// What the segment pool keeps between requests: the inputs of a few 1024×1024 requests.
+    public static let retainedSegmentBytes = 64 << 20
     private let logger: Logger
     private let metrics: GatewayMetrics
     private let group: any EventLoopGroup
@@ -349,6 +355,7 @@ public final class EnginePool: Service, @unchecked Sendable {
             for process in processes { process.kill() }
             _ = await Self.wait(for: exits, upTo: .seconds(5), on: loop)
         }
+        segments.removeAll()
         logger.info("engines stopped")
     }
 

@@ -123,9 +123,24 @@ struct EngineRequestReader: Sendable {
     /// bytes against the global body budget (all at once when the length is known), and hands it to `use`; the
     /// buffer and the budget are released on return.
     func collectBody<T>(_ request: Request, _ use: (ByteBuffer) throws -> T) async throws -> T {
+        var body = ByteBuffer()
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > 0, declared <= maxBodyBytes {
+            body.reserveCapacity(declared)
+        }
+        let reserved = try await forEachBodyChunk(request) { chunk in body.writeImmutableBuffer(chunk) }
+        defer { bodyBudget.release(reserved) }
+        return try use(body)
+    }
+
+    /// Hands the body to `consume` a chunk at a time as it arrives (inflated when it is gzip or deflate), up to
+    /// `--max-body-bytes`, with its bytes reserved against the global body budget (all at once when the length is
+    /// known). Returns the bytes reserved, which the caller releases (`bodyBudget.release`) once it no longer holds
+    /// what it consumed; on a throw nothing stays reserved. Reading errors become the client's 4xx problems.
+    func forEachBodyChunk(_ request: Request, _ consume: (ByteBuffer) throws -> Void) async throws -> Int {
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         var reserved = 0
-        defer { bodyBudget.release(reserved) }
+        var ok = false
+        defer { if !ok { bodyBudget.release(reserved) } }
         func take(_ bytes: Int) throws {
             guard bodyBudget.reserve(bytes) else {
                 throw GatewayError(.unavailable(retryAfterSeconds: 1),
@@ -133,19 +148,17 @@ struct EngineRequestReader: Sendable {
             }
             reserved += bytes
         }
-        var body = ByteBuffer()
-        if let declared, declared > 0 {
-            try take(declared)
-            body.reserveCapacity(declared)
-        }
+        if let declared, declared > 0 { try take(min(declared, maxBodyBytes)) }
         let limit = maxBodyBytes
+        var total = 0
         do {
             for try await chunk in request.body {
-                guard body.readableBytes + chunk.readableBytes <= limit else {
+                guard total + chunk.readableBytes <= limit else {
                     throw GatewayError(.bodyTooLarge, "the body exceeds the limit of \(limit) bytes (--max-body-bytes)")
                 }
-                if body.readableBytes + chunk.readableBytes > reserved { try take(body.readableBytes + chunk.readableBytes - reserved) }
-                body.writeImmutableBuffer(chunk)
+                total += chunk.readableBytes
+                if total > reserved { try take(total - reserved) }
+                try consume(chunk)
             }
         } catch let error as GatewayError {
             throw error
@@ -160,7 +173,8 @@ struct EngineRequestReader: Sendable {
         } catch {
             throw GatewayError(.badRequest, "the request body could not be read: \(error)")
         }
-        return try use(body)
+        ok = true
+        return reserved
     }
 
     static func isJSON(_ contentType: String?) -> Bool {

@@ -78,22 +78,71 @@ struct V2Handler: Sendable {
             headerLength = value
         }
         let deadline = try reader.deadline(for: request, started: started)
-        let validator = reader.validator
-        // Tensors of any size: a large body is read and copied into its segments off the event loop (Offload).
-        let heavy = Offload.isHeavy(contentLength: request.headers[.contentLength])
-        let call = try await Offload.run(if: heavy) {
-            try await reader.withBody(request) { body in
-                try V2InferRequest.prepare(body: body, headerLength: headerLength, model: model, validator: validator)
-            }
+        let (call, heldBytes) = try await prepare(request, headerLength: headerLength, model: model)
+        defer {
+            call.release()
+            reader.bodyBudget.release(heldBytes)
         }
-        defer { call.release() }
         let reply = try await pool.call(method: model.name, params: call.params, deadline: deadline)
         if let error = reply.error { throw EngineAnswer.map(engineError: error) }
         let kind = pool.engine.kind
         let name = model.name
-        // The result is read from its segment (or its text printed) off the loop unless the request was small.
-        return try await Offload.run(if: heavy || reply.line.count > Offload.inlineBytes) {
+        // A binary result streams from its segment; JSON text (a JSON result, or a result not in a segment) is printed
+        // off the loop unless it is small.
+        return try await Offload.run(if: !call.binaryOutput && reply.line.count > Offload.inlineBytes) {
             try V2InferResponse.make(reply, model: name, call: call, engine: kind)
+        }
+    }
+
+    /// Reads the body into an engine call; also returns the body bytes still reserved against the body budget (the
+    /// inputs' segments hold them until the engine has answered).
+    ///
+    /// With `Inference-Header-Content-Length`, the JSON part is gathered and checked first, then the binary part goes
+    /// into the inputs' segments chunk by chunk as it arrives (`V2TensorAssembler`): never whole in memory, and only a
+    /// copy per chunk on the connection's loop. A body that is all JSON is collected and parsed once, off the loop when
+    /// it is large.
+    private func prepare(_ request: Request, headerLength: Int?, model: V2Model) async throws -> (V2PreparedCall, Int) {
+        let validator = reader.validator
+        let segments = pool.segments
+        guard let headerLength else {
+            let heavy = Offload.isHeavy(contentLength: request.headers[.contentLength])
+            let call = try await Offload.run(if: heavy) {
+                try await reader.withBody(request) { body in
+                    try V2InferRequest.prepare(body: body, headerLength: nil, model: model, validator: validator, pool: segments)
+                }
+            }
+            return (call, 0)
+        }
+        try reader.checkDeclaredLength(request)
+        var json: [UInt8] = []
+        var assembler: V2TensorAssembler?
+        var bodyBytes = 0
+        let held = try await reader.forEachBodyChunk(request) { chunk in
+            bodyBytes += chunk.readableBytes
+            try chunk.withUnsafeReadableBytes { bytes in
+                var rest = bytes
+                if assembler == nil {
+                    let take = min(headerLength - json.count, rest.count)
+                    json.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<take]))
+                    rest = UnsafeRawBufferPointer(rebasing: rest[take...])
+                    guard json.count == headerLength else { return }
+                    let header = try json.withUnsafeBytes { try V2InferRequest.header($0, binary: true, model: model, validator: validator) }
+                    assembler = V2TensorAssembler(header, pool: segments)
+                    json = []
+                }
+                try assembler?.feed(rest)
+            }
+        }
+        do {
+            if assembler == nil, json.count == headerLength { // an empty body with a zero-length JSON part
+                assembler = V2TensorAssembler(try json.withUnsafeBytes { try V2InferRequest.header($0, binary: true, model: model, validator: validator) },
+                                              pool: segments)
+            }
+            guard let assembler else { throw V2InferRequest.shortHeader(headerLength, bodyBytes: bodyBytes) }
+            return (try assembler.finish(), held)
+        } catch {
+            reader.bodyBudget.release(held)
+            throw error
         }
     }
 

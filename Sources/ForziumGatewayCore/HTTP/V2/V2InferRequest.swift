@@ -3,17 +3,25 @@ import NIOCore
 
 /// A v2 inference request turned into an engine call: the params text (every input tensor in the engine boundary's
 /// binary matrix form — a shared-memory segment, or base64 for a small one — never decimal text), and what the
-/// response needs. The segments belong to the request: `release()` removes them once the engine has answered.
+/// response needs. The segments belong to the request: `release()` gives them back once the engine has answered.
 struct V2PreparedCall: Sendable {
     var params: ByteBuffer
-    var segments: [String]
+    /// Segments from the gateway's pool (returned to it on release).
+    var pooled: [SharedSegmentPool.Segment] = []
+    var pool: SharedSegmentPool?
+    /// Segments made for this call alone (removed on release).
+    var created: [String] = []
     /// The request's `id`, echoed on the response.
     var id: String?
     /// The output goes back in the binary part of the response.
     var binaryOutput: Bool
 
+    /// The names of every segment the params refer to.
+    var segments: [String] { pooled.map(\.name) + created }
+
     func release() {
-        for name in segments { SharedMatrixSegment.unlink(name) }
+        for segment in pooled { pool?.release(segment) }
+        for name in created { SharedMatrixSegment.unlink(name) }
     }
 }
 
@@ -21,6 +29,9 @@ struct V2PreparedCall: Sendable {
 /// `schemas/v2/infer-request.json`), then each input tensor — JSON `data`, or raw bytes from the binary part when the
 /// input has `parameters.binary_data_size` (binary tensor data extension: `Inference-Header-Content-Length` gives the
 /// JSON's length; the inputs' bytes follow in input order, little-endian, row-major, no padding).
+///
+/// The two parts are read in two steps so the binary part never has to be held whole: `header` reads and checks the
+/// JSON part, then a `V2TensorAssembler` takes the binary bytes as they arrive, straight into each input's segment.
 ///
 /// Tensors: FP64, or FP32 (widened exactly). Shape `[rows, cols]`, or `[n]` taken as one row (1×n); no zero
 /// dimension. Every client mistake is a `GatewayError` with code `.validation` (400 on v2 routes).
@@ -39,24 +50,63 @@ enum V2InferRequest {
         return GatewayError(.validation, message)
     }
 
+    /// The JSON part, checked: each input's shape and where its elements come from, the operation's scalar params,
+    /// the requested output form.
+    struct Header {
+        struct Input {
+            var name: String
+            var rows: Int
+            var cols: Int
+            /// 8 (FP64) or 4 (FP32).
+            var itemSize: Int
+            /// The elements from JSON `data`; nil for an input in the binary part.
+            var values: [Double]?
+            /// `/inputs/<index>`.
+            var pointer: String
+            var count: Int { rows * cols }
+            /// Bytes of the binary part this input takes (0 for a JSON input).
+            var binaryBytes: Int { values == nil ? count * itemSize : 0 }
+        }
+        var inputs: [Input]
+        var scalars: [(key: String, value: JSONValue)]
+        var id: String?
+        var binaryOutput: Bool
+        /// Bytes the binary part must have: the binary inputs' sizes added up.
+        var binaryBytes: Int { inputs.reduce(0) { $0 + $1.binaryBytes } }
+    }
+
     /// Builds the engine call for `model` from the whole request `body`; `headerLength` is the
     /// `Inference-Header-Content-Length` header (nil: the body is all JSON).
-    static func prepare(body: ByteBuffer, headerLength: Int?, model: V2Model, validator: any BodyValidator) throws -> V2PreparedCall {
+    static func prepare(body: ByteBuffer, headerLength: Int?, model: V2Model, validator: any BodyValidator,
+                        pool: SharedSegmentPool? = nil) throws -> V2PreparedCall {
         try body.withUnsafeReadableBytes { raw in
-            try prepare(raw: raw, headerLength: headerLength, model: model, validator: validator)
+            try prepare(raw: raw, headerLength: headerLength, model: model, validator: validator, pool: pool)
         }
     }
 
-    static func prepare(raw: UnsafeRawBufferPointer, headerLength: Int?, model: V2Model, validator: any BodyValidator) throws -> V2PreparedCall {
+    static func prepare(raw: UnsafeRawBufferPointer, headerLength: Int?, model: V2Model, validator: any BodyValidator,
+                        pool: SharedSegmentPool? = nil) throws -> V2PreparedCall {
         let jsonLength = headerLength ?? raw.count
-        guard jsonLength <= raw.count else {
-            throw invalid("Inference-Header-Content-Length is \(jsonLength) but the body has only \(raw.count) bytes")
-        }
+        guard jsonLength <= raw.count else { throw shortHeader(jsonLength, bodyBytes: raw.count) }
+        let parsed = try header(UnsafeRawBufferPointer(rebasing: raw[0..<jsonLength]), binary: headerLength != nil,
+                                model: model, validator: validator)
+        let assembler = V2TensorAssembler(parsed, pool: pool)
+        try assembler.feed(UnsafeRawBufferPointer(rebasing: raw[jsonLength...]))
+        return try assembler.finish()
+    }
+
+    static func shortHeader(_ jsonLength: Int, bodyBytes: Int) -> GatewayError {
+        invalid("Inference-Header-Content-Length is \(jsonLength) but the body has only \(bodyBytes) bytes")
+    }
+
+    /// Reads and checks the JSON part (`binary`: an `Inference-Header-Content-Length` header was sent, so inputs may
+    /// be in the binary part).
+    static func header(_ json: UnsafeRawBufferPointer, binary: Bool, model: V2Model, validator: any BodyValidator) throws -> Header {
         let header: JSONValue
         do {
-            header = try JSONParser().parse(UnsafeRawBufferPointer(rebasing: raw[0..<jsonLength]))
+            header = try JSONParser().parse(json)
         } catch {
-            let hint = headerLength == nil && error.message.contains("after the JSON value")
+            let hint = !binary && error.message.contains("after the JSON value")
                 ? " (binary tensors need the Inference-Header-Content-Length header)" : ""
             throw GatewayError(.malformedJSON, "malformed JSON in the inference request: \(error.message) at line \(error.line), column \(error.column)" + hint)
         }
@@ -68,15 +118,8 @@ enum V2InferRequest {
         }
         if !issues.isEmpty { throw GatewayError(.validation, "the inference request does not match its schema", errors: issues) }
 
-        var text: [UInt8] = []
-        text.reserveCapacity(512)
-        text.append(UInt8(ascii: "{"))
-        var segments: [String] = []
-        var ok = false
-        defer { if !ok { for name in segments { SharedMatrixSegment.unlink(name) } } }
-
-        // Inputs, in request order; binary ones consume the binary part in that order.
-        var offset = jsonLength
+        // Inputs, in request order; binary ones will take the binary part in that order.
+        var inputs: [Header.Input] = []
         var seen: Set<String> = []
         for (index, input) in (header["inputs"]?.arrayValue ?? []).enumerated() {
             let pointer = "/inputs/\(index)"
@@ -92,12 +135,9 @@ enum V2InferRequest {
             let (rows, cols) = try matrixShape(input["shape"]?.arrayValue ?? [], at: pointer + "/shape")
             let count = rows * cols
             let itemSize = datatype == "FP64" ? 8 : 4
-            if text.count > 1 { text.append(UInt8(ascii: ",")) }
-            JSONWriter.writeString(name, into: &text)
-            text.append(UInt8(ascii: ":"))
             if let size = input["parameters"]?["binary_data_size"] {
                 guard input["data"] == nil else { throw invalid("an input has either data or binary_data_size, not both", at: pointer) }
-                guard headerLength != nil else {
+                guard binary else {
                     throw invalid("binary_data_size needs the Inference-Header-Content-Length header", at: pointer + "/parameters/binary_data_size")
                 }
                 let byteCount = count.multipliedReportingOverflow(by: itemSize)
@@ -105,25 +145,13 @@ enum V2InferRequest {
                     throw invalid("binary_data_size must be \(count) × \(itemSize) bytes for shape [\(rows), \(cols)] \(datatype)",
                                   at: pointer + "/parameters/binary_data_size")
                 }
-                guard size <= raw.count - offset else {
-                    throw invalid("the binary data ends \(size - (raw.count - offset)) bytes short of input \"\(name)\"", at: pointer)
-                }
-                let bytes = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + size)])
-                offset += size
-                if itemSize == 8 {
-                    appendMatrix(rows: rows, cols: cols, littleEndianBytes: bytes, into: &text, segments: &segments)
-                } else {
-                    let widened = (0..<count).map { i in
-                        Double(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))))
-                    }
-                    appendMatrix(rows: rows, cols: cols, widened, into: &text, segments: &segments)
-                }
+                inputs.append(Header.Input(name: name, rows: rows, cols: cols, itemSize: itemSize, values: nil, pointer: pointer))
             } else {
                 guard let data = input["data"] else { throw invalid("an input needs data or parameters.binary_data_size", at: pointer) }
                 var values: [Double] = []
-                // Reserved up to what the body can hold (a JSON number takes at least 2 bytes with its comma), so a
-                // huge declared shape with little data allocates nothing large.
-                values.reserveCapacity(min(count, raw.count / 2 + 1))
+                // Reserved up to what the JSON can hold (a number takes at least 2 bytes with its comma), so a huge
+                // declared shape with little data allocates nothing large.
+                values.reserveCapacity(min(count, json.count / 2 + 1))
                 guard flatten(data, into: &values, limit: count) else {
                     throw invalid("data must hold numbers only (flat, row-major)", at: pointer + "/data")
                 }
@@ -131,11 +159,8 @@ enum V2InferRequest {
                     throw invalid("data has \(values.count) elements; shape [\(rows), \(cols)] needs \(count)", at: pointer + "/data")
                 }
                 if itemSize == 4 { values = values.map { Double(Float($0)) } }
-                appendMatrix(rows: rows, cols: cols, values, into: &text, segments: &segments)
+                inputs.append(Header.Input(name: name, rows: rows, cols: cols, itemSize: itemSize, values: values, pointer: pointer))
             }
-        }
-        if headerLength != nil, offset != raw.count {
-            throw invalid("\(raw.count - offset) bytes of binary data follow the last binary input")
         }
         for name in model.inputs where model.requiredInputs.contains(name) && !seen.contains(name) {
             throw invalid("model \"\(model.name)\" needs input \"\(name)\"", at: "/inputs")
@@ -167,12 +192,6 @@ enum V2InferRequest {
             throw GatewayError(.validation, "the parameters do not fit model \"\(model.name)\"",
                                errors: paramIssues.map { PointerIssue(pointer: "/parameters" + $0.pointer, message: $0.message) })
         }
-        for member in scalars {
-            text.append(UInt8(ascii: ","))
-            JSONWriter.writeString(member.key, into: &text)
-            text.append(UInt8(ascii: ":"))
-            JSONWriter.write(member.value, into: &text)
-        }
 
         // The requested output: `result` only; binary when that output or the request asks.
         for (index, output) in (header["outputs"]?.arrayValue ?? []).enumerated() {
@@ -181,9 +200,7 @@ enum V2InferRequest {
             }
             if let binary = output["parameters"]?["binary_data"]?.boolValue { binaryOutput = binary }
         }
-        text.append(contentsOf: #","$result":"shm"}"#.utf8)
-        ok = true
-        return V2PreparedCall(params: ByteBuffer(bytes: text), segments: segments, id: header["id"]?.stringValue, binaryOutput: binaryOutput)
+        return Header(inputs: inputs, scalars: scalars, id: header["id"]?.stringValue, binaryOutput: binaryOutput)
     }
 
     /// `[rows, cols]`, or `[n]` as one row.
@@ -218,36 +235,6 @@ enum V2InferRequest {
             return true
         default:
             return false
-        }
-    }
-
-    /// Appends a matrix held as little-endian binary64 bytes (any alignment) in the engine's binary form: a
-    /// shared-memory segment written straight from `bytes`, or base64 below the shared-memory threshold or when no
-    /// segment can be made.
-    static func appendMatrix(rows: Int, cols: Int, littleEndianBytes bytes: UnsafeRawBufferPointer,
-                             into text: inout [UInt8], segments: inout [String]) {
-        #if _endian(big)
-        let values = (0..<(rows * cols)).map { Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
-        appendMatrix(rows: rows, cols: cols, values, into: &text, segments: &segments)
-        #else
-        text.append(contentsOf: #"{"dtype":"float64","shape":["#.utf8)
-        text.append(contentsOf: "\(rows),\(cols)".utf8)
-        if rows * cols >= BinaryMatrix.sharedMemoryThreshold, let name = SharedMatrixSegment.create(bytes: bytes) {
-            segments.append(name)
-            text.append(contentsOf: #"],"shm":""#.utf8)
-            text.append(contentsOf: name.utf8)
-        } else {
-            text.reserveCapacity(text.count + Base64.encodedLength(byteCount: bytes.count) + 64)
-            text.append(contentsOf: #"],"base64":""#.utf8)
-            Base64.encode(bytes, into: &text)
-        }
-        text.append(contentsOf: #""}"#.utf8)
-        #endif
-    }
-
-    static func appendMatrix(rows: Int, cols: Int, _ values: [Double], into text: inout [UInt8], segments: inout [String]) {
-        values.withUnsafeBufferPointer { buffer in
-            if let name = BinaryMatrix.writeShared(rows: rows, cols: cols, buffer, into: &text) { segments.append(name) }
         }
     }
 }

@@ -4,6 +4,12 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 extension HTTPField.Name {
     /// Binary tensor data extension: the length of the JSON part of a request or response body.
     static let inferenceHeaderContentLength = Self("Inference-Header-Content-Length")!
@@ -22,24 +28,18 @@ enum V2InferResponse {
         var headers = HTTPFields()
         headers[.xForziumEngine] = engine
         if case .shared(let rows, let cols, let name)? = form, call.binaryOutput {
-            defer { SharedMatrixSegment.unlink(name) }
+            let segment = ResultSegment(name: name)
             let (count, overflow) = rows.multipliedReportingOverflow(by: cols)
             guard !overflow, count > 0, count <= Int.max / 8 else { throw GatewayError(.engineFailed, "the engine sent a malformed result") }
-            let head = header(model: model, id: call.id, shape: [rows, cols], binarySize: count * 8)
-            var body = ByteBuffer()
-            body.reserveCapacity(head.count + count * 8)
-            body.writeBytes(head)
-            do {
-                try body.writeWithUnsafeMutableBytes(minimumWritableBytes: count * 8) { out in
-                    try SharedMatrixSegment.read(name, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<(count * 8)]))
-                    return count * 8
-                }
-            } catch {
-                throw GatewayError(.engineFailed, "the engine's result could not be read: \(error)")
-            }
+            let byteCount = count * 8
+            let head = header(model: model, id: call.id, shape: [rows, cols], binarySize: byteCount)
+            // Opened (and its size checked) now, so a missing or wrong segment is an error response, not a cut body.
+            try segment.open(byteCount: byteCount)
             headers[.contentType] = "application/octet-stream"
             headers[.inferenceHeaderContentLength] = String(head.count)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: head.count + byteCount) { writer in
+                try await segment.stream(head: head, byteCount: byteCount, to: &writer)
+            })
         }
         // Any other form (base64, a scalar, JSON text from an engine that ignores "$result"): as doubles.
         let (shape, values) = try doubles(reply)
@@ -114,5 +114,56 @@ enum V2InferResponse {
         }
         if case .null = value { return ([], [.nan]) }
         throw GatewayError(.engineFailed, "the engine's result is not a matrix or a number")
+    }
+}
+
+/// A result segment the engine made for one response: read in pieces straight into the response as the client takes
+/// them — the result is never whole in the gateway's memory — and removed once the response is done with it (or
+/// dropped unsent).
+final class ResultSegment: @unchecked Sendable {
+    let name: String
+    private var descriptor: Int32 = -1
+
+    /// Bytes per piece: below glibc's threshold for a mapping of its own, so each piece comes from warm heap memory.
+    static let pieceBytes = 256 << 10
+
+    init(name: String) {
+        self.name = name
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+        SharedMatrixSegment.unlink(name)
+    }
+
+    /// Opens the segment, which must hold exactly `byteCount` bytes.
+    func open(byteCount: Int) throws {
+        do {
+            descriptor = try SharedMatrixSegment.open(name, byteCount: byteCount)
+        } catch {
+            throw GatewayError(.engineFailed, "the engine's result could not be read: \(error.message)")
+        }
+    }
+
+    /// Writes `head`, then the segment's bytes a piece at a time (each write waits until the client has taken
+    /// enough), then ends the body. A segment that cannot be read part-way ends the connection (the length is sent).
+    func stream(head: [UInt8], byteCount: Int, to writer: inout any ResponseBodyWriter) async throws {
+        var first = ByteBuffer()
+        first.reserveCapacity(head.count + min(byteCount, Self.pieceBytes))
+        first.writeBytes(head)
+        var offset = 0
+        var buffer = first
+        while offset < byteCount {
+            let size = min(Self.pieceBytes, byteCount - offset)
+            let ok = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                SharedMatrixSegment.read(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<size]), at: offset) ? size : 0
+            }
+            guard ok == size else { throw GatewayError(.engineFailed, "the engine's result could not be read") }
+            offset += size
+            try await writer.write(buffer)
+            buffer = ByteBuffer()
+            buffer.reserveCapacity(min(Self.pieceBytes, byteCount - offset))
+        }
+        try await writer.finish(nil)
     }
 }
