@@ -81,7 +81,11 @@ public struct DisconnectAwareResponder<Inner: HTTPResponder>: HTTPResponder wher
             return try await inner.respond(to: request, context: context)
         }
         let inner = self.inner
-        let task = Task { try await inner.respond(to: request, context: context) }
+        // On the connection's loop like the rest of the request (an unstructured task does not inherit the
+        // preference): the body's chunks arrive there, so reading them costs no thread hop per chunk.
+        let task = Task(executorPreference: EventLoopTaskExecutor(context.channel.eventLoop)) {
+            try await inner.respond(to: request, context: context)
+        }
         let token = watcher.watch { task.cancel() }
         defer { watcher.unwatch(token) }
         return try await withTaskCancellationHandler {

@@ -7,8 +7,13 @@ import Darwin
 /// Dedicated threads (not the Swift concurrency pool) that run submitted jobs, with a bound on how many jobs may be
 /// queued or running at once: `submit` blocks while the bound is reached, which is how the serve loop applies
 /// back-pressure (it stops reading input until a slot frees up).
+///
+/// Idle workers and a blocked submitter wait on separate conditions and are woken one at a time (a job wakes one
+/// worker; a finished job wakes the submitter), so a request never wakes every idle thread of the engine.
 final class WorkerPool: @unchecked Sendable {
-    private let lock = ConditionLock()
+    private let lock: ConditionLock
+    private let jobReady: LockCondition
+    private let slotFree: LockCondition
     private var jobs: [@Sendable () -> Void] = []
     private var head = 0
     private var pending = 0
@@ -21,6 +26,10 @@ final class WorkerPool: @unchecked Sendable {
     ///   - threads: worker threads started now.
     ///   - limit: most jobs queued or running at once (at least `threads` is sensible).
     init(threads: Int, limit: Int) {
+        let lock = ConditionLock()
+        self.lock = lock
+        jobReady = LockCondition(lock)
+        slotFree = LockCondition(lock)
         self.limit = max(1, limit)
         for _ in 0..<max(1, threads) {
             threads_append(startThread { [unowned self] in self.work() })
@@ -32,10 +41,10 @@ final class WorkerPool: @unchecked Sendable {
     /// Queues `job`, first waiting while `limit` jobs are queued or running.
     func submit(_ job: @escaping @Sendable () -> Void) {
         lock.lock()
-        while pending >= limit { lock.wait() }
+        while pending >= limit { slotFree.wait() }
         pending += 1
         jobs.append(job)
-        lock.broadcast()
+        jobReady.signal()
         lock.unlock()
     }
 
@@ -46,7 +55,7 @@ final class WorkerPool: @unchecked Sendable {
     func finish() {
         lock.lock()
         closing = true
-        lock.broadcast()
+        jobReady.broadcast()
         lock.unlock()
         for thread in threads { pthread_join(thread, nil) }
         threads.removeAll()
@@ -66,11 +75,11 @@ final class WorkerPool: @unchecked Sendable {
                 job()
                 lock.lock()
                 pending -= 1
-                lock.broadcast()
+                slotFree.signal()
             } else if closing {
                 break
             } else {
-                lock.wait()
+                jobReady.wait()
             }
         }
         lock.unlock()
