@@ -10,8 +10,9 @@ enum ResultForm: Sendable {
     case binary
     /// `"shm"`: as `binary`, with a matrix result in a new shared-memory segment (`SharedMatrixSegment`) that the
     /// reader removes; base64 where no segment can be made. `stream.rows` blocks stay base64 (nobody would remove the
-    /// segments of rows a client stopped reading).
-    case shared
+    /// segments of rows a client stopped reading). `{"shm": name}`: the same, into the caller's existing segment
+    /// `name` (resized to fit; the caller keeps it and reuses it), or a new one where that segment cannot be written.
+    case shared(into: String?)
 
     /// The handler's answer for an operation's result, written straight from the matrix storage.
     func result(_ result: OperationResult) -> RPCResult {
@@ -35,10 +36,10 @@ enum ResultForm: Sendable {
             }
         case (.binary, .matrix(let matrix)):
             return .text { line, _ in write(matrix, into: &line) }
-        case (.shared, .matrix(let matrix)):
+        case (.shared(let target), .matrix(let matrix)):
             return .text { line, _ in
                 _ = matrix.storage.withUnsafeBufferPointer {
-                    BinaryMatrix.writeShared(rows: matrix.rows, cols: matrix.cols, $0, into: &line)
+                    BinaryMatrix.writeShared(rows: matrix.rows, cols: matrix.cols, $0, into: &line, reusing: target)
                 }
             }
         }
@@ -61,7 +62,8 @@ enum ResultForm: Sendable {
 }
 
 /// The reserved members of params — those whose names start with `$` — read and removed, so the catalogue sees the
-/// operation's own params only. The one reserved member is `"$result"`: `"json"` (default), `"binary"` or `"shm"`.
+/// operation's own params only. The one reserved member is `"$result"`: `"json"` (default), `"binary"`, `"shm"`, or
+/// `{"shm": "<segment name>"}`.
 struct RequestOptions {
     /// params without the reserved members.
     var params: JSONValue?
@@ -84,9 +86,15 @@ struct RequestOptions {
             switch member.value {
             case .string("json"): resultForm = .json
             case .string("binary"): resultForm = .binary
-            case .string("shm"): resultForm = .shared
-            case .string(let other): issues.append(PointerIssue(pointer: pointer, message: "expected \"json\", \"binary\" or \"shm\", got \"\(other)\""))
-            default: issues.append(PointerIssue(pointer: pointer, message: "expected \"json\", \"binary\" or \"shm\", got \(member.value.typeName)"))
+            case .string("shm"): resultForm = .shared(into: nil)
+            case .object(let target) where target.count == 1:
+                guard case .string(let name)? = target["shm"], SharedMatrixSegment.isValidName(name) else {
+                    issues.append(PointerIssue(pointer: pointer + "/shm", message: "expected the name of a Forzium shared-memory segment (/forzium-<pid>-<n>)"))
+                    continue
+                }
+                resultForm = .shared(into: name)
+            case .string(let other): issues.append(PointerIssue(pointer: pointer, message: "expected \"json\", \"binary\", \"shm\" or {\"shm\": name}, got \"\(other)\""))
+            default: issues.append(PointerIssue(pointer: pointer, message: "expected \"json\", \"binary\", \"shm\" or {\"shm\": name}, got \(member.value.typeName)"))
             }
         }
         if !issues.isEmpty { throw RPCError(OperationError.invalidParams(issues)) }

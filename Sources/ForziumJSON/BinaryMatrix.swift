@@ -49,11 +49,21 @@ public struct BinaryMatrix: Sendable, Equatable {
     /// core per unmap) cost more than encoding the bytes into the line.
     public static let sharedMemoryThreshold = 16_384
 
-    /// Appends the shared-memory form of a `rows`×`cols` matrix (a new segment holding a copy of `storage`) and returns
-    /// the segment's name, which the caller removes when the reader is done; for a matrix under
+    /// Appends the shared-memory form of a `rows`×`cols` matrix and returns the segment's name: the segment `reusing`
+    /// names when it is given and can be overwritten (the caller's own segment, which it keeps), else a new segment
+    /// holding a copy of `storage`, which the caller removes when the reader is done. For a matrix under
     /// `sharedMemoryThreshold` elements, or when no segment can be made, appends the base64 form and returns nil.
-    public static func writeShared(rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, into buffer: inout [UInt8]) -> String? {
-        guard storage.count >= sharedMemoryThreshold, let name = SharedMatrixSegment.create(copying: storage) else {
+    public static func writeShared(rows: Int, cols: Int, _ storage: UnsafeBufferPointer<Double>, into buffer: inout [UInt8],
+                                   reusing target: String? = nil) -> String? {
+        guard storage.count >= sharedMemoryThreshold else {
+            write(rows: rows, cols: cols, storage, into: &buffer)
+            return nil
+        }
+        if let target, SharedMatrixSegment.overwrite(target, copying: storage) {
+            appendShared(rows: rows, cols: cols, name: target, into: &buffer)
+            return target
+        }
+        guard let name = SharedMatrixSegment.create(copying: storage) else {
             write(rows: rows, cols: cols, storage, into: &buffer)
             return nil
         }

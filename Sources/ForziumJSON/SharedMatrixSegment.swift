@@ -44,6 +44,25 @@ public enum SharedMatrixSegment {
         return name
     }
 
+    /// Replaces the contents of the existing segment `name` (made by the process that asked for the result, and reused
+    /// by it from request to request) with a copy of `storage`, resizing it to fit; false when it cannot (no such
+    /// segment, not a Forzium name, `/dev/shm` full), and the caller then makes a segment of its own.
+    public static func overwrite(_ name: String, copying storage: UnsafeBufferPointer<Double>) -> Bool {
+        guard storage.count > 0, isValidName(name) else { return false }
+        let fd = shm_open(name, O_RDWR | O_CLOEXEC, 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let byteCount = storage.count * MemoryLayout<Double>.size
+        var info = stat()
+        guard fstat(fd, &info) == 0, Int(info.st_size) == byteCount || ftruncate(fd, off_t(byteCount)) == 0 else { return false }
+        #if _endian(big)
+        let bytes = storage.map { $0.bitPattern.littleEndian }
+        return bytes.withUnsafeBytes { write(fd, $0, at: 0) }
+        #else
+        return write(fd, UnsafeRawBufferPointer(storage), at: 0)
+        #endif
+    }
+
     /// Creates a segment holding a copy of `bytes` (already little-endian binary64, e.g. straight from a request body:
     /// no alignment needed); nil when shared memory is unavailable or full.
     public static func create(bytes: UnsafeRawBufferPointer) -> String? {

@@ -19,7 +19,7 @@ public final class SharedSegmentPool: @unchecked Sendable {
     /// One segment: its name, an open read-write descriptor, and its current size.
     public final class Segment: @unchecked Sendable {
         public let name: String
-        let descriptor: Int32
+        package let descriptor: Int32
         /// The segment's size in bytes (what a reader's size check sees).
         public fileprivate(set) var byteCount: Int
 
@@ -27,6 +27,12 @@ public final class SharedSegmentPool: @unchecked Sendable {
             self.name = name
             self.descriptor = descriptor
             self.byteCount = byteCount
+        }
+
+        /// The size the segment has now (another process may have resized it); nil when it cannot be read.
+        public func currentByteCount() -> Int? {
+            var info = stat()
+            return fstat(descriptor, &info) == 0 ? Int(info.st_size) : nil
         }
 
         /// Writes `bytes` at `offset`; false on an error (`ENOSPC` when `/dev/shm` is full) or past the segment's end.
@@ -89,8 +95,12 @@ public final class SharedSegmentPool: @unchecked Sendable {
     }
 
     /// Gives `segment` back: kept for the next `acquire` while the released segments stay within `retainedBytes`,
-    /// removed otherwise.
+    /// removed otherwise. Give back only a segment no other process will still write (for an engine's input or result
+    /// segment: once the engine has answered); otherwise `discard` it. Its size is read again, since the process that
+    /// wrote a result into it may have resized it.
     public func release(_ segment: Segment) {
+        guard let size = segment.currentByteCount() else { return discard(segment) }
+        segment.byteCount = size
         let kept = locked { () -> Bool in
             guard freeBytes + segment.byteCount <= retainedBytes else { return false }
             free.append(segment)
@@ -112,7 +122,8 @@ public final class SharedSegmentPool: @unchecked Sendable {
     /// Bytes held by released segments.
     public var heldBytes: Int { locked { freeBytes } }
 
-    private func discard(_ segment: Segment) {
+    /// Removes `segment` without keeping it (e.g. an engine that never answered may still read or write it).
+    public func discard(_ segment: Segment) {
         close(segment.descriptor)
         shm_unlink(segment.name)
     }

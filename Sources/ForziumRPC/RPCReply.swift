@@ -20,8 +20,8 @@ public struct RPCReply: Sendable {
 
     /// The result in the binary matrix form (`BinaryMatrix`), read without parsing the line as JSON when the engine
     /// wrote it (fixed member order); nil when the result is not one. A shared-memory result segment is removed once
-    /// read: the reader owns it.
-    public func takeBinaryResult() -> BinaryMatrix? {
+    /// read — the reader owns it — unless it is `keeping`, a segment of the reader's own that the engine wrote into.
+    public func takeBinaryResult(keeping: String? = nil) -> BinaryMatrix? {
         guard let range = resultRange else { return nil }
         let matrix = line.withUnsafeBytes { raw -> BinaryMatrix? in
             let text = UnsafeRawBufferPointer(rebasing: raw[range])
@@ -29,7 +29,7 @@ public struct RPCReply: Sendable {
             guard text.first == UInt8(ascii: "{"), let value = try? JSONParser().parse(text) else { return nil }
             return try? BinaryMatrix(value, at: "")
         }
-        if let name = matrix?.sharedName { SharedMatrixSegment.unlink(name) }
+        if let name = matrix?.sharedName, name != keeping { SharedMatrixSegment.unlink(name) }
         return matrix
     }
 

@@ -1,6 +1,7 @@
 import ForziumJSON
 import ForziumRPC
 import ForziumSchemaBundle
+import ForziumTesting
 import NIOCore
 import Testing
 @testable import ForziumGatewayCore
@@ -64,7 +65,7 @@ struct V2Tests {
             #""parameters":{"factor":2},"outputs":[{"name":"result","parameters":{"binary_data":true}}]}"#
         let (body, length) = Self.binaryBody(header, [a])
         let call = try Self.prepare("multiply", body, headerLength: length)
-        defer { call.release() }
+        defer { call.release(engineAnswered: true) }
         #expect(call.id == "x" && call.binaryOutput)
         let params = try JSONParser().parse(Array(call.params.readableBytesView))
         #expect(params["factor"]?.doubleValue == 2)
@@ -74,6 +75,54 @@ struct V2Tests {
         #expect(matrix.storage.map(\.bitPattern) == a.map(\.bitPattern))
         // Only the doubles' bytes travel: no element appears as decimal text.
         #expect(!String(decoding: call.params.readableBytesView, as: UTF8.self).contains("5e-324"))
+    }
+
+    @Test("The binary part fed in pieces of any size gives the same call as the whole body, into pooled segments that the pool takes back")
+    func binaryPartArrivingInPieces() throws {
+        let pool = SharedSegmentPool(retainedBytes: 1 << 24)
+        defer { pool.removeAll() }
+        let (n, m) = (150, 120) // 18,000 elements: in segments
+        var generator = SplitMix64(seed: 3)
+        let a = (0..<(n * m)).map { _ in Double(bitPattern: generator.next()) }
+        let b = (0..<(m * 2)).map { Double($0) - 7.25 } // small: base64
+        let header = #"{"inputs":[{"name":"data","datatype":"FP64","shape":[\#(n),\#(m)],"parameters":{"binary_data_size":\#(n * m * 8)}},"# +
+            #"{"name":"matrix_b","datatype":"FP64","shape":[\#(m),2],"parameters":{"binary_data_size":\#(m * 16)}}],"# +
+            #""outputs":[{"name":"result","parameters":{"binary_data":true}}]}"#
+        let (body, length) = Self.binaryBody(header, [a, b])
+        let bytes = Array(body.readableBytesView)
+        let model = Self.catalogue.models["matmul"]!
+        for pieceSize in [1, 7, 4096, 65_536, bytes.count] {
+            let parsed = try bytes.withUnsafeBytes { try V2InferRequest.header(UnsafeRawBufferPointer(rebasing: $0[0..<length]), binary: true,
+                                                                                  model: model, validator: Self.validator) }
+            let assembler = V2TensorAssembler(parsed, pool: pool)
+            var offset = length
+            while offset < bytes.count {
+                let end = min(bytes.count, offset + pieceSize)
+                try bytes.withUnsafeBytes { try assembler.feed(UnsafeRawBufferPointer(rebasing: $0[offset..<end])) }
+                offset = end
+            }
+            let call = try assembler.finish()
+            let params = try JSONParser().parse(Array(call.params.readableBytesView))
+            #expect(call.pooled.count == 1 && call.created.isEmpty && call.binaryOutput)
+            #expect(try BinaryMatrix(params["data"]!, at: "/data").storage.map(\.bitPattern) == a.map(\.bitPattern))
+            #expect(params["matrix_b"]?["base64"] != nil)
+            #expect(try BinaryMatrix(params["matrix_b"]!, at: "/matrix_b").storage == b)
+            // The result is asked into a pooled segment too.
+            #expect(params["$result"]?["shm"]?.stringValue == call.result?.name)
+            call.release(engineAnswered: true)
+        }
+        // Two segments (input and result) went round the pool five times: no more than two were ever made.
+        #expect(pool.heldBytes <= 2 * n * m * 8)
+
+        // A body cut short, or longer than the inputs, is refused whatever the pieces.
+        let parsed = try bytes.withUnsafeBytes { try V2InferRequest.header(UnsafeRawBufferPointer(rebasing: $0[0..<length]), binary: true,
+                                                                              model: model, validator: Self.validator) }
+        let short = V2TensorAssembler(parsed, pool: pool)
+        try bytes.withUnsafeBytes { try short.feed(UnsafeRawBufferPointer(rebasing: $0[length..<(bytes.count - 1)])) }
+        #expect(throws: GatewayError.self) { try short.finish() }
+        let long = V2TensorAssembler(parsed, pool: pool)
+        try bytes.withUnsafeBytes { try long.feed(UnsafeRawBufferPointer(rebasing: $0[length...])) }
+        #expect(throws: GatewayError.self) { try [UInt8](repeating: 0, count: 3).withUnsafeBytes { try long.feed($0) } }
     }
 
     @Test func largeInputsGoThroughSharedMemoryAndFP32IsWidened() throws {
@@ -86,7 +135,7 @@ struct V2Tests {
         let params = try JSONParser().parse(Array(call.params.readableBytesView))
         #expect(params["data"]?["shm"]?.stringValue == call.segments[0])
         #expect(try BinaryMatrix(params["data"]!, at: "").storage == values)
-        call.release()
+        call.release(engineAnswered: true)
         #expect(throws: PointerIssue.self) { try SharedMatrixSegment.read(call.segments[0], count: n) }
 
         var fp32 = ByteBuffer(string: #"{"inputs":[{"name":"data","datatype":"FP32","shape":[3],"parameters":{"binary_data_size":12}}]}"#)
@@ -102,7 +151,7 @@ struct V2Tests {
         let body = ByteBuffer(string: #"{"inputs":[{"name":"data","datatype":"FP64","shape":[2,2],"data":[1,2,3,4]},"# +
                               #"{"name":"matrix_b","datatype":"FP64","shape":[2,1],"data":[5,6]}],"parameters":{"binary_data_output":true}}"#)
         let call = try Self.prepare("matmul", body, headerLength: nil)
-        defer { call.release() }
+        defer { call.release(engineAnswered: true) }
         #expect(call.binaryOutput)
         let params = try JSONParser().parse(Array(call.params.readableBytesView))
         #expect(try BinaryMatrix(params["data"]!, at: "").storage == [1, 2, 3, 4])
@@ -130,7 +179,7 @@ struct V2Tests {
         body.writeRepeatingByte(0, count: binaryBytes)
         do {
             let call = try Self.prepare("transpose", body, headerLength: header.utf8.count)
-            call.release()
+            call.release(engineAnswered: true)
             Issue.record("accepted: \(header)")
         } catch let error as GatewayError {
             #expect(V2Error.status(error).code == 400)

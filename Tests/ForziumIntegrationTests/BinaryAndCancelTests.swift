@@ -315,6 +315,48 @@ struct SharedMemoryPipeTests {
         _ = try SharedMatrixSegment.read(input, count: n * n)
     }
 
+    @Test("$result {shm: name}: the result goes into the caller's segment, resized to fit; a bad name is -32602", arguments: EngineBinary.allCases)
+    func resultIntoCallersSegment(engine: EngineBinary) throws {
+        let process = try EngineProcess(engine)
+        let pool = SharedSegmentPool(retainedBytes: 1 << 24)
+        let (rows, cols) = (96, 200)
+        var generator = SplitMix64(seed: 5)
+        let values = (0..<(rows * cols)).map { _ in Double(bitPattern: generator.next()) }
+        var data: [UInt8] = []
+        let input = try #require(values.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: rows, cols: cols, $0, into: &data) })
+        defer { SharedMatrixSegment.unlink(input) }
+        // The target starts smaller than the result: the engine resizes it.
+        let target = try #require(pool.acquire(byteCount: 8))
+        defer { pool.discard(target) }
+        try process.send(request(1, "transpose", #"{"data":\#(String(decoding: data, as: UTF8.self)),"$result":{"shm":"\#(target.name)"}}"#))
+        let line = try process.readLineBytes()
+        let raw = try #require(rawResult(line, id: 1))
+        guard case .shared(let resultRows, let resultCols, let name)? = raw.withUnsafeBytes({ BinaryMatrix.scanForm($0) }) else {
+            Issue.record("no shared-memory result: \(String(decoding: line.prefix(200), as: UTF8.self))"); return
+        }
+        #expect(name == target.name && resultRows == cols && resultCols == rows)
+        #expect(target.currentByteCount() == rows * cols * 8)
+        var result = [Double](repeating: 0, count: rows * cols)
+        pool.release(target)
+        let again = try #require(pool.acquire(byteCount: rows * cols * 8))
+        #expect(again === target)
+        #expect(result.withUnsafeMutableBytes { again.read(into: $0, at: 0) })
+        for i in 0..<rows { for j in 0..<cols { #expect(result[j * rows + i].bitPattern == values[i * cols + j].bitPattern) } }
+
+        // A target that is not a Forzium name is refused before anything runs; one that is gone gets a new segment.
+        try process.send(request(2, "transpose", #"{"data":[[1]],"$result":{"shm":"/etc-passwd"}}"#))
+        let refused = try process.readLine()
+        #expect(refused.contains("-32602") && refused.contains(#""pointer":"/$result/shm""#), "\(refused)")
+        try process.send(request(3, "transpose", #"{"data":\#(String(decoding: data, as: UTF8.self)),"$result":{"shm":"/forzium-1-999999999"}}"#))
+        let fresh = try process.readLineBytes()
+        let freshRaw = try #require(rawResult(fresh, id: 3))
+        guard case .shared(_, _, let own)? = freshRaw.withUnsafeBytes({ BinaryMatrix.scanForm($0) }) else {
+            Issue.record("no shared-memory result: \(String(decoding: fresh.prefix(200), as: UTF8.self))"); return
+        }
+        #expect(own != "/forzium-1-999999999")
+        SharedMatrixSegment.unlink(own)
+    }
+
     @Test("a segment that is missing or the wrong size is -32602 at its pointer", arguments: EngineBinary.allCases)
     func badSegments(engine: EngineBinary) throws {
         let process = try EngineProcess(engine)

@@ -1,4 +1,5 @@
 import ForziumJSON
+import ForziumRPC
 import ForziumSchemaBundle
 import HTTPTypes
 import Hummingbird
@@ -79,19 +80,26 @@ struct V2Handler: Sendable {
         }
         let deadline = try reader.deadline(for: request, started: started)
         let (call, heldBytes) = try await prepare(request, headerLength: headerLength, model: model)
-        defer {
-            call.release()
-            reader.bodyBudget.release(heldBytes)
+        defer { reader.bodyBudget.release(heldBytes) }
+        let reply: RPCReply
+        do {
+            reply = try await pool.call(method: model.name, params: call.params, deadline: deadline)
+        } catch {
+            call.release(engineAnswered: false)
+            throw error
         }
-        let reply = try await pool.call(method: model.name, params: call.params, deadline: deadline)
+        var resultTaken = false
+        defer { call.release(engineAnswered: true, resultTaken: resultTaken) }
         if let error = reply.error { throw EngineAnswer.map(engineError: error) }
         let kind = pool.engine.kind
         let name = model.name
         // A binary result streams from its segment; JSON text (a JSON result, or a result not in a segment) is printed
         // off the loop unless it is small.
-        return try await Offload.run(if: !call.binaryOutput && reply.line.count > Offload.inlineBytes) {
+        let (response, took) = try await Offload.run(if: !call.binaryOutput && reply.line.count > Offload.inlineBytes) {
             try V2InferResponse.make(reply, model: name, call: call, engine: kind)
         }
+        resultTaken = took
+        return response
     }
 
     /// Reads the body into an engine call; also returns the body bytes still reserved against the body budget (the

@@ -3,24 +3,33 @@ import NIOCore
 
 /// A v2 inference request turned into an engine call: the params text (every input tensor in the engine boundary's
 /// binary matrix form — a shared-memory segment, or base64 for a small one — never decimal text), and what the
-/// response needs. The segments belong to the request: `release()` gives them back once the engine has answered.
+/// response needs. The segments belong to the request: `release(engineAnswered:)` gives them back.
 struct V2PreparedCall: Sendable {
     var params: ByteBuffer
-    /// Segments from the gateway's pool (returned to it on release).
+    /// Input segments from the gateway's pool.
     var pooled: [SharedSegmentPool.Segment] = []
     var pool: SharedSegmentPool?
-    /// Segments made for this call alone (removed on release).
+    /// Input segments made for this call alone (removed on release).
     var created: [String] = []
+    /// The pooled segment the engine is asked to write a matrix result into (`"$result":{"shm":name}`).
+    var result: SharedSegmentPool.Segment?
     /// The request's `id`, echoed on the response.
     var id: String?
     /// The output goes back in the binary part of the response.
     var binaryOutput: Bool
 
-    /// The names of every segment the params refer to.
+    /// The names of every input segment the params refer to.
     var segments: [String] { pooled.map(\.name) + created }
 
-    func release() {
-        for segment in pooled { pool?.release(segment) }
+    /// Gives the segments back: to the pool once the engine has answered (it reads and writes them no more), removed
+    /// otherwise (a timed-out or cancelled request's engine may still be at them). The result segment stays out of
+    /// this when the response took it (`resultTaken`).
+    func release(engineAnswered: Bool, resultTaken: Bool = false) {
+        var giveBack = pooled
+        if let result, !resultTaken { giveBack.append(result) }
+        for segment in giveBack {
+            if engineAnswered { pool?.release(segment) } else { pool?.discard(segment) }
+        }
         for name in created { SharedMatrixSegment.unlink(name) }
     }
 }

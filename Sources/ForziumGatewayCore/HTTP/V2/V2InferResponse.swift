@@ -22,27 +22,39 @@ extension HTTPField.Name {
 /// into the response buffer — no text, no `[Double]` in between. JSON output: `application/json` with the elements in
 /// `data` (flat, row-major; non-finite values as `null`, as everywhere in the JSON API). A scalar result has shape `[]`.
 enum V2InferResponse {
-    static func make(_ reply: RPCReply, model: String, call: V2PreparedCall, engine: String) throws -> Response {
+    /// The response for `reply`; `resultTaken` when it streams from the call's pooled result segment, which it then
+    /// owns (and gives back to the pool once the body is written or dropped).
+    static func make(_ reply: RPCReply, model: String, call: V2PreparedCall, engine: String) throws -> (Response, resultTaken: Bool) {
         guard let range = reply.resultRange else { throw GatewayError(.engineFailed, "the engine answered without a result") }
         let form = reply.line.withUnsafeBytes { BinaryMatrix.scanForm(UnsafeRawBufferPointer(rebasing: $0[range])) }
         var headers = HTTPFields()
         headers[.xForziumEngine] = engine
         if case .shared(let rows, let cols, let name)? = form, call.binaryOutput {
-            let segment = ResultSegment(name: name)
             let (count, overflow) = rows.multipliedReportingOverflow(by: cols)
             guard !overflow, count > 0, count <= Int.max / 8 else { throw GatewayError(.engineFailed, "the engine sent a malformed result") }
             let byteCount = count * 8
-            let head = header(model: model, id: call.id, shape: [rows, cols], binarySize: byteCount)
             // Opened (and its size checked) now, so a missing or wrong segment is an error response, not a cut body.
-            try segment.open(byteCount: byteCount)
+            let segment: ResultSegment
+            let pooled = call.result.flatMap { $0.name == name ? $0 : nil }
+            if let pooled {
+                guard pooled.currentByteCount() == byteCount else {
+                    throw GatewayError(.engineFailed, "the engine's result segment does not hold \(byteCount) bytes")
+                }
+                segment = ResultSegment(pooled: pooled, pool: call.pool)
+            } else {
+                segment = ResultSegment(name: name)
+                try segment.open(byteCount: byteCount)
+            }
+            let head = header(model: model, id: call.id, shape: [rows, cols], binarySize: byteCount)
             headers[.contentType] = "application/octet-stream"
             headers[.inferenceHeaderContentLength] = String(head.count)
-            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: head.count + byteCount) { writer in
+            let response = Response(status: .ok, headers: headers, body: ResponseBody(contentLength: head.count + byteCount) { writer in
                 try await segment.stream(head: head, byteCount: byteCount, to: &writer)
             })
+            return (response, pooled != nil)
         }
         // Any other form (base64, a scalar, JSON text from an engine that ignores "$result"): as doubles.
-        let (shape, values) = try doubles(reply)
+        let (shape, values) = try doubles(reply, keeping: call.result?.name)
         if call.binaryOutput {
             let head = header(model: model, id: call.id, shape: shape, binarySize: values.count * 8)
             var body = ByteBuffer()
@@ -51,7 +63,7 @@ enum V2InferResponse {
             for value in values { body.writeInteger(value.bitPattern, endianness: .little) }
             headers[.contentType] = "application/octet-stream"
             headers[.inferenceHeaderContentLength] = String(head.count)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+            return (Response(status: .ok, headers: headers, body: .init(byteBuffer: body)), false)
         }
         var head = header(model: model, id: call.id, shape: shape, binarySize: nil)
         head.removeLast(3) // `}]}`
@@ -65,8 +77,8 @@ enum V2InferResponse {
         }
         text.append(UInt8(ascii: "]"))
         headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers,
-                        body: EngineAnswer.body(head: ByteBuffer(bytes: head), text, tail: ByteBuffer(string: "}]}")))
+        return (Response(status: .ok, headers: headers,
+                         body: EngineAnswer.body(head: ByteBuffer(bytes: head), text, tail: ByteBuffer(string: "}]}"))), false)
     }
 
     /// The JSON part: `{"model_name","model_version","id"?,"outputs":[{"name":"result","datatype":"FP64","shape",
@@ -95,8 +107,8 @@ enum V2InferResponse {
     }
 
     /// The result as a shape and row-major doubles (a shared-memory result is read and its segment removed).
-    static func doubles(_ reply: RPCReply) throws -> ([Int], [Double]) {
-        if let matrix = reply.takeBinaryResult() {
+    static func doubles(_ reply: RPCReply, keeping: String? = nil) throws -> ([Int], [Double]) {
+        if let matrix = reply.takeBinaryResult(keeping: keeping) {
             return (matrix.isScalar ? [] : [matrix.rows, matrix.cols], matrix.storage)
         }
         let value: JSONValue
@@ -117,26 +129,40 @@ enum V2InferResponse {
     }
 }
 
-/// A result segment the engine made for one response: read in pieces straight into the response as the client takes
-/// them — the result is never whole in the gateway's memory — and removed once the response is done with it (or
-/// dropped unsent).
+/// The segment a result is read from for one response: read in pieces straight into the response as the client takes
+/// them — the result is never whole in the gateway's memory. Once the response is done with it (or dropped unsent), a
+/// segment the engine made is removed, and the gateway's own pooled segment goes back to its pool.
 final class ResultSegment: @unchecked Sendable {
     let name: String
     private var descriptor: Int32 = -1
+    private let pooled: (segment: SharedSegmentPool.Segment, pool: SharedSegmentPool?)?
 
     /// Bytes per piece: below glibc's threshold for a mapping of its own, so each piece comes from warm heap memory.
     static let pieceBytes = 256 << 10
 
+    /// A segment the engine made (removed when done).
     init(name: String) {
         self.name = name
+        self.pooled = nil
+    }
+
+    /// The gateway's pooled segment the engine wrote into (given back when done).
+    init(pooled segment: SharedSegmentPool.Segment, pool: SharedSegmentPool?) {
+        self.name = segment.name
+        self.pooled = (segment, pool)
+        self.descriptor = segment.descriptor
     }
 
     deinit {
-        if descriptor >= 0 { close(descriptor) }
-        SharedMatrixSegment.unlink(name)
+        if let pooled {
+            pooled.pool?.release(pooled.segment)
+        } else {
+            if descriptor >= 0 { close(descriptor) }
+            SharedMatrixSegment.unlink(name)
+        }
     }
 
-    /// Opens the segment, which must hold exactly `byteCount` bytes.
+    /// Opens the engine's segment, which must hold exactly `byteCount` bytes.
     func open(byteCount: Int) throws {
         do {
             descriptor = try SharedMatrixSegment.open(name, byteCount: byteCount)

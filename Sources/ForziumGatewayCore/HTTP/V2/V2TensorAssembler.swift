@@ -123,10 +123,22 @@ final class V2TensorAssembler {
             text.append(UInt8(ascii: ":"))
             JSONWriter.write(member.value, into: &text)
         }
-        text.append(contentsOf: #","$result":"shm"}"#.utf8)
+        // A large result goes into a pooled segment too (the engine resizes it to fit); sized here after the first
+        // input, which is what most operations give back (the pool hands out the segment closest in size).
+        var result: SharedSegmentPool.Segment?
+        if let first = header.inputs.first, first.count >= BinaryMatrix.sharedMemoryThreshold {
+            result = pool?.acquire(byteCount: first.count * 8)
+        }
+        if let result {
+            text.append(contentsOf: #","$result":{"shm":"#.utf8)
+            JSONWriter.writeString(result.name, into: &text)
+            text.append(contentsOf: "}}".utf8)
+        } else {
+            text.append(contentsOf: #","$result":"shm"}"#.utf8)
+        }
         ok = true
         finished = true
-        return V2PreparedCall(params: ByteBuffer(bytes: text), pooled: pooled, pool: pool, created: created,
+        return V2PreparedCall(params: ByteBuffer(bytes: text), pooled: pooled, pool: pool, created: created, result: result,
                               id: header.id, binaryOutput: header.binaryOutput)
     }
 
