@@ -32,8 +32,14 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         self.additionalChannelHandlers = additionalChannelHandlers
     }
 
+    /// Bytes per socket read: from 2 KiB, adapting up to 1 MiB.
+    static let receiveSizes = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20)
+
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // Reads grow up to 1 MiB while a large body streams in (a 17 MB v2 request: ~20 reads and body parts instead
+            // of ~270 at NIO's 64 KiB), and shrink back for small requests.
+            try channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveSizes)
             let activity = ConnectionActivity()
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(RawActivityHandler(activity: activity))
