@@ -10,7 +10,7 @@ are checked against NumPy first.
 
 Memory: a fresh gateway (--engines 1) per size, serving only v2 binary matmuls of that size; peak RSS (VmHWM) of the
 gateway and of its engine minus their RSS after start-up and one small request, against the raw matrices
-(A + B + C = 3 × n² × 8 bytes).
+(A + B + C = 3 × n² × 8 bytes); plus what the gateway's segment pool keeps in /dev/shm afterwards (not in any RSS).
 
 Usage: python3 bench/v2_bench.py BIN_DIR [requests-512 (default 30)] [requests-1024 (default 12)]
 """
@@ -231,11 +231,15 @@ def main():
                 connection.post("/v2/models/matmul/infer", body2, headers2)
             connection.close()
             peak_g, peak_e = status_kb(gateway.pid, "VmHWM"), status_kb(engine, "VmHWM")
+            # The gateway's segment pool keeps released shared-memory segments (in /dev/shm, not in anyone's RSS).
+            pooled_kb = sum(os.path.getsize(os.path.join("/dev/shm", f)) for f in os.listdir("/dev/shm")
+                            if f.startswith(f"forzium-{gateway.pid}-")) / 1024
             raw_kb = 3 * n * n * 8 / 1024
             print(f"peak RSS, v2 binary matmul {n}² (raw matrices A+B+C = {raw_kb / 1024:.1f} MiB): gateway {peak_g / 1024:.1f} MiB "
                   f"(+{(peak_g - base_g) / 1024:.1f} over {base_g / 1024:.1f} idle = {(peak_g - base_g) / raw_kb:.2f}× raw), "
                   f"engine {peak_e / 1024:.1f} MiB (+{(peak_e - base_e) / 1024:.1f} over {base_e / 1024:.1f} idle = "
-                  f"{(peak_e - base_e) / raw_kb:.2f}× raw)", flush=True)
+                  f"{(peak_e - base_e) / raw_kb:.2f}× raw); segments the gateway's pool keeps in /dev/shm: "
+                  f"{pooled_kb / 1024:.1f} MiB ({pooled_kb / raw_kb:.2f}× raw)", flush=True)
         finally:
             stop(gateway)
 
