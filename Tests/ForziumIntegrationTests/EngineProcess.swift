@@ -67,6 +67,15 @@ final class EngineProcess: @unchecked Sendable {
         if process.isRunning { process.terminate() }
     }
 
+    /// A memory figure of the running engine from /proc/<pid>/status, in KiB (`VmHWM`: peak resident, `VmRSS`: now).
+    func memoryKiB(_ field: String = "VmHWM") -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return nil }
+        for row in status.split(separator: "\n") where row.hasPrefix(field + ":") {
+            return Int(row.dropFirst(field.count + 1).split(separator: " ").first ?? "")
+        }
+        return nil
+    }
+
     private func readLines(from descriptor: Int32) {
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)

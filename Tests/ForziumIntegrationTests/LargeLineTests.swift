@@ -1,5 +1,6 @@
 import Foundation
 import ForziumJSON
+import ForziumTesting
 import Testing
 
 /// Lines over 1 MiB take a different path in the SIMD engine (parsed on the reading thread, never copied);
@@ -29,5 +30,40 @@ struct LargeLineTests {
         #expect(byID[0]?["result"] == json("3"))
         #expect(byID[2]?["result"] == json("7"))
         if let full = byID[1] { ConcurrencyTests.check(full, equals: big.data) } else { Issue.record("no reply to the large matmul") }
+    }
+
+    /// A 1024² matmul request: ~41 MB of decimal text, 24 MiB of raw matrices (A, B and C). The line is parsed as it
+    /// arrives (never resident whole) into one buffer per matrix, and the reply is written as it is printed.
+    static func matmul1024Line() -> String {
+        var generator = SplitMix64(seed: 1024)
+        func matrix() -> String {
+            "[" + (0..<1024).map { _ in
+                "[" + (0..<1024).map { _ in String(Double(generator.next() >> 11) * 0x1p-53 * 2 - 1) }.joined(separator: ",") + "]"
+            }.joined(separator: ",") + "]"
+        }
+        return request(1, "matmul", #"{"data":\#(matrix()),"matrix_b":\#(matrix())}"#)
+    }
+
+    @Test("Peak memory for a 1024² matmul stays within its matrices and a small allowance (the line is never held whole)",
+          .enabled(if: FileManager.default.fileExists(atPath: "/proc/self/status"), "needs /proc"),
+          arguments: EngineBinary.allCases)
+    func peakMemory(engine: EngineBinary) throws {
+        let line = Self.matmul1024Line()
+        #expect(line.utf8.count > 40_000_000)
+        let process = try EngineProcess(engine)
+        try process.send(request(0, "engine.info", "{}"))
+        _ = try process.readJSON()
+        let idle = try #require(process.memoryKiB())
+        process.sendInBackground(bytes: Array((line + "\n").utf8))
+        let reply = try process.readLineBytes(timeout: 170)
+        #expect(reply.count > 15_000_000)
+        #expect(String(decoding: reply.prefix(40), as: UTF8.self).hasPrefix(#"{"jsonrpc":"2.0","id":1,"result":[["#))
+        let peak = try #require(process.memoryKiB())
+        process.closeInput()
+        #expect(try process.waitForExit() == 0)
+        // A, B and C are 8 MiB each; the read window, the reply's print buffers and the kernel's panels get 10 MiB.
+        // (Holding the line, or one array per row copied again into matrix storage, costs 40 MiB and more.)
+        let allowanceKiB = (24 + 10) << 10
+        #expect(peak - idle <= allowanceKiB, "peak \(peak) KiB, idle \(idle) KiB")
     }
 }
