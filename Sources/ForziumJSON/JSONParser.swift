@@ -31,7 +31,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// anything but whitespace after the value, a byte-order mark, and nesting deeper than `Options.maxDepth`.
 ///
 /// Representation: every non-empty array whose elements are all numbers becomes `.numbers([Double])`
-/// (one contiguous buffer, no per-element enum); other arrays are `.array`. Every `.number` the parser makes
+/// (one contiguous buffer, no per-element enum); with `Options.contiguousRows`, an array of equal-length rows of
+/// numbers (a matrix) becomes `.rows`, all its numbers in one row-major buffer; other arrays are `.array`. Every `.number` the parser makes
 /// keeps its token text in `JSONNumber.literal` (elements of `.numbers` have no literal). Numbers convert to the nearest double (round-half-even), bit-exactly:
 /// an exact fast path, then Eisel–Lemire, then the C library's `strtod` for the rare rest. Magnitudes beyond
 /// the double range become ±infinity; tiny ones become ±0 or subnormals. Object members keep input order;
