@@ -23,6 +23,7 @@ let contiguous: JSONParser = {
 /// The input handed over `step` bytes at a time, every byte the parser is done with overwritten with zeros.
 final class SlicedWindow: JSONByteWindow {
     let storage: UnsafeMutableBufferPointer<UInt8>
+    let count: Int
     let step: Int
     private(set) var available = 0
     private var released = 0
@@ -30,13 +31,13 @@ final class SlicedWindow: JSONByteWindow {
     init(_ input: UnsafeRawBufferPointer, step: Int) {
         storage = .allocate(capacity: max(1, input.count))
         _ = storage.initialize(from: input)
+        count = input.count
         self.step = step
         available = min(step, input.count)
     }
 
     deinit { storage.deallocate() }
 
-    var count: Int { storage.count }
     var bytes: UnsafePointer<UInt8> { UnsafePointer(storage.baseAddress!) }
     var isComplete: Bool { available >= count }
     var isAbandoned: Bool { false }
