@@ -109,6 +109,7 @@ public struct JSONParser: Sendable {
         var scanner = JSONScanner(base: window.bytes, count: window.available, options: options)
         scanner.window = window
         scanner.complete = window.isComplete
+        scanner.refillAt = scanner.complete ? Int.max : scanner.end - JSONScanner.windowAhead
         scanner.singleLine = true
         // Leading whitespace is not kept (a long blank line costs no more than a long line of anything else).
         while true {
@@ -183,6 +184,9 @@ struct JSONScanner {
     /// token that reaches it is read again once more bytes have arrived, and an error within `lookahead` bytes of it
     /// may be an artefact of the missing bytes (the same rule decides both, so the verdict is the whole input's).
     var complete = true
+    /// `ensureWindow` refills once `pos` reaches this: `end - windowAhead` while streaming, never when `complete`
+    /// (one comparison per element on the hot path).
+    var refillAt = Int.max
     /// Streaming: the lowest offset that may still be read again (a value, token or row being read); the window may
     /// hand back what lies below it.
     var anchor = 0
@@ -223,7 +227,7 @@ struct JSONScanner {
     /// Makes at least `windowAhead` bytes past `pos` readable when more can come (at an element start).
     @inline(__always)
     mutating func ensureWindow() {
-        if !complete && end - pos < Self.windowAhead { refill(target: pos + Self.windowAhead) }
+        if pos >= refillAt { refill(target: pos + Self.windowAhead) }
     }
 
     /// Asks the window for bytes up to `target` (fewer when the input ends first); the bytes below `anchor` are not
@@ -238,6 +242,7 @@ struct JSONScanner {
     mutating func refill(target: Int) {
         guard let window else {
             complete = true
+            refillAt = Int.max
             return
         }
         var target = target
@@ -253,6 +258,7 @@ struct JSONScanner {
             end = Swift.min(end, pos)
             complete = true
         }
+        refillAt = complete ? Int.max : end - Self.windowAhead
     }
 
     /// Value bytes from which a parse whose values outgrow its text reads the rest of the document first.
@@ -584,15 +590,21 @@ struct JSONScanner {
     /// out not to be numbers only.
     @inline(__always)
     mutating func appendNumberRun(to numbers: inout [Double]) throws(JSONParseError) -> Bool {
+        // Numbers appended and not yet counted in `valueBytes` (counted before a refill looks at it, and at the end).
+        var counted = numbers.count
         while true {
-            ensureWindow()
+            if pos >= refillAt {
+                valueBytes &+= (numbers.count - counted) &* 8
+                counted = numbers.count
+                refill(target: pos + Self.windowAhead)
+            }
             numbers.append(try readNumber())
-            valueBytes &+= 8
             skipWhitespace()
             guard pos < end else { throw unexpected(expected: "',' or ']'") }
             let b = base[pos]
             if b == ASCII.closeBracket {
                 pos += 1
+                valueBytes &+= (numbers.count - counted) &* 8
                 return true
             }
             guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
