@@ -2,7 +2,7 @@
 //
 // The first two input bytes choose the cap (1…64 bytes) and how the rest arrives (reads of 1…16 bytes); the frames
 // must equal a plain split on LF (a CR right before the LF dropped; a last line without LF kept when not empty), with
-// every piece longer than the cap reported as oversize with its length.
+// every piece longer than the cap reported as oversize with its length — also when lines are streamed (`.partial`).
 import ForziumRPC
 
 struct ChoppedSource: ByteSource {
@@ -39,16 +39,43 @@ public func fuzzLineFramer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         expected.append(piece.count > cap ? .oversize(piece.count) : .line(piece))
     }
 
-    let reader = LineReader(source: ChoppedSource(bytes: body, step: step), maxLineBytes: cap, initialCapacity: 8)
-    var got: [Frame] = []
-    loop: while true {
-        switch reader.next() {
-        case .line(let bytes): got.append(.line(Array(bytes)))
-        case .oversize(let count): got.append(.oversize(count))
-        case .end: break loop
+    // Plain, and streaming lines from `step` bytes on (each streamed line read through its window a few bytes at a
+    // time, or abandoned half way when the cap is odd: its length must still be told).
+    for streamFrom in [nil, step] {
+        let reader = LineReader(source: ChoppedSource(bytes: body, step: step), maxLineBytes: cap, initialCapacity: 8, streamLinesFrom: streamFrom)
+        var got: [Frame] = []
+        loop: while true {
+            switch reader.next() {
+            case .line(let bytes): got.append(.line(Array(bytes)))
+            case .oversize(let count): got.append(.oversize(count))
+            case .partial(let window):
+                let abandon = cap % 2 == 1
+                var target = 1
+                while !window.isComplete && !(abandon && target > cap / 2) {
+                    window.advance(keepFrom: 0, target: target)
+                    target += step
+                }
+                let text = Array(UnsafeBufferPointer(start: window.bytes, count: window.available))
+                let frame: Frame
+                switch reader.finishStreamedLine() {
+                case .line(let count):
+                    precondition(count >= text.count, "a streamed line shorter than its window")
+                    // An abandoned line is known by its length and the bytes read of it.
+                    if count > text.count, case .line(let bytes)? = expected.dropFirst(got.count).first,
+                       bytes.count == count, Array(bytes.prefix(text.count)) == text {
+                        frame = .line(bytes)
+                    } else {
+                        frame = count == text.count ? .line(text) : .oversize(-count)
+                    }
+                case .oversize(let count):
+                    frame = .oversize(count)
+                }
+                got.append(frame)
+            case .end: break loop
+            }
+            precondition(got.count <= expected.count + 1, "more frames than lines")
         }
-        precondition(got.count <= expected.count + 1, "more frames than lines")
+        precondition(got == expected, "cap \(cap), reads of \(step), streaming from \(String(describing: streamFrom)): got \(got), expected \(expected)")
     }
-    precondition(got == expected, "cap \(cap), reads of \(step): got \(got), expected \(expected)")
     return 0
 }

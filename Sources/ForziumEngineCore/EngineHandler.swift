@@ -63,6 +63,8 @@ extension EngineHandler {
     static func dataColumns(_ params: JSONValue?) -> Int {
         guard case .object(let object)? = params else { return 1 }
         switch object["data"] {
+        case .rows(let rows)?:
+            return rows.cols
         case .array(let rows)?:
             if case .numbers(let row)? = rows.first { return max(1, row.count) }
             if case .array(let row)? = rows.first { return max(1, row.count) }

@@ -104,7 +104,9 @@ public enum EngineRunner {
             "concurrency": "\(concurrency)", "max_in_flight": "\(maxInFlight)", "max_line_bytes": "\(options.maxLineBytes)",
             "max_elements": "\(options.maxElements)",
         ])
-        let reader = LineReader(source: FileDescriptorSource(descriptor: input), maxLineBytes: options.maxLineBytes)
+        let reader = LineReader(
+            source: FileDescriptorSource(descriptor: input), maxLineBytes: options.maxLineBytes,
+            streamLinesFrom: RPCServer.streamLinesFrom)
         let writer = LineWriter(descriptor: output)
         let summary = server.serve(reader: reader, sink: writer) { length in
             logger.warning("rejected a line of \(length) bytes (over --max-line-bytes \(options.maxLineBytes)); answered -32600")

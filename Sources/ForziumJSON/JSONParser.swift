@@ -31,7 +31,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// anything but whitespace after the value, a byte-order mark, and nesting deeper than `Options.maxDepth`.
 ///
 /// Representation: every non-empty array whose elements are all numbers becomes `.numbers([Double])`
-/// (one contiguous buffer, no per-element enum); other arrays are `.array`. Every `.number` the parser makes
+/// (one contiguous buffer, no per-element enum); with `Options.contiguousRows`, an array of equal-length rows of
+/// numbers (a matrix) becomes `.rows`, all its numbers in one row-major buffer; other arrays are `.array`. Every `.number` the parser makes
 /// keeps its token text in `JSONNumber.literal` (elements of `.numbers` have no literal). Numbers convert to the nearest double (round-half-even), bit-exactly:
 /// an exact fast path, then Eisel–Lemire, then the C library's `strtod` for the rare rest. Magnitudes beyond
 /// the double range become ±infinity; tiny ones become ±0 or subnormals. Object members keep input order;
@@ -48,6 +49,10 @@ public struct JSONParser: Sendable {
         /// its matrix rows read from the middle on a second thread (`RowSpeculation`); the result and any error are
         /// exactly those of the one-thread parse.
         public var threads: Int = 1
+        /// Read an array whose elements are all arrays of numbers of one length (a matrix) into one contiguous
+        /// row-major buffer, `.rows`, instead of one `.numbers` array per row (which a consumer then copies into matrix
+        /// storage again). Off by default; the RPC decoder turns it on. When on, `threads` is not used.
+        public var contiguousRows: Bool = false
         public init() {}
     }
 
@@ -63,7 +68,9 @@ public struct JSONParser: Sendable {
         }
         var scanner = JSONScanner(
             base: raw.assumingMemoryBound(to: UInt8.self), count: bytes.count, options: options)
-        guard options.threads > 1, bytes.count >= Self.parallelThreshold else { return try scanner.parseDocument() }
+        guard options.threads > 1, !options.contiguousRows, bytes.count >= Self.parallelThreshold else {
+            return try scanner.parseDocument()
+        }
         let speculation = RowSpeculation(floor: bytes.count / 2)
         let helper = scanner
         scanner.speculation = speculation
@@ -91,6 +98,27 @@ public struct JSONParser: Sendable {
             base: raw.assumingMemoryBound(to: UInt8.self), count: bytes.count, options: options)
         scanner.release = release
         scanner.nextRelease = Self.releaseStep
+        return try scanner.parseDocument()
+    }
+
+    /// Parses one document whose bytes arrive while it is parsed (see `JSONByteWindow`): the scanner asks the window
+    /// for more as it goes and tells it what lies behind, so neither the whole text nor more than a window of it need
+    /// ever be resident. Same value and errors (offset, message) as `parse(_:)` over the complete bytes — errors
+    /// report line 1, as the window holds one line; nil when the document is only whitespace (a blank line).
+    public func parse(window: any JSONByteWindow) throws(JSONParseError) -> JSONValue? {
+        var scanner = JSONScanner(base: window.bytes, count: window.available, options: options)
+        scanner.window = window
+        scanner.complete = window.isComplete
+        scanner.refillAt = scanner.complete ? Int.max : scanner.end - JSONScanner.windowAhead
+        scanner.singleLine = true
+        // Leading whitespace is not kept (a long blank line costs no more than a long line of anything else).
+        while true {
+            scanner.anchor = scanner.pos
+            scanner.ensureWindow()
+            while scanner.pos < scanner.end, JSONScanner.isWhitespace(scanner.base[scanner.pos]) { scanner.pos += 1 }
+            if scanner.pos < scanner.end || scanner.complete { break }
+        }
+        if scanner.pos >= scanner.end { return nil }
         return try scanner.parseDocument()
     }
 
@@ -143,10 +171,32 @@ public struct JSONParser: Sendable {
 /// One parse: a cursor over the input bytes.
 struct JSONScanner {
     let base: UnsafePointer<UInt8>
-    let end: Int
+    /// Bytes readable now: the whole input, or (streaming) what the window has made available so far.
+    var end: Int
     var pos: Int = 0
     let maxDepth: Int
     let allowNonFinite: Bool
+    /// `Options.contiguousRows`.
+    let contiguousRows: Bool
+    /// Streaming: where more bytes come from (nil: the whole input is `base[0..<end]`).
+    var window: (any JSONByteWindow)?
+    /// Whether `end` is the end of the input. While it is not, nothing may take `end` for the end of a token: a
+    /// token that reaches it is read again once more bytes have arrived, and an error within `lookahead` bytes of it
+    /// may be an artefact of the missing bytes (the same rule decides both, so the verdict is the whole input's).
+    var complete = true
+    /// `ensureWindow` refills once `pos` reaches this: `end - windowAhead` while streaming, never when `complete`
+    /// (one comparison per element on the hot path).
+    var refillAt = Int.max
+    /// Streaming: the lowest offset that may still be read again (a value, token or row being read); the window may
+    /// hand back what lies below it.
+    var anchor = 0
+    /// Streaming: about how many bytes the values made so far take (8 per number, 16 per other value, plus string
+    /// bytes), and whether the window has been read to the end because they outgrew the text read (see `refill`).
+    var valueBytes = 0
+    var readWhole = false
+    /// The input holds no LF (one line of a stream): an error is at line 1, column offset + 1, computed without
+    /// reading the bytes before it (which a window may have handed back).
+    var singleLine = false
     /// Reused for strings that contain escapes.
     var scratch: [UInt8] = []
     /// Rows read ahead by a second thread (two-thread parse only).
@@ -161,11 +211,78 @@ struct JSONScanner {
         self.end = count
         self.maxDepth = options.maxDepth
         self.allowNonFinite = options.allowNonFiniteNumbers
+        self.contiguousRows = options.contiguousRows
+    }
+
+    // MARK: Streaming
+
+    /// Bytes kept available ahead of an element start while streaming (more than any ordinary token). A refill asks
+    /// for just that much more, so that parsing goes on as soon as a read (a pipe holds 64 KiB) has brought it: the
+    /// parse keeps pace with the bytes arriving rather than waiting for a larger batch.
+    static let windowAhead = 16 << 10
+    /// No error the scanner raises at an offset depends on bytes more than this far past it (the longest look-ahead:
+    /// a `\uD800\uDC00` pair, 12 bytes).
+    static let lookahead = 16
+
+    /// Makes at least `windowAhead` bytes past `pos` readable when more can come (at an element start).
+    @inline(__always)
+    mutating func ensureWindow() {
+        if pos >= refillAt { refill(target: pos + Self.windowAhead) }
+    }
+
+    /// Asks the window for bytes up to `target` (fewer when the input ends first); the bytes below `anchor` are not
+    /// needed any more.
+    ///
+    /// While the values made take no more than the text read (matrices of decimals take about 0.4 of it), the parse
+    /// keeps pace with the bytes arriving, and what is resident is the values and a window of text. Once they take
+    /// more (and `readWholeFrom`), e.g. `[0,0,0,…]` (four times its text), the rest of the document is read before
+    /// parsing goes on: a document too long to be used (a line over the limit) is then dropped having cost about its
+    /// own length, as it would had it been buffered whole, not a multiple of it in values.
+    @inline(never)
+    mutating func refill(target: Int) {
+        guard let window else {
+            complete = true
+            refillAt = Int.max
+            return
+        }
+        var target = target
+        if !readWhole && valueBytes > Swift.max(pos, Self.readWholeFrom) {
+            readWhole = true
+            target = Int.max
+        }
+        window.advance(keepFrom: anchor, target: target)
+        end = window.available
+        complete = window.isComplete
+        if window.isAbandoned {
+            // Not to be used: end the parse here (an error at `pos`, which the caller drops).
+            end = Swift.min(end, pos)
+            complete = true
+        }
+        refillAt = complete ? Int.max : end - Self.windowAhead
+    }
+
+    /// Value bytes from which a parse whose values outgrow its text reads the rest of the document first.
+    static let readWholeFrom = 8 << 20
+
+    /// A token starting at `start` needs bytes past `end`: reads on (at least doubling what the token has), so that a
+    /// long token is re-read only a logarithmic number of times.
+    @inline(never)
+    mutating func growForToken(from start: Int) {
+        refill(target: end + Swift.max(Self.windowAhead, end - start))
+    }
+
+    /// Whether a token that ended at `pos` — or failed with `error` — must be read again with more bytes.
+    @inline(__always)
+    func mustRetry(after error: JSONParseError? = nil) -> Bool {
+        guard !complete else { return false }
+        if let error { return error.offset + Self.lookahead >= end }
+        return pos >= end
     }
 
     // MARK: Errors
 
     func error(_ message: String, at offset: Int) -> JSONParseError {
+        if singleLine { return JSONParseError(offset: offset, line: 1, column: offset + 1, message: message) }
         var line = 1
         var lineStart = 0
         var i = 0
@@ -205,6 +322,7 @@ struct JSONScanner {
             throw error("byte-order mark is not allowed in JSON text", at: pos)
         }
         let value = try parseValue()
+        anchor = pos
         skipWhitespace()
         if pos < end {
             throw error("unexpected \(describeByte(at: pos)) after the JSON value", at: pos)
@@ -213,14 +331,24 @@ struct JSONScanner {
     }
 
     @inline(__always)
+    static func isWhitespace(_ b: UInt8) -> Bool {
+        b == ASCII.space || b == ASCII.lf || b == ASCII.cr || b == ASCII.tab
+    }
+
+    /// Steps over whitespace; while streaming, reads on until a non-blank byte or the end of the input.
+    @inline(__always)
     mutating func skipWhitespace() {
-        while pos < end {
-            let b = base[pos]
-            if b == ASCII.space || b == ASCII.lf || b == ASCII.cr || b == ASCII.tab {
-                pos += 1
-            } else {
-                return
+        while true {
+            while pos < end {
+                let b = base[pos]
+                if b == ASCII.space || b == ASCII.lf || b == ASCII.cr || b == ASCII.tab {
+                    pos += 1
+                } else {
+                    return
+                }
             }
+            if complete { return }
+            refill(target: pos + Self.windowAhead)
         }
     }
 
@@ -235,6 +363,9 @@ struct JSONScanner {
 
         while true {
             // At the start of a value.
+            anchor = pos
+            valueBytes &+= 16
+            ensureWindow()
             guard pos < end else { throw unexpected(expected: "a JSON value") }
             if let speculation, pos >= speculation.floor, base[pos] == ASCII.openBracket, isObject.last == false,
                isObject.count < maxDepth, let run = speculation.take(at: pos) {
@@ -256,8 +387,19 @@ struct JSONScanner {
                     if base[pos] == ASCII.closeBracket {
                         pos += 1
                         value = .array([])
+                    } else if contiguousRows && base[pos] == ASCII.openBracket && isObject.count + 1 < maxDepth {
+                        switch try parseRows() {
+                        case .rows(let rows):
+                            value = .rows(rows)
+                        case .general(let leading):
+                            // Not a matrix after all: an ordinary array, its leading rows already read.
+                            isObject.append(false)
+                            arrays.append(leading)
+                            continue
+                        }
                     } else if startsNumber(base[pos]) {
                         let firstElement = pos
+                        anchor = firstElement
                         if let numbers = try parseNumberRun() {
                             value = .numbers(numbers)
                         } else {
@@ -294,9 +436,12 @@ struct JSONScanner {
                 }
             }
 
-            // A complete `value`: hand it to the innermost open container, closing containers as they end.
+            // A complete `value`: hand it to the innermost open container, closing containers as they end. Nothing
+            // before `pos` is read again (a mixed array is re-read from its first element only before any element
+            // is complete; strings and literals are copied out as they end).
             while true {
                 guard let inObject = isObject.last else { return value }
+                anchor = pos
                 skipWhitespace()
                 if inObject {
                     let top = objects.count - 1
@@ -350,7 +495,7 @@ struct JSONScanner {
             }
             throw unexpected(expected: "a string key")
         }
-        let key = try parseString()
+        let key = try readString()
         skipWhitespace()
         guard pos < end, base[pos] == ASCII.colon else { throw unexpected(expected: "':'") }
         pos += 1
@@ -358,8 +503,42 @@ struct JSONScanner {
         return key
     }
 
-    /// Numbers, strings and the literal names.
+    /// A string (see `parseString`), read again with more bytes while streaming if it ran into the end of them.
+    mutating func readString() throws(JSONParseError) -> String {
+        let start = pos
+        let oldAnchor = anchor
+        anchor = Swift.min(anchor, start)
+        defer { anchor = oldAnchor }
+        while true {
+            do {
+                let text = try parseString()
+                valueBytes &+= pos - start
+                return text
+            } catch {
+                guard mustRetry(after: error) else { throw error }
+            }
+            pos = start
+            growForToken(from: start)
+        }
+    }
+
+    /// Numbers, strings and the literal names; while streaming, a token that ran into the end of the bytes read so
+    /// far is read again once more have come.
     mutating func parseScalar() throws(JSONParseError) -> JSONValue {
+        let start = pos
+        while true {
+            do {
+                let value = try parseScalarToken()
+                if !mustRetry() { return value }
+            } catch {
+                guard mustRetry(after: error) else { throw error }
+            }
+            pos = start
+            growForToken(from: start)
+        }
+    }
+
+    mutating func parseScalarToken() throws(JSONParseError) -> JSONValue {
         switch base[pos] {
         case ASCII.quote: return .string(try parseString())
         case 0x74: try expectWord("true"); return .bool(true)
@@ -404,14 +583,29 @@ struct JSONScanner {
     /// turns out not to be a number (the caller then re-reads the array as general values).
     mutating func parseNumberRun() throws(JSONParseError) -> [Double]? {
         var numbers: [Double] = []
+        return try appendNumberRun(to: &numbers) ? numbers : nil
+    }
+
+    /// `parseNumberRun`, appending the numbers to `numbers`; false (with some of them appended) when the array turns
+    /// out not to be numbers only.
+    @inline(__always)
+    mutating func appendNumberRun(to numbers: inout [Double]) throws(JSONParseError) -> Bool {
+        // Numbers appended and not yet counted in `valueBytes` (counted before a refill looks at it, and at the end).
+        var counted = numbers.count
         while true {
-            numbers.append(try parseNumber())
+            if pos >= refillAt {
+                valueBytes &+= (numbers.count - counted) &* 8
+                counted = numbers.count
+                refill(target: pos + Self.windowAhead)
+            }
+            numbers.append(try readNumber())
             skipWhitespace()
             guard pos < end else { throw unexpected(expected: "',' or ']'") }
             let b = base[pos]
             if b == ASCII.closeBracket {
                 pos += 1
-                return numbers
+                valueBytes &+= (numbers.count - counted) &* 8
+                return true
             }
             guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
             pos += 1
@@ -419,9 +613,91 @@ struct JSONScanner {
             guard pos < end else { throw unexpected(expected: "a JSON value") }
             if !startsNumber(base[pos]) {
                 if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
-                return nil
+                return false
             }
         }
+    }
+
+    /// One number of a run; while streaming, read again with more bytes if it ran into the end of them.
+    @inline(__always)
+    mutating func readNumber() throws(JSONParseError) -> Double {
+        let start = pos
+        while true {
+            do {
+                let value = try parseNumber()
+                if complete || pos < end { return value }
+            } catch {
+                guard mustRetry(after: error) else { throw error }
+            }
+            pos = start
+            growForToken(from: start)
+        }
+    }
+
+    /// What `parseRows` found.
+    enum RowsOutcome {
+        /// The whole array, a matrix; `pos` is past its `]`.
+        case rows(JSONNumberRows)
+        /// An ordinary array: its leading elements (rows read before the one that broke the pattern, as `.numbers`);
+        /// `pos` is at the start of the next element, to be read as a general value.
+        case general([JSONValue])
+    }
+
+    /// The matrix fast path (`Options.contiguousRows`), entered at an array's first element, a `[`: reads rows of
+    /// numbers straight into one row-major buffer for as long as each row is numbers only and as long as the first.
+    /// Errors are exactly those of the general path (the same primitives, in the same order); a row that breaks the
+    /// pattern is left to the general path, read again from its `[`.
+    mutating func parseRows() throws(JSONParseError) -> RowsOutcome {
+        var storage: [Double] = []
+        var rows = 0
+        var cols = 0
+        while true {
+            // At a row's `[` (an element start).
+            let rowStart = pos
+            anchor = rowStart
+            ensureWindow()
+            pos += 1
+            skipWhitespace()
+            guard pos < end else { throw unexpected(expected: "a value or ']'") }
+            var isRow = false
+            if startsNumber(base[pos]) {
+                isRow = try appendNumberRun(to: &storage) && (rows == 0 || storage.count - rows * cols == cols)
+            }
+            guard isRow else {
+                pos = rowStart
+                return .general(Self.split(&storage, rows: rows, cols: cols))
+            }
+            if rows == 0 { cols = storage.count }
+            rows += 1
+            anchor = pos
+            skipWhitespace()
+            if pos >= nextRelease, let release {
+                release(pos)
+                nextRelease = pos + JSONParser.releaseStep
+            }
+            guard pos < end else { throw unexpected(expected: "',' or ']'") }
+            let b = base[pos]
+            if b == ASCII.closeBracket {
+                pos += 1
+                return .rows(JSONNumberRows(rows: rows, cols: cols, storage: storage))
+            }
+            guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
+            pos += 1
+            skipWhitespace()
+            if pos < end && base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
+            guard pos < end, base[pos] == ASCII.openBracket else {
+                return .general(Self.split(&storage, rows: rows, cols: cols))
+            }
+        }
+    }
+
+    /// The first `rows` rows of `storage` as `.numbers` values (`storage` is emptied).
+    static func split(_ storage: inout [Double], rows: Int, cols: Int) -> [JSONValue] {
+        var values: [JSONValue] = []
+        values.reserveCapacity(rows)
+        for row in 0 ..< rows { values.append(.numbers(Array(storage[(row * cols) ..< ((row + 1) * cols)]))) }
+        storage = []
+        return values
     }
 
     // MARK: Strings

@@ -1,5 +1,6 @@
 /// Convenience accessors. Each returns nil when the value is not of the asked-for kind.
-/// `.numbers` is treated exactly like an array of `.number` everywhere here.
+/// `.numbers` is treated exactly like an array of `.number`, and `.rows` like an array of `.numbers` rows, everywhere
+/// here.
 extension JSONValue {
     /// A JSON value holding `value` (a computed number: no literal).
     public init(_ value: Double) { self = .number(JSONNumber(value)) }
@@ -18,6 +19,7 @@ extension JSONValue {
         switch self {
         case .array(let items): return items.indices.contains(index) ? items[index] : nil
         case .numbers(let numbers): return numbers.indices.contains(index) ? .number(JSONNumber(numbers[index])) : nil
+        case .rows(let rows): return index >= 0 && index < rows.rows ? .numbers(Array(rows.row(index))) : nil
         default: return nil
         }
     }
@@ -58,10 +60,10 @@ extension JSONValue {
         return nil
     }
 
-    /// True for `.array` and `.numbers`.
+    /// True for `.array`, `.numbers` and `.rows`.
     public var isArray: Bool {
         switch self {
-        case .array, .numbers: return true
+        case .array, .numbers, .rows: return true
         default: return false
         }
     }
@@ -71,6 +73,7 @@ extension JSONValue {
         switch self {
         case .array(let items): return items.count
         case .numbers(let numbers): return numbers.count
+        case .rows(let rows): return rows.rows
         default: return nil
         }
     }
@@ -80,6 +83,7 @@ extension JSONValue {
         switch self {
         case .array(let items): return JSONElements(storage: .values(items))
         case .numbers(let numbers): return JSONElements(storage: .numbers(numbers))
+        case .rows(let rows): return JSONElements(storage: .rows(rows))
         default: return nil
         }
     }
@@ -89,6 +93,7 @@ extension JSONValue {
         switch self {
         case .array(let items): return items
         case .numbers(let numbers): return numbers.map { .number(JSONNumber($0)) }
+        case .rows(let rows): return rows.rowValues
         default: return nil
         }
     }
@@ -117,7 +122,7 @@ extension JSONValue {
         case .bool: return "boolean"
         case .number: return "number"
         case .string: return "string"
-        case .array, .numbers: return "array"
+        case .array, .numbers, .rows: return "array"
         case .object: return "object"
         }
     }
@@ -128,6 +133,7 @@ public struct JSONElements: RandomAccessCollection, Sendable {
     enum Storage: Sendable {
         case values([JSONValue])
         case numbers([Double])
+        case rows(JSONNumberRows)
     }
 
     let storage: Storage
@@ -137,6 +143,7 @@ public struct JSONElements: RandomAccessCollection, Sendable {
         switch storage {
         case .values(let items): return items.count
         case .numbers(let numbers): return numbers.count
+        case .rows(let rows): return rows.rows
         }
     }
 
@@ -144,6 +151,7 @@ public struct JSONElements: RandomAccessCollection, Sendable {
         switch storage {
         case .values(let items): return items[position]
         case .numbers(let numbers): return .number(JSONNumber(numbers[position]))
+        case .rows(let rows): return .numbers(Array(rows.row(position)))
         }
     }
 }

@@ -43,6 +43,24 @@ extension JSONValue: Equatable, Hashable {
             return true
         case (.array(let x), .array(let y)):
             return x == y
+        case (.rows(let x), .rows(let y)):
+            guard x.rows == y.rows, x.cols == y.cols else { return false }
+            for i in x.storage.indices where !sameNumber(x.storage[i], y.storage[i]) { return false }
+            return true
+        case (.rows(let x), .array(let y)), (.array(let y), .rows(let x)):
+            guard x.rows == y.count else { return false }
+            for (index, item) in y.enumerated() {
+                switch item {
+                case .numbers(let row):
+                    guard row.count == x.cols else { return false }
+                    for (a, b) in zip(x.row(index), row) where !sameNumber(a, b) { return false }
+                case .array, .rows:
+                    guard JSONValue.numbers(Array(x.row(index))) == item else { return false }
+                default:
+                    return false
+                }
+            }
+            return true
         case (.numbers(let x), .array(let y)), (.array(let y), .numbers(let x)):
             guard x.count == y.count else { return false }
             for i in x.indices {
@@ -78,6 +96,18 @@ extension JSONValue: Equatable, Hashable {
             for d in numbers {
                 hasher.combine(2 as UInt8)
                 JSONValue.hashNumber(d, into: &hasher)
+            }
+        case .rows(let rows):
+            // Must hash exactly like the equal `.array` of `.numbers` rows.
+            hasher.combine(4 as UInt8)
+            hasher.combine(rows.rows)
+            for index in 0 ..< rows.rows {
+                hasher.combine(4 as UInt8)
+                hasher.combine(rows.cols)
+                for d in rows.row(index) {
+                    hasher.combine(2 as UInt8)
+                    JSONValue.hashNumber(d, into: &hasher)
+                }
             }
         case .object(let object):
             hasher.combine(6 as UInt8)

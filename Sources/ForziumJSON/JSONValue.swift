@@ -12,8 +12,39 @@ public enum JSONValue: Sendable {
     case array([JSONValue])
     /// An array of numbers only (the parser's fast path; never empty when produced by the parser).
     case numbers([Double])
+    /// An array of one or more rows of equal, non-zero length, each row an array of numbers only, held in one
+    /// contiguous row-major buffer (`JSONParser.Options.contiguousRows`): a matrix read straight into the storage a
+    /// kernel uses. The same JSON value as `.array` of `.numbers` rows, and equal to it.
+    case rows(JSONNumberRows)
     /// An object; member order is kept as written.
     case object(JSONObject)
+}
+
+/// Equal-length rows of numbers in one row-major buffer (see `JSONValue.rows`).
+public struct JSONNumberRows: Sendable {
+    /// Number of rows (at least 1).
+    public let rows: Int
+    /// Numbers per row (at least 1).
+    public let cols: Int
+    /// `rows × cols` numbers, row after row.
+    public let storage: [Double]
+
+    public init(rows: Int, cols: Int, storage: [Double]) {
+        precondition(rows >= 1 && cols >= 1 && storage.count == rows * cols, "JSONNumberRows: storage must hold rows × cols numbers")
+        self.rows = rows
+        self.cols = cols
+        self.storage = storage
+    }
+
+    /// The numbers of row `index`.
+    public func row(_ index: Int) -> ArraySlice<Double> {
+        storage[(index * cols) ..< ((index + 1) * cols)]
+    }
+
+    /// The rows as separate `.numbers` values (copies them).
+    public var rowValues: [JSONValue] {
+        (0 ..< rows).map { .numbers(Array(row($0))) }
+    }
 }
 
 /// A JSON number: its value, and for scalars read from text the literal as written

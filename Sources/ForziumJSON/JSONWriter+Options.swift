@@ -76,6 +76,8 @@ extension JSONWriter {
                 writeNumber(v, options: options, into: &buffer)
             }
             buffer.append(ASCII.closeBracket)
+        case .rows(let rows):
+            writeValue(.array(rows.rowValues), options: options, level: level, into: &buffer)
         case .array(let items):
             if items.isEmpty { appendASCII("[]", to: &buffer); return }
             buffer.append(ASCII.openBracket)

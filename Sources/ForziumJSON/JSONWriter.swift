@@ -7,7 +7,7 @@
 ///   exactly like Swift's `Double.description` (`2.0`, `0.1`, `1e-05`, `1.5e+300`; see `DoubleFormatting`).
 /// - Strings: `"` and `\` are escaped as `\"` and `\\`; the control characters U+0000…U+001F as `\b`, `\f`,
 ///   `\n`, `\r`, `\t` or `\u00XX`; everything else (including `/` and non-ASCII) is written as UTF-8.
-/// - Objects keep member order (duplicates included); `.numbers` is written like any array.
+/// - Objects keep member order (duplicates included); `.numbers` and `.rows` are written like any array.
 public enum JSONWriter {
     public static func write(_ value: JSONValue, into buffer: inout [UInt8]) {
         // One geometric reservation up front instead of growth steps while writing.
@@ -25,6 +25,7 @@ public enum JSONWriter {
         case .number: return 20
         case .string(let s): return s.utf8.count + 2
         case .numbers(let numbers): return numbers.count * 20 + 2
+        case .rows(let rows): return rows.storage.count * 20 + rows.rows * 3 + 2
         case .array(let items): return items.reduce(2) { $0 + estimatedLength($1) + 1 }
         case .object(let object): return object.members.reduce(2) { $0 + $1.key.utf8.count + 4 + estimatedLength($1.value) }
         }
@@ -56,6 +57,15 @@ public enum JSONWriter {
             buffer.append(ASCII.closeBracket)
         case .numbers(let numbers):
             numbers.withUnsafeBufferPointer { writeNumberArray($0, into: &buffer) }
+        case .rows(let rows):
+            buffer.append(ASCII.openBracket)
+            rows.storage.withUnsafeBufferPointer { all in
+                for index in 0 ..< rows.rows {
+                    if index > 0 { buffer.append(ASCII.comma) }
+                    writeNumberArray(UnsafeBufferPointer(rebasing: all[(index * rows.cols) ..< ((index + 1) * rows.cols)]), into: &buffer)
+                }
+            }
+            buffer.append(ASCII.closeBracket)
         case .object(let object):
             buffer.append(ASCII.openBrace)
             var first = true

@@ -42,9 +42,17 @@ public struct JanssonHybridDecoder: MessageDecoder {
     /// keys rejected so that they go to JSONParser, which keeps every member.
     static let loadFlags = Int(JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES)
 
-    public init(threshold: Int = JanssonHybridDecoder.defaultThreshold, parser: JSONParser = JSONParser()) {
+    public init(
+        threshold: Int = JanssonHybridDecoder.defaultThreshold,
+        parser: JSONParser = JSONParser(options: JSONParserDecoder.defaultOptions)
+    ) {
         self.threshold = threshold
         self.parser = parser
+    }
+
+    /// A line read while it arrives is long (far over `threshold`): JSONParser's, as it streams in.
+    public func decode(window: any JSONByteWindow) throws(JSONParseError) -> JSONValue? {
+        try parser.parse(window: window)
     }
 
     public func decode(_ line: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {

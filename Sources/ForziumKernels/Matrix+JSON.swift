@@ -29,7 +29,7 @@ extension Matrix {
 }
 
 /// A matrix param whose form and shape have been checked: JSON rows (copied out with `build()` once every check has
-/// passed) or the binary form (`BinaryMatrix`), decoded straight into matrix storage while it was checked.
+/// passed, or shared as they are when the parser read them into one buffer) or the binary form (`BinaryMatrix`), decoded straight into matrix storage while it was checked.
 enum MatrixArgument {
     case json(MatrixShape, JSONValue)
     case binary(Matrix)
@@ -78,6 +78,9 @@ struct MatrixShape {
     static func scan(_ value: JSONValue, at pointer: String) -> Result<MatrixShape, PointerIssue> {
         let rowValues: [JSONValue]
         switch value {
+        case .rows(let rows):
+            // Parsed straight into one row-major buffer: already a well-formed matrix.
+            return .success(MatrixShape(rows: rows.rows, cols: rows.cols))
         case .array(let items):
             rowValues = items
         case .numbers(let numbers):
@@ -120,7 +123,9 @@ struct MatrixShape {
     }
 
     /// Copies the numbers of a matrix `scan` accepted into contiguous row-major storage.
+    /// Rows parsed into one buffer (`JSONValue.rows`) are taken as they are: the matrix shares their storage.
     func build(_ value: JSONValue) -> Matrix {
+        if case .rows(let rows) = value { return Matrix(rows: rows.rows, cols: rows.cols, storage: rows.storage) }
         guard case .array(let rowValues) = value else { preconditionFailure("build without a successful scan") }
         var storage: [Double] = []
         storage.reserveCapacity(count)

@@ -1,3 +1,4 @@
+import ForziumJSON
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -42,11 +43,25 @@ public enum LineFrame {
     /// One line without its terminating LF (and without a CR right before it). The bytes live in the reader's
     /// buffer and are valid only until the next call to `next()`.
     case line(UnsafeRawBufferPointer)
+    /// The start of a line of at least `streamLinesFrom` bytes whose end has not arrived yet (only from a reader made
+    /// with `streamLinesFrom`). Read the line through the window — its bytes are read from the source as the window
+    /// is advanced, and the pages of those behind the reader are handed back — then call
+    /// `LineReader.finishStreamedLine()` before anything else: it skips what was not read and says how the line ended.
+    /// The window is valid until then.
+    case partial(any JSONByteWindow)
     /// A line longer than `maxLineBytes`; its bytes were skipped as they streamed by (never buffered whole).
     /// `byteCount` is its length without the line terminator.
     case oversize(byteCount: Int)
     /// End of input: every line has been returned.
     case end
+}
+
+/// How a line handed out as `.partial` ended (`LineReader.finishStreamedLine()`).
+public enum StreamedLineEnd: Equatable, Sendable {
+    /// A line within the limit, of `byteCount` bytes (without its terminator).
+    case line(byteCount: Int)
+    /// A line longer than `maxLineBytes`; whatever was read from its window is to be dropped.
+    case oversize(byteCount: Int)
 }
 
 /// Splits a byte stream into LF-terminated lines (CRLF tolerated) with a maximum line length.
@@ -60,6 +75,11 @@ public enum LineFrame {
 /// pages become resident as bytes arrive, so a line costs its own length and never more than the cap — no doubling,
 /// no copy into a bigger block (which held old and new blocks at once: 1.5–2× the cap). After a line longer than
 /// `4 × initialCapacity` has been consumed the pages past `initialCapacity` are handed back (`MADV_DONTNEED`).
+///
+/// Streaming (`streamLinesFrom`): a line that reaches that many bytes before its LF has arrived is not buffered whole.
+/// It is moved to the front of the buffer and handed out as `.partial`, a `JSONByteWindow` that reads the rest of the
+/// line as the parser asks for it and returns (`MADV_DONTNEED`) the pages the parser has left behind, so a line of
+/// any length costs a window of about a megabyte, not its length.
 public final class LineReader<Source: ByteSource> {
     /// Longest line accepted, in bytes, not counting the LF (or CRLF) that ends it.
     public let maxLineBytes: Int
@@ -85,13 +105,37 @@ public final class LineReader<Source: ByteSource> {
     /// Whether the last byte skipped was a CR (it belongs to the line terminator if an LF follows).
     private var skippedEndsWithCR = false
 
+    /// Lines that reach this many bytes before their LF are handed out as `.partial` (nil: never).
+    public let streamLinesFrom: Int?
+    /// The line handed out as `.partial`, while it is read (it starts at buffer offset 0).
+    private var streamed: StreamedLine?
+
+    /// State of a line being streamed.
+    private struct StreamedLine {
+        /// Bytes of the line the window shows (a CR that may belong to the terminator is held back).
+        var available = 0
+        /// No more bytes will be shown: the line's end is known, input ended, or the line is over the limit.
+        var complete = false
+        /// The line is over the limit: its parse is to stop.
+        var oversize = false
+        /// The line's LF, once found, and the line's length without its terminator.
+        var lineFeed: Int?
+        var length = 0
+        /// Pages below this offset have been handed back.
+        var releasedBelow = 0
+    }
+
     /// - Parameters:
     ///   - source: where bytes come from.
     ///   - maxLineBytes: longest line accepted (at least 1).
     ///   - initialCapacity: bytes kept resident between long lines.
-    public init(source: Source, maxLineBytes: Int = 256 << 20, initialCapacity: Int = 64 << 10) {
+    ///   - streamLinesFrom: hand out lines that reach this many bytes before their end arrives as `.partial`
+    ///     (nil: buffer every line whole).
+    public init(source: Source, maxLineBytes: Int = 256 << 20, initialCapacity: Int = 64 << 10, streamLinesFrom: Int? = nil) {
         precondition(maxLineBytes >= 1, "maxLineBytes must be positive")
+        precondition(streamLinesFrom.map { $0 >= 1 } ?? true, "streamLinesFrom must be positive")
         self.source = source
+        self.streamLinesFrom = streamLinesFrom
         self.maxLineBytes = maxLineBytes
         let capacity = maxLineBytes + 2
         let page = Swift.max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
@@ -120,6 +164,7 @@ public final class LineReader<Source: ByteSource> {
 
     /// The next line, oversize line, or end of input.
     public func next() -> LineFrame {
+        precondition(streamed == nil, "LineReader.next() while a .partial line is unfinished")
         while true {
             let base = buffer.baseAddress!
             if let skipped = discarding {
@@ -169,6 +214,9 @@ public final class LineReader<Source: ByteSource> {
                 scanned = 0
                 continue
             }
+            if let streamFrom = streamLinesFrom, pending >= streamFrom, !atEndOfInput {
+                return beginStreaming()
+            }
             if atEndOfInput {
                 guard pending > 0 else { return .end }
                 var lineEnd = end
@@ -194,6 +242,124 @@ public final class LineReader<Source: ByteSource> {
         let to = (base.distance(to: lineStart) + Swift.min(offset, line.count)) / page * page
         guard from >= 0, to > from, to <= mappedBytes else { return }
         _ = madvise(buffer.baseAddress! + from, to - from, MADV_DONTNEED)
+    }
+
+    // MARK: Streaming a long line
+
+    /// Moves the partial line to the front (so that it can grow to the cap in place) and hands it out.
+    private func beginStreaming() -> LineFrame {
+        if start > 0 {
+            let base = buffer.baseAddress!
+            memmove(base, base + start, end - start)
+            end -= start
+            scanned -= start
+            start = 0
+        }
+        streamed = StreamedLine()
+        updateStreamed()
+        return .partial(StreamWindow(reader: self))
+    }
+
+    /// Brings the streamed line's view up to date with the bytes buffered (looking for its LF in the new ones).
+    private func updateStreamed() {
+        guard var line = streamed, !line.complete else { return }
+        defer { streamed = line }
+        let base = buffer.baseAddress!
+        if scanned < end, let found = memchr(base + scanned, 0x0A, end - scanned) {
+            let lf = base.distance(to: found)
+            line.lineFeed = lf
+            line.length = lf > 0 && buffer[lf - 1] == 0x0D ? lf - 1 : lf
+            line.available = Swift.min(line.length, maxLineBytes)
+            line.complete = true
+            line.oversize = line.length > maxLineBytes
+            return
+        }
+        scanned = end
+        let pending = end - start
+        if pending > maxLineBytes + 1 {
+            // Over the limit whatever follows: the parser sees no more of it.
+            line.complete = true
+            line.oversize = true
+        } else if atEndOfInput {
+            line.length = pending > 0 && buffer[end - 1] == 0x0D ? pending - 1 : pending
+            line.available = Swift.min(line.length, maxLineBytes)
+            line.complete = true
+            line.oversize = line.length > maxLineBytes
+        } else {
+            // A CR last may be the first half of the terminator: held back until the next byte is known.
+            line.available = pending > 0 && buffer[end - 1] == 0x0D ? pending - 1 : pending
+        }
+    }
+
+    /// The streamed line's window asks for bytes up to `target`, done with those below `keepFrom`.
+    fileprivate func advanceStreamed(keepFrom: Int, target: Int) {
+        guard var line = streamed else { return }
+        let page = Swift.max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+        let releasable = Swift.min(keepFrom, line.available) / page * page
+        if releasable - line.releasedBelow >= Self.streamReleaseStep {
+            _ = madvise(buffer.baseAddress! + line.releasedBelow, releasable - line.releasedBelow, MADV_DONTNEED)
+            line.releasedBelow = releasable
+            streamed = line
+        }
+        while let current = streamed, !current.complete, current.available < target {
+            fill()
+            updateStreamed()
+        }
+    }
+
+    /// Bytes of a streamed line handed back at a time (fewer, larger `madvise` calls).
+    static var streamReleaseStep: Int { 1 << 20 }
+
+    fileprivate var streamedAvailable: Int { streamed?.available ?? 0 }
+    fileprivate var streamedComplete: Bool { streamed?.complete ?? true }
+    fileprivate var streamedOversize: Bool { streamed?.oversize ?? false }
+    fileprivate var bufferStart: UnsafePointer<UInt8> {
+        UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Ends the line handed out as `.partial`: skips the rest of it if it was not read to its end, and says whether it
+    /// was within the limit. `next()` then goes on with the next line.
+    public func finishStreamedLine() -> StreamedLineEnd {
+        guard let line = streamed else { preconditionFailure("finishStreamedLine() without a .partial line") }
+        streamed = nil
+        let length: Int
+        if let lf = line.lineFeed {
+            length = line.length
+            start = lf + 1
+            scanned = start
+        } else if atEndOfInput && end - start <= maxLineBytes + 1 {
+            length = line.length
+            start = end
+            scanned = end
+        } else {
+            length = skipRestOfLine()
+        }
+        return length > maxLineBytes ? .oversize(byteCount: length) : .line(byteCount: length)
+    }
+
+    /// Reads and drops bytes up to the end of the line at `start` (never holding more than a read's worth); returns
+    /// the line's length without its terminator.
+    private func skipRestOfLine() -> Int {
+        var skipped = 0
+        var skippedCR = false
+        while true {
+            let base = buffer.baseAddress!
+            if scanned < end, let found = memchr(base + scanned, 0x0A, end - scanned) {
+                let lf = base.distance(to: found)
+                var length = skipped + (lf - start)
+                if lf > start ? buffer[lf - 1] == 0x0D : skippedCR { length -= 1 }
+                start = lf + 1
+                scanned = start
+                return length
+            }
+            if end > start { skippedCR = buffer[end - 1] == 0x0D }
+            skipped += end - start
+            start = 0
+            end = 0
+            scanned = 0
+            if atEndOfInput { return skippedCR && skipped > 0 ? skipped - 1 : skipped }
+            fill()
+        }
     }
 
     /// Ensures there is free space after `end`: rewinds when empty, moves a partial line to the front, or grows.
@@ -235,5 +401,23 @@ public final class LineReader<Source: ByteSource> {
             end += count
             highWater = Swift.max(highWater, end)
         }
+    }
+}
+
+/// The window of a line being streamed: a view of the reader's buffer, which reads on as it is advanced.
+private final class StreamWindow<Source: ByteSource>: JSONByteWindow {
+    let reader: LineReader<Source>
+
+    init(reader: LineReader<Source>) {
+        self.reader = reader
+    }
+
+    var bytes: UnsafePointer<UInt8> { reader.bufferStart }
+    var available: Int { reader.streamedAvailable }
+    var isComplete: Bool { reader.streamedComplete }
+    var isAbandoned: Bool { reader.streamedOversize }
+
+    func advance(keepFrom: Int, target: Int) {
+        reader.advanceStreamed(keepFrom: keepFrom, target: target)
     }
 }

@@ -52,6 +52,15 @@ public struct RPCDispatcher: Sendable {
         }
     }
 
+    /// `decode(_:)` for a line read while it arrives (`LineFrame.partial`); nil for a blank line.
+    public func decode(window: any JSONByteWindow) -> DecodedLine? {
+        do {
+            return try decoder.decode(window: window).map { .message($0) }
+        } catch {
+            return .rejected(errorLine: Self.errorLine(id: .null, error: .parseError(error)))
+        }
+    }
+
     /// What the reading thread does with a decoded message.
     public enum Intake: Sendable {
         /// A control message — a single `ping` or `$/cancelRequest` — handled at once; its reply line, if any
@@ -111,13 +120,14 @@ public struct RPCDispatcher: Sendable {
             }
             guard wroteAny else { return nil }
             line.append(UInt8(ascii: "]"))
-        case .numbers(let numbers):
-            // A batch of bare numbers: each element is an invalid request.
-            guard !numbers.isEmpty else {
+        case .numbers, .rows:
+            // A batch of bare numbers, or of arrays of numbers: each element is an invalid request.
+            let count = message.arrayCount ?? 0
+            guard count > 0 else {
                 return Self.errorLine(id: .null, error: .invalidRequest("empty batch"))
             }
             line.append(UInt8(ascii: "["))
-            for index in numbers.indices {
+            for index in 0 ..< count {
                 if index > 0 { line.append(UInt8(ascii: ",")) }
                 RPCEncoder.error(id: .null, error: .invalidRequest("a request must be an object"), into: &line)
             }
@@ -268,6 +278,8 @@ public struct RPCDispatcher: Sendable {
             return PointerIssue(pointer: "/0", message: "unexpected parameter (ping takes none)")
         case .numbers(let items)? where !items.isEmpty:
             return PointerIssue(pointer: "/0", message: "unexpected parameter (ping takes none)")
+        case .rows?:
+            return PointerIssue(pointer: "/0", message: "unexpected parameter (ping takes none)")
         default:
             return nil
         }
@@ -316,7 +328,7 @@ public struct RPCDispatcher: Sendable {
         }
         let params = object["params"]
         switch params {
-        case nil, .object?, .array?, .numbers?:
+        case nil, .object?, .array?, .numbers?, .rows?:
             break
         default:
             return .failure(EnvelopeFailure(id: replyID, error: .invalidRequest(#""params" must be an object or an array"#)))

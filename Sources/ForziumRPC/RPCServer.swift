@@ -93,6 +93,11 @@ public struct RPCServer: Sendable {
     /// Lines at least this long have their pages released while they are parsed (`LineReader.release(_:below:)`).
     public static let releaseLinesFrom = 4 << 20
 
+    /// Lines that reach this many bytes before their end has arrived are parsed as they are read (give the reader
+    /// `LineReader(…, streamLinesFrom: RPCServer.streamLinesFrom)`): such a line is never resident whole, and its
+    /// parse overlaps its transfer.
+    public static let streamLinesFrom = 1 << 20
+
     public init(dispatcher: RPCDispatcher, concurrency: ServeConcurrency) {
         self.dispatcher = dispatcher
         self.concurrency = concurrency
@@ -147,6 +152,21 @@ public struct RPCServer: Sendable {
             sink.write(lines: batch)
             batch.removeAll(keepingCapacity: true)
         }
+        /// Answers a decoded line that is not answered inline: a parse error at once, a control message here and now,
+        /// a request on the pool.
+        func admit(_ decoded: RPCDispatcher.DecodedLine) {
+            switch decoded {
+            case .rejected(let errorLine):
+                emit(errorLine)
+            case .message(let message):
+                switch dispatcher.intake(message, context: context) {
+                case .handled(let reply):
+                    if let reply { sink.write(reply) }
+                case .admitted(let admitted):
+                    pool.submit { dispatcher.send(admitted, context: context, to: sink) }
+                }
+            }
+        }
         reading: while !sink.isClosed {
             switch reader.next() {
             case .end:
@@ -156,6 +176,21 @@ public struct RPCServer: Sendable {
                 summary.oversizeLines += 1
                 onOversize(byteCount)
                 emit(RPCDispatcher.errorLine(id: .null, error: .oversizeLine(byteCount: byteCount, limit: reader.maxLineBytes)))
+            case .partial(let window):
+                // A long line, parsed as it arrives on this thread (as any long line is): its pages go back as the parser
+                // leaves them. Whatever the parse made of it, a line over the limit is answered as such.
+                flushBatch()
+                let decoded = dispatcher.decode(window: window)
+                switch reader.finishStreamedLine() {
+                case .oversize(let byteCount):
+                    summary.oversizeLines += 1
+                    onOversize(byteCount)
+                    emit(RPCDispatcher.errorLine(id: .null, error: .oversizeLine(byteCount: byteCount, limit: reader.maxLineBytes)))
+                case .line:
+                    guard let decoded else { continue }  // blank
+                    summary.lines += 1
+                    admit(decoded)
+                }
             case .line(let bytes):
                 if Self.isBlank(bytes) { continue }
                 summary.lines += 1
@@ -172,20 +207,9 @@ public struct RPCServer: Sendable {
                 flushBatch()
                 // A long line's pages go back to the system as the parser leaves them behind: the text and the values
                 // made from it are never both resident in full.
-                let decoded = bytes.count >= Self.releaseLinesFrom
+                admit(bytes.count >= Self.releaseLinesFrom
                     ? dispatcher.decode(bytes, release: { [reader] offset in reader.release(bytes, below: offset) })
-                    : dispatcher.decode(bytes)
-                switch decoded {
-                case .rejected(let errorLine):
-                    emit(errorLine)
-                case .message(let message):
-                    switch dispatcher.intake(message, context: context) {
-                    case .handled(let reply):
-                        if let reply { sink.write(reply) }
-                    case .admitted(let admitted):
-                        pool.submit { dispatcher.send(admitted, context: context, to: sink) }
-                    }
-                }
+                    : dispatcher.decode(bytes))
             }
         }
         flushBatch()

@@ -51,6 +51,7 @@ public final class RequestRegistry: @unchecked Sendable {
         switch message {
         case .array(let elements): ids = elements.map(Self.requestID)
         case .numbers(let numbers): ids = Array(repeating: nil, count: numbers.count)
+        case .rows(let rows): ids = Array(repeating: nil, count: rows.rows)
         default: ids = [Self.requestID(message)]
         }
         let tokens = lock.withLock { () -> [CancellationToken?] in

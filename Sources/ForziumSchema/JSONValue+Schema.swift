@@ -31,6 +31,9 @@ enum JSONPointer {
             case .numbers(let values):
                 guard let index = arrayIndex(token), index < values.count else { return nil }
                 current = .number(JSONNumber(values[index]))
+            case .rows(let rows):
+                guard let index = arrayIndex(token), index < rows.rows else { return nil }
+                current = .numbers(Array(rows.row(index)))
             default:
                 return nil
             }
@@ -70,6 +73,7 @@ struct ArrayView {
         switch value {
         case .array(let items): general = items; numbers = nil
         case .numbers(let values): general = nil; numbers = values
+        case .rows(let rows): general = rows.rowValues; numbers = nil
         default: return nil
         }
     }
@@ -93,7 +97,7 @@ extension JSONValue {
         case .bool: .boolean
         case .number: .number
         case .string: .string
-        case .array, .numbers: .array
+        case .array, .numbers, .rows: .array
         case .object: .object
         }
     }
@@ -106,7 +110,8 @@ extension JSONValue {
         case let (.number(a), .number(b)): return a.value == b.value
         case let (.string(a), .string(b)): return sameCodePoints(a, b)
         case let (.numbers(a), .numbers(b)): return a == b
-        case (.array, .array), (.array, .numbers), (.numbers, .array):
+        case (.array, .array), (.array, .numbers), (.numbers, .array), (.rows, .array), (.array, .rows), (.rows, .rows),
+             (.rows, .numbers), (.numbers, .rows):
             let a = ArrayView(self)!, b = ArrayView(other)!
             guard a.count == b.count else { return false }
             for index in 0..<a.count where !a[index].schemaEquals(b[index]) { return false }
@@ -154,6 +159,8 @@ extension JSONValue {
                 if out.utf8.count > limit { return }
             }
             out += "]"
+        case .rows(let rows):
+            JSONValue.array(rows.rowValues).appendBrief(to: &out, limit: limit)
         case .object(let object):
             out += "{"
             for (index, member) in object.members.enumerated() {

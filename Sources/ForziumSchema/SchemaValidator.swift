@@ -221,7 +221,7 @@ struct Evaluation {
         case .null: return types.contains(.null)
         case .bool: return types.contains(.boolean)
         case .string: return types.contains(.string)
-        case .array, .numbers: return types.contains(.array)
+        case .array, .numbers, .rows: return types.contains(.array)
         case .object: return types.contains(.object)
         case .number(let n):
             if types.contains(.number) { return true }

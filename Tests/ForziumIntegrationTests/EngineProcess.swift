@@ -67,6 +67,15 @@ final class EngineProcess: @unchecked Sendable {
         if process.isRunning { process.terminate() }
     }
 
+    /// A memory figure of the running engine from /proc/<pid>/status, in KiB (`VmHWM`: peak resident, `VmRSS`: now).
+    func memoryKiB(_ field: String = "VmHWM") -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return nil }
+        for row in status.split(separator: "\n") where row.hasPrefix(field + ":") {
+            return Int(row.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
+        }
+        return nil
+    }
+
     private func readLines(from descriptor: Int32) {
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -74,12 +83,19 @@ final class EngineProcess: @unchecked Sendable {
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
+            // Only the new bytes are searched for LFs (a long reply arrives in hundreds of reads), with memchr.
+            let searchFrom = pending.count
             pending.append(contentsOf: chunk[0..<count])
             var complete: [[UInt8]] = []
             var start = 0
-            while let lf = pending[start...].firstIndex(of: 0x0A) {
+            var from = searchFrom
+            while let lf = pending.withUnsafeBytes({ raw -> Int? in
+                guard from < raw.count, let hit = memchr(raw.baseAddress! + from, 0x0A, raw.count - from) else { return nil }
+                return raw.baseAddress!.distance(to: UnsafeRawPointer(hit))
+            }) {
                 complete.append(Array(pending[start..<lf]))
                 start = lf + 1
+                from = start
             }
             if start > 0 { pending.removeFirst(start) }
             if !complete.isEmpty {

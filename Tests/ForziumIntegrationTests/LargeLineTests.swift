@@ -1,5 +1,6 @@
 import Foundation
 import ForziumJSON
+import ForziumTesting
 import Testing
 
 /// Lines over 1 MiB take a different path in the SIMD engine (parsed on the reading thread, never copied);
@@ -29,5 +30,47 @@ struct LargeLineTests {
         #expect(byID[0]?["result"] == json("3"))
         #expect(byID[2]?["result"] == json("7"))
         if let full = byID[1] { ConcurrencyTests.check(full, equals: big.data) } else { Issue.record("no reply to the large matmul") }
+    }
+
+    /// A 1024² two-matrix request: ~41 MB of decimal text, 24 MiB of raw matrices (A, B and the result). The line is
+    /// parsed as it arrives (never resident whole) into one buffer per matrix, and the reply is written as it is printed.
+    static func twoMatrixLine(method: String, second: String) -> String {
+        // 17 distinct rows of random doubles (~20 bytes each), repeated: formatting 2 M doubles in a debug build
+        // would take the test a minute and a half.
+        var generator = SplitMix64(seed: 1024)
+        let rows = (0..<17).map { _ in
+            "[" + (0..<1024).map { _ in String(Double(generator.next() >> 11) * 0x1p-53 * 2 - 1) }.joined(separator: ",") + "]"
+        }
+        func matrix(_ offset: Int) -> String {
+            "[" + (0..<1024).map { rows[($0 + offset) % rows.count] }.joined(separator: ",") + "]"
+        }
+        return request(1, method, #"{"data":\#(matrix(0)),"\#(second)":\#(matrix(5))}"#)
+    }
+
+    /// The SIMD engine runs the 1024² matmul of the memory bar; the fallback engine, whose debug-build matmul takes
+    /// minutes, an elementwise_add of the same two matrices (the same line, parse and reply path, and three matrices).
+    @Test("Peak memory for a 1024² request of two matrices stays within its matrices and a small allowance (the line is never held whole)",
+          .enabled(if: FileManager.default.fileExists(atPath: "/proc/self/status"), "needs /proc"),
+          arguments: EngineBinary.allCases)
+    func peakMemory(engine: EngineBinary) throws {
+        let line = engine == .simd
+            ? Self.twoMatrixLine(method: "matmul", second: "matrix_b")
+            : Self.twoMatrixLine(method: "elementwise_add", second: "other")
+        #expect(line.utf8.count > 40_000_000)
+        let process = try EngineProcess(engine)
+        try process.send(request(0, "engine.info", "{}"))
+        _ = try process.readJSON()
+        let idle = try #require(process.memoryKiB())
+        process.sendInBackground(bytes: Array((line + "\n").utf8))
+        let reply = try process.readLineBytes(timeout: 150)
+        #expect(reply.count > 15_000_000)
+        #expect(String(decoding: reply.prefix(40), as: UTF8.self).hasPrefix(#"{"jsonrpc":"2.0","id":1,"result":[["#))
+        let peak = try #require(process.memoryKiB())
+        process.closeInput()
+        #expect(try process.waitForExit() == 0)
+        // A, B and the result are 8 MiB each; the read window, the reply's print buffers and the kernel's panels get
+        // 10 MiB. (Holding the line, or one array per row copied again into matrix storage, costs 40 MiB and more.)
+        let allowanceKiB = (24 + 10) << 10
+        #expect(peak - idle <= allowanceKiB, "peak \(peak) KiB, idle \(idle) KiB")
     }
 }

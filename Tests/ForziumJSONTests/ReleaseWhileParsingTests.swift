@@ -40,6 +40,31 @@ struct ReleaseWhileParsingTests {
         #expect(offsets == offsets.sorted() && offsets.allSatisfy { $0 > 0 && $0 <= document.count })
     }
 
+    @Test("contiguous rows: same value as a plain parse with every released byte overwritten")
+    func contiguousRowsWithReleasedBytesZeroed() throws {
+        var options = JSONParser.Options()
+        options.contiguousRows = true
+        let document = Self.document(seed: 5)
+        let expected = try JSONParser().parse(document)
+        var copy = document
+        var releases = 0
+        let value = try copy.withUnsafeMutableBytes { raw in
+            let base = raw.baseAddress!
+            let count = raw.count
+            return try JSONParser(options: options).parse(UnsafeRawBufferPointer(raw)) { offset in
+                releases += 1
+                base.initializeMemory(as: UInt8.self, repeating: 0, count: min(offset, count))
+            }
+        }
+        #expect(value == expected)
+        #expect(releases >= 3)
+        guard case .object(let request) = value, case .object(let params)? = request["params"], case .rows(let data)? = params["data"] else {
+            Issue.record("the matrix was not read into one buffer")
+            return
+        }
+        #expect(data.rows == 1000 && data.cols == 200)
+    }
+
     @Test("errors are the same as a plain parse's")
     func sameErrors() throws {
         var document = Self.document(seed: 4)

@@ -1,3 +1,4 @@
+import ForziumJSON
 import Testing
 @testable import ForziumRPC
 
@@ -39,6 +40,17 @@ func frames<S: ByteSource>(_ reader: LineReader<S>) -> [Frame] {
         switch reader.next() {
         case .line(let bytes): result.append(.line(String(decoding: bytes, as: UTF8.self)))
         case .oversize(let count): result.append(.oversize(count))
+        case .partial(let window):
+            // Read the whole line through the window, then end it.
+            while !window.isComplete { window.advance(keepFrom: 0, target: Int.max) }
+            let text = String(decoding: UnsafeBufferPointer(start: window.bytes, count: window.available), as: UTF8.self)
+            switch reader.finishStreamedLine() {
+            case .line(let count):
+                #expect(count == text.utf8.count)
+                result.append(.line(text))
+            case .oversize(let count):
+                result.append(.oversize(count))
+            }
         case .end: return result
         }
     }
@@ -140,5 +152,81 @@ struct LineReaderReleaseTests {
         reader.release(first, below: first.count - 10)
         #expect(String(decoding: UnsafeRawBufferPointer(rebasing: first[(first.count - 8)...]), as: UTF8.self) == "abcdefgh")
         #expect(frames(reader) == [.line("second"), .line(long), .line("third")])
+    }
+}
+
+@Suite("LineReader: streaming long lines")
+struct LineReaderStreamingTests {
+    static let input: String = {
+        let long = String(repeating: "abcdefgh", count: 40)
+        return "short\n" + long + "\r\n" + long + "x\n\n" + long + "\r" + long + "\n" + String(repeating: "z", count: 700)
+            + "\r\nok\r\n" + long + "\r\r\n" + long
+    }()
+
+    @Test("Lines streamed through the window come out as when buffered whole, whatever the read size and limit",
+          arguments: [1, 2, 3, 8, 64, 4096])
+    func sameFrames(chunk: Int) {
+        for maxLineBytes in [64, 321, 322, 330, 1 << 20] {
+            for streamFrom in [1, 5, 100] {
+                let plain = frames(LineReader(source: ChunkedSource(Self.input, chunk: chunk), maxLineBytes: maxLineBytes, initialCapacity: 4))
+                let streamed = frames(LineReader(
+                    source: ChunkedSource(Self.input, chunk: chunk), maxLineBytes: maxLineBytes, initialCapacity: 4,
+                    streamLinesFrom: streamFrom))
+                #expect(streamed == plain, "limit \(maxLineBytes), streaming from \(streamFrom)")
+            }
+        }
+    }
+
+    @Test("A streamed line left unread is skipped to its end; its length (and whether it is over the limit) is still told",
+          arguments: [1, 7, 4096])
+    func abandoned(chunk: Int) {
+        let long = String(repeating: "q", count: 5000)
+        let input = long + "\r\nnext\n" + long + "\nlast"
+        for (limit, first) in [(1 << 20, StreamedLineEnd.line(byteCount: 5000)), (4999, .oversize(byteCount: 5000))] {
+            let reader = LineReader(source: ChunkedSource(input, chunk: chunk), maxLineBytes: limit, initialCapacity: 4, streamLinesFrom: 16)
+            guard case .partial(let window) = reader.next() else {
+                Issue.record("long line not streamed")
+                continue
+            }
+            #expect(window.available >= 16 && window.available < 5000)
+            window.advance(keepFrom: 0, target: 100)
+            #expect(window.bytes[99] == UInt8(ascii: "q"))
+            #expect(reader.finishStreamedLine() == first)
+            #expect(frames(reader) == [.line("next"), limit == 4999 ? .oversize(5000) : .line(long), .line("last")])
+        }
+    }
+
+    @Test("A CR is held back until the byte after it is known")
+    func heldBackCR() {
+        let reader = LineReader(source: ChunkedSource("abcdefgh\r", chunk: 9), maxLineBytes: 100, streamLinesFrom: 4)
+        // One read of 9 bytes ends in the CR: the window shows 8 until it is known what follows.
+        guard case .partial(let window) = reader.next() else {
+            Issue.record("not streamed")
+            return
+        }
+        #expect(window.available == 8 && !window.isComplete)
+        window.advance(keepFrom: 0, target: 9)
+        #expect(window.available == 8 && window.isComplete)  // end of input: a CR last is dropped
+        #expect(reader.finishStreamedLine() == .line(byteCount: 8))
+        #expect(frames(reader) == [])
+    }
+
+    @Test("Pages behind the parser are handed back: the bytes below keepFrom read as zeros, the rest are intact")
+    func releases() {
+        let long = String(repeating: "0123456789", count: 400_000)  // 4 MB
+        let reader = LineReader(source: ChunkedSource(long + "\nafter\n", chunk: 65_536), maxLineBytes: 8 << 20, streamLinesFrom: 1 << 20)
+        guard case .partial(let window) = reader.next() else {
+            Issue.record("not streamed")
+            return
+        }
+        window.advance(keepFrom: 0, target: 3 << 20 + 100)
+        #expect(window.bytes[0] == UInt8(ascii: "0") && window.bytes[(2 << 20) + 5] != 0)
+        window.advance(keepFrom: 3 << 20, target: 3 << 20 + 100)  // nothing more to read: only hands pages back
+        #expect(window.bytes[0] == 0 && window.bytes[(2 << 20) + 5] == 0)
+        #expect(window.bytes[3 << 20] == UInt8(ascii: "0") + UInt8((3 << 20) % 10))
+        while !window.isComplete { window.advance(keepFrom: 3 << 20, target: Int.max) }
+        #expect(window.available == long.utf8.count)
+        #expect(reader.finishStreamedLine() == .line(byteCount: long.utf8.count))
+        #expect(frames(reader) == [.line("after")])
     }
 }

@@ -261,10 +261,11 @@ struct RPCDispatcherTests {
 struct RPCServerTests {
     func serve(
         _ input: String, chunk: Int, concurrency: ServeConcurrency, maxLineBytes: Int = 1 << 20,
-        dispatcher: RPCDispatcher = dispatcher
+        dispatcher: RPCDispatcher = dispatcher, streamLinesFrom: Int? = nil
     ) -> (MemorySink, ServeSummary) {
         let sink = MemorySink()
-        let reader = LineReader(source: ChunkedSource(input, chunk: chunk), maxLineBytes: maxLineBytes, initialCapacity: 8)
+        let reader = LineReader(
+            source: ChunkedSource(input, chunk: chunk), maxLineBytes: maxLineBytes, initialCapacity: 8, streamLinesFrom: streamLinesFrom)
         let summary = RPCServer(dispatcher: dispatcher, concurrency: concurrency).serve(reader: reader, sink: sink)
         return (sink, summary)
     }
@@ -332,6 +333,33 @@ struct RPCServerTests {
             #"{"jsonrpc":"2.0","id":2,"result":null}"# + "\n",
         ])
         #expect(summary == ServeSummary(end: .endOfInput, lines: 2, oversizeLines: 1))
+    }
+
+    @Test("Long lines parsed as they arrive get the replies they get when buffered whole", arguments: [1, 13, 4096])
+    func streamedLines(chunk: Int) {
+        let matrix = "[" + (0..<40).map { r in "[" + (0..<30).map { "\(r * 30 + $0).5" }.joined(separator: ",") + "]" }.joined(separator: ",") + "]"
+        let lines: [String] = [
+            #"{"jsonrpc":"2.0","id":1,"method":"echo","params":{"m":\#(matrix)}}"#,
+            #"{"jsonrpc":"2.0","id":2,"method":"echo","params":{"m":\#(matrix)}"#,  // unterminated: -32700 at its end
+            String(repeating: " ", count: 3000) + "\r",  // blank
+            #"{"jsonrpc":"2.0","id":3,"method":"echo","params":[\#(matrix), "x"]} "# + String(repeating: "\t", count: 900),
+            #"{"jsonrpc":"2.0","id":4,"method":"echo","params":{"m":\#(matrix)}} x"#,  // trailing garbage
+            #"{"jsonrpc":"2.0","id":5,"method":"echo","params":{"m":\#(matrix)}}"# + String(repeating: " ", count: 9000),  // oversize
+            matrix,  // a batch of arrays: each an invalid request
+            #"{"jsonrpc":"2.0","id":6,"method":"text"}"# + String(repeating: " ", count: 2000),
+            #"{"jsonrpc":"2.0","id":7,"method":"echo","params":{"m":\#(matrix)}}"#,
+        ]
+        let input = lines.joined(separator: "\n")
+        let mode = ServeConcurrency.ordered(maxInFlight: 2, inlineBelow: 0)
+        let (plain, plainSummary) = serve(input, chunk: chunk, concurrency: mode, maxLineBytes: 10_000, dispatcher: RPCDispatcher(handler: TestHandler()))
+        let (streamed, streamedSummary) = serve(
+            input, chunk: chunk, concurrency: mode, maxLineBytes: 10_000, dispatcher: RPCDispatcher(handler: TestHandler()), streamLinesFrom: 100)
+        let same = streamed.lines == plain.lines  // (not printed whole when they differ: the lines are long)
+        #expect(same, "first difference at reply \(Array(zip(streamed.lines, plain.lines)).firstIndex { $0 != $1 } ?? min(streamed.lines.count, plain.lines.count))")
+        #expect(streamedSummary == plainSummary)
+        #expect(plainSummary == ServeSummary(end: .endOfInput, lines: 7, oversizeLines: 1))
+        #expect(plain.lines.count == 8)
+        #expect(plain.lines.first?.hasPrefix(#"{"jsonrpc":"2.0","id":1,"result":{"m":[[0.5,1.5,"#) == true)
     }
 
     @Test("Concurrent: every request answered exactly once before serve returns")
