@@ -6,15 +6,16 @@
 // Measured on an AMD EPYC (Zen 4) at 1 thread, n = 1024/2048 (CPU time, best of 3): 6 × 32 52.1/51.2 GFLOPS, 8 × 24 51.8/50.1, 12 × 16 50.1/48.9, 14 × 16 49.5/48.6, 4 × 48 50.1/49.1.
 //
 // This module is compiled with `-target-cpu skylake-avx512` (F, CD, DQ, BW, VL; see Package.swift). Nothing here may run before
-// `forzium_cpu_has_avx512()` (CForziumCPU: cpuid + xgetbv) has said yes; `SIMDKernels` calls `GemmAVX512.serial`
-// only when its ISA is `.avx512`, chosen once at start-up.
+// `forzium_cpu_has_avx512()` (CForziumCPU: cpuid + xgetbv) has said yes; `SIMDKernels` calls `GemmAVX512.rows` and
+// `GemmAVX512.packB` only when its ISA is `.avx512`, chosen once at start-up.
 //
 // Accumulation order for C[i][j] is exactly that of the AVX2 kernel: within each block of `kc` = 256 values of k
 // (the same `gemmKC`), k ascending with fused multiply–add starting from 0; the block sums are added to C in
 // ascending block order (the first block's sum plus +0.0, so a zero output is +0.0). The tile shape only decides which outputs are computed together, never the order of one
 // output's operations, so both ISAs give bit-identical results (a test checks it).
 
-/// The AVX-512 matmul micro-kernel and its single-threaded driver.
+/// The AVX-512 matmul micro-kernel, its packing and its loop over one packed block of B (the drivers, serial and
+/// threaded, are ForziumKernelsSIMD's, shared with the AVX2 kernel).
 package enum GemmAVX512 {
     /// Rows of C per micro-tile.
     package static let mr = 6
@@ -26,39 +27,6 @@ package enum GemmAVX512 {
     package static let mc = 96
     /// Columns of B per packed block: 256 × 2048 doubles = 4 MiB (L3); a 2048-wide C then packs each A block once.
     package static let nc = 2048
-
-    /// C (m × n, row stride ldc) = A (m × k, row stride lda) · B (k × n, row stride ldb), on the calling thread.
-    /// `k` must be at least 1.
-    package static func serial(
-        m: Int, n: Int, k: Int,
-        a: UnsafePointer<Double>, lda: Int,
-        b: UnsafePointer<Double>, ldb: Int,
-        c: UnsafeMutablePointer<Double>, ldc: Int
-    ) {
-        let ncMax = min(nc, (n + nr - 1) / nr * nr)
-        let kcMax = min(kc, k)
-        let mcMax = min(mc, (m + mr - 1) / mr * mr)
-        let bBytes = kcMax * ncMax * MemoryLayout<Double>.stride
-        let aBytes = kcMax * mcMax * MemoryLayout<Double>.stride
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: bBytes + aBytes, alignment: 64)
-        defer { scratch.deallocate() }
-        let bPack = scratch.bindMemory(to: Double.self, capacity: kcMax * ncMax)
-        let aPack = (scratch + bBytes).bindMemory(to: Double.self, capacity: kcMax * mcMax)
-
-        var jc = 0
-        while jc < n {
-            let ncb = min(nc, n - jc)
-            var pc = 0
-            while pc < k {
-                let kcb = min(kc, k - pc)
-                packB(b + pc * ldb + jc, ldb, kcb, ncb, into: bPack)
-                rows(m: m, nc: ncb, kc: kcb, a: a + pc, lda: lda, bPack: bPack, aPack: aPack, c: c + jc, ldc: ldc,
-                     accumulate: pc > 0)
-                pc += kcb
-            }
-            jc += ncb
-        }
-    }
 
     /// C[0 ..< m][0 ..< nc] (+)= A[0 ..< m][0 ..< kc] · (one packed block of B, kc × nc): packs A `mc` rows at a time
     /// into `aPack` (room for mc × kc) and runs the micro-kernels. `accumulate`: add to C (every k block but the first).

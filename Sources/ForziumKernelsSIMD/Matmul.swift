@@ -1,5 +1,11 @@
 import ForziumJSON
 import ForziumKernelsAVX512
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // Matrix multiply, GotoBLAS/BLIS style (the AVX2 + FMA kernel; the AVX-512 one is ForziumKernelsAVX512):
 //
@@ -153,35 +159,102 @@ func microKernel6x8(
     }
 }
 
-/// C (m × n, row stride ldc) = A (m × k, row stride lda) · B (k × n, row stride ldb), single thread.
-/// `k` must be at least 1.
+/// C (m × n, row stride ldc) = A (m × k, row stride lda) · B (k × n, row stride ldb) on the calling thread, with one
+/// ISA's packing and micro-kernels. `k` must be at least 1.
 func gemmSerial(
-    m: Int, n: Int, k: Int,
+    _ isa: GemmPieces, m: Int, n: Int, k: Int,
     a: UnsafePointer<Double>, lda: Int,
     b: UnsafePointer<Double>, ldb: Int,
     c: UnsafeMutablePointer<Double>, ldc: Int
 ) {
-    let ncMax = min(gemmNC, (n + gemmNR - 1) / gemmNR * gemmNR)
-    let kcMax = min(gemmKC, k)
-    let mcMax = min(gemmMC, (m + gemmMR - 1) / gemmMR * gemmMR)
-    let bBytes = kcMax * ncMax * MemoryLayout<Double>.stride
-    let aBytes = kcMax * mcMax * MemoryLayout<Double>.stride
-    let scratch = UnsafeMutableRawPointer.allocate(byteCount: bBytes + aBytes, alignment: 64)
-    defer { scratch.deallocate() }
-    let bPack = scratch.bindMemory(to: Double.self, capacity: kcMax * ncMax)
-    let aPack = (scratch + bBytes).bindMemory(to: Double.self, capacity: kcMax * mcMax)
+    let ncMax = min(isa.nc, (n + isa.nr - 1) / isa.nr * isa.nr)
+    let kcMax = min(isa.kc, k)
+    let mcMax = min(isa.mc, (m + isa.mr - 1) / isa.mr * isa.mr)
+    let bCount = (kcMax * ncMax + 7) / 8 * 8
+    let scratch = GemmScratchCache.shared.take(bytes: (bCount + kcMax * mcMax) * MemoryLayout<Double>.stride)
+    defer { GemmScratchCache.shared.give(scratch) }
+    let bPack = scratch.pointer.bindMemory(to: Double.self, capacity: bCount + kcMax * mcMax)
+    let aPack = bPack + bCount
 
     var jc = 0
     while jc < n {
-        let nc = min(gemmNC, n - jc)
+        let nc = min(isa.nc, n - jc)
         var pc = 0
         while pc < k {
-            let kc = min(gemmKC, k - pc)
-            packB(b + pc * ldb + jc, ldb, kc, nc, into: bPack)
-            gemmRows(m: m, nc: nc, kc: kc, a: a + pc, lda: lda, bPack: bPack, aPack: aPack, c: c + jc, ldc: ldc, accumulate: pc > 0)
+            let kc = min(isa.kc, k - pc)
+            isa.packB(b + pc * ldb + jc, ldb, kc, nc, bPack)
+            isa.rows(m, nc, kc, a + pc, lda, bPack, aPack, c + jc, ldc, pc > 0)
             pc += kc
         }
         jc += nc
+    }
+}
+
+/// A packing buffer lent by `GemmScratchCache`.
+struct GemmScratchBuffer: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let bytes: Int
+}
+
+/// `free` (the cache's own `free` list hides the C function's name).
+private func releaseMemory(_ p: UnsafeMutableRawPointer) {
+    #if canImport(Glibc)
+    Glibc.free(p)
+    #elseif canImport(Darwin)
+    Darwin.free(p)
+    #endif
+}
+
+/// Packing buffers kept from one matmul to the next. Allocated afresh, a 1024² product's 2 MiB packed-B block is a
+/// new mapping (see `MemoryTuning`: buffers of 1 MiB or more are mapped and unmapped), and the page faults that fill
+/// it cost about as much as the packing itself; kept, the pages stay mapped and warm. Buffers are 2 MiB-aligned
+/// whole multiples of 2 MiB, advised as huge pages (Linux), so a packed block spans one or two TLB entries.
+/// At most `keep` buffers are kept (one per thread that runs a serial product at the same time, plus the shared one),
+/// of at most `maxKeptBytes` each; any others are freed when given back.
+final class GemmScratchCache: Sendable {
+    static let shared = GemmScratchCache()
+    static let granule = 2 << 20
+    let keep = 4
+    let maxKeptBytes = 16 << 20
+    private let free = Mutex<[GemmScratchBuffer]>([])
+
+    /// A buffer of at least `bytes` bytes, 64-byte aligned (2 MiB in fact); give it back with `give`.
+    func take(bytes: Int) -> GemmScratchBuffer {
+        let found: GemmScratchBuffer? = free.withLock { list in
+            // The smallest kept buffer that is large enough.
+            var best: Int?
+            for (i, buffer) in list.enumerated() where buffer.bytes >= bytes {
+                if best == nil || buffer.bytes < list[best!].bytes { best = i }
+            }
+            return best.map { list.remove(at: $0) }
+        }
+        if let found { return found }
+        let size = max(Self.granule, (bytes + Self.granule - 1) / Self.granule * Self.granule)
+        var raw: UnsafeMutableRawPointer?
+        if posix_memalign(&raw, Self.granule, size) != 0 || raw == nil {
+            return GemmScratchBuffer(pointer: UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64), bytes: -bytes)
+        }
+        #if os(Linux)
+        _ = madvise(raw, size, Int32(MADV_HUGEPAGE))
+        #endif
+        return GemmScratchBuffer(pointer: raw!, bytes: size)
+    }
+
+    /// Gives back a buffer from `take`: kept for the next product, or freed.
+    func give(_ buffer: GemmScratchBuffer) {
+        if buffer.bytes < 0 {
+            buffer.pointer.deallocate()
+            return
+        }
+        let evicted: GemmScratchBuffer? = free.withLock { list in
+            if buffer.bytes > maxKeptBytes { return buffer }
+            list.append(buffer)
+            if list.count <= keep { return nil }
+            // Keep the largest buffers: drop the smallest.
+            let smallest = list.indices.min { list[$0].bytes < list[$1].bytes }!
+            return list.remove(at: smallest)
+        }
+        if let evicted { releaseMemory(evicted.pointer) }
     }
 }
 
@@ -220,8 +293,6 @@ func gemmRows(
 struct GemmPieces: Sendable {
     /// Micro-tile rows and columns, and the k-block length (the same for every ISA: it fixes the summation order).
     let mr: Int, nr: Int, kc: Int, mc: Int, nc: Int
-    /// C = A · B on the calling thread (m, n, k, a, lda, b, ldb, c, ldc).
-    let serial: @Sendable (Int, Int, Int, UnsafePointer<Double>, Int, UnsafePointer<Double>, Int, UnsafeMutablePointer<Double>, Int) -> Void
     /// Packs kc × nc of B (b, ldb, kc, nc, out) into nr-wide panels.
     let packB: @Sendable (UnsafePointer<Double>, Int, Int, Int, UnsafeMutablePointer<Double>) -> Void
     /// Rows on a packed B block (m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate).
@@ -230,7 +301,6 @@ struct GemmPieces: Sendable {
 
     static let avx2 = GemmPieces(
         mr: gemmMR, nr: gemmNR, kc: gemmKC, mc: gemmMC, nc: gemmNC,
-        serial: { m, n, k, a, lda, b, ldb, c, ldc in gemmSerial(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc) },
         packB: { b, ldb, kc, nc, out in ForziumKernelsSIMD.packB(b, ldb, kc, nc, into: out) },
         rows: { m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate in
             gemmRows(m: m, nc: nc, kc: kc, a: a, lda: lda, bPack: bPack, aPack: aPack, c: c, ldc: ldc, accumulate: accumulate)
@@ -238,11 +308,25 @@ struct GemmPieces: Sendable {
 
     static let avx512 = GemmPieces(
         mr: GemmAVX512.mr, nr: GemmAVX512.nr, kc: GemmAVX512.kc, mc: GemmAVX512.mc, nc: GemmAVX512.nc,
-        serial: { m, n, k, a, lda, b, ldb, c, ldc in GemmAVX512.serial(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc) },
         packB: { b, ldb, kc, nc, out in GemmAVX512.packB(b, ldb, kc, nc, into: out) },
         rows: { m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate in
             GemmAVX512.rows(m: m, nc: nc, kc: kc, a: a, lda: lda, bPack: bPack, aPack: aPack, c: c, ldc: ldc, accumulate: accumulate)
         })
+}
+
+/// Asks for huge pages on the whole 2 MiB pages inside `bytes` bytes at `p` (Linux; no-op elsewhere or below 4 MiB).
+/// A large product's C is a fresh mapping each time (`MemoryTuning` maps buffers of 1 MiB or more), so every 4 KiB
+/// page of it faults once on its first store: 8192 faults for a 2048² C, several per cent of the product's time on a
+/// virtual machine. A 2 MiB page takes one fault, and C's rows, 16 KiB apart at n = 2048, share TLB entries.
+@inline(__always)
+func adviseHugePages(_ p: UnsafeMutableRawPointer, bytes: Int) {
+    #if os(Linux)
+    let g = GemmScratchCache.granule
+    if bytes < 2 * g { return }
+    let start = (Int(bitPattern: p) + g - 1) / g * g
+    let end = (Int(bitPattern: p) + bytes) / g * g
+    if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, Int32(MADV_HUGEPAGE)) }
+    #endif
 }
 
 /// Scratch pointers handed to the pool's parts.
@@ -266,12 +350,13 @@ extension SIMDKernels {
             c.initialize(repeating: 0, count: m * n)
             return
         }
+        adviseHugePages(UnsafeMutableRawPointer(c), bytes: m * n * MemoryLayout<Double>.stride)
         let isa = gemmPieces
         let mr = isa.mr, nr = isa.nr
         let rowPanels = (m + mr - 1) / mr
         let colPanels = (n + nr - 1) / nr
         if threads == 1 || m * n * k < gemmParallelThreshold || max(rowPanels, colPanels) < 2 {
-            isa.serial(m, n, k, a, k, b, n, c, n)
+            gemmSerial(isa, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n)
             return
         }
         if rowPanels >= 2 * threads {
@@ -280,13 +365,13 @@ extension SIMDKernels {
             // Few rows: column strips; each part owns C[:, j0 ..< j1] and packs all of A for it.
             pool.forEachRange(colPanels, parts: min(threads, colPanels)) { _, panels in
                 let j0 = panels.lowerBound * nr, j1 = min(n, panels.upperBound * nr)
-                isa.serial(m, j1 - j0, k, a, k, b + j0, n, c + j0, n)
+                gemmSerial(isa, m: m, n: j1 - j0, k: k, a: a, lda: k, b: b + j0, ldb: n, c: c + j0, ldc: n)
             }
         } else {
             // Row strips; each part owns C[i0 ..< i1, :] and packs all of B for it.
             pool.forEachRange(rowPanels, parts: min(threads, rowPanels)) { _, panels in
                 let i0 = panels.lowerBound * mr, i1 = min(m, panels.upperBound * mr)
-                isa.serial(i1 - i0, n, k, a + i0 * k, k, b, n, c + i0 * n, n)
+                gemmSerial(isa, m: i1 - i0, n: n, k: k, a: a + i0 * k, lda: k, b: b, ldb: n, c: c + i0 * n, ldc: n)
             }
         }
     }
@@ -305,11 +390,11 @@ extension SIMDKernels {
         let kcMax = min(isa.kc, k)
         let mcMax = min(isa.mc, (m + mr - 1) / mr * mr)
         let aStride = (kcMax * mcMax + 7) / 8 * 8
-        let bytes = (kcMax * ncMax + aStride * parts) * MemoryLayout<Double>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        defer { raw.deallocate() }
-        let bPack = raw.bindMemory(to: Double.self, capacity: kcMax * ncMax + aStride * parts)
-        let scratch = GemmScratch(bPack: bPack, aPacks: bPack + kcMax * ncMax, aPackStride: aStride)
+        let bCount = (kcMax * ncMax + 7) / 8 * 8
+        let buffer = GemmScratchCache.shared.take(bytes: (bCount + aStride * parts) * MemoryLayout<Double>.stride)
+        defer { GemmScratchCache.shared.give(buffer) }
+        let bPack = buffer.pointer.bindMemory(to: Double.self, capacity: bCount + aStride * parts)
+        let scratch = GemmScratch(bPack: bPack, aPacks: bPack + bCount, aPackStride: aStride)
         let rowPanels = (m + mr - 1) / mr
         var jc = 0
         while jc < n {
