@@ -30,10 +30,14 @@ package enum GemmAVX512 {
 
     /// C[0 ..< m][0 ..< nc] (+)= A[0 ..< m][0 ..< kc] · (one packed block of B, kc × nc): packs A `mc` rows at a time
     /// into `aPack` (room for mc × kc) and runs the micro-kernels. `accumulate`: add to C (every k block but the first).
+    /// `check` (the last k block): returns whether any value stored is ±inf or NaN (otherwise returns false), so the
+    /// caller needs no second pass over C to find outputs for the overflow rescue.
     package static func rows(
         m: Int, nc ncb: Int, kc kcb: Int, a: UnsafePointer<Double>, lda: Int, bPack: UnsafePointer<Double>,
-        aPack: UnsafeMutablePointer<Double>, c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool
-    ) {
+        aPack: UnsafeMutablePointer<Double>, c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool, check: Bool
+    ) -> Bool {
+        // Lanes stay +0 while every checked value is finite (x - x = 0); one inf or NaN makes a lane NaN for good.
+        var poison = SIMD8<Double>()
         var ic = 0
         while ic < m {
             let mcb = min(mc, m - ic)
@@ -48,13 +52,14 @@ package enum GemmAVX512 {
                     let nrb = min(nr, ncb - jr)
                     microKernel(
                         kcb, aPanel, bPack + (jr / nr) * kcb * nr,
-                        c + (ic + ir) * ldc + jr, ldc, mrb, nrb, accumulate)
+                        c + (ic + ir) * ldc + jr, ldc, mrb, nrb, accumulate, check, &poison)
                     jr += nr
                 }
                 ir += mr
             }
             ic += mcb
         }
+        return poison.sum().isNaN
     }
 
     /// Packs `kc` rows × `nc` columns of B into `nr`-wide (32) panels (columns past `nc` are zero).
@@ -109,10 +114,12 @@ package enum GemmAVX512 {
     }
 
     /// C[0..<mr][0..<nr] (+)= packed A panel (kc × 6) · packed B panel (kc × 32): 24 ZMM accumulators.
+    /// `check`: adds x - x of every value stored to `poison` (NaN from then on if any was ±inf or NaN).
     @inline(__always)
     static func microKernel(
         _ kc: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>,
-        _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ mrb: Int, _ nrb: Int, _ accumulate: Bool
+        _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ mrb: Int, _ nrb: Int, _ accumulate: Bool,
+        _ check: Bool, _ poison: inout SIMD8<Double>
     ) {
         var c0_0 = SIMD8<Double>(), c0_1 = SIMD8<Double>(), c0_2 = SIMD8<Double>(), c0_3 = SIMD8<Double>()
         var c1_0 = SIMD8<Double>(), c1_1 = SIMD8<Double>(), c1_2 = SIMD8<Double>(), c1_3 = SIMD8<Double>()
@@ -143,27 +150,31 @@ package enum GemmAVX512 {
             bp += nr * MemoryLayout<Double>.stride
         }
         if mrb == mr && nrb == nr {
-            @inline(__always) func put(_ row: Int, _ x0: SIMD8<Double>, _ x1: SIMD8<Double>, _ x2: SIMD8<Double>, _ x3: SIMD8<Double>) {
+            @inline(__always) func put(_ row: Int, _ x0: SIMD8<Double>, _ x1: SIMD8<Double>, _ x2: SIMD8<Double>, _ x3: SIMD8<Double>) -> SIMD8<Double> {
                 let p = UnsafeMutableRawPointer(c + row * ldc)
+                let y0, y1, y2, y3: SIMD8<Double>
                 if accumulate {
-                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 0, as: SIMD8<Double>.self) + x0, toByteOffset: 0, as: SIMD8<Double>.self)
-                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self) + x1, toByteOffset: 64, as: SIMD8<Double>.self)
-                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 128, as: SIMD8<Double>.self) + x2, toByteOffset: 128, as: SIMD8<Double>.self)
-                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 192, as: SIMD8<Double>.self) + x3, toByteOffset: 192, as: SIMD8<Double>.self)
+                    y0 = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 0, as: SIMD8<Double>.self) + x0
+                    y1 = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self) + x1
+                    y2 = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 128, as: SIMD8<Double>.self) + x2
+                    y3 = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 192, as: SIMD8<Double>.self) + x3
                 } else {
                     // `+ 0`: a zero output is +0.0 (the signed-zero rule; see ForziumKernelsSIMD/Matmul.swift).
-                    p.storeBytes(of: x0 + SIMD8<Double>(), toByteOffset: 0, as: SIMD8<Double>.self)
-                    p.storeBytes(of: x1 + SIMD8<Double>(), toByteOffset: 64, as: SIMD8<Double>.self)
-                    p.storeBytes(of: x2 + SIMD8<Double>(), toByteOffset: 128, as: SIMD8<Double>.self)
-                    p.storeBytes(of: x3 + SIMD8<Double>(), toByteOffset: 192, as: SIMD8<Double>.self)
+                    y0 = x0 + SIMD8<Double>(); y1 = x1 + SIMD8<Double>(); y2 = x2 + SIMD8<Double>(); y3 = x3 + SIMD8<Double>()
                 }
+                p.storeBytes(of: y0, toByteOffset: 0, as: SIMD8<Double>.self)
+                p.storeBytes(of: y1, toByteOffset: 64, as: SIMD8<Double>.self)
+                p.storeBytes(of: y2, toByteOffset: 128, as: SIMD8<Double>.self)
+                p.storeBytes(of: y3, toByteOffset: 192, as: SIMD8<Double>.self)
+                return ((y0 - y0) + (y1 - y1)) + ((y2 - y2) + (y3 - y3))
             }
-            put(0, c0_0, c0_1, c0_2, c0_3)
-            put(1, c1_0, c1_1, c1_2, c1_3)
-            put(2, c2_0, c2_1, c2_2, c2_3)
-            put(3, c3_0, c3_1, c3_2, c3_3)
-            put(4, c4_0, c4_1, c4_2, c4_3)
-            put(5, c5_0, c5_1, c5_2, c5_3)
+            let r0 = put(0, c0_0, c0_1, c0_2, c0_3)
+            let r1 = put(1, c1_0, c1_1, c1_2, c1_3)
+            let r2 = put(2, c2_0, c2_1, c2_2, c2_3)
+            let r3 = put(3, c3_0, c3_1, c3_2, c3_3)
+            let r4 = put(4, c4_0, c4_1, c4_2, c4_3)
+            let r5 = put(5, c5_0, c5_1, c5_2, c5_3)
+            if check { poison += ((r0 + r1) + (r2 + r3)) + (r4 + r5) }
         } else {
             // Edge tile: spill the accumulators, copy the part that lies inside C.
             withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 24) { tile in
@@ -174,12 +185,16 @@ package enum GemmAVX512 {
                 tile[16] = c4_0; tile[17] = c4_1; tile[18] = c4_2; tile[19] = c4_3
                 tile[20] = c5_0; tile[21] = c5_1; tile[22] = c5_2; tile[23] = c5_3
                 let t = UnsafeRawPointer(tile.baseAddress!).assumingMemoryBound(to: Double.self)
+                var finite = true
                 for r in 0..<mrb {
                     let row = c + r * ldc
                     for q in 0..<nrb {
-                        row[q] = accumulate ? row[q] + t[r * nr + q] : t[r * nr + q] + 0
+                        let y = accumulate ? row[q] + t[r * nr + q] : t[r * nr + q] + 0
+                        row[q] = y
+                        finite = finite && y.isFinite
                     }
                 }
+                if check && !finite { poison[0] = .nan }
             }
         }
     }

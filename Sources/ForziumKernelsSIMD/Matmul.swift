@@ -94,10 +94,12 @@ func packA(_ a: UnsafePointer<Double>, _ lda: Int, _ mc: Int, _ kc: Int, into ou
 }
 
 /// C[0..<mr][0..<nr] (+)= packed A panel (kc × 6) · packed B panel (kc × 8).
+/// `check`: adds x - x of every value stored to `poison` (NaN from then on if any was ±inf or NaN).
 @inline(__always)
 func microKernel6x8(
     _ kc: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>,
-    _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ mr: Int, _ nr: Int, _ accumulate: Bool
+    _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ mr: Int, _ nr: Int, _ accumulate: Bool,
+    _ check: Bool, _ poison: inout SIMD4<Double>
 ) {
     var c00 = SIMD4<Double>(), c01 = SIMD4<Double>()
     var c10 = SIMD4<Double>(), c11 = SIMD4<Double>()
@@ -126,22 +128,25 @@ func microKernel6x8(
         bp += gemmNR * MemoryLayout<Double>.stride
     }
     if mr == gemmMR && nr == gemmNR {
-        @inline(__always) func put(_ row: Int, _ lo: SIMD4<Double>, _ hi: SIMD4<Double>) {
+        @inline(__always) func put(_ row: Int, _ lo: SIMD4<Double>, _ hi: SIMD4<Double>) -> SIMD4<Double> {
             let p = UnsafeMutableRawPointer(c + row * ldc)
+            let yLo, yHi: SIMD4<Double>
             if accumulate {
-                let oldLo = UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
-                let oldHi = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 32, as: SIMD4<Double>.self)
-                p.storeBytes(of: oldLo + lo, as: SIMD4<Double>.self)
-                p.storeBytes(of: oldHi + hi, toByteOffset: 32, as: SIMD4<Double>.self)
+                yLo = UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self) + lo
+                yHi = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 32, as: SIMD4<Double>.self) + hi
             } else {
                 // `+ 0` turns a -0.0 block sum into +0.0 (the signed-zero rule: a zero output is +0.0, as the
                 // unfused reference that starts from +0.0 gives); every other value is unchanged.
-                p.storeBytes(of: lo + SIMD4<Double>(), as: SIMD4<Double>.self)
-                p.storeBytes(of: hi + SIMD4<Double>(), toByteOffset: 32, as: SIMD4<Double>.self)
+                yLo = lo + SIMD4<Double>()
+                yHi = hi + SIMD4<Double>()
             }
+            p.storeBytes(of: yLo, as: SIMD4<Double>.self)
+            p.storeBytes(of: yHi, toByteOffset: 32, as: SIMD4<Double>.self)
+            return (yLo - yLo) + (yHi - yHi)
         }
-        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
-        put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
+        let r0 = put(0, c00, c01), r1 = put(1, c10, c11), r2 = put(2, c20, c21)
+        let r3 = put(3, c30, c31), r4 = put(4, c40, c41), r5 = put(5, c50, c51)
+        if check { poison += ((r0 + r1) + (r2 + r3)) + (r4 + r5) }
     } else {
         // Edge tile: spill the accumulators, copy the part that lies inside C.
         withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 12) { tile in
@@ -149,24 +154,28 @@ func microKernel6x8(
             tile[4] = c20; tile[5] = c21; tile[6] = c30; tile[7] = c31
             tile[8] = c40; tile[9] = c41; tile[10] = c50; tile[11] = c51
             let t = UnsafeRawPointer(tile.baseAddress!).assumingMemoryBound(to: Double.self)
+            var finite = true
             for r in 0..<mr {
                 let row = c + r * ldc
                 for q in 0..<nr {
-                    row[q] = accumulate ? row[q] + t[r * gemmNR + q] : t[r * gemmNR + q] + 0
+                    let y = accumulate ? row[q] + t[r * gemmNR + q] : t[r * gemmNR + q] + 0
+                    row[q] = y
+                    finite = finite && y.isFinite
                 }
             }
+            if check && !finite { poison[0] = .nan }
         }
     }
 }
 
 /// C (m × n, row stride ldc) = A (m × k, row stride lda) · B (k × n, row stride ldb) on the calling thread, with one
-/// ISA's packing and micro-kernels. `k` must be at least 1.
+/// ISA's packing and micro-kernels. `k` must be at least 1. Returns whether any output is ±inf or NaN.
 func gemmSerial(
     _ isa: GemmPieces, m: Int, n: Int, k: Int,
     a: UnsafePointer<Double>, lda: Int,
     b: UnsafePointer<Double>, ldb: Int,
     c: UnsafeMutablePointer<Double>, ldc: Int
-) {
+) -> Bool {
     let ncMax = min(isa.nc, (n + isa.nr - 1) / isa.nr * isa.nr)
     let kcMax = min(isa.kc, k)
     let mcMax = min(isa.mc, (m + isa.mr - 1) / isa.mr * isa.mr)
@@ -176,6 +185,7 @@ func gemmSerial(
     let bPack = scratch.pointer.bindMemory(to: Double.self, capacity: bCount + kcMax * mcMax)
     let aPack = bPack + bCount
 
+    var nonFinite = false
     var jc = 0
     while jc < n {
         let nc = min(isa.nc, n - jc)
@@ -183,11 +193,12 @@ func gemmSerial(
         while pc < k {
             let kc = min(isa.kc, k - pc)
             isa.packB(b + pc * ldb + jc, ldb, kc, nc, bPack)
-            isa.rows(m, nc, kc, a + pc, lda, bPack, aPack, c + jc, ldc, pc > 0)
+            if isa.rows(m, nc, kc, a + pc, lda, bPack, aPack, c + jc, ldc, pc > 0, pc + kc == k) { nonFinite = true }
             pc += kc
         }
         jc += nc
     }
+    return nonFinite
 }
 
 /// A packing buffer lent by `GemmScratchCache`.
@@ -260,10 +271,12 @@ final class GemmScratchCache: Sendable {
 
 /// C[0 ..< m][0 ..< nc] (+)= A[0 ..< m][0 ..< kc] · (one packed block of B, kc × nc): packs A `MC` rows at a time into
 /// `aPack` (room for MC × KC) and runs the micro-kernels. `accumulate`: add to C (every k block but the first).
+/// `check` (the last k block): returns whether any value stored is ±inf or NaN (otherwise returns false).
 func gemmRows(
     m: Int, nc: Int, kc: Int, a: UnsafePointer<Double>, lda: Int, bPack: UnsafePointer<Double>,
-    aPack: UnsafeMutablePointer<Double>, c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool
-) {
+    aPack: UnsafeMutablePointer<Double>, c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool, check: Bool
+) -> Bool {
+    var poison = SIMD4<Double>()
     var ic = 0
     while ic < m {
         let mc = min(gemmMC, m - ic)
@@ -277,13 +290,14 @@ func gemmRows(
                 let nr = min(gemmNR, nc - jr)
                 microKernel6x8(
                     kc, aPanel, bPack + (jr / gemmNR) * kc * gemmNR,
-                    c + (ic + ir) * ldc + jr, ldc, mr, nr, accumulate)
+                    c + (ic + ir) * ldc + jr, ldc, mr, nr, accumulate, check, &poison)
                 jr += gemmNR
             }
             ir += gemmMR
         }
         ic += mc
     }
+    return poison.sum().isNaN
 }
 
 /// Below this many multiply–adds (m·n·k) the matmul stays on the calling thread.
@@ -295,22 +309,24 @@ struct GemmPieces: Sendable {
     let mr: Int, nr: Int, kc: Int, mc: Int, nc: Int
     /// Packs kc × nc of B (b, ldb, kc, nc, out) into nr-wide panels.
     let packB: @Sendable (UnsafePointer<Double>, Int, Int, Int, UnsafeMutablePointer<Double>) -> Void
-    /// Rows on a packed B block (m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate).
+    /// Rows on a packed B block (m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate, check); with `check` (last k
+    /// block), whether a value stored is ±inf or NaN.
     let rows: @Sendable (Int, Int, Int, UnsafePointer<Double>, Int, UnsafePointer<Double>, UnsafeMutablePointer<Double>,
-               UnsafeMutablePointer<Double>, Int, Bool) -> Void
+               UnsafeMutablePointer<Double>, Int, Bool, Bool) -> Bool
 
     static let avx2 = GemmPieces(
         mr: gemmMR, nr: gemmNR, kc: gemmKC, mc: gemmMC, nc: gemmNC,
         packB: { b, ldb, kc, nc, out in ForziumKernelsSIMD.packB(b, ldb, kc, nc, into: out) },
-        rows: { m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate in
-            gemmRows(m: m, nc: nc, kc: kc, a: a, lda: lda, bPack: bPack, aPack: aPack, c: c, ldc: ldc, accumulate: accumulate)
+        rows: { m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate, check in
+            gemmRows(m: m, nc: nc, kc: kc, a: a, lda: lda, bPack: bPack, aPack: aPack, c: c, ldc: ldc, accumulate: accumulate, check: check)
         })
 
     static let avx512 = GemmPieces(
         mr: GemmAVX512.mr, nr: GemmAVX512.nr, kc: GemmAVX512.kc, mc: GemmAVX512.mc, nc: GemmAVX512.nc,
         packB: { b, ldb, kc, nc, out in GemmAVX512.packB(b, ldb, kc, nc, into: out) },
-        rows: { m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate in
-            GemmAVX512.rows(m: m, nc: nc, kc: kc, a: a, lda: lda, bPack: bPack, aPack: aPack, c: c, ldc: ldc, accumulate: accumulate)
+        rows: { m, nc, kc, a, lda, bPack, aPack, c, ldc, accumulate, check in
+            GemmAVX512.rows(m: m, nc: nc, kc: kc, a: a, lda: lda, bPack: bPack, aPack: aPack, c: c, ldc: ldc,
+                            accumulate: accumulate, check: check)
         })
 }
 
@@ -344,11 +360,12 @@ extension SIMDKernels {
         }
     }
 
-    /// C = A · B with the threads of the pool.
-    func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) {
+    /// C = A · B with the threads of the pool. Returns whether any output is ±inf or NaN (found as the outputs are
+    /// stored, so the overflow rescue needs no pass over C when there is none).
+    func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) -> Bool {
         if k == 0 {
             c.initialize(repeating: 0, count: m * n)
-            return
+            return false
         }
         adviseHugePages(UnsafeMutableRawPointer(c), bytes: m * n * MemoryLayout<Double>.stride)
         let isa = gemmPieces
@@ -356,23 +373,28 @@ extension SIMDKernels {
         let rowPanels = (m + mr - 1) / mr
         let colPanels = (n + nr - 1) / nr
         if threads == 1 || m * n * k < gemmParallelThreshold || max(rowPanels, colPanels) < 2 {
-            gemmSerial(isa, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n)
-            return
+            return gemmSerial(isa, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n)
         }
         if rowPanels >= 2 * threads {
-            gemmSharedB(m: m, n: n, k: k, a: a, b: b, c: c, isa: isa, parts: threads)
-        } else if colPanels >= rowPanels {
-            // Few rows: column strips; each part owns C[:, j0 ..< j1] and packs all of A for it.
-            pool.forEachRange(colPanels, parts: min(threads, colPanels)) { _, panels in
-                let j0 = panels.lowerBound * nr, j1 = min(n, panels.upperBound * nr)
-                gemmSerial(isa, m: m, n: j1 - j0, k: k, a: a, lda: k, b: b + j0, ldb: n, c: c + j0, ldc: n)
+            return gemmSharedB(m: m, n: n, k: k, a: a, b: b, c: c, isa: isa, parts: threads)
+        }
+        // One flag per part (each part writes only its own; the join orders the writes before the reads).
+        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: threads) { flags in
+            flags.initialize(repeating: false)
+            if colPanels >= rowPanels {
+                // Few rows: column strips; each part owns C[:, j0 ..< j1] and packs all of A for it.
+                pool.forEachRange(colPanels, parts: min(threads, colPanels)) { part, panels in
+                    let j0 = panels.lowerBound * nr, j1 = min(n, panels.upperBound * nr)
+                    flags[part] = gemmSerial(isa, m: m, n: j1 - j0, k: k, a: a, lda: k, b: b + j0, ldb: n, c: c + j0, ldc: n)
+                }
+            } else {
+                // Row strips; each part owns C[i0 ..< i1, :] and packs all of B for it.
+                pool.forEachRange(rowPanels, parts: min(threads, rowPanels)) { part, panels in
+                    let i0 = panels.lowerBound * mr, i1 = min(m, panels.upperBound * mr)
+                    flags[part] = gemmSerial(isa, m: i1 - i0, n: n, k: k, a: a + i0 * k, lda: k, b: b, ldb: n, c: c + i0 * n, ldc: n)
+                }
             }
-        } else {
-            // Row strips; each part owns C[i0 ..< i1, :] and packs all of B for it.
-            pool.forEachRange(rowPanels, parts: min(threads, rowPanels)) { _, panels in
-                let i0 = panels.lowerBound * mr, i1 = min(m, panels.upperBound * mr)
-                gemmSerial(isa, m: i1 - i0, n: n, k: k, a: a + i0 * k, lda: k, b: b, ldb: n, c: c + i0 * n, ldc: n)
-            }
+            return flags.contains(true)
         }
     }
 
@@ -384,7 +406,7 @@ extension SIMDKernels {
     func gemmSharedB(
         m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>,
         isa: GemmPieces, parts: Int
-    ) {
+    ) -> Bool {
         let mr = isa.mr, nr = isa.nr
         let ncMax = min(isa.nc, (n + nr - 1) / nr * nr)
         let kcMax = min(isa.kc, k)
@@ -396,6 +418,9 @@ extension SIMDKernels {
         let bPack = buffer.pointer.bindMemory(to: Double.self, capacity: bCount + aStride * parts)
         let scratch = GemmScratch(bPack: bPack, aPacks: bPack + bCount, aPackStride: aStride)
         let rowPanels = (m + mr - 1) / mr
+        let flags = UnsafeMutableBufferPointer<Bool>.allocate(capacity: parts)
+        flags.initialize(repeating: false)
+        defer { flags.deallocate() }
         var jc = 0
         while jc < n {
             let nc = min(isa.nc, n - jc)
@@ -410,12 +435,15 @@ extension SIMDKernels {
                 }
                 pool.forEachRange(rowPanels, parts: parts) { part, panels in
                     let i0 = panels.lowerBound * mr, i1 = min(m, panels.upperBound * mr)
-                    isa.rows(i1 - i0, nc, kc, a + i0 * k + pc, k, scratch.bPack,
-                             scratch.aPacks + part * scratch.aPackStride, c + i0 * n + jc, n, pc > 0)
+                    if isa.rows(i1 - i0, nc, kc, a + i0 * k + pc, k, scratch.bPack,
+                                scratch.aPacks + part * scratch.aPackStride, c + i0 * n + jc, n, pc > 0, pc + kc == k) {
+                        flags[part] = true
+                    }
                 }
                 pc += kc
             }
             jc += nc
         }
+        return flags.contains(true)
     }
 }
