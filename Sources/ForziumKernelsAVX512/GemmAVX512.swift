@@ -63,29 +63,38 @@ package enum GemmAVX512 {
     }
 
     /// Packs `kc` rows × `nc` columns of B into `nr`-wide (32) panels (columns past `nc` are zero).
+    /// Eight rows of B at a time, each read left to right across all full panels: eight sequential streams the
+    /// hardware prefetcher follows (panel by panel, the reads would jump a whole row of B, 16 KiB at n = 2048, at
+    /// every step, and prefetchers stop at page boundaries).
     package static func packB(_ b: UnsafePointer<Double>, _ ldb: Int, _ kc: Int, _ nc: Int, into out: UnsafeMutablePointer<Double>) {
-        var dst = out
-        var j = 0
-        while j < nc {
-            let width = min(nr, nc - j)
-            var src = b + j
-            if width == nr {
-                for _ in 0..<kc {
-                    for v in 0..<nr / 8 {
+        let fullPanels = nc / nr
+        let panelSize = kc * nr
+        var k0 = 0
+        while k0 < kc {
+            let rows = min(8, kc - k0)
+            for p in 0 ..< fullPanels {
+                var src = b + k0 * ldb + p * nr
+                var dst = out + p * panelSize + k0 * nr
+                for _ in 0 ..< rows {
+                    for v in 0 ..< nr / 8 {
                         let x = UnsafeRawPointer(src + 8 * v).loadUnaligned(as: SIMD8<Double>.self)
                         UnsafeMutableRawPointer(dst + 8 * v).storeBytes(of: x, as: SIMD8<Double>.self)
                     }
                     src += ldb
                     dst += nr
                 }
-            } else {
-                for _ in 0..<kc {
-                    for q in 0..<nr { dst[q] = q < width ? src[q] : 0 }
-                    src += ldb
-                    dst += nr
-                }
             }
-            j += nr
+            k0 += rows
+        }
+        let width = nc - fullPanels * nr
+        if width > 0 {
+            var src = b + fullPanels * nr
+            var dst = out + fullPanels * panelSize
+            for _ in 0 ..< kc {
+                for q in 0 ..< nr { dst[q] = q < width ? src[q] : 0 }
+                src += ldb
+                dst += nr
+            }
         }
     }
 

@@ -38,16 +38,19 @@ import Darwin
 @usableFromInline let gemmNC = 2048
 
 /// Packs `kc` rows × `nc` columns of B (row stride `ldb`) into 8-wide panels: panel p holds, for each k,
-/// the 8 values B[k][8p ..< 8p+8] contiguously; columns past `nc` are zero.
+/// the 8 values B[k][8p ..< 8p+8] contiguously; columns past `nc` are zero. Eight rows of B at a time, each read left
+/// to right across all full panels (sequential streams for the prefetcher; see `GemmAVX512.packB`).
 @inline(__always)
 func packB(_ b: UnsafePointer<Double>, _ ldb: Int, _ kc: Int, _ nc: Int, into out: UnsafeMutablePointer<Double>) {
-    var dst = out
-    var j = 0
-    while j < nc {
-        let width = min(gemmNR, nc - j)
-        var src = b + j
-        if width == gemmNR {
-            for _ in 0..<kc {
+    let fullPanels = nc / gemmNR
+    let panelSize = kc * gemmNR
+    var k0 = 0
+    while k0 < kc {
+        let rows = min(8, kc - k0)
+        for p in 0 ..< fullPanels {
+            var src = b + k0 * ldb + p * gemmNR
+            var dst = out + p * panelSize + k0 * gemmNR
+            for _ in 0 ..< rows {
                 let lo = UnsafeRawPointer(src).loadUnaligned(as: SIMD4<Double>.self)
                 let hi = UnsafeRawPointer(src + 4).loadUnaligned(as: SIMD4<Double>.self)
                 UnsafeMutableRawPointer(dst).storeBytes(of: lo, as: SIMD4<Double>.self)
@@ -55,14 +58,18 @@ func packB(_ b: UnsafePointer<Double>, _ ldb: Int, _ kc: Int, _ nc: Int, into ou
                 src += ldb
                 dst += gemmNR
             }
-        } else {
-            for _ in 0..<kc {
-                for q in 0..<gemmNR { dst[q] = q < width ? src[q] : 0 }
-                src += ldb
-                dst += gemmNR
-            }
         }
-        j += gemmNR
+        k0 += rows
+    }
+    let width = nc - fullPanels * gemmNR
+    if width > 0 {
+        var src = b + fullPanels * gemmNR
+        var dst = out + fullPanels * panelSize
+        for _ in 0 ..< kc {
+            for q in 0 ..< gemmNR { dst[q] = q < width ? src[q] : 0 }
+            src += ldb
+            dst += gemmNR
+        }
     }
 }
 
