@@ -383,7 +383,11 @@ extension SIMDKernels {
             return gemmSerial(isa, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n)
         }
         if rowPanels >= 2 * threads {
-            return gemmSharedB(m: m, n: n, k: k, a: a, b: b, c: c, isa: isa, parts: threads)
+            // More parts than threads, claimed as threads come free: on a shared machine a thread that loses its core
+            // for a while no longer holds the other at the end of every k block; on a quiet one each thread still
+            // takes the same number of equal parts. At least 16 row panels (one 96-row A block) per part.
+            let parts = min(4 * threads, max(threads, rowPanels / 16))
+            return gemmSharedB(m: m, n: n, k: k, a: a, b: b, c: c, isa: isa, parts: parts)
         }
         // One flag per part (each part writes only its own; the join orders the writes before the reads).
         return withUnsafeTemporaryAllocation(of: Bool.self, capacity: threads) { flags in
@@ -407,7 +411,8 @@ extension SIMDKernels {
 
     /// The parts share each packed block of B: for every (column block, k block) they first pack disjoint panels of
     /// it, then each runs its own rows of C on the whole block (two fork–joins per block, no barrier inside a job, so
-    /// it is also correct when the pool runs the parts one after another). B is packed once instead of once per part.
+    /// it is also correct when the pool runs the parts one after another). Each part has its own packed-A buffer, so
+    /// `parts` may exceed the pool's threads. B is packed once instead of once per part.
     /// Each output is still summed in the same order (k blocks of `kc`, ascending), so the result is bit-identical to
     /// the single-thread one.
     func gemmSharedB(
