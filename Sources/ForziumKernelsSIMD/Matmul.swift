@@ -227,13 +227,14 @@ private func releaseMemory(_ p: UnsafeMutableRawPointer) {
 /// new mapping (see `MemoryTuning`: buffers of 1 MiB or more are mapped and unmapped), and the page faults that fill
 /// it cost about as much as the packing itself; kept, the pages stay mapped and warm. Buffers are 2 MiB-aligned
 /// whole multiples of 2 MiB, advised as huge pages (Linux), so a packed block spans one or two TLB entries.
-/// At most `keep` buffers are kept (one per thread that runs a serial product at the same time, plus the shared one),
-/// of at most `maxKeptBytes` each; any others are freed when given back.
+/// At most `keep` buffers are kept (one per thread of a two-thread product split in strips; a shared-B product takes
+/// one), of at most `maxKeptBytes` each, so an idle process holds at most 16 MiB of them (6 MiB after 2048² products
+/// on two threads); any others are freed when given back.
 final class GemmScratchCache: Sendable {
     static let shared = GemmScratchCache()
     static let granule = 2 << 20
-    let keep = 4
-    let maxKeptBytes = 16 << 20
+    let keep = 2
+    let maxKeptBytes = 8 << 20
     private let free = Mutex<[GemmScratchBuffer]>([])
 
     /// A buffer of at least `bytes` bytes, 64-byte aligned (2 MiB in fact); give it back with `give`.
