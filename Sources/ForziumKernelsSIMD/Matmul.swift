@@ -15,12 +15,14 @@ import Darwin
 //       for ic in rows of C, MC at a time         (A block: MC × KC, packed, lives in L2)
 //         pack A[ic ..< ic+MC, pc ..< pc+KC] into 6-tall panels (zero padded)
 //         for ir in 6-row panels                   (A micro-panel: 6 × KC = 12 KiB, stays in L1)
-//           for jr in 8-column panels              (B micro-panels stream from L2)
+//           for jr in 8-column panels              (B micro-panels stream from L2, or L3 for NC > 512)
 //             6 × 8 micro-kernel: 12 SIMD4<Double> accumulators, one FMA per (row, half) per k
 //
 // (Keeping the A micro-panel in L1 and streaming B, rather than the other way round, took this kernel from 42 to
 // 51 GFLOPS per core at n = 1024 and 2048 on an AMD EPYC (Zen 4), level with OpenBLAS's Haswell kernels there; NC =
-// 2048 packs each A block once for products up to 2048 wide.)
+// 2048 packs each A block once for products up to 2048 wide. A B block small enough for L2 was measured and is
+// slower, because A is then re-read and re-packed n / NC times: AVX-512 at n = 2048, one core, NC = 256 / 384 / 512 /
+// 768 / 2048 gave 48.1 / 49.5 / 50.1 / 50.6 / 51.9 GFLOPS.)
 //
 // Accumulation order for C[i][j]: within each KC block, k ascending with fused multiply–add, starting from 0;
 // the block sums are then added to C in ascending block order; the first block's sum is stored plus +0.0, so a zero
@@ -28,8 +30,14 @@ import Darwin
 // gives +0.0). So |Δ| versus any other summation order is
 // bounded by k·ε·Σ|a||b| (ε = 2⁻⁵²), the tolerance the tests and the differential tests use.
 //
-// Threads: C is cut into rectangles (column strips, or row strips when C is tall and narrow), one per
-// thread; each thread packs its own panels and writes only its own part of C, so there are no barriers.
+// Threads: when C has at least two 6-row panels per thread, the threads share each packed block of B and split C's
+// rows into equal parts claimed as threads come free (`gemmSharedB`); otherwise C is cut into column strips (or row
+// strips when it is tall and narrow), one per thread, each packing its own panels. Either way each output is computed
+// by one thread in the same order, so results do not depend on the thread count.
+//
+// Memory: packing buffers are kept between products (`GemmScratchCache`); a C of 4 MiB or more is advised as huge
+// pages, a smaller one is mapped part by part before its first stores (shared-B path), and the last k block reports non-finite
+// outputs as it stores them, so no pass over C is made after the product unless the overflow rescue has work.
 
 @usableFromInline let gemmMR = 6
 @usableFromInline let gemmNR = 8
@@ -353,6 +361,17 @@ func adviseHugePages(_ p: UnsafeMutableRawPointer, bytes: Int) {
     #endif
 }
 
+/// Maps the pages of `bytes` bytes at `p` ready for writing in one call (Linux 5.14+ `MADV_POPULATE_WRITE`; a no-op
+/// where it is missing), instead of one page fault per 4 KiB page on the first stores.
+@inline(__always)
+func prefaultForWriting(_ p: UnsafeMutableRawPointer, bytes: Int) {
+    #if os(Linux)
+    let start = Int(bitPattern: p) & ~4095
+    let end = (Int(bitPattern: p) + bytes + 4095) & ~4095
+    _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, 23)
+    #endif
+}
+
 /// Scratch pointers handed to the pool's parts.
 private struct GemmScratch: @unchecked Sendable {
     let bPack: UnsafeMutablePointer<Double>
@@ -386,8 +405,9 @@ extension SIMDKernels {
         if rowPanels >= 2 * threads {
             // More parts than threads, claimed as threads come free: on a shared machine a thread that loses its core
             // for a while no longer holds the other at the end of every k block; on a quiet one each thread still
-            // takes the same number of equal parts. At least 16 row panels (one 96-row A block) per part.
-            let parts = min(4 * threads, max(threads, rowPanels / 16))
+            // takes the same number of equal parts (so the count is a multiple of the threads: 5 parts on 2 threads
+            // would leave one thread idle for a fifth of every block). At least 16 row panels (one 96-row A block) per part.
+            let parts = threads * max(1, min(4, rowPanels / (16 * threads)))
             return gemmSharedB(m: m, n: n, k: k, a: a, b: b, c: c, isa: isa, parts: parts)
         }
         // One flag per part (each part writes only its own; the join orders the writes before the reads).
@@ -431,6 +451,9 @@ extension SIMDKernels {
         let bPack = buffer.pointer.bindMemory(to: Double.self, capacity: bCount + aStride * parts)
         let scratch = GemmScratch(bPack: bPack, aPacks: bPack + bCount, aPackStride: aStride)
         let rowPanels = (m + mr - 1) / mr
+        // A C too small for huge pages (under 4 MiB: n = 512 is 2 MiB) is mapped by each part for its own rows in one
+        // call before its first stores (2-5 % faster at n = 512 on this VM than 4 KiB page faults one by one).
+        let populate = m * n * MemoryLayout<Double>.stride < 2 * GemmScratchCache.granule
         let flags = UnsafeMutableBufferPointer<Bool>.allocate(capacity: parts)
         flags.initialize(repeating: false)
         defer { flags.deallocate() }
@@ -448,6 +471,9 @@ extension SIMDKernels {
                 }
                 pool.forEachRange(rowPanels, parts: parts) { part, panels in
                     let i0 = panels.lowerBound * mr, i1 = min(m, panels.upperBound * mr)
+                    if populate && jc == 0 && pc == 0 {
+                        prefaultForWriting(UnsafeMutableRawPointer(c + i0 * n), bytes: (i1 - i0) * n * MemoryLayout<Double>.stride)
+                    }
                     if isa.rows(i1 - i0, nc, kc, a + i0 * k + pc, k, scratch.bPack,
                                 scratch.aPacks + part * scratch.aPackStride, c + i0 * n + jc, n, pc > 0, pc + kc == k) {
                         flags[part] = true
