@@ -6,15 +6,16 @@
 // Measured on an AMD EPYC (Zen 4) at 1 thread, n = 1024/2048 (CPU time, best of 3): 6 × 32 52.1/51.2 GFLOPS, 8 × 24 51.8/50.1, 12 × 16 50.1/48.9, 14 × 16 49.5/48.6, 4 × 48 50.1/49.1.
 //
 // This module is compiled with `-target-cpu skylake-avx512` (F, CD, DQ, BW, VL; see Package.swift). Nothing here may run before
-// `forzium_cpu_has_avx512()` (CForziumCPU: cpuid + xgetbv) has said yes; `SIMDKernels` calls `GemmAVX512.serial`
-// only when its ISA is `.avx512`, chosen once at start-up.
+// `forzium_cpu_has_avx512()` (CForziumCPU: cpuid + xgetbv) has said yes; `SIMDKernels` calls `GemmAVX512.rows` and
+// `GemmAVX512.packB` only when its ISA is `.avx512`, chosen once at start-up.
 //
 // Accumulation order for C[i][j] is exactly that of the AVX2 kernel: within each block of `kc` = 256 values of k
 // (the same `gemmKC`), k ascending with fused multiply–add starting from 0; the block sums are added to C in
 // ascending block order (the first block's sum plus +0.0, so a zero output is +0.0). The tile shape only decides which outputs are computed together, never the order of one
 // output's operations, so both ISAs give bit-identical results (a test checks it).
 
-/// The AVX-512 matmul micro-kernel and its single-threaded driver.
+/// The AVX-512 matmul micro-kernel, its packing and its loop over one packed block of B (the drivers, serial and
+/// threaded, are ForziumKernelsSIMD's, shared with the AVX2 kernel).
 package enum GemmAVX512 {
     /// Rows of C per micro-tile.
     package static let mr = 6
@@ -27,45 +28,16 @@ package enum GemmAVX512 {
     /// Columns of B per packed block: 256 × 2048 doubles = 4 MiB (L3); a 2048-wide C then packs each A block once.
     package static let nc = 2048
 
-    /// C (m × n, row stride ldc) = A (m × k, row stride lda) · B (k × n, row stride ldb), on the calling thread.
-    /// `k` must be at least 1.
-    package static func serial(
-        m: Int, n: Int, k: Int,
-        a: UnsafePointer<Double>, lda: Int,
-        b: UnsafePointer<Double>, ldb: Int,
-        c: UnsafeMutablePointer<Double>, ldc: Int
-    ) {
-        let ncMax = min(nc, (n + nr - 1) / nr * nr)
-        let kcMax = min(kc, k)
-        let mcMax = min(mc, (m + mr - 1) / mr * mr)
-        let bBytes = kcMax * ncMax * MemoryLayout<Double>.stride
-        let aBytes = kcMax * mcMax * MemoryLayout<Double>.stride
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: bBytes + aBytes, alignment: 64)
-        defer { scratch.deallocate() }
-        let bPack = scratch.bindMemory(to: Double.self, capacity: kcMax * ncMax)
-        let aPack = (scratch + bBytes).bindMemory(to: Double.self, capacity: kcMax * mcMax)
-
-        var jc = 0
-        while jc < n {
-            let ncb = min(nc, n - jc)
-            var pc = 0
-            while pc < k {
-                let kcb = min(kc, k - pc)
-                packB(b + pc * ldb + jc, ldb, kcb, ncb, into: bPack)
-                rows(m: m, nc: ncb, kc: kcb, a: a + pc, lda: lda, bPack: bPack, aPack: aPack, c: c + jc, ldc: ldc,
-                     accumulate: pc > 0)
-                pc += kcb
-            }
-            jc += ncb
-        }
-    }
-
     /// C[0 ..< m][0 ..< nc] (+)= A[0 ..< m][0 ..< kc] · (one packed block of B, kc × nc): packs A `mc` rows at a time
     /// into `aPack` (room for mc × kc) and runs the micro-kernels. `accumulate`: add to C (every k block but the first).
+    /// `check` (the last k block): returns whether any value stored is ±inf or NaN (otherwise returns false), so the
+    /// caller needs no second pass over C to find outputs for the overflow rescue.
     package static func rows(
         m: Int, nc ncb: Int, kc kcb: Int, a: UnsafePointer<Double>, lda: Int, bPack: UnsafePointer<Double>,
-        aPack: UnsafeMutablePointer<Double>, c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool
-    ) {
+        aPack: UnsafeMutablePointer<Double>, c: UnsafeMutablePointer<Double>, ldc: Int, accumulate: Bool, check: Bool
+    ) -> Bool {
+        // Lanes stay +0 while every checked value is finite (x - x = 0); one inf or NaN makes a lane NaN for good.
+        var poison = SIMD8<Double>()
         var ic = 0
         while ic < m {
             let mcb = min(mc, m - ic)
@@ -80,39 +52,49 @@ package enum GemmAVX512 {
                     let nrb = min(nr, ncb - jr)
                     microKernel(
                         kcb, aPanel, bPack + (jr / nr) * kcb * nr,
-                        c + (ic + ir) * ldc + jr, ldc, mrb, nrb, accumulate)
+                        c + (ic + ir) * ldc + jr, ldc, mrb, nrb, accumulate, check, &poison)
                     jr += nr
                 }
                 ir += mr
             }
             ic += mcb
         }
+        return poison.sum().isNaN
     }
 
     /// Packs `kc` rows × `nc` columns of B into `nr`-wide (32) panels (columns past `nc` are zero).
+    /// Eight rows of B at a time, each read left to right across all full panels: eight sequential streams the
+    /// hardware prefetcher follows (panel by panel, the reads would jump a whole row of B, 16 KiB at n = 2048, at
+    /// every step, and prefetchers stop at page boundaries).
     package static func packB(_ b: UnsafePointer<Double>, _ ldb: Int, _ kc: Int, _ nc: Int, into out: UnsafeMutablePointer<Double>) {
-        var dst = out
-        var j = 0
-        while j < nc {
-            let width = min(nr, nc - j)
-            var src = b + j
-            if width == nr {
-                for _ in 0..<kc {
-                    for v in 0..<nr / 8 {
+        let fullPanels = nc / nr
+        let panelSize = kc * nr
+        var k0 = 0
+        while k0 < kc {
+            let rows = min(8, kc - k0)
+            for p in 0 ..< fullPanels {
+                var src = b + k0 * ldb + p * nr
+                var dst = out + p * panelSize + k0 * nr
+                for _ in 0 ..< rows {
+                    for v in 0 ..< nr / 8 {
                         let x = UnsafeRawPointer(src + 8 * v).loadUnaligned(as: SIMD8<Double>.self)
                         UnsafeMutableRawPointer(dst + 8 * v).storeBytes(of: x, as: SIMD8<Double>.self)
                     }
                     src += ldb
                     dst += nr
                 }
-            } else {
-                for _ in 0..<kc {
-                    for q in 0..<nr { dst[q] = q < width ? src[q] : 0 }
-                    src += ldb
-                    dst += nr
-                }
             }
-            j += nr
+            k0 += rows
+        }
+        let width = nc - fullPanels * nr
+        if width > 0 {
+            var src = b + fullPanels * nr
+            var dst = out + fullPanels * panelSize
+            for _ in 0 ..< kc {
+                for q in 0 ..< nr { dst[q] = q < width ? src[q] : 0 }
+                src += ldb
+                dst += nr
+            }
         }
     }
 
@@ -141,10 +123,12 @@ package enum GemmAVX512 {
     }
 
     /// C[0..<mr][0..<nr] (+)= packed A panel (kc × 6) · packed B panel (kc × 32): 24 ZMM accumulators.
+    /// `check`: adds x - x of every value stored to `poison` (NaN from then on if any was ±inf or NaN).
     @inline(__always)
     static func microKernel(
         _ kc: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>,
-        _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ mrb: Int, _ nrb: Int, _ accumulate: Bool
+        _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ mrb: Int, _ nrb: Int, _ accumulate: Bool,
+        _ check: Bool, _ poison: inout SIMD8<Double>
     ) {
         var c0_0 = SIMD8<Double>(), c0_1 = SIMD8<Double>(), c0_2 = SIMD8<Double>(), c0_3 = SIMD8<Double>()
         var c1_0 = SIMD8<Double>(), c1_1 = SIMD8<Double>(), c1_2 = SIMD8<Double>(), c1_3 = SIMD8<Double>()
@@ -175,27 +159,31 @@ package enum GemmAVX512 {
             bp += nr * MemoryLayout<Double>.stride
         }
         if mrb == mr && nrb == nr {
-            @inline(__always) func put(_ row: Int, _ x0: SIMD8<Double>, _ x1: SIMD8<Double>, _ x2: SIMD8<Double>, _ x3: SIMD8<Double>) {
+            @inline(__always) func put(_ row: Int, _ x0: SIMD8<Double>, _ x1: SIMD8<Double>, _ x2: SIMD8<Double>, _ x3: SIMD8<Double>) -> SIMD8<Double> {
                 let p = UnsafeMutableRawPointer(c + row * ldc)
+                let y0, y1, y2, y3: SIMD8<Double>
                 if accumulate {
-                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 0, as: SIMD8<Double>.self) + x0, toByteOffset: 0, as: SIMD8<Double>.self)
-                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self) + x1, toByteOffset: 64, as: SIMD8<Double>.self)
-                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 128, as: SIMD8<Double>.self) + x2, toByteOffset: 128, as: SIMD8<Double>.self)
-                    p.storeBytes(of: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 192, as: SIMD8<Double>.self) + x3, toByteOffset: 192, as: SIMD8<Double>.self)
+                    y0 = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 0, as: SIMD8<Double>.self) + x0
+                    y1 = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self) + x1
+                    y2 = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 128, as: SIMD8<Double>.self) + x2
+                    y3 = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: 192, as: SIMD8<Double>.self) + x3
                 } else {
                     // `+ 0`: a zero output is +0.0 (the signed-zero rule; see ForziumKernelsSIMD/Matmul.swift).
-                    p.storeBytes(of: x0 + SIMD8<Double>(), toByteOffset: 0, as: SIMD8<Double>.self)
-                    p.storeBytes(of: x1 + SIMD8<Double>(), toByteOffset: 64, as: SIMD8<Double>.self)
-                    p.storeBytes(of: x2 + SIMD8<Double>(), toByteOffset: 128, as: SIMD8<Double>.self)
-                    p.storeBytes(of: x3 + SIMD8<Double>(), toByteOffset: 192, as: SIMD8<Double>.self)
+                    y0 = x0 + SIMD8<Double>(); y1 = x1 + SIMD8<Double>(); y2 = x2 + SIMD8<Double>(); y3 = x3 + SIMD8<Double>()
                 }
+                p.storeBytes(of: y0, toByteOffset: 0, as: SIMD8<Double>.self)
+                p.storeBytes(of: y1, toByteOffset: 64, as: SIMD8<Double>.self)
+                p.storeBytes(of: y2, toByteOffset: 128, as: SIMD8<Double>.self)
+                p.storeBytes(of: y3, toByteOffset: 192, as: SIMD8<Double>.self)
+                return ((y0 - y0) + (y1 - y1)) + ((y2 - y2) + (y3 - y3))
             }
-            put(0, c0_0, c0_1, c0_2, c0_3)
-            put(1, c1_0, c1_1, c1_2, c1_3)
-            put(2, c2_0, c2_1, c2_2, c2_3)
-            put(3, c3_0, c3_1, c3_2, c3_3)
-            put(4, c4_0, c4_1, c4_2, c4_3)
-            put(5, c5_0, c5_1, c5_2, c5_3)
+            let r0 = put(0, c0_0, c0_1, c0_2, c0_3)
+            let r1 = put(1, c1_0, c1_1, c1_2, c1_3)
+            let r2 = put(2, c2_0, c2_1, c2_2, c2_3)
+            let r3 = put(3, c3_0, c3_1, c3_2, c3_3)
+            let r4 = put(4, c4_0, c4_1, c4_2, c4_3)
+            let r5 = put(5, c5_0, c5_1, c5_2, c5_3)
+            if check { poison += ((r0 + r1) + (r2 + r3)) + (r4 + r5) }
         } else {
             // Edge tile: spill the accumulators, copy the part that lies inside C.
             withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 24) { tile in
@@ -206,12 +194,16 @@ package enum GemmAVX512 {
                 tile[16] = c4_0; tile[17] = c4_1; tile[18] = c4_2; tile[19] = c4_3
                 tile[20] = c5_0; tile[21] = c5_1; tile[22] = c5_2; tile[23] = c5_3
                 let t = UnsafeRawPointer(tile.baseAddress!).assumingMemoryBound(to: Double.self)
+                var finite = true
                 for r in 0..<mrb {
                     let row = c + r * ldc
                     for q in 0..<nrb {
-                        row[q] = accumulate ? row[q] + t[r * nr + q] : t[r * nr + q] + 0
+                        let y = accumulate ? row[q] + t[r * nr + q] : t[r * nr + q] + 0
+                        row[q] = y
+                        finite = finite && y.isFinite
                     }
                 }
+                if check && !finite { poison[0] = .nan }
             }
         }
     }

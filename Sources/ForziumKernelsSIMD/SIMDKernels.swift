@@ -152,8 +152,8 @@ public struct SIMDKernels: Kernels {
         return a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 make(m, n) { c in
-                    gemm(m: m, n: n, k: k, a: pa.baseAddress ?? UnsafePointer(c), b: pb.baseAddress ?? UnsafePointer(c), c: c)
-                    if let a = pa.baseAddress, let b = pb.baseAddress {
+                    let nonFinite = gemm(m: m, n: n, k: k, a: pa.baseAddress ?? UnsafePointer(c), b: pb.baseAddress ?? UnsafePointer(c), c: c)
+                    if nonFinite, let a = pa.baseAddress, let b = pb.baseAddress {
                         NumericRules.rescueMatmul(m: m, n: n, k: k, a: a, b: b, c: c)
                     }
                 }
