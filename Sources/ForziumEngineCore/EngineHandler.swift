@@ -21,6 +21,10 @@ struct EngineHandler: RPCHandler {
             return try stream(request, context: context)
         case let method where Self.catalogueMethods.contains(method):
             let options = try RequestOptions(params: request.params)
+            if method == "matmul", case .shared(let target) = options.resultForm,
+               let answer = try sharedMatmul(options.params, into: target, context: context) {
+                return answer
+            }
             do {
                 let result = try catalogue.evaluate(method: method, params: options.params, isCancelled: { context.isCancelled })
                 return options.resultForm.result(result)

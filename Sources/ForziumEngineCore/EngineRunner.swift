@@ -97,6 +97,8 @@ public enum EngineRunner {
         }
         // The multithreaded engine also formats large results on its kernel threads; the fallback stays single-threaded.
         let writerThreads = concurrency == .ordered ? 1 : kernels.threads
+        // Likewise large matrices are copied in and out of shared-memory segments by the kernel threads together.
+        SharedMatrixSegment.copyThreads = writerThreads
         let dispatcher = RPCDispatcher(handler: handler, decoder: decoder, writerThreads: writerThreads)
         let server = RPCServer(dispatcher: dispatcher, concurrency: serveConcurrency)
         logger.info("serving JSON-RPC on stdio", metadata: [

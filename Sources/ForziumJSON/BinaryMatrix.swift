@@ -71,6 +71,17 @@ public struct BinaryMatrix: Sendable, Equatable {
         return name
     }
 
+    /// The shape and segment of `value` when it is exactly the shared-memory form of a matrix (`dtype` float64, `shape`
+    /// `[rows, cols]` of positive integers, a Forzium `shm` name, nothing else); nil for anything else, which the
+    /// ordinary reader (`init(_:at:)`) then accepts or reports.
+    public static func sharedReference(_ value: JSONValue?) -> (rows: Int, cols: Int, name: String)? {
+        guard case .object(let object)? = value, object.count == 3, object["dtype"] == .string(dtype),
+              case .string(let name)? = object["shm"], SharedMatrixSegment.isValidName(name),
+              let dims = object["shape"]?.arrayValue, dims.count == 2,
+              let rows = dims[0].intValue, let cols = dims[1].intValue, rows > 0, cols > 0 else { return nil }
+        return (rows, cols, name)
+    }
+
     /// Appends the shared-memory form naming segment `name`, which holds a `rows`×`cols` matrix.
     public static func appendShared(rows: Int, cols: Int, name: String, into buffer: inout [UInt8]) {
         buffer.append(contentsOf: head)

@@ -57,9 +57,9 @@ public enum SharedMatrixSegment {
         guard fstat(fd, &info) == 0, Int(info.st_size) == byteCount || ftruncate(fd, off_t(byteCount)) == 0 else { return false }
         #if _endian(big)
         let bytes = storage.map { $0.bitPattern.littleEndian }
-        return bytes.withUnsafeBytes { write(fd, $0, at: 0) }
+        return bytes.withUnsafeBytes { writeAll(fd, $0) }
         #else
-        return write(fd, UnsafeRawBufferPointer(storage), at: 0)
+        return writeAll(fd, UnsafeRawBufferPointer(storage))
         #endif
     }
 
@@ -141,9 +141,33 @@ public enum SharedMatrixSegment {
         return fd
     }
 
+    /// Threads that copy a large matrix in or out of a segment together (an engine sets its kernel thread count at
+    /// start-up; 1, the default, copies on the calling thread). Copying out of tmpfs into fresh pages runs at ~3 GB/s
+    /// on one core here, so a 1024² matmul's 16 MB of inputs took ~6 ms on one thread before its matmul could start.
+    nonisolated(unsafe) public static var copyThreads = 1
+
+    /// Copies of at least this many bytes are split between `copyThreads` threads (below it the hand-off costs what it saves).
+    static let parallelCopyBytes = 1 << 22
+
     /// Reads `destination.count` bytes from the start of `fd` into `destination`; false when they cannot all be read.
     private static func readAll(_ fd: Int32, into destination: UnsafeMutableRawBufferPointer) -> Bool {
-        read(fd, into: destination, at: 0)
+        inParts(destination.count) { range in
+            read(fd, into: UnsafeMutableRawBufferPointer(rebasing: destination[range]), at: range.lowerBound)
+        }
+    }
+
+    /// Runs `copy` over `0..<byteCount` in page-aligned parts on `copyThreads` threads when it is large enough,
+    /// else whole on this thread; true when every part succeeded.
+    private static func inParts(_ byteCount: Int, _ copy: (Range<Int>) -> Bool) -> Bool {
+        let threads = copyThreads
+        guard threads > 1, byteCount >= parallelCopyBytes else { return copy(0..<byteCount) }
+        var failed = [Bool](repeating: false, count: threads)
+        failed.withUnsafeMutableBufferPointer { failed in
+            ForkJoinPool.shared(threads: threads).forEachRange(byteCount, parts: threads, granule: 1 << 12) { part, range in
+                failed[part] = !copy(range)
+            }
+        }
+        return !failed.contains(true)
     }
 
     /// Removes the object `name` (no error when it is already gone).
@@ -188,9 +212,9 @@ public enum SharedMatrixSegment {
         return true
     }
 
-    /// Writes all of `bytes` from the start of `fd`.
+    /// Writes all of `bytes` from the start of `fd` (in parts on `copyThreads` threads when large).
     private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        write(fd, bytes, at: 0)
+        inParts(bytes.count) { range in write(fd, UnsafeRawBufferPointer(rebasing: bytes[range]), at: range.lowerBound) }
     }
 }
 
@@ -206,5 +230,91 @@ private final class AtomicCounter: @unchecked Sendable {
         defer { pthread_mutex_unlock(&lock) }
         value &+= 1
         return value
+    }
+}
+
+/// A shared-memory segment mapped into this process, for computing from and into it in place (the SIMD engine's
+/// matmul over segments: no copy of the inputs into the heap, none of the result out of it). Unmapped when released.
+///
+/// An output segment gets all its pages allocated (`fallocate`) before it is mapped, so a full `/dev/shm` is an error
+/// at that point, never a SIGBUS on a store.
+public final class MappedMatrixSegment: @unchecked Sendable {
+    public let name: String
+    /// The segment's size in bytes.
+    public let byteCount: Int
+    /// Whether this process created it (and removes it if the answer that names it is never sent).
+    public let created: Bool
+    private let base: UnsafeMutableRawPointer
+
+    private init(name: String, byteCount: Int, created: Bool, base: UnsafeMutableRawPointer) {
+        self.name = name
+        self.byteCount = byteCount
+        self.created = created
+        self.base = base
+    }
+
+    deinit { munmap(base, byteCount) }
+
+    /// The elements (little-endian binary64 on a little-endian machine, which is the only kind that maps them).
+    public var doubles: UnsafeMutablePointer<Double> { base.assumingMemoryBound(to: Double.self) }
+
+    /// The existing segment `name` holding exactly `byteCount` bytes, mapped read-only with its pages in place; nil
+    /// when it cannot be (the caller then reads it the ordinary way, which reports why).
+    public static func open(_ name: String, byteCount: Int) -> MappedMatrixSegment? {
+        guard byteCount > 0, let fd = try? SharedMatrixSegment.open(name, byteCount: byteCount) else { return nil }
+        defer { close(fd) }
+        return map(fd, name: name, byteCount: byteCount, writable: false, created: false)
+    }
+
+    /// The caller's existing segment `name`, resized to `byteCount` bytes with every page allocated, mapped for
+    /// writing a result into; nil when it cannot be.
+    public static func openForResult(_ name: String, byteCount: Int) -> MappedMatrixSegment? {
+        guard byteCount > 0, SharedMatrixSegment.isValidName(name) else { return nil }
+        let fd = shm_open(name, O_RDWR | O_CLOEXEC, 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return prepare(fd, byteCount: byteCount) ? map(fd, name: name, byteCount: byteCount, writable: true, created: false) : nil
+    }
+
+    /// A new segment of this process of `byteCount` bytes with every page allocated, mapped for writing a result
+    /// into; nil (and nothing left behind) when shared memory is unavailable or full.
+    public static func createForResult(byteCount: Int) -> MappedMatrixSegment? {
+        guard byteCount > 0 else { return nil }
+        let name = SharedMatrixSegment.newName()
+        let fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard prepare(fd, byteCount: byteCount), let mapped = map(fd, name: name, byteCount: byteCount, writable: true, created: true) else {
+            shm_unlink(name)
+            return nil
+        }
+        return mapped
+    }
+
+    /// Sizes `fd` to `byteCount` and allocates its pages.
+    private static func prepare(_ fd: Int32, byteCount: Int) -> Bool {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return false }
+        if Int(info.st_size) != byteCount, ftruncate(fd, off_t(byteCount)) != 0 { return false }
+        #if os(Linux)
+        return posix_fallocate(fd, 0, off_t(byteCount)) == 0
+        #else
+        return true
+        #endif
+    }
+
+    private static func map(_ fd: Int32, name: String, byteCount: Int, writable: Bool, created: Bool) -> MappedMatrixSegment? {
+        #if _endian(little)
+        #if os(Linux)
+        let flags = MAP_SHARED | MAP_POPULATE
+        #else
+        let flags = MAP_SHARED
+        #endif
+        let address = mmap(nil, byteCount, writable ? PROT_READ | PROT_WRITE : PROT_READ, flags, fd, 0)
+        guard let address, address != MAP_FAILED else { return nil }
+        return MappedMatrixSegment(name: name, byteCount: byteCount, created: created, base: address)
+        #else
+        return nil
+        #endif
     }
 }

@@ -16,6 +16,9 @@ public protocol Kernels: Sendable {
     func scale(_ a: Matrix, by factor: Double) -> Matrix
     func offset(_ a: Matrix, by addend: Double) -> Matrix
     func matmul(_ a: Matrix, _ b: Matrix) -> Matrix
+    /// `a` (m×k) times `b` (k×n) written into `c` (m×n), all row-major in storage the caller owns (e.g. mapped
+    /// shared-memory segments): the same result, bit for bit, as `matmul(_:_:)`. Default: through `matmul(_:_:)`.
+    func matmul(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>)
     func transpose(_ a: Matrix) -> Matrix
     func elementwise(_ op: ElementwiseOp, _ a: Matrix, _ b: Matrix) -> Matrix
     func conv2d(_ a: Matrix, kernel: Matrix) -> Matrix
@@ -71,6 +74,12 @@ public struct NormalizationStats: Sendable, Equatable {
 }
 
 extension Kernels {
+    public func matmul(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>) {
+        let product = matmul(Matrix(rows: m, cols: k, storage: Array(UnsafeBufferPointer(start: a, count: m * k))),
+                             Matrix(rows: k, cols: n, storage: Array(UnsafeBufferPointer(start: b, count: k * n))))
+        product.storage.withUnsafeBufferPointer { c.update(from: $0.baseAddress!, count: m * n) }
+    }
+
     public var rowBlocking: RowBlocking { .reference }
     public var isa: String { "scalar" }
 

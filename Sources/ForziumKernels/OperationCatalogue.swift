@@ -203,13 +203,49 @@ public struct OperationCatalogue: Sendable {
         let sizing = kernels.rowBlocking
         switch plan {
         case .matmul(let a, let b):
-            return Swift.max(1, sizing.minimumRows, sizing.work / Swift.max(1, a.cols * b.cols))
+            return matmulBlockRows(k: a.cols, n: b.cols)
         case .conv2d(let a, let k):
             let workPerRow = (a.cols - k.cols + 1) * k.rows * k.cols
             return Swift.max(1, kernels.threads, sizing.work / Swift.max(1, workPerRow))
         default:
             return Int.max
         }
+    }
+
+    /// Rows per cancellable block of a matmul with inner dimension `k` and `n` result columns.
+    func matmulBlockRows(k: Int, n: Int) -> Int {
+        let sizing = kernels.rowBlocking
+        return Swift.max(1, sizing.minimumRows, sizing.work / Swift.max(1, k * n))
+    }
+
+    /// Whether `matmul` of an m×k by a k×n matrix passes every check `evaluate` makes (no empty dimension, the inputs'
+    /// elements together and the result's within `limits.maxElements`), so that `matmul(m:n:k:a:b:into:isCancelled:)`
+    /// may run it; false sends the caller down the ordinary path, which reports the problem.
+    public func acceptsMatmul(m: Int, k: Int, n: Int) -> Bool {
+        guard m > 0, k > 0, n > 0 else { return false }
+        let (ak, o1) = m.multipliedReportingOverflow(by: k)
+        let (bk, o2) = k.multipliedReportingOverflow(by: n)
+        let (mn, o3) = m.multipliedReportingOverflow(by: n)
+        let (inputs, o4) = ak.addingReportingOverflow(bk)
+        return !(o1 || o2 || o3 || o4) && inputs <= limits.maxElements && mn <= limits.maxElements
+    }
+
+    /// `matmul` from and into storage the caller owns (mapped shared-memory segments: no copy of the inputs in, none
+    /// of the result out), in the same cancellable row blocks as `evaluate` — each block is A's and C's rows at an
+    /// offset, so nothing is sliced or assembled. The shapes must pass `acceptsMatmul`. Same result, bit for bit.
+    public func matmul(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
+        isCancelled: () -> Bool
+    ) throws(OperationError) {
+        let step = matmulBlockRows(k: k, n: n)
+        var lower = 0
+        while lower < m {
+            try Self.check(isCancelled)
+            let rows = Swift.min(step, m - lower)
+            kernels.matmul(m: rows, n: n, k: k, a: a + lower * k, b: b, into: c + lower * n)
+            lower += rows
+        }
+        try Self.check(isCancelled)
     }
 
     /// Rows `range` of a result, computed `step` rows at a time with `isCancelled` asked before each step, and put

@@ -152,12 +152,19 @@ public struct SIMDKernels: Kernels {
         return a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 make(m, n) { c in
-                    let nonFinite = gemm(m: m, n: n, k: k, a: pa.baseAddress ?? UnsafePointer(c), b: pb.baseAddress ?? UnsafePointer(c), c: c)
-                    if nonFinite, let a = pa.baseAddress, let b = pb.baseAddress {
-                        NumericRules.rescueMatmul(m: m, n: n, k: k, a: a, b: b, c: c)
+                    guard let a = pa.baseAddress, let b = pb.baseAddress else {
+                        _ = gemm(m: m, n: n, k: k, a: UnsafePointer(c), b: UnsafePointer(c), c: c)
+                        return
                     }
+                    matmul(m: m, n: n, k: k, a: a, b: b, into: c)
                 }
             }
+        }
+    }
+
+    public func matmul(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>) {
+        if gemm(m: m, n: n, k: k, a: a, b: b, c: c) {
+            NumericRules.rescueMatmul(m: m, n: n, k: k, a: a, b: b, c: c)
         }
     }
 

@@ -357,6 +357,60 @@ struct SharedMemoryPipeTests {
         SharedMatrixSegment.unlink(own)
     }
 
+    @Test("matmul over segments (computed in the mapped segments) gives the bits of the ordinary path; one that does not fit falls back to it", arguments: EngineBinary.allCases)
+    func matmulOverSegments(engine: EngineBinary) throws {
+        let process = try EngineProcess(engine)
+        let pool = SharedSegmentPool(retainedBytes: 1 << 24)
+        defer { pool.removeAll() }
+        let (m, k, n) = (150, 120, 140) // every matrix at or above the shared-memory threshold
+        var generator = SplitMix64(seed: 9)
+        var a = (0..<(m * k)).map { _ in Double.random(in: -4..<4, using: &generator) }
+        let b = (0..<(k * n)).map { _ in Double.random(in: -4..<4, using: &generator) }
+        a[3] = .nan
+        a[k * 7] = 1e308; a[k * 7 + 1] = 1e308 // an overflow to rescue
+        var left: [UInt8] = [], right: [UInt8] = [], leftText: [UInt8] = [], rightText: [UInt8] = []
+        let aName = try #require(a.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: m, cols: k, $0, into: &left) })
+        let bName = try #require(b.withUnsafeBufferPointer { BinaryMatrix.writeShared(rows: k, cols: n, $0, into: &right) })
+        defer { SharedMatrixSegment.unlink(aName); SharedMatrixSegment.unlink(bName) }
+        a.withUnsafeBufferPointer { BinaryMatrix.write(rows: m, cols: k, $0, into: &leftText) }
+        b.withUnsafeBufferPointer { BinaryMatrix.write(rows: k, cols: n, $0, into: &rightText) }
+        let shared = "\"data\":\(String(decoding: left, as: UTF8.self)),\"matrix_b\":\(String(decoding: right, as: UTF8.self))"
+        let inline = "\"data\":\(String(decoding: leftText, as: UTF8.self)),\"matrix_b\":\(String(decoding: rightText, as: UTF8.self))"
+
+        // The ordinary path: base64 in, base64 out.
+        try process.send(request(1, "matmul", "{\(inline),\"$result\":\"binary\"}"))
+        let reference = try BinaryMatrix(JSONParser().parse(try #require(rawResult(try process.readLineBytes(), id: 1))), at: "")
+        #expect(reference.rows == m && reference.cols == n)
+
+        // Segments in, the caller's segment out.
+        let target = try #require(pool.acquire(byteCount: 8))
+        try process.send(request(2, "matmul", "{\(shared),\"$result\":{\"shm\":\"\(target.name)\"}}"))
+        let raw = try #require(rawResult(try process.readLineBytes(), id: 2))
+        guard case .shared(m, n, target.name)? = raw.withUnsafeBytes({ BinaryMatrix.scanForm($0) }) else {
+            Issue.record("not an answer in the caller's segment: \(String(decoding: raw, as: UTF8.self))"); return
+        }
+        #expect(try SharedMatrixSegment.read(target.name, count: m * n).map(\.bitPattern) == reference.storage.map(\.bitPattern))
+        pool.release(target)
+
+        // Segments in, a new segment out.
+        try process.send(request(3, "matmul", "{\(shared),\"$result\":\"shm\"}"))
+        let own = try #require(rawResult(try process.readLineBytes(), id: 3))
+        guard case .shared(m, n, let name)? = own.withUnsafeBytes({ BinaryMatrix.scanForm($0) }) else {
+            Issue.record("no segment: \(String(decoding: own, as: UTF8.self))"); return
+        }
+        #expect(try SharedMatrixSegment.read(name, count: m * n).map(\.bitPattern) == reference.storage.map(\.bitPattern))
+        SharedMatrixSegment.unlink(name)
+
+        // Shapes that disagree, or a segment of the wrong size: the ordinary path's errors, unchanged.
+        try process.send(request(4, "matmul", "{\"data\":\(String(decoding: right, as: UTF8.self)),\"matrix_b\":\(String(decoding: right, as: UTF8.self)),\"$result\":\"shm\"}"))
+        let mismatch = try process.readLine()
+        #expect(mismatch.contains("-32602") && mismatch.contains("matrix_b"), "\(mismatch)")
+        let wrong = String(decoding: left, as: UTF8.self).replacingOccurrences(of: "[\(m),\(k)]", with: "[\(m + 1),\(k)]")
+        try process.send(request(5, "matmul", "{\"data\":\(wrong),\"matrix_b\":\(String(decoding: right, as: UTF8.self)),\"$result\":\"shm\"}"))
+        let wrongSize = try process.readLine()
+        #expect(wrongSize.contains("-32602") && wrongSize.contains("does not hold \((m + 1) * k) doubles"), "\(wrongSize)")
+    }
+
     @Test("a segment that is missing or the wrong size is -32602 at its pointer", arguments: EngineBinary.allCases)
     func badSegments(engine: EngineBinary) throws {
         let process = try EngineProcess(engine)

@@ -1,6 +1,7 @@
 import ForziumJSON
 import ForziumKernels
 import ForziumKernelsSIMD
+import ForziumTesting
 import Testing
 
 /// Other kernels with a chosen row blocking, so that small inputs are cut into many blocks.
@@ -14,6 +15,9 @@ struct FineBlocks: Kernels {
     func scale(_ a: Matrix, by factor: Double) -> Matrix { base.scale(a, by: factor) }
     func offset(_ a: Matrix, by addend: Double) -> Matrix { base.offset(a, by: addend) }
     func matmul(_ a: Matrix, _ b: Matrix) -> Matrix { base.matmul(a, b) }
+    func matmul(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>) {
+        base.matmul(m: m, n: n, k: k, a: a, b: b, into: c)
+    }
     func transpose(_ a: Matrix) -> Matrix { base.transpose(a) }
     func elementwise(_ op: ElementwiseOp, _ a: Matrix, _ b: Matrix) -> Matrix { base.elementwise(op, a, b) }
     func conv2d(_ a: Matrix, kernel: Matrix) -> Matrix { base.conv2d(a, kernel: kernel) }
@@ -167,5 +171,65 @@ struct CancellationTests {
             }
         }
         #expect(starts == [0])
+    }
+}
+
+@Suite("OperationCatalogue: matmul from and into borrowed storage")
+struct BorrowedMatmulTests {
+    @Test("Same bits as evaluate, in the same row blocks, non-finite values included; a cancel stops it", arguments: fineKernels.indices)
+    func sameAsEvaluate(kernelIndex: Int) throws {
+        let catalogue = OperationCatalogue(kernels: fineKernels[kernelIndex])
+        var generator = SplitMix64(seed: UInt64(77 + kernelIndex))
+        let (m, k, n) = (37, 23, 29)
+        var a = Matrix(rows: m, cols: k, storage: (0..<(m * k)).map { _ in Double.random(in: -1..<1, using: &generator) })
+        let b = Matrix(rows: k, cols: n, storage: (0..<(k * n)).map { _ in Double.random(in: -1..<1, using: &generator) })
+        a.storage[5] = .nan
+        a.storage[k * 20] = 1e308 // an overflow in row 20, rescued per the numeric rules
+        a.storage[k * 20 + 1] = 1e308
+        let params = JSONValue.object(JSONObject([("data", binaryParam(a)), ("matrix_b", binaryParam(b))]))
+        guard case .matrix(let expected) = try catalogue.evaluate(method: "matmul", params: params, isCancelled: { false }) else {
+            Issue.record("no matrix"); return
+        }
+        var c = [Double](repeating: -1, count: m * n)
+        let asked = CancelAfter()
+        try a.storage.withUnsafeBufferPointer { pa in
+            try b.storage.withUnsafeBufferPointer { pb in
+                try c.withUnsafeMutableBufferPointer { pc in
+                    try catalogue.matmul(m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!, into: pc.baseAddress!,
+                                         isCancelled: { asked() })
+                }
+            }
+        }
+        #expect(c.map(\.bitPattern) == expected.storage.map(\.bitPattern))
+        #expect(asked.asked > 2, "asked \(asked.asked) times: the product was not cut into blocks")
+
+        let stop = CancelAfter(1)
+        #expect(throws: OperationError.self) {
+            try a.storage.withUnsafeBufferPointer { pa in
+                try b.storage.withUnsafeBufferPointer { pb in
+                    try c.withUnsafeMutableBufferPointer { pc in
+                        try catalogue.matmul(m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!, into: pc.baseAddress!,
+                                             isCancelled: { stop() })
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("acceptsMatmul says yes exactly where evaluate accepts the shapes")
+    func acceptsLikeEvaluate() {
+        let catalogue = OperationCatalogue(kernels: FallbackKernels(), limits: OperationLimits(maxElements: 100))
+        #expect(catalogue.acceptsMatmul(m: 5, k: 5, n: 10))       // inputs 75, result 50
+        #expect(!catalogue.acceptsMatmul(m: 10, k: 6, n: 10))     // inputs 120 > 100
+        #expect(!catalogue.acceptsMatmul(m: 20, k: 1, n: 6))      // result 120 > 100
+        #expect(!catalogue.acceptsMatmul(m: 0, k: 1, n: 1))
+        #expect(!catalogue.acceptsMatmul(m: Int.max, k: 2, n: 2))
+        for (m, k, n) in [(5, 5, 10), (10, 6, 10), (20, 1, 6)] {
+            let a = Matrix(rows: m, cols: k, storage: Array(repeating: 1, count: m * k))
+            let b = Matrix(rows: k, cols: n, storage: Array(repeating: 1, count: k * n))
+            let params = JSONValue.object(JSONObject([("data", binaryParam(a)), ("matrix_b", binaryParam(b))]))
+            let accepted = (try? catalogue.evaluate(method: "matmul", params: params)) != nil
+            #expect(accepted == catalogue.acceptsMatmul(m: m, k: k, n: n), "\(m)×\(k) · \(k)×\(n)")
+        }
     }
 }
