@@ -236,7 +236,7 @@ private final class AtomicCounter: @unchecked Sendable {
 /// A shared-memory segment mapped into this process, for computing from and into it in place (the SIMD engine's
 /// matmul over segments: no copy of the inputs into the heap, none of the result out of it). Unmapped when released.
 ///
-/// An output segment gets all its pages allocated (`fallocate`) before it is mapped, so a full `/dev/shm` is an error
+/// An output segment gets all its pages allocated (`posix_fallocate`) before it is mapped, so a full `/dev/shm` is an error
 /// at that point, never a SIGBUS on a store.
 public final class MappedMatrixSegment: @unchecked Sendable {
     public let name: String
