@@ -206,6 +206,15 @@ struct JSONScanner {
     var release: ((Int) -> Void)?
     var nextRelease = Int.max
 
+    /// Tells `release` that nothing before `pos` will be read again, once `pos` has passed `nextRelease`.
+    @inline(__always)
+    mutating func releaseIfDue() {
+        if pos >= nextRelease, let release {
+            release(pos)
+            nextRelease = pos + JSONParser.releaseStep
+        }
+    }
+
     init(base: UnsafePointer<UInt8>, count: Int, options: JSONParser.Options) {
         self.base = base
         self.end = count
@@ -464,10 +473,7 @@ struct JSONScanner {
                     arrays[top].append(value)
                     // A complete element: nothing before `pos` is read again (a mixed array is re-read from its first
                     // element only before any element is complete, strings and literals are copied out as they end).
-                    if pos >= nextRelease, let release {
-                        release(pos)
-                        nextRelease = pos + JSONParser.releaseStep
-                    }
+                    releaseIfDue()
                     guard pos < end else { throw unexpected(expected: "',' or ']'") }
                     let b = base[pos]
                     if b == ASCII.comma {
@@ -671,10 +677,7 @@ struct JSONScanner {
             rows += 1
             anchor = pos
             skipWhitespace()
-            if pos >= nextRelease, let release {
-                release(pos)
-                nextRelease = pos + JSONParser.releaseStep
-            }
+            releaseIfDue()
             guard pos < end else { throw unexpected(expected: "',' or ']'") }
             let b = base[pos]
             if b == ASCII.closeBracket {

@@ -52,9 +52,7 @@ public enum SharedMatrixSegment {
         let fd = shm_open(name, O_RDWR | O_CLOEXEC, 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        let byteCount = storage.count * MemoryLayout<Double>.size
-        var info = stat()
-        guard fstat(fd, &info) == 0, Int(info.st_size) == byteCount || ftruncate(fd, off_t(byteCount)) == 0 else { return false }
+        guard resize(fd, to: storage.count * MemoryLayout<Double>.size) else { return false }
         #if _endian(big)
         let bytes = storage.map { $0.bitPattern.littleEndian }
         return bytes.withUnsafeBytes { writeAll(fd, $0) }
@@ -202,6 +200,13 @@ public enum SharedMatrixSegment {
         return removed
     }
 
+    /// Gives the open segment `fd` exactly `byteCount` bytes (nothing to do when it has them already); false on an error.
+    package static func resize(_ fd: Int32, to byteCount: Int) -> Bool {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return false }
+        return Int(info.st_size) == byteCount || ftruncate(fd, off_t(byteCount)) == 0
+    }
+
     /// Writes all of `bytes` at `offset` of `fd`; false on any error (`ENOSPC` when `/dev/shm` is full).
     package static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
         var done = 0
@@ -293,9 +298,7 @@ public final class MappedMatrixSegment: @unchecked Sendable {
 
     /// Sizes `fd` to `byteCount` and allocates its pages.
     private static func prepare(_ fd: Int32, byteCount: Int) -> Bool {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { return false }
-        if Int(info.st_size) != byteCount, ftruncate(fd, off_t(byteCount)) != 0 { return false }
+        guard SharedMatrixSegment.resize(fd, to: byteCount) else { return false }
         #if os(Linux)
         return posix_fallocate(fd, 0, off_t(byteCount)) == 0
         #else

@@ -77,7 +77,7 @@ public final class SharedSegmentPool: @unchecked Sendable {
             return free.remove(at: pick)
         }
         if let segment = reused {
-            if segment.byteCount == byteCount || ftruncate(segment.descriptor, off_t(byteCount)) == 0 {
+            if SharedMatrixSegment.resize(segment.descriptor, to: byteCount) {
                 segment.byteCount = byteCount
                 return segment
             }
@@ -86,7 +86,7 @@ public final class SharedSegmentPool: @unchecked Sendable {
         let name = SharedMatrixSegment.newName()
         let fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
-        guard ftruncate(fd, off_t(byteCount)) == 0 else {
+        guard SharedMatrixSegment.resize(fd, to: byteCount) else {
             close(fd)
             shm_unlink(name)
             return nil

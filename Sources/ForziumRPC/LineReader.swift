@@ -169,11 +169,7 @@ public final class LineReader<Source: ByteSource> {
             let base = buffer.baseAddress!
             if let skipped = discarding {
                 if start < end, let found = memchr(base + start, 0x0A, end - start) {
-                    let lf = base.distance(to: found)
-                    var length = skipped + (lf - start)
-                    if lf > start ? buffer[lf - 1] == 0x0D : skippedEndsWithCR { length -= 1 }
-                    start = lf + 1
-                    scanned = start
+                    let length = endDroppedLine(at: base.distance(to: found), skipped: skipped, skippedEndsWithCR: skippedEndsWithCR)
                     discarding = nil
                     return .oversize(byteCount: length)
                 }
@@ -337,6 +333,17 @@ public final class LineReader<Source: ByteSource> {
         return length > maxLineBytes ? .oversize(byteCount: length) : .line(byteCount: length)
     }
 
+    /// Ends a line that was dropped as it streamed by at the LF at buffer offset `lf`: moves past it and returns the
+    /// line's length without its terminator — the `skipped` bytes already dropped plus those before `lf`, less a CR
+    /// right before the LF (in the buffer, or as the last byte dropped when the LF starts the buffer).
+    private func endDroppedLine(at lf: Int, skipped: Int, skippedEndsWithCR: Bool) -> Int {
+        var length = skipped + (lf - start)
+        if lf > start ? buffer[lf - 1] == 0x0D : skippedEndsWithCR { length -= 1 }
+        start = lf + 1
+        scanned = start
+        return length
+    }
+
     /// Reads and drops bytes up to the end of the line at `start` (never holding more than a read's worth); returns
     /// the line's length without its terminator.
     private func skipRestOfLine() -> Int {
@@ -345,12 +352,7 @@ public final class LineReader<Source: ByteSource> {
         while true {
             let base = buffer.baseAddress!
             if scanned < end, let found = memchr(base + scanned, 0x0A, end - scanned) {
-                let lf = base.distance(to: found)
-                var length = skipped + (lf - start)
-                if lf > start ? buffer[lf - 1] == 0x0D : skippedCR { length -= 1 }
-                start = lf + 1
-                scanned = start
-                return length
+                return endDroppedLine(at: base.distance(to: found), skipped: skipped, skippedEndsWithCR: skippedCR)
             }
             if end > start { skippedCR = buffer[end - 1] == 0x0D }
             skipped += end - start
