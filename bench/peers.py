@@ -24,13 +24,18 @@ def random_matrix(n, seed):
     return np.random.default_rng(seed).uniform(-1.0, 1.0, (n, n))
 
 
-def numpy_matmul_gflops(n, min_time=1.0):
+def numpy_matmul_gflops(n, min_time=1.0, into=False):
+    """`a @ b` (a new result each time), or with `into` `np.matmul(a, b, out=c)` into one preallocated `c`."""
     a, b = random_matrix(n, 1), random_matrix(n, 2)
-    seconds = median_seconds(lambda: a @ b, min_time=min_time)
+    if into:
+        c = np.empty((n, n))
+        seconds = median_seconds(lambda: np.matmul(a, b, out=c), min_time=min_time)
+    else:
+        seconds = median_seconds(lambda: a @ b, min_time=min_time)
     return 2.0 * n ** 3 / seconds / 1e9
 
 
-def numpy_matmul_gflops_subprocess(n, min_time=1.0, coretype=None):
+def numpy_matmul_gflops_subprocess(n, min_time=1.0, coretype=None, into=False):
     """NumPy GFLOPS measured in a fresh interpreter, optionally with OPENBLAS_CORETYPE (e.g. "Haswell": the AVX2
     kernels OpenBLAS would pick on an AVX2-only machine), which must be set before numpy is imported."""
     import os
@@ -39,8 +44,8 @@ def numpy_matmul_gflops_subprocess(n, min_time=1.0, coretype=None):
     env = dict(os.environ)
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
-    code = ("import sys; sys.path.insert(0, %r); import peers; print(peers.numpy_matmul_gflops(%d, min_time=%r))"
-            % (os.path.dirname(os.path.abspath(__file__)), n, min_time))
+    code = ("import sys; sys.path.insert(0, %r); import peers; print(peers.numpy_matmul_gflops(%d, min_time=%r, into=%r))"
+            % (os.path.dirname(os.path.abspath(__file__)), n, min_time, into))
     return float(subprocess.check_output([sys.executable, "-c", code], env=env, text=True).strip())
 
 

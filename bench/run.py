@@ -2,7 +2,8 @@
 """The Forzium benchmark driver (run it as `bench/run.sh`).
 
 One run measures everything against its peer on the same machine, in the same minute:
-  * matmul f64 GFLOPS at n = 256, 512, 1024, 2048: SIMDKernels (forzium-bench) vs NumPy/OpenBLAS;
+  * matmul f64 GFLOPS at n = 256, 512, 1024, 2048: SIMDKernels (forzium-bench) vs NumPy/OpenBLAS, each product
+    into one preallocated C (`--into`, NumPy `out=`) and into a new C each time;
   * SIMD vs fallback: kernel GFLOPS at n = 512, and the engines end to end over stdio;
   * JSON parse/write MB/s of 512² and 1024² matrix documents: ForziumJSON (and jansson) vs orjson;
   * end-to-end stdio round trip of a 512×512 matmul request, fallback and SIMD engines, vs a Python
@@ -60,8 +61,10 @@ class Engine:
     """An engine executable driven over its stdin/stdout pipes, one request line at a time."""
 
     def __init__(self, path, *args):
+        # Replies are read through a 1 MiB buffer (Python's default, 8 KiB, takes 600 reads for a 512² result: time
+        # the harness would spend, not the engine).
         self.proc = subprocess.Popen([str(path), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=subprocess.DEVNULL, bufsize=1 << 20)
 
     def roundtrip(self, line):
         self.proc.stdin.write(line)
@@ -133,25 +136,31 @@ def main():
 
     # 1. matmul GFLOPS, alternating NumPy and SIMDKernels so both see the same machine load. On an AVX-512 machine
     #    the AVX2 path is measured too (forzium-bench --isa avx2) against NumPy with OPENBLAS_CORETYPE=Haswell, the
-    #    kernels OpenBLAS runs on an AVX2-only machine.
+    #    kernels OpenBLAS runs on an AVX2-only machine. Two forms: "into" writes every product into one preallocated C
+    #    (forzium-bench --into, NumPy `matmul(a, b, out=c)`): the kernel alone, and what the engine runs for a matmul
+    #    over shared-memory segments; "new" makes a new C each time (`a @ b`), where the allocator's choices show.
     results["cpu"] = cpu_model()
     auto_isa = forzium_bench(bin_dir, "matmul", "--sizes", 64, "--min-time", 0.01)[0]["isa"]
     results["isa"] = auto_isa
     paths = [(auto_isa, None)] + ([("avx2", "Haswell")] if auto_isa == "avx512" and not args.no_avx2 else [])
     for n in [int(s) for s in args.sizes.split(",")]:
         for isa, coretype in paths:
-            ours, theirs = [], []
-            for _ in range(args.rounds):
-                if coretype:
-                    theirs.append(peers.numpy_matmul_gflops_subprocess(n, min_time=min_time / 2, coretype=coretype))
-                else:
-                    theirs.append(peers.numpy_matmul_gflops(n, min_time=min_time / 2))
-                ours.append(forzium_bench(bin_dir, "matmul", "--sizes", n, "--min-time", min_time / 2, "--isa", isa)[0]["gflops"])
-            key = n if isa == auto_isa else f"{n}/{isa}"
-            results["matmul"][key] = {"isa": isa, "numpy_coretype": coretype, "simd": statistics.median(ours),
-                                      "numpy": statistics.median(theirs), "simd_best": max(ours), "numpy_best": max(theirs)}
-            log(f"matmul {n} ({isa}): simd {results['matmul'][key]['simd']:.1f} GFLOPS, "
-                f"numpy{'/' + coretype if coretype else ''} {results['matmul'][key]['numpy']:.1f}")
+            for form in ("into", "new"):
+                into = form == "into"
+                ours, theirs = [], []
+                for _ in range(args.rounds):
+                    if coretype:
+                        theirs.append(peers.numpy_matmul_gflops_subprocess(n, min_time=min_time / 2, coretype=coretype, into=into))
+                    else:
+                        theirs.append(peers.numpy_matmul_gflops(n, min_time=min_time / 2, into=into))
+                    ours.append(forzium_bench(bin_dir, "matmul", "--sizes", n, "--min-time", min_time / 2, "--isa", isa,
+                                              *(["--into"] if into else []))[0]["gflops"])
+                key = (str(n) if isa == auto_isa else f"{n}/{isa}") + ("" if into else "/new")
+                results["matmul"][key] = {"isa": isa, "numpy_coretype": coretype, "form": form,
+                                          "simd": statistics.median(ours), "numpy": statistics.median(theirs),
+                                          "simd_best": max(ours), "numpy_best": max(theirs)}
+                log(f"matmul {n} ({isa}, {form}): simd {results['matmul'][key]['simd']:.1f} GFLOPS, "
+                    f"numpy{'/' + coretype if coretype else ''} {results['matmul'][key]['numpy']:.1f}")
     fallback = forzium_bench(bin_dir, "matmul", "--impl", "fallback", "--sizes", 512, "--min-time", min_time)[0]
     simd512 = forzium_bench(bin_dir, "matmul", "--sizes", 512, "--min-time", min_time)[0]
     results["kernel_512"] = {"simd": simd512["gflops"], "fallback": fallback["gflops"]}
@@ -267,10 +276,12 @@ def render(r):
     for key, m in r["matmul"].items():
         n = str(key).split("/")[0]
         peer = "NumPy/OpenBLAS" + (f" ({m['numpy_coretype']} kernels)" if m.get("numpy_coretype") else "")
-        rows.append((f"matmul f64 n={n}, {m.get('isa', '?')}, GFLOPS ({t} threads), median (best) of rounds",
+        into = m.get("form", "into") == "into"
+        rows.append((f"matmul f64 n={n}, {m.get('isa', '?')}, {'into one C' if into else 'new C each'}, GFLOPS ({t} threads), "
+                     "median (best) of rounds",
                      f"{m['simd']:.1f} ({m['simd_best']:.1f})", f"{peer} {m['numpy']:.1f} ({m['numpy_best']:.1f})",
                      f"{ratio(m['simd'], m['numpy'])} ({ratio(m['simd_best'], m['numpy_best'])})",
-                     "≥ 1.0×" if n in ("512", "1024", "2048") else ""))
+                     "≥ 1.0×" if into and n in ("512", "1024", "2048") else ""))
     k = r["kernel_512"]
     rows.append(("matmul n=512 kernel, SIMD vs fallback GFLOPS", f"{k['simd']:.1f}", f"fallback {k['fallback']:.1f}",
                  ratio(k["simd"], k["fallback"]), ""))

@@ -35,6 +35,9 @@ struct MatmulBench: ParsableCommand {
     @Option(help: "SIMD instruction set: auto, avx2 or avx512 (default: $FORZIUM_ISA, else auto = the widest supported).")
     var isa: String?
 
+    @Flag(help: "Write every product into one preallocated C (as NumPy's `matmul(a, b, out=c)`), timing the kernel without the allocation and first-touch page faults of a fresh result.")
+    var into = false
+
     func run() throws {
         // The allocator settings the engines run with (results of up to 64 MiB are reused, not mapped afresh).
         MemoryTuning.returnLargeBuffers()
@@ -54,9 +57,23 @@ struct MatmulBench: ParsableCommand {
             let a = Matrix(rows: n, cols: n, storage: randomDoubles(n * n, seed: 1))
             let b = Matrix(rows: n, cols: n, storage: randomDoubles(n * n, seed: 2))
             var sink = 0.0
-            let seconds: Double = medianSeconds(minTime: minTime, clock: cpuTime ? processCPUTime : now) { sink += kernels.matmul(a, b).storage[0] }
+            var c = [Double](repeating: 0, count: n * n)
+            let seconds: Double = medianSeconds(minTime: minTime, clock: cpuTime ? processCPUTime : now) {
+                if into {
+                    a.storage.withUnsafeBufferPointer { pa in
+                        b.storage.withUnsafeBufferPointer { pb in
+                            c.withUnsafeMutableBufferPointer { pc in
+                                kernels.matmul(m: n, n: n, k: n, a: pa.baseAddress!, b: pb.baseAddress!, into: pc.baseAddress!)
+                            }
+                        }
+                    }
+                    sink += c[0]
+                } else {
+                    sink += kernels.matmul(a, b).storage[0]
+                }
+            }
             let gflops: Double = 2.0 * Double(n) * Double(n) * Double(n) / seconds / 1e9
-            print(#"{"bench":"matmul","impl":"\#(impl)","isa":"\#(kernels.isa)","n":\#(n),"threads":\#(threads),"seconds":\#(seconds),"gflops":\#(gflops)}"#)
+            print(#"{"bench":"matmul","impl":"\#(impl)","isa":"\#(kernels.isa)","into":\#(into),"n":\#(n),"threads":\#(threads),"seconds":\#(seconds),"gflops":\#(gflops)}"#)
             if sink.isNaN { print("") }
         }
     }

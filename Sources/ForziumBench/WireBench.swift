@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import ForziumJSON
+import ForziumRPC
 
 #if canImport(Glibc)
 import Glibc
@@ -45,8 +46,7 @@ struct WireBench: ParsableCommand {
     static func viaPipe(_ values: [Double], n: Int, binary: Bool) -> [Double] {
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0)
-        // As the gateway's engine pipes: 1 MiB instead of 64 KiB (F_SETPIPE_SZ).
-        _ = fcntl(fds[1], 1031, Int32(1 << 20))
+        PipeCapacity.enlarge(fds[1])  // as the gateway's engine pipes
         let reader = ThreadResult<[Double]> {
             var text: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 1 << 20)

@@ -106,6 +106,9 @@ public enum EngineRunner {
             "concurrency": "\(concurrency)", "max_in_flight": "\(maxInFlight)", "max_line_bytes": "\(options.maxLineBytes)",
             "max_elements": "\(options.maxElements)",
         ])
+        // Whoever started the engine (a script, a shell pipeline) gets 1 MiB pipes, as the gateway makes them.
+        PipeCapacity.enlarge(input)
+        PipeCapacity.enlarge(output)
         let reader = LineReader(
             source: FileDescriptorSource(descriptor: input), maxLineBytes: options.maxLineBytes,
             streamLinesFrom: RPCServer.streamLinesFrom)

@@ -61,10 +61,12 @@ struct ForziumEngineSIMDCommand: ParsableCommand {
             throw ExitCode(3)
         }
         // Only now, with AVX2 + FMA known to be there, is any code of ForziumKernelsSIMD touched.
+        let kernels = SIMDKernels(threads: concurrencyOptions.threads ?? SIMDKernels.availableCores, isa: instructionSet)
         let status = EngineRunner.run(
             name: "forzium-engine-simd",
-            kernels: SIMDKernels(threads: concurrencyOptions.threads ?? SIMDKernels.availableCores, isa: instructionSet),
-            decoder: jsonDecoder == "hybrid" ? JanssonHybridDecoder() : JSONParserDecoder(),
+            kernels: kernels,
+            // Matrix rows are read by two threads when there are two cores (the fallback engine reads with one).
+            decoder: jsonDecoder == "hybrid" ? JanssonHybridDecoder() : JSONParserDecoder(threads: min(2, kernels.threads)),
             concurrency: .concurrent,
             options: options
         )

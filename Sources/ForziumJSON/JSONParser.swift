@@ -46,12 +46,13 @@ public struct JSONParser: Sendable {
         /// Accept Python's `NaN`, `Infinity`, `-Infinity` tokens (an extension; output never contains them).
         public var allowNonFiniteNumbers: Bool = true
         /// Threads for one document: with 2 or more, a document of at least `JSONParser.parallelThreshold` bytes has
-        /// its matrix rows read from the middle on a second thread (`RowSpeculation`); the result and any error are
-        /// exactly those of the one-thread parse.
+        /// its matrix rows read from the middle on a second thread (`RowSpeculation`); with `contiguousRows`, streamed
+        /// or not, a matrix's rows are read a block at a time on two threads (`JSONScanner.splitRows`). Either way the
+        /// result and any error are exactly those of the one-thread parse.
         public var threads: Int = 1
         /// Read an array whose elements are all arrays of numbers of one length (a matrix) into one contiguous
         /// row-major buffer, `.rows`, instead of one `.numbers` array per row (which a consumer then copies into matrix
-        /// storage again). Off by default; the RPC decoder turns it on. When on, `threads` is not used.
+        /// storage again). Off by default; the RPC decoder turns it on.
         public var contiguousRows: Bool = false
         public init() {}
     }
@@ -199,6 +200,8 @@ struct JSONScanner {
     var singleLine = false
     /// Reused for strings that contain escapes.
     var scratch: [UInt8] = []
+    /// `Options.contiguousRows` with `Options.threads` ≥ 2: matrix rows are read on two threads (`splitRows`).
+    var splitThreads = false
     /// Rows read ahead by a second thread (two-thread parse only).
     var speculation: RowSpeculation?
     /// Told an offset below which the input will not be read again, once `pos` passes `nextRelease` (see
@@ -221,6 +224,7 @@ struct JSONScanner {
         self.maxDepth = options.maxDepth
         self.allowNonFinite = options.allowNonFiniteNumbers
         self.contiguousRows = options.contiguousRows
+        self.splitThreads = options.contiguousRows && options.threads > 1
     }
 
     // MARK: Streaming
@@ -640,6 +644,11 @@ struct JSONScanner {
         }
     }
 
+    /// `parseRows` reserves a square matrix's storage after the first row from this many columns...
+    static let reserveSquareFrom = 64
+    /// ...up to this many values (64 MiB).
+    static let reserveSquareLimit = 1 << 23
+
     /// What `parseRows` found.
     enum RowsOutcome {
         /// The whole array, a matrix; `pos` is past its `]`.
@@ -657,24 +666,41 @@ struct JSONScanner {
         var storage: [Double] = []
         var rows = 0
         var cols = 0
+        // Rows are read on two threads (`splitRows`) from a row start at or past this offset.
+        var splitFrom = splitThreads ? 0 : Int.max
         while true {
             // At a row's `[` (an element start).
-            let rowStart = pos
-            anchor = rowStart
-            ensureWindow()
-            pos += 1
-            skipWhitespace()
-            guard pos < end else { throw unexpected(expected: "a value or ']'") }
-            var isRow = false
-            if startsNumber(base[pos]) {
-                isRow = try appendNumberRun(to: &storage) && (rows == 0 || storage.count - rows * cols == cols)
+            var helped = false
+            if rows > 0 && pos >= splitFrom {
+                let attempt = pos
+                helped = splitRows(cols: cols, storage: &storage, rows: &rows) == .afterRow
+                // Nothing gained: on alone for a block, rather than try again at every row.
+                splitFrom = helped || pos > attempt ? pos : attempt + Self.splitBlock
             }
-            guard isRow else {
-                pos = rowStart
-                return .general(Self.split(&storage, rows: rows, cols: cols))
+            if !helped {
+                let rowStart = pos
+                anchor = rowStart
+                ensureWindow()
+                pos += 1
+                skipWhitespace()
+                guard pos < end else { throw unexpected(expected: "a value or ']'") }
+                var isRow = false
+                if startsNumber(base[pos]) {
+                    isRow = try appendNumberRun(to: &storage) && (rows == 0 || storage.count - rows * cols == cols)
+                }
+                guard isRow else {
+                    pos = rowStart
+                    return .general(Self.split(&storage, rows: rows, cols: cols))
+                }
+                if rows == 0 {
+                    cols = storage.count
+                    // Room for a square matrix from the start (most are), instead of doubling the buffer eleven times on
+                    // the way to 512 × 512, copying it each time into fresh pages. Untouched capacity is address space
+                    // only (buffers of 1 MiB and more are their own mappings), so a wide, short matrix costs nothing.
+                    if cols >= Self.reserveSquareFrom { storage.reserveCapacity(Swift.min(cols * cols, Self.reserveSquareLimit)) }
+                }
+                rows += 1
             }
-            if rows == 0 { cols = storage.count }
-            rows += 1
             anchor = pos
             skipWhitespace()
             releaseIfDue()
@@ -875,6 +901,28 @@ struct JSONScanner {
     ///
     /// One pass: all digits are folded into a UInt64 as they go by (wrapping is harmless: a token with more
     /// than 19 significant digits goes to the slow path, which re-reads the text).
+    /// The value of the 8 bytes at `p` when all are ASCII digits (the first is the most significant), else nil: one
+    /// 64-bit load and a few multiplies instead of 8 rounds of the byte loop (a matrix number has 16-17 digits).
+    /// The mantissa arithmetic wraps exactly as the byte loop's does, and `digitCount` still sends a mantissa of more
+    /// than 19 significant digits to the slow path.
+    @inline(__always)
+    static func eightDigits(_ p: UnsafePointer<UInt8>) -> UInt64? {
+        let chunk = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+        // Every byte is 0x30...0x39: its high nibble is 3, and still 3 after adding 6 (a byte that does not pass the
+        // first test cannot hide behind a carry: only bytes from 0xFA carry, and their high nibble is F).
+        let high: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
+        guard chunk & high == 0x3030_3030_3030_3030,
+              (chunk &+ 0x0606_0606_0606_0606) & high == 0x3030_3030_3030_3030 else { return nil }
+        // Digit values, the first digit in the lowest byte. Pairs: byte 2i of each 16-bit lane = 10·d(2i) + d(2i+1).
+        var v = chunk &- 0x3030_3030_3030_3030
+        v = v &* 10 &+ (v >> 8)
+        // Lanes 0 and 2 (pairs 1 and 3) and lanes 1 and 3 (pairs 2 and 4), each pair below 100; one multiply each
+        // puts 10⁶·pair1 + 10²·pair3 and 10⁴·pair2 + pair4 into bits 32 and up.
+        let pairs13 = v & 0x0000_00FF_0000_00FF
+        let pairs24 = (v >> 16) & 0x0000_00FF_0000_00FF
+        return (pairs13 &* (100 &+ (1_000_000 << 32)) &+ pairs24 &* (1 &+ (10_000 << 32))) >> 32
+    }
+
     @inline(__always)
     mutating func parseNumber() throws(JSONParseError) -> Double {
         let start = pos
@@ -893,10 +941,14 @@ struct JSONScanner {
                 throw error("leading zeros are not allowed in numbers", at: start)
             }
         } else {
-            repeat {
+            while p + 8 <= end, let eight = Self.eightDigits(base + p) {
+                mantissa = mantissa &* 100_000_000 &+ eight
+                p += 8
+            }
+            while p < end && base[p] &- ASCII.zero <= 9 {
                 mantissa = mantissa &* 10 &+ UInt64(base[p] &- ASCII.zero)
                 p += 1
-            } while p < end && base[p] &- ASCII.zero <= 9
+            }
         }
         var digitCount = p - digitsStart
         var exponent = 0
@@ -906,10 +958,14 @@ struct JSONScanner {
             guard p < end, base[p] &- ASCII.zero <= 9 else {
                 throw error("expected a digit after '.'", at: p)
             }
-            repeat {
+            while p + 8 <= end, let eight = Self.eightDigits(base + p) {
+                mantissa = mantissa &* 100_000_000 &+ eight
+                p += 8
+            }
+            while p < end && base[p] &- ASCII.zero <= 9 {
                 mantissa = mantissa &* 10 &+ UInt64(base[p] &- ASCII.zero)
                 p += 1
-            } while p < end && base[p] &- ASCII.zero <= 9
+            }
             exponent = fractionStart - p
             digitCount += p - fractionStart
         }

@@ -74,7 +74,8 @@ public enum StreamedLineEnd: Equatable, Sendable {
 /// Memory: the buffer is one anonymous mapping of `maxLineBytes + 2` bytes reserved up front (address space only);
 /// pages become resident as bytes arrive, so a line costs its own length and never more than the cap — no doubling,
 /// no copy into a bigger block (which held old and new blocks at once: 1.5–2× the cap). After a line longer than
-/// `4 × initialCapacity` has been consumed the pages past `initialCapacity` are handed back (`MADV_DONTNEED`).
+/// `4 × initialCapacity` has been consumed the pages past `initialCapacity` are handed back (`MADV_DONTNEED`). The
+/// buffer starts on a 2 MiB boundary and asks for huge pages; where it gets them, pages are handed back 2 MiB at a time.
 ///
 /// Streaming (`streamLinesFrom`): a line that reaches that many bytes before its LF has arrived is not buffered whole.
 /// It is moved to the front of the buffer and handed out as `.partial`, a `JSONByteWindow` that reads the rest of the
@@ -86,8 +87,12 @@ public final class LineReader<Source: ByteSource> {
     /// The byte source (exposed so callers can inspect e.g. a read error).
     public private(set) var source: Source
 
-    /// The whole reservation (`maxLineBytes + 2` bytes).
+    /// The line buffer (`maxLineBytes + 2` bytes), at a 2 MiB boundary inside `reservation`.
     private let buffer: UnsafeMutableRawBufferPointer
+    /// The whole mapping (the buffer's pages and up to 2 MiB before them to align it).
+    private let reservation: UnsafeMutableRawBufferPointer
+    /// Pages are handed back in whole multiples of this: 2 MiB where the buffer may have huge pages, else a page.
+    private let releaseGranule: Int
     /// Bytes mapped (the reservation rounded up to whole pages).
     private let mappedBytes: Int
     /// Bytes the buffer is expected to keep resident; pages past it are returned after a long line.
@@ -140,19 +145,34 @@ public final class LineReader<Source: ByteSource> {
         let capacity = maxLineBytes + 2
         let page = Swift.max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
         mappedBytes = (capacity + page - 1) / page * page
-        self.initialCapacity = Swift.min(Swift.max(page, initialCapacity), mappedBytes)
         #if canImport(Glibc)
         let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
         #else
         let flags = MAP_PRIVATE | MAP_ANON
         #endif
-        let mapped = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, flags, -1, 0)
+        // Reserved with room to start on a 2 MiB boundary, so that the kernel can back the buffer with huge pages
+        // where it allows them (`MADV_HUGEPAGE`; THP in `madvise` or `always` mode). Every page a line passes
+        // through is written by `read` and, for a long line, handed back behind the parse: the next long line faults
+        // them in again. In 4 KiB pages that is 2,600 faults for a 10 MB line (about 2 µs each on a virtual
+        // machine); in 2 MiB pages, six.
+        let hugePage = 2 << 20
+        let reserved = mappedBytes + hugePage
+        let mapped = mmap(nil, reserved, PROT_READ | PROT_WRITE, flags, -1, 0)
         guard let mapped, mapped != MAP_FAILED else { fatalError("LineReader: cannot reserve \(mappedBytes) bytes") }
-        buffer = UnsafeMutableRawBufferPointer(start: mapped, count: capacity)
+        reservation = UnsafeMutableRawBufferPointer(start: mapped, count: reserved)
+        let aligned = mapped + (hugePage - Int(bitPattern: mapped) % hugePage) % hugePage
+        buffer = UnsafeMutableRawBufferPointer(start: aligned, count: capacity)
+        #if os(Linux)
+        releaseGranule = madvise(aligned, mappedBytes, Int32(MADV_HUGEPAGE)) == 0 ? hugePage : page
+        #else
+        releaseGranule = page
+        #endif
+        // Whole granules, so that handing back the pages past it never splits the huge page it ends in.
+        self.initialCapacity = Swift.min((Swift.max(page, initialCapacity) + releaseGranule - 1) / releaseGranule * releaseGranule, mappedBytes)
     }
 
     deinit {
-        munmap(buffer.baseAddress, mappedBytes)
+        munmap(reservation.baseAddress, reservation.count)
     }
 
     /// Whether a whole line is already buffered: `next()` would return it without reading.
@@ -233,7 +253,7 @@ public final class LineReader<Source: ByteSource> {
     public func release(_ line: UnsafeRawBufferPointer, below offset: Int) {
         guard let lineStart = line.baseAddress, offset > 0 else { return }
         let base = UnsafeRawPointer(buffer.baseAddress!)
-        let page = Swift.max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+        let page = releaseGranule
         let from = (base.distance(to: lineStart) + page - 1) / page * page
         let to = (base.distance(to: lineStart) + Swift.min(offset, line.count)) / page * page
         guard from >= 0, to > from, to <= mappedBytes else { return }
@@ -290,9 +310,8 @@ public final class LineReader<Source: ByteSource> {
     /// The streamed line's window asks for bytes up to `target`, done with those below `keepFrom`.
     fileprivate func advanceStreamed(keepFrom: Int, target: Int) {
         guard var line = streamed else { return }
-        let page = Swift.max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
-        let releasable = Swift.min(keepFrom, line.available) / page * page
-        if releasable - line.releasedBelow >= Self.streamReleaseStep {
+        let releasable = Swift.min(keepFrom, line.available) / releaseGranule * releaseGranule
+        if releasable - line.releasedBelow >= Swift.max(Self.streamReleaseStep, releaseGranule) {
             _ = madvise(buffer.baseAddress! + line.releasedBelow, releasable - line.releasedBelow, MADV_DONTNEED)
             line.releasedBelow = releasable
             streamed = line
@@ -386,8 +405,7 @@ public final class LineReader<Source: ByteSource> {
     /// A long line has been handed out and consumed: give its pages back rather than hold them while idle.
     private func releaseLongLinePages() {
         guard highWater > 4 * initialCapacity else { return }
-        let page = Swift.max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
-        let from = (initialCapacity + page - 1) / page * page
+        let from = initialCapacity
         if mappedBytes > from { _ = madvise(buffer.baseAddress! + from, mappedBytes - from, MADV_DONTNEED) }
         highWater = 0
     }

@@ -44,6 +44,13 @@ public struct JSONParserDecoder: MessageDecoder {
         self.parser = parser
     }
 
+    /// The default options, with a matrix's rows read by `threads` threads (`JSONParser.Options.threads`).
+    public init(threads: Int) {
+        var options = Self.defaultOptions
+        options.threads = threads
+        self.init(parser: JSONParser(options: options))
+    }
+
     public func decode(window: any JSONByteWindow) throws(JSONParseError) -> JSONValue? {
         try parser.parse(window: window)
     }

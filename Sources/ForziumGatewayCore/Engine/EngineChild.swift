@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ForziumRPC
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -52,9 +53,7 @@ package final class EngineChild: Sendable {
             }
             do {
                 let input = try makePipe(), output = try makePipe(), errors = try makePipe()
-                // 1 MiB pipes instead of 64 KiB: a 10 MB request or result crosses in ten wake-ups, not 160.
-                // (Best effort: F_SETPIPE_SZ may be capped by /proc/sys/fs/pipe-max-size.)
-                for fd in [input.write, output.read] { _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, CInt(1 << 20)) }
+                for fd in [input.write, output.read] { PipeCapacity.enlarge(fd) }
 
                 var actions = posix_spawn_file_actions_t()
                 posix_spawn_file_actions_init(&actions)
