@@ -697,7 +697,13 @@ struct JSONScanner {
                     // Room for a square matrix from the start (most are), instead of doubling the buffer eleven times on
                     // the way to 512 × 512, copying it each time into fresh pages. Untouched capacity is address space
                     // only (buffers of 1 MiB and more are their own mappings), so a wide, short matrix costs nothing.
-                    if cols >= Self.reserveSquareFrom { storage.reserveCapacity(Swift.min(cols * cols, Self.reserveSquareLimit)) }
+                    if cols >= Self.reserveSquareFrom {
+                        storage.reserveCapacity(Swift.min(cols * cols, Self.reserveSquareLimit))
+                        let capacity = storage.capacity
+                        storage.withUnsafeMutableBufferPointer { values in
+                            HugePages.advise(UnsafeMutableRawPointer(values.baseAddress!), bytes: capacity * 8)
+                        }
+                    }
                 }
                 rows += 1
             }

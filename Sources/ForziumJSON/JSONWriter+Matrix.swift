@@ -42,6 +42,7 @@ extension JSONWriter {
         let head = buffer.count
         let grown = [UInt8](unsafeUninitializedCapacity: head + bound) { out, count in
             let base = out.baseAddress!
+            HugePages.advise(UnsafeMutableRawPointer(base), bytes: out.count)
             buffer.withUnsafeBufferPointer { old in
                 if head > 0 { base.update(from: old.baseAddress!, count: head) }
             }

@@ -346,21 +346,6 @@ struct GemmPieces: Sendable {
         })
 }
 
-/// Asks for huge pages on the whole 2 MiB pages inside `bytes` bytes at `p` (Linux; no-op elsewhere or below 4 MiB).
-/// A large product's C is a fresh mapping each time (`MemoryTuning` maps buffers of 1 MiB or more), so every 4 KiB
-/// page of it faults once on its first store: 8192 faults for a 2048² C, several per cent of the product's time on a
-/// virtual machine. A 2 MiB page takes one fault, and C's rows, 16 KiB apart at n = 2048, share TLB entries.
-@inline(__always)
-func adviseHugePages(_ p: UnsafeMutableRawPointer, bytes: Int) {
-    #if os(Linux)
-    let g = GemmScratchCache.granule
-    if bytes < 2 * g { return }
-    let start = (Int(bitPattern: p) + g - 1) / g * g
-    let end = (Int(bitPattern: p) + bytes) / g * g
-    if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, Int32(MADV_HUGEPAGE)) }
-    #endif
-}
-
 /// Maps the pages of `bytes` bytes at `p` ready for writing in one call (Linux 5.14+ `MADV_POPULATE_WRITE`; a no-op
 /// where it is missing), instead of one page fault per 4 KiB page on the first stores.
 @inline(__always)
@@ -394,7 +379,10 @@ extension SIMDKernels {
             c.initialize(repeating: 0, count: m * n)
             return false
         }
-        adviseHugePages(UnsafeMutableRawPointer(c), bytes: m * n * MemoryLayout<Double>.stride)
+        // A large product's C is a fresh mapping each time: one fault per 2 MiB page instead of per 4 KiB (8192 for
+        // a 2048² C, several per cent of the product's time on a virtual machine), and C's rows, 16 KiB apart at
+        // n = 2048, share TLB entries.
+        HugePages.advise(UnsafeMutableRawPointer(c), bytes: m * n * MemoryLayout<Double>.stride)
         let isa = gemmPieces
         let mr = isa.mr, nr = isa.nr
         let rowPanels = (m + mr - 1) / mr
