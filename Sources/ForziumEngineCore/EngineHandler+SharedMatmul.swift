@@ -7,7 +7,8 @@ extension EngineHandler {
     /// `{"shm": name}`, what the gateway sends for binary tensors): computed from the mapped input segments into the
     /// mapped result segment, with no copy of either into or out of the heap. The inputs' pages are already resident
     /// (the gateway wrote them), so mapping them costs page-table entries, not page faults; the result segment's pages
-    /// are allocated once and, in a reused segment, already exist.
+    /// are allocated once and, in a reused segment, already exist. A caller's reused segments stay mapped between
+    /// requests (`SegmentMappingCache`).
     ///
     /// Only for a request the ordinary path would accept unchanged (exactly `data` and `matrix_b`, both in the
     /// shared-memory form, shapes that agree and fit the limits, segments of the stated sizes, a result at or above
@@ -21,8 +22,10 @@ extension EngineHandler {
               a.rows * b.cols >= BinaryMatrix.sharedMemoryThreshold else { return nil }
         let (m, k, n) = (a.rows, a.cols, b.cols)
         let size = MemoryLayout<Double>.size
-        guard let left = MappedMatrixSegment.open(a.name, byteCount: m * k * size),
-              let right = MappedMatrixSegment.open(b.name, byteCount: k * n * size) else { return nil }
+        // A caller that names its own result segment reuses its segments (the gateway's pool): keep them mapped.
+        let keep = target != nil
+        guard let left = MappedMatrixSegment.open(a.name, byteCount: m * k * size, keep: keep),
+              let right = MappedMatrixSegment.open(b.name, byteCount: k * n * size, keep: keep) else { return nil }
         guard let result = target.flatMap({ MappedMatrixSegment.openForResult($0, byteCount: m * n * size) })
                 ?? MappedMatrixSegment.createForResult(byteCount: m * n * size) else { return nil }
         do {
