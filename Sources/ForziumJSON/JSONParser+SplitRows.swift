@@ -4,15 +4,16 @@ import Synchronization
 ///
 /// At a row start, with the bytes of a block ahead available (up to `splitBlock`), the scanner picks the first place
 /// past the block's middle that looks like a row start (a `[` after `],`, whitespace allowed) and reads rows from there
-/// on a second thread, into their own buffer, while it reads the rows before that place itself. Each thread stops at
-/// the first thing that is not a plain row of `cols` numbers followed by `,` and the next row: the helper keeps the
-/// rows it finished, the scanner backs up to the start of the row it was in.
+/// on a second thread, into their own buffer, while it reads the rows before that place itself. Both read with one
+/// loop (`plainRows`), which stops at the first thing that is not a plain row of `cols` numbers followed by `,` and
+/// the next row, keeping the rows it finished.
 ///
 /// When the scanner's own rows bring it exactly to the helper's starting place, that place is an element start of the
 /// array being read, so the helper's rows are the rows the scanner would have read (the same primitives on the same
 /// bytes): they are appended and the scanner jumps past them. Otherwise (a guess inside a string, or a row that
-/// breaks the pattern), the helper's work is dropped. Everything either thread stopped at is read again by the
-/// ordinary one-thread loop, so the value and every error (message and offset) are exactly the one-thread parse's.
+/// breaks the pattern), the helper's work is dropped and the scanner goes on from just past its own last row.
+/// Everything either thread stopped at is read again by the ordinary one-thread loop, so the value and every error
+/// (message and offset) are exactly the one-thread parse's.
 ///
 /// The scanner's thread never reads past the helper's starting place, which lies below `refillAt`: while the helper
 /// runs, nothing asks the window for bytes or hands any back.
@@ -28,7 +29,7 @@ extension JSONScanner {
 
     /// How `splitRows` left the scanner.
     enum SplitOutcome {
-        /// At a row start (the same one, when nothing was gained).
+        /// At the same row start: nothing was read.
         case atRowStart
         /// Just past a row's `]` (the helper's last row).
         case afterRow
@@ -47,7 +48,7 @@ extension JSONScanner {
         var helper = SplitRowsHelper(
             base: base + start, count: limit - start, cols: cols, allowNonFinite: allowNonFinite, contiguousRows: contiguousRows,
             maxDepth: maxDepth)
-        var mine = SplitRowsHelper.Rows()
+        var mine = PlainRows(end: pos)
         let rowsBefore = rows
         withUnsafeMutablePointer(to: &self) { scanner in
             withUnsafeMutablePointer(to: &storage) { storage in
@@ -56,7 +57,7 @@ extension JSONScanner {
                     let helperShared = SplitRowsHelperPointer(pointer: helperPointer)
                     ForkJoinPool.shared(threads: 2).run(parts: 2) { part in
                         if part == 0 {
-                            mine = shared.scanner.pointee.ownRows(until: start, cols: cols, storage: &shared.storage.pointee)
+                            mine = shared.scanner.pointee.plainRows(below: start, cols: cols, into: &shared.storage.pointee)
                         } else {
                             helperShared.pointer.pointee.run()
                         }
@@ -65,14 +66,15 @@ extension JSONScanner {
             }
         }
         rows = rowsBefore + mine.count
-        guard pos == start, helper.rows.count > 0 else { return .atRowStart }
-        helper.values.withUnsafeBufferPointer { storage.append(contentsOf: $0[0 ..< helper.rows.count * cols]) }
-        rows += helper.rows.count
-        valueBytes &+= helper.rows.count &* cols &* 8
-        Self.splitBlocksTaken.add(1, ordering: .relaxed)
-        pos = start + helper.rows.end
+        if mine.next == start && helper.rows.count > 0 {
+            helper.values.withUnsafeBufferPointer { storage.append(contentsOf: $0[0 ..< helper.rows.count * cols]) }
+            rows += helper.rows.count
+            valueBytes &+= helper.rows.count &* cols &* 8
+            Self.splitBlocksTaken.add(1, ordering: .relaxed)
+            pos = start + helper.rows.end
+        }
         anchor = pos
-        return .afterRow
+        return rows > rowsBefore ? .afterRow : .atRowStart
     }
 
     /// The first offset in `from ..< below` (searched at most `splitSearch` bytes) holding a `[` that follows `],`
@@ -96,56 +98,52 @@ extension JSONScanner {
         return nil
     }
 
-    /// The scanner's share: plain rows from `pos` (a row start) until the row start `until`, appended to `storage`.
-    /// Stops at the start of the first row that is not plain (or not followed by `,` and another row), with that row's
-    /// values removed again; `pos` is then that row's start.
-    mutating func ownRows(until: Int, cols: Int, storage: inout [Double]) -> SplitRowsHelper.Rows {
-        var done = SplitRowsHelper.Rows()
-        while pos < until {
-            let rowStart = pos
-            let before = storage.count
-            var plain = false
+    /// What `plainRows` read.
+    struct PlainRows {
+        /// Rows appended.
+        var count = 0
+        /// Just past the last one's `]` (where reading started, when none).
+        var end: Int
+        /// The start (a `[`) of the row after them, when `,` and a `[` follow them at or below the limit.
+        var next: Int?
+    }
+
+    /// Plain rows (`cols` numbers each) from the row start `pos`, appended to `values`, for as long as each is followed
+    /// by `,` and another row starting below `limit`. Stops before anything else (the values of a row that turns out not
+    /// to be plain are removed again), and never reads at or past `limit` except within a row that starts below it. Leaves
+    /// `pos` just past the last row read (where it started, when none). Errors are dropped: the caller reads again
+    /// whatever was not a plain row.
+    mutating func plainRows(below limit: Int, cols: Int, into values: inout [Double]) -> PlainRows {
+        var read = PlainRows(end: pos)
+        while pos < limit && base[pos] == ASCII.openBracket {
+            let before = values.count
             pos += 1
             skipWhitespace()
-            if pos < until, startsNumber(base[pos]) {
-                plain = (try? appendNumberRun(to: &storage)) == true && storage.count - before == cols
-            }
-            if plain {
-                skipWhitespace()
-                if pos < until && base[pos] == ASCII.comma {
-                    pos += 1
-                    skipWhitespace()
-                    plain = pos <= until && base[pos] == ASCII.openBracket
-                } else {
-                    plain = false
-                }
-            }
-            guard plain else {
-                storage.removeSubrange(before...)
-                pos = rowStart
+            guard pos < limit, startsNumber(base[pos]), (try? appendNumberRun(to: &values)) == true,
+                  values.count - before == cols else {
+                values.removeSubrange(before...)
                 break
             }
-            done.count += 1
+            read.count += 1
+            read.end = pos
+            read.next = nil
+            skipWhitespace()
+            guard pos < limit, base[pos] == ASCII.comma else { break }
+            pos += 1
+            skipWhitespace()
+            if pos <= limit && pos < end && base[pos] == ASCII.openBracket { read.next = pos }
         }
-        anchor = pos
-        return done
+        pos = read.end
+        return read
     }
 }
 
-/// The helper thread's share: rows from the start of its bytes, each plain (`cols` numbers) and followed by `,` and
-/// the next row or by anything else, which ends its run (as do an error and the end of its bytes).
+/// The helper thread's share: plain rows from the start of its bytes (`JSONScanner.plainRows`), into its own buffer.
 struct SplitRowsHelper {
-    struct Rows {
-        /// Rows finished.
-        var count = 0
-        /// Offset just past the last finished row's `]` (relative to the helper's start).
-        var end = 0
-    }
-
     var scanner: JSONScanner
     let cols: Int
     var values: [Double] = []
-    var rows = Rows()
+    var rows: JSONScanner.PlainRows
 
     init(base: UnsafePointer<UInt8>, count: Int, cols: Int, allowNonFinite: Bool, contiguousRows: Bool, maxDepth: Int) {
         var options = JSONParser.Options()
@@ -155,28 +153,12 @@ struct SplitRowsHelper {
         scanner = JSONScanner(base: base, count: count, options: options)
         scanner.singleLine = true  // its errors are dropped: no need to count lines for them
         self.cols = cols
+        rows = JSONScanner.PlainRows(end: 0)
     }
 
     mutating func run() {
         values.reserveCapacity(scanner.end / 16)
-        while scanner.pos < scanner.end && scanner.base[scanner.pos] == ASCII.openBracket {
-            let before = values.count
-            scanner.pos += 1
-            scanner.skipWhitespace()
-            guard scanner.pos < scanner.end, scanner.startsNumber(scanner.base[scanner.pos]),
-                  (try? scanner.appendNumberRun(to: &values)) == true, values.count - before == cols,
-                  scanner.pos < scanner.end  // the row's `]` was not the last byte: its text may go on
-            else {
-                values.removeSubrange(before...)
-                return
-            }
-            rows.count += 1
-            rows.end = scanner.pos
-            scanner.skipWhitespace()
-            guard scanner.pos < scanner.end, scanner.base[scanner.pos] == ASCII.comma else { return }
-            scanner.pos += 1
-            scanner.skipWhitespace()
-        }
+        rows = scanner.plainRows(below: scanner.end, cols: cols, into: &values)
     }
 }
 
