@@ -189,12 +189,14 @@ final class SegmentMapping: @unchecked Sendable {
 
 /// Mappings of the caller's segments kept for the next request that names them, least recently used dropped first
 /// beyond `budget` bytes (the gateway's segment pool keeps 64 MiB of released segments; mappings of more could not be
-/// reused). A mapping whose segment was removed or resized is dropped at the next look (its pages go back to the
+/// reused) or `maxEntries` mappings. A mapping whose segment was removed or resized is dropped at the next look (its pages go back to the
 /// system once nothing maps them). Nothing is kept mapped for a segment this process created.
 package final class SegmentMappingCache: Sendable {
     package static let shared = SegmentMappingCache(budget: 64 << 20)
 
     package let budget: Int
+    /// At most this many mappings (each holds a descriptor, and every look checks each one), whatever their bytes.
+    package let maxEntries: Int
     private struct Entry {
         let name: String
         let mapping: SegmentMapping
@@ -202,8 +204,9 @@ package final class SegmentMappingCache: Sendable {
     /// Least recently used first.
     private let entries = Mutex<[Entry]>([])
 
-    package init(budget: Int) {
+    package init(budget: Int, maxEntries: Int = 32) {
         self.budget = budget
+        self.maxEntries = maxEntries
     }
 
     /// Mappings kept, and their bytes.
@@ -237,7 +240,7 @@ package final class SegmentMappingCache: Sendable {
             entries.removeAll { $0.name == name || !$0.mapping.isCurrent }
             entries.append(Entry(name: name, mapping: mapping))
             var bytes = entries.reduce(0) { $0 + $1.mapping.byteCount }
-            while bytes > budget, let oldest = entries.first {
+            while bytes > budget || entries.count > maxEntries, let oldest = entries.first {
                 bytes -= oldest.mapping.byteCount
                 entries.removeFirst()
             }

@@ -85,5 +85,11 @@ struct MappedSegmentTests {
         #expect(cache.take(name: names[1], identity: mappings[1].identity, writable: false) == nil)
         #expect(cache.take(name: names[0], identity: mappings[0].identity, writable: false) === mappings[0])
         #expect(cache.take(name: names[3], identity: mappings[3].identity, writable: true) === mappings[3])
+
+        // And past the count, whatever the bytes: the least recently used (names[2]) goes.
+        let counted = SegmentMappingCache(budget: 1 << 30, maxEntries: 2)
+        for index in [2, 0, 3] { counted.keep(mappings[index], name: names[index]) }
+        #expect(counted.kept.count == 2)
+        #expect(counted.take(name: names[2], identity: mappings[2].identity, writable: false) == nil)
     }
 }
