@@ -903,14 +903,25 @@ struct JSONScanner {
 
     // MARK: Numbers
 
-    /// Parses one number token at `pos` (grammar of RFC 8259 §6, plus the non-finite extension).
-    ///
-    /// One pass: all digits are folded into a UInt64 as they go by (wrapping is harmless: a token with more
-    /// than 19 significant digits goes to the slow path, which re-reads the text).
+    /// The run of ASCII digits from `p`, folded into `mantissa` (× 10 per digit, wrapping exactly as one digit at a time
+    /// would; `digitCount` still sends a mantissa of more than 19 significant digits to the slow path): eight at a time
+    /// while eight are there, then byte by byte. Returns the offset after the run.
+    @inline(__always)
+    func digits(from start: Int, into mantissa: inout UInt64) -> Int {
+        var p = start
+        while p + 8 <= end, let eight = Self.eightDigits(base + p) {
+            mantissa = mantissa &* 100_000_000 &+ eight
+            p += 8
+        }
+        while p < end && base[p] &- ASCII.zero <= 9 {
+            mantissa = mantissa &* 10 &+ UInt64(base[p] &- ASCII.zero)
+            p += 1
+        }
+        return p
+    }
+
     /// The value of the 8 bytes at `p` when all are ASCII digits (the first is the most significant), else nil: one
     /// 64-bit load and a few multiplies instead of 8 rounds of the byte loop (a matrix number has 16-17 digits).
-    /// The mantissa arithmetic wraps exactly as the byte loop's does, and `digitCount` still sends a mantissa of more
-    /// than 19 significant digits to the slow path.
     @inline(__always)
     static func eightDigits(_ p: UnsafePointer<UInt8>) -> UInt64? {
         let chunk = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
@@ -929,6 +940,10 @@ struct JSONScanner {
         return (pairs13 &* (100 &+ (1_000_000 << 32)) &+ pairs24 &* (1 &+ (10_000 << 32))) >> 32
     }
 
+    /// Parses one number token at `pos` (grammar of RFC 8259 §6, plus the non-finite extension).
+    ///
+    /// One pass: all digits are folded into a UInt64 as they go by (wrapping is harmless: a token with more
+    /// than 19 significant digits goes to the slow path, which re-reads the text).
     @inline(__always)
     mutating func parseNumber() throws(JSONParseError) -> Double {
         let start = pos
@@ -947,14 +962,7 @@ struct JSONScanner {
                 throw error("leading zeros are not allowed in numbers", at: start)
             }
         } else {
-            while p + 8 <= end, let eight = Self.eightDigits(base + p) {
-                mantissa = mantissa &* 100_000_000 &+ eight
-                p += 8
-            }
-            while p < end && base[p] &- ASCII.zero <= 9 {
-                mantissa = mantissa &* 10 &+ UInt64(base[p] &- ASCII.zero)
-                p += 1
-            }
+            p = digits(from: p, into: &mantissa)
         }
         var digitCount = p - digitsStart
         var exponent = 0
@@ -964,14 +972,7 @@ struct JSONScanner {
             guard p < end, base[p] &- ASCII.zero <= 9 else {
                 throw error("expected a digit after '.'", at: p)
             }
-            while p + 8 <= end, let eight = Self.eightDigits(base + p) {
-                mantissa = mantissa &* 100_000_000 &+ eight
-                p += 8
-            }
-            while p < end && base[p] &- ASCII.zero <= 9 {
-                mantissa = mantissa &* 10 &+ UInt64(base[p] &- ASCII.zero)
-                p += 1
-            }
+            p = digits(from: p, into: &mantissa)
             exponent = fractionStart - p
             digitCount += p - fractionStart
         }
