@@ -3,6 +3,8 @@
   - forzium-gateway (release) with its best engine,
   - a bare Hummingbird 2 app (bench/hummingbird-peer: one POST route that collects and echoes the body) — the
     gateway's own HTTP stack with nothing on top,
+  - the same two routes on SwiftNIO's HTTP/1 pipeline directly (bench/hummingbird-peer's NIOPeer) — the stack under
+    Hummingbird, where the gateway answers small requests (InlineRequestHandler),
   - Node.js `http` + JSON.parse doing the same /compute in JavaScript, one worker per core,
   - FastAPI + uvicorn + NumPy with orjson (the fastest Python peer).
 Also GET /health on the gateway and GET on the bare app, and the gateway's (and engine's) CPU per small request.
@@ -111,6 +113,16 @@ wrk(port, "/compute", True)
 results["bare Hummingbird POST (echo)"] = wrk(port, "/compute", True)
 results["bare Hummingbird GET"] = wrk(port, "/health", False)
 stop(peer)
+# Bare SwiftNIO HTTP/1 (the pipeline under Hummingbird, without its async channel): what serving routes from the
+# pipeline directly can reach at most.
+port = free_port()
+peer = subprocess.Popen([os.path.join(os.path.dirname(PEER_BIN), "NIOPeer"), str(port)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_up(port)
+wrk(port, "/compute", True)
+results["bare SwiftNIO POST (echo)"] = wrk(port, "/compute", True)
+results["bare SwiftNIO GET"] = wrk(port, "/health", False)
+stop(peer)
 # Node.js.
 port = free_port()
 node = subprocess.Popen(["node", f"{ROOT}/bench/peer_node.js", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -139,4 +151,6 @@ g = results["gateway POST /compute"][0]
 print(f"\ngateway /compute vs bare Hummingbird POST: {g / results['bare Hummingbird POST (echo)'][0]:.2f}x; "
       f"vs Node.js: {g / results['Node.js http POST /compute'][0]:.2f}x; vs FastAPI: {g / results['FastAPI+orjson POST /compute'][0]:.1f}x")
 print(f"gateway /health vs bare Hummingbird GET: {results['gateway GET /health'][0] / results['bare Hummingbird GET'][0]:.2f}x")
+print(f"bare SwiftNIO vs bare Hummingbird: POST {results['bare SwiftNIO POST (echo)'][0] / results['bare Hummingbird POST (echo)'][0]:.2f}x, "
+      f"GET {results['bare SwiftNIO GET'][0] / results['bare Hummingbird GET'][0]:.2f}x")
 print(f"CPU per small /compute: gateway {gateway_us:.0f} us, engine {engine_us:.0f} us")

@@ -69,7 +69,7 @@ public struct DisconnectAwareResponder<Inner: HTTPResponder>: HTTPResponder wher
     /// Smallest `Content-Length` whose request is watched.
     public let watchFromBytes: Int
 
-    public init(inner: Inner, watchFromBytes: Int = 64 << 10) {
+    public init(inner: Inner, watchFromBytes: Int = GatewayHTTP.smallBodyBytes) {
         self.inner = inner
         self.watchFromBytes = watchFromBytes
     }

@@ -200,7 +200,7 @@ public enum GatewayServer {
         let registry = ConnectionRegistry(limit: config.edge.maxConnections)
         let app = Application(
             responder: responder,
-            server: .gatewayHTTP1(edge: config.edge, registry: registry, maxBodyBytes: maxBody, additionalChannelHandlers: {
+            server: .gatewayHTTP1(inline: responder, edge: config.edge, registry: registry, maxBodyBytes: maxBody, additionalChannelHandlers: {
                 [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()]
             }),
             configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil, backlog: 4096),

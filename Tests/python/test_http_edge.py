@@ -1,5 +1,8 @@
 """The HTTP edge against hostile, slow, departing and malformed clients (issue 8), over real sockets."""
 import json
+import os
+import urllib.error
+import urllib.request
 import random
 import resource
 import socket
@@ -286,3 +289,124 @@ def test_thousands_of_idle_sockets_leave_the_gateway_idle_and_serving(start_gate
         for sock in socks:
             sock.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def read_until_eof(sock, timeout=20):
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def split_responses(data):
+    """Consecutive HTTP/1.1 responses (Content-Length or chunked) as (status, headers, body)."""
+    out = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            length = int(headers["content-length"])
+            body, data = rest[:length], rest[length:]
+        else:
+            assert headers.get("transfer-encoding") == "chunked", headers
+            body = b""
+            while True:
+                size_line, _, rest = rest.partition(b"\r\n")
+                size = int(size_line, 16)
+                body, rest = body + rest[:size], rest[size + 2:]
+                if size == 0:
+                    break
+            data = rest
+        out.append((int(lines[0].split(" ")[1]), headers, body))
+    return out
+
+
+def chunked_post(body):
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:20], body[20:]))
+    return (b"POST /compute HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunks + b"0\r\n\r\n")
+
+
+def multiply(factor, n=2):
+    return json.dumps({"data": [[1] * n] * n, "operation": "multiply", "parameters": {"factor": factor}}).encode()
+
+
+def test_pipelined_requests_are_answered_in_order_whichever_way_each_is_served(gateway):
+    # Small bodies are answered from the channel pipeline (inline), chunked and large ones (≥ 64 KiB) by Hummingbird's
+    # loop: one burst mixing both must come back in request order, each answer its own.
+    large = multiply(5, n=160)
+    assert len(large) > 64 << 10
+    burst = (post(multiply(2)) + chunked_post(multiply(3)) + b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+             + post(large) + post(multiply(7)) + post(multiply(11), extra=b"Connection: close\r\n"))
+    sock = gateway.connect()
+    sock.sendall(burst)
+    responses = split_responses(read_until_eof(sock))
+    sock.close()
+    assert [r[0] for r in responses] == [200] * 6, [(r[0], r[2][:200]) for r in responses]
+    results = [json.loads(r[2]) for r in responses]
+    assert results[0]["result"] == [[2.0, 2.0], [2.0, 2.0]]
+    assert results[1]["result"] == [[3.0, 3.0], [3.0, 3.0]]
+    assert results[2]["status"] == "ok"
+    assert results[3]["result"] == [[5.0] * 160] * 160
+    assert results[4]["result"] == [[7.0, 7.0], [7.0, 7.0]]
+    assert results[5]["result"] == [[11.0, 11.0], [11.0, 11.0]]
+    assert len({r[1]["x-request-id"] for r in responses}) == 6
+
+
+def test_connections_close_as_their_client_asks(gateway):
+    # HTTP/1.0 without keep-alive (small body: inline; large: Hummingbird's loop), and HTTP/1.1 with
+    # Connection: close: the answer, then the gateway's close.
+    for raw, n in ((post(multiply(2)).replace(b"HTTP/1.1", b"HTTP/1.0"), 2),
+                   (post(multiply(2, n=160)).replace(b"HTTP/1.1", b"HTTP/1.0"), 160),
+                   (post(multiply(2), extra=b"Connection: close\r\n"), 2)):
+        sock = gateway.connect()
+        sock.sendall(raw)
+        responses = split_responses(read_until_eof(sock, timeout=10))
+        sock.close()
+        assert len(responses) == 1 and responses[0][0] == 200
+        assert json.loads(responses[0][2])["result"] == [[2.0] * n] * n
+
+
+def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(gateway):
+    sock = gateway.connect()
+    sock.sendall(post(multiply(4)))
+    sock.shutdown(socket.SHUT_WR)
+    responses = split_responses(read_until_eof(sock, timeout=10))
+    sock.close()
+    assert len(responses) == 1 and json.loads(responses[0][2])["result"] == [[4.0, 4.0], [4.0, 4.0]]
+
+
+def test_engines_inherit_no_client_connection(start_gateway):
+    # An engine started while clients are connected (here: the replacement of a killed one) must hold none of their
+    # sockets, or a connection the gateway closes stays open (no FIN) for as long as that engine lives.
+    gateway = start_gateway()
+    (first,) = children(gateway.pid)
+    clients = [gateway.connect() for _ in range(4)]
+    for sock in clients:
+        sock.sendall(post(multiply(2)))
+        assert read_response(sock)[0] == 200
+    os.kill(first, 9)
+    deadline = time.monotonic() + 30
+    replacement = None
+    while time.monotonic() < deadline and replacement is None:
+        started = [p for p in children(gateway.pid) if p != first]
+        try:
+            if started and urllib.request.urlopen(f"http://127.0.0.1:{gateway.port}/ready").status == 200:
+                replacement = started[0]
+        except urllib.error.HTTPError:
+            pass  # 503 until the replacement is ready
+        time.sleep(0.1)
+    assert replacement, gateway.text()
+    assert sorted(int(fd) for fd in os.listdir(f"/proc/{replacement}/fd")) == [0, 1, 2]
+    for sock in clients:
+        sock.sendall(post(multiply(3), extra=b"Connection: close\r\n"))
+        responses = split_responses(read_until_eof(sock, timeout=10))  # EOF: the gateway's close reached the client
+        assert [r[0] for r in responses] == [200]
+        sock.close()

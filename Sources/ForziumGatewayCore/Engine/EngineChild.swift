@@ -1,3 +1,4 @@
+import CForziumSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -61,6 +62,10 @@ package final class EngineChild: Sendable {
                 posix_spawn_file_actions_adddup2(&actions, input.read, 0)
                 posix_spawn_file_actions_adddup2(&actions, output.write, 1)
                 posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
+                // Nothing else crosses: descriptors the gateway opens without FD_CLOEXEC (accepted client sockets
+                // among them) would otherwise live on in the engine, and a connection the gateway closes would
+                // stay open (no FIN) for as long as the engine runs.
+                _ = forzium_spawn_close_from(&actions, 3)
                 var attributes = posix_spawnattr_t()
                 posix_spawnattr_init(&attributes)
                 defer { posix_spawnattr_destroy(&attributes) }

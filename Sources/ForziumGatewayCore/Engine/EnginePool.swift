@@ -460,7 +460,8 @@ public final class EnginePool: Service, @unchecked Sendable {
         if request.deadline <= .now {
             throw GatewayError(.deadline, "the request's deadline passed before it could be sent to an engine")
         }
-        let loop = group.next()
+        // The deadline timer lives on the caller's loop (no other thread's timer heap to lock and wake).
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
         let timer = loop.scheduleTask(deadline: request.deadline.nioDeadline) { [weak self] () -> Void in
             guard let self else { return }
             self.abandon(request, error: GatewayError(.deadline, "the request did not finish within its deadline"))
@@ -643,10 +644,16 @@ public final class EnginePool: Service, @unchecked Sendable {
         for (request, error) in failures { request.sink.fail(error) }
     }
 
+    /// The ready engine with the fewest requests in flight; of equals, one whose pipe is served by the calling thread's
+    /// event loop (the request and its answer then cross no thread).
     private static func pickLeastBusy(_ s: inout State, limit: Int) -> (Int, Int, EngineProcess)? {
+        let here = MultiThreadedEventLoopGroup.currentEventLoop
+        func rank(_ i: Int) -> (Int, Int) {
+            (s.slots[i].inFlight, here.map { s.slots[i].process?.eventLoop === $0 } == true ? 0 : 1)
+        }
         var best: Int?
         for i in s.slots.indices where s.slots[i].state == .ready && s.slots[i].inFlight < limit && s.slots[i].process != nil {
-            if best == nil || s.slots[i].inFlight < s.slots[best!].inFlight { best = i }
+            if best == nil || rank(i) < rank(best!) { best = i }
         }
         guard let b = best, let process = s.slots[b].process else { return nil }
         s.slots[b].inFlight += 1

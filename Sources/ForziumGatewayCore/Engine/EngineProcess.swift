@@ -135,6 +135,9 @@ package final class EngineProcess: Sendable {
     /// Whether the channel is still open.
     package var isOpen: Bool { channel.isActive }
 
+    /// The event loop serving this engine's pipes.
+    package var eventLoop: any EventLoop { channel.eventLoop }
+
     /// Sends `method` (no params) and waits for the reply, up to `timeout` (then 504 and a cancel).
     package func call(id: Int, method: String, timeout: Duration) async throws -> EngineResponse {
         let line = RPCEncoder.requestLine(id: id, method: method, params: nil)

@@ -44,6 +44,10 @@ extension HTTPResponder {
 /// The gateway's HTTP layers, outermost first: access log → metrics → request id → CORS → response compression →
 /// problems (errors become problem+json here) → route match (404/405) → API keys → client-disconnect watch → the route's handler.
 public enum GatewayHTTP {
+    /// A request whose `Content-Length` is under this is small: it is served inline (`InlineRequestHandler`) and
+    /// not watched for a departing client (`DisconnectAwareResponder`), its work being bounded by its few numbers.
+    public static let smallBodyBytes = 64 << 10
+
     public static func responder(configuration config: GatewayConfiguration, routes: RouteTable, pool: EnginePool,
                                  validator: any BodyValidator, metrics: GatewayMetrics, openAPI: [UInt8],
                                  logger: Logger) -> some HTTPResponder<GatewayRequestContext> {

@@ -11,21 +11,26 @@ import NIOHTTPTypesHTTP1
 /// `RawActivityHandler` → HTTP/1 codec → request decompressor (`Content-Encoding: gzip|deflate`, limited to
 /// `--max-body-bytes` inflated, so a zip bomb stops at the limit) →
 /// `HTTPEdgeHandler` → HTTPTypes codec → `additionalChannelHandlers` →
-/// Hummingbird's connection state handler → the async channel the responder reads. The edge works on NIOHTTP1's
+/// Hummingbird's connection state handler → `InlineRequestHandler` (small requests answered from here) → the async
+/// channel the responder reads. The edge works on NIOHTTP1's
 /// parts because the RFC 9112 checks need what the HTTPTypes conversion folds away (the number of Host fields,
 /// transfer codings, the version) and because parser errors surface there.
 public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     public typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
     public let responder: HTTPChannelHandler.Responder
+    /// The gateway's responder chain, called directly for requests served inline (`InlineRequestHandler`).
+    let inline: any HTTPResponder<GatewayRequestContext>
     let edge: HTTPEdgeConfiguration
     let registry: ConnectionRegistry
     let maxBodyBytes: Int
     let additionalChannelHandlers: @Sendable () -> [any RemovableChannelHandler]
 
-    init(responder: @escaping HTTPChannelHandler.Responder, edge: HTTPEdgeConfiguration, registry: ConnectionRegistry,
+    init(responder: @escaping HTTPChannelHandler.Responder, inline: any HTTPResponder<GatewayRequestContext>,
+         edge: HTTPEdgeConfiguration, registry: ConnectionRegistry,
          maxBodyBytes: Int, additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) {
         self.responder = responder
+        self.inline = inline
         self.edge = edge
         self.registry = registry
         self.maxBodyBytes = maxBodyBytes
@@ -53,6 +58,7 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             // Quiescing (SIGTERM) closes idle connections and busy ones after their last response; the edge keeps
             // those closes from cutting a response short.
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+            try pipeline.addHandler(InlineRequestHandler(responder: inline, maxBodyBytes: maxBodyBytes, activity: activity, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }
@@ -71,10 +77,11 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 with the gateway's edge (timeouts, limits, RFC 9112 checks, problem responses, lossless close).
-    static func gatewayHTTP1(edge: HTTPEdgeConfiguration, registry: ConnectionRegistry, maxBodyBytes: Int,
+    static func gatewayHTTP1(inline: any HTTPResponder<GatewayRequestContext>, edge: HTTPEdgeConfiguration,
+                             registry: ConnectionRegistry, maxBodyBytes: Int,
                              additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) -> HTTPServerBuilder {
         .init { responder in
-            GatewayHTTP1Channel(responder: responder, edge: edge, registry: registry, maxBodyBytes: maxBodyBytes,
+            GatewayHTTP1Channel(responder: responder, inline: inline, edge: edge, registry: registry, maxBodyBytes: maxBodyBytes,
                                 additionalChannelHandlers: additionalChannelHandlers)
         }
     }

@@ -8,6 +8,8 @@ final class ConnectionActivity {
     var firstPendingByteAt: NIODeadline?
     /// Set by `HTTPEdgeHandler` while it waits for a request's head.
     var awaitingHead = true
+    /// Whether the connection stays open after the current request's response (its version and `Connection`).
+    var requestKeepAlive = true
 }
 
 /// Sits in front of the HTTP decoder and notes when a request's first byte arrives, so the header timeout runs
@@ -141,11 +143,15 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             requestsStarted += 1
+            let keepAlive = head.isKeepAlive
+            activity.requestKeepAlive = keepAlive && !draining
             responseHeadWritten = false
             if requestsStarted - responsesEnded == 1 { registry.setIdle(context.channel, false) }
             let now = NIODeadline.now()
             phase = Self.hasBody(head) ? .readingBody(since: now, bytes: 0, lastProgress: now) : .responding
-            if draining { context.fireChannelRead(wrapInboundOut(.head(Self.closing(head)))) } else { context.fireChannelRead(data) }
+            // Past here only `Connection: close` says the connection ends with this response (the HTTPTypes head
+            // has no version): an HTTP/1.0 request without keep-alive, or any request while draining, gets it.
+            if draining || !keepAlive { context.fireChannelRead(wrapInboundOut(.head(Self.closing(head)))) } else { context.fireChannelRead(data) }
             evaluateTimers(context: context)
         case .body(let buffer):
             if case .rejected = phase { return }
