@@ -76,7 +76,7 @@ public struct DisconnectAwareResponder<Inner: HTTPResponder>: HTTPResponder wher
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         guard request.method == .post,
-              (request.headers[.contentLength].flatMap { Int($0) } ?? Int.max) >= watchFromBytes,
+              (request.headers.value(.contentLength).flatMap { Int($0) } ?? Int.max) >= watchFromBytes,
               let watcher = try? await context.channel.pipeline.handler(type: ClientGoneHandler.self).get() else {
             return try await inner.respond(to: request, context: context)
         }

@@ -18,12 +18,12 @@ final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(var request) = unwrapInboundIn(data),
-              let expect = request.headerFields[.expect], expect.lowercased() == "100-continue" else {
+              let expect = request.headerFields.value(.expect), expect.lowercased() == "100-continue" else {
             context.fireChannelRead(data)
             return
         }
         request.headerFields[.expect] = nil
-        let length = request.headerFields[.contentLength].flatMap { Int($0) } ?? 0
+        let length = request.headerFields.value(.contentLength).flatMap { Int($0) } ?? 0
         if length <= maxBodyBytes {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
         }

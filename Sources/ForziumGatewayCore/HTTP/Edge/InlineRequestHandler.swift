@@ -131,7 +131,7 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard head.method != .head, head.method != .connect else { return nil }
         let fields = head.headerFields
         guard fields[.transferEncoding] == nil, fields[.contentEncoding] == nil, fields[.expect] == nil else { return nil }
-        guard let declared = fields[.contentLength] else { return 0 }
+        guard let declared = fields.value(.contentLength) else { return 0 }
         guard let length = Int(declared), length >= 0, length < bodyLimit else { return nil }
         return length
     }

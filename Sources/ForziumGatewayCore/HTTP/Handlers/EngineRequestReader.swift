@@ -25,7 +25,7 @@ struct EngineRequestReader: Sendable {
     }
 
     func read(_ request: Request, route: Route, started: ContinuousClock.Instant) async throws -> Decoded {
-        guard Self.isJSON(request.headers[.contentType]) else {
+        guard Self.isJSON(request.headers.value(.contentType)) else {
             throw GatewayError(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
         }
         try checkContentEncoding(request)
@@ -60,7 +60,7 @@ struct EngineRequestReader: Sendable {
     /// large body is handled off the event loop (`Offload`). Also returns when the body had been read and validated.
     func readForEngine(_ request: Request, route: Route, started: ContinuousClock.Instant) async throws
         -> (decoded: Decoded, params: EngineParams, received: ContinuousClock.Instant) {
-        try await Offload.run(if: Offload.isHeavy(contentLength: request.headers[.contentLength])) {
+        try await Offload.run(if: Offload.isHeavy(contentLength: request.headers.value(.contentLength))) {
             let decoded = try await read(request, route: route, started: started)
             let received = ContinuousClock.now
             return (decoded, EngineParams(decoded.value), received)
@@ -76,7 +76,7 @@ struct EngineRequestReader: Sendable {
 
     /// 413 for a declared Content-Length over `--max-body-bytes`, before any of the body is read.
     func checkDeclaredLength(_ request: Request) throws {
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+        if let length = request.headers.value(.contentLength).flatMap({ Int($0) }), length > maxBodyBytes {
             throw GatewayError(.bodyTooLarge, "the body has \(length) bytes; the limit is \(maxBodyBytes) (--max-body-bytes)")
         }
     }
@@ -124,7 +124,7 @@ struct EngineRequestReader: Sendable {
     /// buffer and the budget are released on return.
     func collectBody<T>(_ request: Request, _ use: (ByteBuffer) throws -> T) async throws -> T {
         var body = ByteBuffer()
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > 0, declared <= maxBodyBytes {
+        if let declared = request.headers.value(.contentLength).flatMap({ Int($0) }), declared > 0, declared <= maxBodyBytes {
             body.reserveCapacity(declared)
         }
         let reserved = try await forEachBodyChunk(request) { chunk in body.writeImmutableBuffer(chunk) }
@@ -137,7 +137,7 @@ struct EngineRequestReader: Sendable {
     /// known). Returns the bytes reserved, which the caller releases (`bodyBudget.release`) once it no longer holds
     /// what it consumed; on a throw nothing stays reserved. Reading errors become the client's 4xx problems.
     func forEachBodyChunk(_ request: Request, _ consume: (ByteBuffer) throws -> Void) async throws -> Int {
-        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        let declared = request.headers.value(.contentLength).flatMap { Int($0) }
         var reserved = 0
         var ok = false
         defer { if !ok { bodyBudget.release(reserved) } }

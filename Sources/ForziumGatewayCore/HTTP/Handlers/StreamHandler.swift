@@ -14,7 +14,7 @@ struct StreamHandler: Sendable {
 
     func respond(to request: Request, route: Route, requestID: String) async throws -> Response {
         let started = ContinuousClock.now
-        let heavy = Offload.isHeavy(contentLength: request.headers[.contentLength])
+        let heavy = Offload.isHeavy(contentLength: request.headers.value(.contentLength))
         let (decoded, params, _) = try await reader.readForEngine(request, route: route, started: started)
         let operation = decoded.operation
         // The engine has read the input segments once it sends anything: they go after the first event.

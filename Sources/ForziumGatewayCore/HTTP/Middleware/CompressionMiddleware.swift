@@ -20,7 +20,7 @@ struct CompressionMiddleware: RouterMiddleware {
               request.method != .head, response.status.code >= 200,
               response.status != .noContent, response.status != .notModified,
               response.headers[.contentEncoding] == nil,
-              let kind = Self.compressibleKind(response.headers[.contentType])
+              let kind = Self.compressibleKind(response.headers.value(.contentType))
         else { return response }
         // Whether compressed or not, the answer depends on Accept-Encoding: caches must key on it.
         response.headers.append(HTTPField(name: .vary, value: "Accept-Encoding"))

@@ -113,7 +113,7 @@ struct V2Handler: Sendable {
         let validator = reader.validator
         let segments = pool.segments
         guard let headerLength else {
-            let heavy = Offload.isHeavy(contentLength: request.headers[.contentLength])
+            let heavy = Offload.isHeavy(contentLength: request.headers.value(.contentLength))
             let call = try await Offload.run(if: heavy) {
                 try await reader.withBody(request) { body in
                     try V2InferRequest.prepare(body: body, headerLength: nil, model: model, validator: validator, pool: segments)
