@@ -46,8 +46,6 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private let activity: ConnectionActivity
     private let logger: Logger
     private var state = State.idle
-    /// The part being forwarded belongs to a request passed on to Hummingbird.
-    private var forwarding = false
     /// Forwarded requests whose response has not ended yet.
     private var forwardedUnanswered = 0
     /// Parts (and the end of input) that arrived while an inline request was being answered.
@@ -89,10 +87,8 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 var body = ByteBuffer()
                 if length > 0 { body = context.channel.allocator.buffer(capacity: length) }
                 state = .collecting(head, body)
-                forwarding = false
             } else {
                 forwardedUnanswered += 1
-                forwarding = true
                 context.fireChannelRead(wrapInboundOut(part))
             }
         case (.body(var chunk), .collecting(let head, var body)):
@@ -158,6 +154,8 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
             do {
                 let head = response.head
                 try await response.body.write(InlineBodyWriter(target: target, head: head, length: response.body.contentLength))
+                // A body closure that returned without finishing still gets its end (and its head, if it wrote nothing).
+                if !target.ended { try await target.write([.head(head), .end(nil)].suffix(target.headWritten ? 1 : 2), flush: true) }
                 written = true
             } catch {
                 written = false
@@ -218,8 +216,19 @@ private final class InlineResponseTarget: @unchecked Sendable {
         self.handler = NIOLoopBound(handler, eventLoop: context.eventLoop)
     }
 
+    /// Set once the response's head, and its end, have been handed to the pipeline (read after the writes return).
+    private(set) var headWritten = false
+    private(set) var ended = false
+
     /// Writes `parts`; flushes when `flush` or when the socket is full, and then waits until it has taken them.
     func write(_ parts: [HTTPResponsePart], flush: Bool) async throws {
+        for part in parts {
+            switch part {
+            case .head: headWritten = true
+            case .end: ended = true
+            case .body: break
+            }
+        }
         if loop.inEventLoop {
             if let pending = writeOnLoop(parts, flush: flush) { try await pending.get() }
         } else {
