@@ -3,14 +3,13 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
 /// Hummingbird's HTTP/1.1 child channel with the gateway's edge in it. The pipeline is
-/// `RawActivityHandler` → HTTP/1 codec → request decompressor (`Content-Encoding: gzip|deflate`, limited to
-/// `--max-body-bytes` inflated, so a zip bomb stops at the limit) →
-/// `HTTPEdgeHandler` → HTTPTypes codec → `additionalChannelHandlers` →
+/// `RawActivityHandler` → HTTP/1 codec → `HTTPEdgeHandler` → (request decompressor, added by the edge once a request
+/// has a `Content-Encoding`: gzip or deflate, limited to `--max-body-bytes` inflated, so a zip bomb stops at the
+/// limit) → HTTPTypes codec → `additionalChannelHandlers` →
 /// Hummingbird's connection state handler → `InlineRequestHandler` (small requests answered from here) → the async
 /// channel the responder reads. The edge works on NIOHTTP1's
 /// parts because the RFC 9112 checks need what the HTTPTypes conversion folds away (the number of Host fields,
@@ -51,8 +50,7 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
-            try pipeline.addHandler(NIOHTTPRequestDecompressor(limit: .size(maxBodyBytes)))
-            try pipeline.addHandler(HTTPEdgeHandler(configuration: edge, registry: registry, activity: activity))
+            try pipeline.addHandler(HTTPEdgeHandler(configuration: edge, registry: registry, activity: activity, maxBodyBytes: maxBodyBytes))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandlers(additionalChannelHandlers())
             // Quiescing (SIGTERM) closes idle connections and busy ones after their last response; the edge keeps

@@ -1,6 +1,7 @@
 import ForziumJSON
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 
 /// Per-connection facts shared by the two edge handlers (both run on the connection's event loop).
 final class ConnectionActivity {
@@ -78,10 +79,17 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var timerAt: NIODeadline?
     private var registered = false
 
-    init(configuration: HTTPEdgeConfiguration, registry: ConnectionRegistry, activity: ConnectionActivity) {
+    /// `--max-body-bytes`, the inflated size a compressed body may reach.
+    private let maxBodyBytes: Int
+    /// The request decompressor is in the pipeline (added behind this handler by the first request with a
+    /// `Content-Encoding`: a plain request never passes through it).
+    private var decompressing = false
+
+    init(configuration: HTTPEdgeConfiguration, registry: ConnectionRegistry, activity: ConnectionActivity, maxBodyBytes: Int) {
         self.configuration = configuration
         self.registry = registry
         self.activity = activity
+        self.maxBodyBytes = maxBodyBytes
     }
 
     // MARK: Connection lifetime
@@ -147,6 +155,13 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             activity.requestKeepAlive = keepAlive && !draining
             responseHeadWritten = false
             if requestsStarted - responsesEnded == 1 { registry.setIdle(context.channel, false) }
+            if !decompressing, head.headers.contains(name: "content-encoding") {
+                // gzip and deflate bodies are inflated (up to `--max-body-bytes`, so a zip bomb stops there) by
+                // NIOHTTPCompression's decompressor, which stays for the rest of the connection.
+                decompressing = true
+                try? context.pipeline.syncOperations.addHandler(NIOHTTPRequestDecompressor(limit: .size(maxBodyBytes)),
+                                                               position: .after(self))
+            }
             let now = NIODeadline.now()
             phase = Self.hasBody(head) ? .readingBody(since: now, bytes: 0, lastProgress: now) : .responding
             // Past here only `Connection: close` says the connection ends with this response (the HTTPTypes head

@@ -5,15 +5,16 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 
-/// Serves the requests whose whole body comes with them — `Content-Length` at most `bodyLimit` (or no body), no
-/// `Transfer-Encoding`, `Content-Encoding` or `Expect`, not `HEAD` — from the channel pipeline itself: the request is
+/// Serves the requests whose whole body comes with them — `Content-Length` under `bodyLimit` and within
+/// `--max-body-bytes` (or no body), no `Transfer-Encoding` or `Content-Encoding`, not `HEAD` — from the channel
+/// pipeline itself (an `Expect: 100-continue` was answered upstream by `ExpectContinueHandler`): the request is
 /// collected here, answered by the gateway's responder (the same middleware and handlers as every other request) in
 /// a task on the connection's event loop, and the response is written straight to the pipeline, head, body and end
 /// in one flush.
 ///
 /// Everything else passes on unchanged to Hummingbird's per-connection loop (`NIOAsyncChannel`). That loop's
 /// inbound and outbound async streams cost a small request about as much CPU as the HTTP parsing and the socket
-/// writes together (bench/edge_bench.py: a bare SwiftNIO HTTP/1 echo serves ~1.7× the requests per second of a
+/// writes together (bench/edge_bench.py: a bare SwiftNIO HTTP/1 echo serves ~1.9× the requests per second of a
 /// bare Hummingbird one on the same machine), which is what this handler saves.
 ///
 /// Order is kept: a request is served inline only when nothing forwarded is still unanswered, and parts that arrive
@@ -27,8 +28,8 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    /// Bodies served inline are shorter than this (by `Content-Length`); longer ones are streamed through Hummingbird, watched for a
-    /// departing client, and parsed off the event loop.
+    /// Bodies served inline are shorter than this (by `Content-Length`); longer ones are streamed through
+    /// Hummingbird, watched for a departing client, and parsed off the event loop.
     static let bodyLimit = GatewayHTTP.smallBodyBytes
 
     private enum State {
