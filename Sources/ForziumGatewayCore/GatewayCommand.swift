@@ -201,7 +201,7 @@ public enum GatewayServer {
         let app = Application(
             responder: responder,
             server: .gatewayHTTP1(inline: responder, edge: config.edge, registry: registry, maxBodyBytes: maxBody, additionalChannelHandlers: {
-                [ExpectContinueHandler(maxBodyBytes: maxBody), ClientGoneHandler()]
+                [ClientGoneHandler()]
             }),
             configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil, backlog: 4096),
             onServerRunning: { channel in

@@ -35,6 +35,8 @@ final class RawActivityHandler: ChannelInboundHandler, RemovableChannelHandler {
 /// - enforces the connection limit (with eviction of idle connections, see `ConnectionRegistry`);
 /// - times out idle connections, slow header blocks, slow or stalled bodies and clients that do not read;
 /// - refuses what RFC 9112 forbids before it reaches a handler (Host rules, transfer codings, CONNECT, versions);
+/// - answers `Expect: 100-continue` for bodies within `--max-body-bytes`, and adds the request decompressor to the
+///   pipeline once a request has a `Content-Encoding`;
 /// - answers parser errors with `application/problem+json` (400, 431) instead of an empty 400;
 /// - never closes a connection with response bytes still queued: a close waits for the last response to be
 ///   written (bounded by the write timeout), and on SIGTERM (`ChannelShouldQuiesceEvent`) the responses already
@@ -164,9 +166,26 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             let now = NIODeadline.now()
             phase = Self.hasBody(head) ? .readingBody(since: now, bytes: 0, lastProgress: now) : .responding
+            var forward = head
+            var changed = false
+            // `Expect: 100-continue` (curl sends it before large bodies and otherwise waits a second): an interim
+            // `100 Continue` when the announced body fits `--max-body-bytes`; a larger one gets none, so the client
+            // does not upload it and the 413 arrives first. The field goes either way.
+            if let expect = head.headers.first(name: "expect"), expect.lowercased() == "100-continue" {
+                forward.headers.remove(name: "expect")
+                changed = true
+                if (head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0) <= maxBodyBytes {
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                                          promise: nil)
+                }
+            }
             // Past here only `Connection: close` says the connection ends with this response (the HTTPTypes head
             // has no version): an HTTP/1.0 request without keep-alive, or any request while draining, gets it.
-            if draining || !keepAlive { context.fireChannelRead(wrapInboundOut(.head(Self.closing(head)))) } else { context.fireChannelRead(data) }
+            if draining || !keepAlive {
+                forward.headers.replaceOrAdd(name: "connection", value: "close")
+                changed = true
+            }
+            context.fireChannelRead(changed ? wrapInboundOut(.head(forward)) : data)
             evaluateTimers(context: context)
         case .body(let buffer):
             if case .rejected = phase { return }
@@ -418,12 +437,6 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if head.headers.contains(name: "transfer-encoding") { return true }
         if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }) { return length > 0 }
         return false
-    }
-
-    private static func closing(_ head: HTTPRequestHead) -> HTTPRequestHead {
-        var head = head
-        head.headers.replaceOrAdd(name: "connection", value: "close")
-        return head
     }
 
     // MARK: Timers

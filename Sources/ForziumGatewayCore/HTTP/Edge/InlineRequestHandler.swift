@@ -7,7 +7,7 @@ import NIOHTTPTypes
 
 /// Serves the requests whose whole body comes with them — `Content-Length` under `bodyLimit` and within
 /// `--max-body-bytes` (or no body), no `Transfer-Encoding` or `Content-Encoding`, not `HEAD` — from the channel
-/// pipeline itself (an `Expect: 100-continue` was answered upstream by `ExpectContinueHandler`): the request is
+/// pipeline itself (an `Expect: 100-continue` was answered upstream by `HTTPEdgeHandler`): the request is
 /// collected here, answered by the gateway's responder (the same middleware and handlers as every other request) in
 /// a task on the connection's event loop, and the response is written straight to the pipeline, head, body and end
 /// in one flush.
@@ -123,7 +123,7 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     /// The body length of a request that can be served inline, or nil. (`Expect: 100-continue` was answered and
-    /// removed by `ExpectContinueHandler`, which comes first, for bodies within `--max-body-bytes`.)
+    /// removed by `HTTPEdgeHandler`, which comes first, for bodies within `--max-body-bytes`.)
     static func inlineBodyLength(_ head: HTTPRequest) -> Int? {
         guard head.method != .head, head.method != .connect else { return nil }
         let fields = head.headerFields
