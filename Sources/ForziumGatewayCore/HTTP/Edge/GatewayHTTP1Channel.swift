@@ -56,7 +56,7 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             // Quiescing (SIGTERM) closes idle connections and busy ones after their last response; the edge keeps
             // those closes from cutting a response short.
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-            try pipeline.addHandler(InlineRequestHandler(responder: inline, maxBodyBytes: maxBodyBytes, activity: activity, logger: logger))
+            try pipeline.addHandler(InlineRequestHandler(responder: inline, maxBodyBytes: maxBodyBytes, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }

@@ -9,8 +9,6 @@ final class ConnectionActivity {
     var firstPendingByteAt: NIODeadline?
     /// Set by `HTTPEdgeHandler` while it waits for a request's head.
     var awaitingHead = true
-    /// Whether the connection stays open after the current request's response (its version and `Connection`).
-    var requestKeepAlive = true
 }
 
 /// Sits in front of the HTTP decoder and notes when a request's first byte arrives, so the header timeout runs
@@ -154,7 +152,6 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             requestsStarted += 1
             let keepAlive = head.isKeepAlive
-            activity.requestKeepAlive = keepAlive && !draining
             responseHeadWritten = false
             if requestsStarted - responsesEnded == 1 { registry.setIdle(context.channel, false) }
             if !decompressing, head.headers.contains(name: "content-encoding") {

@@ -44,7 +44,6 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private let responder: any HTTPResponder<GatewayRequestContext>
     /// `--max-body-bytes`: a longer announced body is passed on, to be refused (413) before it is sent.
     private let maxBodyBytes: Int
-    private let activity: ConnectionActivity
     private let logger: Logger
     private var state = State.idle
     /// Forwarded requests whose response has not ended yet.
@@ -59,10 +58,9 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case inputClosed
     }
 
-    init(responder: any HTTPResponder<GatewayRequestContext>, maxBodyBytes: Int, activity: ConnectionActivity, logger: Logger) {
+    init(responder: any HTTPResponder<GatewayRequestContext>, maxBodyBytes: Int, logger: Logger) {
         self.responder = responder
         self.maxBodyBytes = maxBodyBytes
-        self.activity = activity
         self.logger = logger
     }
 
@@ -97,7 +95,7 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
             body.writeBuffer(&chunk)
             state = .collecting(head, body)
         case (.end, .collecting(let head, let body)):
-            answer(head, body: body, keepAlive: activity.requestKeepAlive, context: context)
+            answer(head, body: body, keepAlive: !Self.closesConnection(head), context: context)
         default:
             context.fireChannelRead(wrapInboundOut(part))
         }
@@ -131,6 +129,17 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard let declared = fields.value(.contentLength) else { return 0 }
         guard let length = Int(declared), length >= 0, length < bodyLimit else { return nil }
         return length
+    }
+
+    /// Whether the connection ends with this request's response. `HTTPEdgeHandler` gives every such request
+    /// (HTTP/1.0 without keep-alive, a client's `Connection: close`, any request while draining) `Connection: close`.
+    static func closesConnection(_ head: HTTPRequest) -> Bool {
+        for field in head.headerFields where field.name == .connection {
+            if field.value.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }) {
+                return true
+            }
+        }
+        return false
     }
 
     // MARK: Answering
