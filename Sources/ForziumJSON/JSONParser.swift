@@ -275,7 +275,7 @@ struct JSONScanner {
     }
 
     /// Value bytes from which a parse whose values outgrow its text reads the rest of the document first.
-    static let readWholeFrom = 8 << 20
+    static let readWholeFrom = 1 << 20
 
     /// A token starting at `start` needs bytes past `end`: reads on (at least doubling what the token has), so that a
     /// long token is re-read only a logarithmic number of times.
