@@ -598,35 +598,57 @@ struct JSONScanner {
 
     /// `parseNumberRun`, appending the numbers to `numbers`; false (with some of them appended) when the array turns
     /// out not to be numbers only.
+    ///
+    /// Numbers are gathered in a small stack batch and appended to `numbers` a batch at a time: `Array.append` of one
+    /// element checks the array's uniqueness with a runtime call every time (a sixth of the parse of a matrix).
     @inline(__always)
     mutating func appendNumberRun(to numbers: inout [Double]) throws(JSONParseError) -> Bool {
-        // Numbers appended and not yet counted in `valueBytes` (counted before a refill looks at it, and at the end).
-        var counted = numbers.count
-        while true {
-            if pos >= refillAt {
-                valueBytes &+= (numbers.count - counted) &* 8
-                counted = numbers.count
-                refill(target: pos + Self.windowAhead)
+        let outcome: Result<Bool, JSONParseError> = withUnsafeTemporaryAllocation(of: Double.self, capacity: Self.numberBatch) { batch in
+            var filled = 0
+            // Numbers read since `valueBytes` was last brought up to date (before a refill looks at it, and at the end).
+            var uncounted = 0
+            func flush() {
+                numbers.append(contentsOf: UnsafeBufferPointer(rebasing: batch[..<filled]))
+                uncounted &+= filled
+                filled = 0
             }
-            numbers.append(try readNumber())
-            skipWhitespace()
-            guard pos < end else { throw unexpected(expected: "',' or ']'") }
-            let b = base[pos]
-            if b == ASCII.closeBracket {
-                pos += 1
-                valueBytes &+= (numbers.count - counted) &* 8
-                return true
-            }
-            guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
-            pos += 1
-            skipWhitespace()
-            guard pos < end else { throw unexpected(expected: "a JSON value") }
-            if !startsNumber(base[pos]) {
-                if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
-                return false
+            defer { flush() }
+            do throws(JSONParseError) {
+                while true {
+                    if pos >= refillAt {
+                        valueBytes &+= (uncounted &+ filled) &* 8
+                        uncounted = -filled
+                        refill(target: pos + Self.windowAhead)
+                    }
+                    if filled == batch.count { flush() }
+                    batch[filled] = try readNumber()
+                    filled &+= 1
+                    skipWhitespace()
+                    guard pos < end else { throw unexpected(expected: "',' or ']'") }
+                    let b = base[pos]
+                    if b == ASCII.closeBracket {
+                        pos += 1
+                        valueBytes &+= (uncounted &+ filled) &* 8
+                        return .success(true)
+                    }
+                    guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
+                    pos += 1
+                    skipWhitespace()
+                    guard pos < end else { throw unexpected(expected: "a JSON value") }
+                    if !startsNumber(base[pos]) {
+                        if base[pos] == ASCII.closeBracket { throw error("trailing comma in array", at: pos) }
+                        return .success(false)
+                    }
+                }
+            } catch {
+                return .failure(error)
             }
         }
+        return try outcome.get()
     }
+
+    /// Numbers `appendNumberRun` gathers before appending them to the array.
+    static let numberBatch = 64
 
     /// One number of a run; while streaming, read again with more bytes if it ran into the end of them.
     @inline(__always)
@@ -948,8 +970,10 @@ struct JSONScanner {
     mutating func parseNumber() throws(JSONParseError) -> Double {
         let start = pos
         var p = pos
+        // The sign without a branch (random signs would mispredict half the time): it moves `p` on by 0 or 1 and is
+        // put into the result's sign bit at the end.
         let negative = base[p] == ASCII.minus
-        if negative { p += 1 }
+        p &+= Int(truncatingIfNeeded: UInt8(truncatingIfNeeded: base[p] &- ASCII.minus == 0 ? 1 : 0))
         guard p < end, base[p] &- ASCII.zero <= 9 else {
             pos = p
             return try parseNonDigitNumber(negative: negative)
@@ -1006,11 +1030,12 @@ struct JSONScanner {
                 return DecimalConversion.slowDouble(base + start, count: p - start)
             }
         }
-        if mantissa == 0 { return negative ? -0.0 : 0.0 }
-        guard let value = DecimalConversion.fastDouble(mantissa: mantissa, exponent: exponent) else {
+        let sign = UInt64(truncatingIfNeeded: UInt8(truncatingIfNeeded: negative ? 1 : 0)) << 63
+        if mantissa == 0 { return Double(bitPattern: sign) }
+        guard let value = DecimalConversion.fastDouble(mantissa: mantissa, exponent: exponent, digits: digitCount) else {
             return DecimalConversion.slowDouble(base + start, count: p - start)
         }
-        return negative ? -value : value
+        return Double(bitPattern: value.bitPattern | sign)
     }
 
     /// A number token whose first character (after an optional '-') is not a digit: `NaN`, `Infinity`,
