@@ -605,30 +605,32 @@ struct JSONScanner {
     mutating func appendNumberRun(to numbers: inout [Double]) throws(JSONParseError) -> Bool {
         let outcome: Result<Bool, JSONParseError> = withUnsafeTemporaryAllocation(of: Double.self, capacity: Self.numberBatch) { batch in
             var filled = 0
-            // Numbers read since `valueBytes` was last brought up to date (before a refill looks at it, and at the end).
-            var uncounted = 0
+            // Numbers read, and how many of them `valueBytes` counts (brought up to date before a refill looks at it,
+            // and at the end).
+            var read = 0
+            var counted = 0
             func flush() {
                 numbers.append(contentsOf: UnsafeBufferPointer(rebasing: batch[..<filled]))
-                uncounted &+= filled
                 filled = 0
             }
             defer { flush() }
             do throws(JSONParseError) {
                 while true {
                     if pos >= refillAt {
-                        valueBytes &+= (uncounted &+ filled) &* 8
-                        uncounted = -filled
+                        valueBytes &+= (read &- counted) &* 8
+                        counted = read
                         refill(target: pos + Self.windowAhead)
                     }
                     if filled == batch.count { flush() }
                     batch[filled] = try readNumber()
                     filled &+= 1
+                    read &+= 1
                     skipWhitespace()
                     guard pos < end else { throw unexpected(expected: "',' or ']'") }
                     let b = base[pos]
                     if b == ASCII.closeBracket {
                         pos += 1
-                        valueBytes &+= (uncounted &+ filled) &* 8
+                        valueBytes &+= (read &- counted) &* 8
                         return .success(true)
                     }
                     guard b == ASCII.comma else { throw unexpected(expected: "',' or ']'") }
@@ -973,7 +975,7 @@ struct JSONScanner {
         // The sign without a branch (random signs would mispredict half the time): it moves `p` on by 0 or 1 and is
         // put into the result's sign bit at the end.
         let negative = base[p] == ASCII.minus
-        p &+= Int(truncatingIfNeeded: UInt8(truncatingIfNeeded: base[p] &- ASCII.minus == 0 ? 1 : 0))
+        p &+= negative ? 1 : 0
         guard p < end, base[p] &- ASCII.zero <= 9 else {
             pos = p
             return try parseNonDigitNumber(negative: negative)
@@ -1030,7 +1032,7 @@ struct JSONScanner {
                 return DecimalConversion.slowDouble(base + start, count: p - start)
             }
         }
-        let sign = UInt64(truncatingIfNeeded: UInt8(truncatingIfNeeded: negative ? 1 : 0)) << 63
+        let sign: UInt64 = negative ? 1 << 63 : 0
         if mantissa == 0 { return Double(bitPattern: sign) }
         guard let value = DecimalConversion.fastDouble(mantissa: mantissa, exponent: exponent, digits: digitCount) else {
             return DecimalConversion.slowDouble(base + start, count: p - start)

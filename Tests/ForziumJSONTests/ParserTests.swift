@@ -50,6 +50,37 @@ struct ParserAcceptTests {
         #expect(try parser.parse("[NaN, Infinity, -Infinity]").doublesValue?.map(\.isFinite) == [false, false, false])
     }
 
+    @Test("number runs longer than the parser's batch (64 values) keep every value, in rows too, and their errors")
+    func numberRunsAcrossBatches() throws {
+        var options = JSONParser.Options()
+        options.contiguousRows = true
+        let rows = JSONParser(options: options)
+        for count in [1, 63, 64, 65, 127, 128, 129, 200] {
+            let values = (0..<count).map { Double($0) * (($0 & 1) == 0 ? 1.5 : -0.25) }
+            let numbers = values.map { "\($0)" }.joined(separator: ",")
+            #expect(try parser.parse("[\(numbers)]").doublesValue == values, "\(count) values")
+            // Three rows of them, read into one contiguous buffer.
+            guard case .rows(let matrix) = try rows.parse("[[\(numbers)],[\(numbers)],[\(numbers)]]") else {
+                Issue.record("\(count) columns: not parsed as rows")
+                continue
+            }
+            #expect(matrix.rows == 3 && matrix.cols == count && matrix.storage == values + values + values, "\(count) columns")
+            // A string past the batch: the array is read again as general values, every number kept.
+            let mixed = try parser.parse("[\(numbers),\"x\"]")
+            #expect(mixed.arrayCount == count + 1)
+            #expect(mixed[count] == .string("x"))
+            #expect(mixed[count - 1]?.doubleValue == values[count - 1])
+            // A bad token past the batch: the error is at its byte (the 'e' after "1.").
+            let bad = "[\(numbers),1.e5]"
+            do {
+                _ = try parser.parse(bad)
+                Issue.record("\(count): accepted a bad number")
+            } catch {
+                #expect(error.offset == bad.utf8.count - 3, "\(count): \(error)")
+            }
+        }
+    }
+
     @Test("objects keep order and duplicates; lookups see the last")
     func objects() throws {
         let v = try parser.parse("{\"b\": 1, \"a\": [true, null], \"b\": 2}")
