@@ -1032,7 +1032,9 @@ struct JSONScanner {
                 return DecimalConversion.slowDouble(base + start, count: p - start)
             }
         }
-        let sign: UInt64 = negative ? 1 << 63 : 0
+        // Through a 0-or-1 byte, so that it compiles to a flag and a shift: `negative ? 1 << 63 : 0` became a branch
+        // (the whole parse 14 % slower on random signs).
+        let sign = UInt64(truncatingIfNeeded: UInt8(truncatingIfNeeded: negative ? 1 : 0)) << 63
         if mantissa == 0 { return Double(bitPattern: sign) }
         guard let value = DecimalConversion.fastDouble(mantissa: mantissa, exponent: exponent, digits: digitCount) else {
             return DecimalConversion.slowDouble(base + start, count: p - start)
