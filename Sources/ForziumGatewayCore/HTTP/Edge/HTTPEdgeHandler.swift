@@ -162,7 +162,8 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                                                                position: .after(self))
             }
             let now = NIODeadline.now()
-            phase = Self.hasBody(head) ? .readingBody(since: now, bytes: 0, lastProgress: now) : .responding
+            let declaredLength = Self.contentLength(head)
+            phase = Self.hasBody(head, declaredLength: declaredLength) ? .readingBody(since: now, bytes: 0, lastProgress: now) : .responding
             var forward = head
             var changed = false
             // `Expect: 100-continue` (curl sends it before large bodies and otherwise waits a second): an interim
@@ -171,7 +172,7 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if let expect = head.headers.first(name: "expect"), expect.lowercased() == "100-continue" {
                 forward.headers.remove(name: "expect")
                 changed = true
-                if (head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0) <= maxBodyBytes {
+                if (declaredLength ?? 0) <= maxBodyBytes {
                     context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
                                           promise: nil)
                 }
@@ -430,9 +431,14 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private static func hasBody(_ head: HTTPRequestHead) -> Bool {
+    /// The request's `Content-Length`, when it has one that reads as a number.
+    private static func contentLength(_ head: HTTPRequestHead) -> Int? {
+        head.headers.first(name: "content-length").flatMap { Int($0) }
+    }
+
+    private static func hasBody(_ head: HTTPRequestHead, declaredLength: Int?) -> Bool {
         if head.headers.contains(name: "transfer-encoding") { return true }
-        if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }) { return length > 0 }
+        if let declaredLength { return declaredLength > 0 }
         return false
     }
 
