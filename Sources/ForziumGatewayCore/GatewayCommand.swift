@@ -193,14 +193,14 @@ public enum GatewayServer {
         } else {
             try? await pool.start()
         }
-        let responder = GatewayHTTP.responder(configuration: config, routes: .embedded, pool: pool, validator: validator,
-                                              metrics: metrics, openAPI: openAPI, logger: logger)
+        let (responder, inlineCompute) = GatewayHTTP.layers(configuration: config, routes: .embedded, pool: pool, validator: validator,
+                                                            metrics: metrics, openAPI: openAPI, logger: logger)
         let host = config.host
         let maxBody = config.maxBodyBytes
         let registry = ConnectionRegistry(limit: config.edge.maxConnections)
         let app = Application(
             responder: responder,
-            server: .gatewayHTTP1(inline: responder, edge: config.edge, registry: registry, maxBodyBytes: maxBody, additionalChannelHandlers: {
+            server: .gatewayHTTP1(inline: responder, compute: inlineCompute, edge: config.edge, registry: registry, maxBodyBytes: maxBody, additionalChannelHandlers: {
                 [ClientGoneHandler()]
             }),
             configuration: ApplicationConfiguration(address: .hostname(host, port: config.port), serverName: nil, backlog: 4096),

@@ -395,6 +395,17 @@ public final class EnginePool: Service, @unchecked Sendable {
         }
     }
 
+    /// Like `call`, for a caller that waits in no task: `completion` gets the response or the error once, on the
+    /// thread that resolves the request (the engine's event loop, or the deadline timer's). A refusal (queue full,
+    /// no engine, deadline already past) is thrown here, and `completion` is then never called.
+    package func submit(method: String, params: ByteBuffer, deadline: ContinuousClock.Instant,
+                        completion: @escaping @Sendable (Result<EngineResponse, any Error>) -> Void) throws {
+        let id = nextRequestID()
+        let request = EngineRequest(id: id, parts: Self.requestParts(id: id, method: method, params: params), deadline: deadline,
+                                    sink: ReplySink(callback: completion))
+        try admit(request)
+    }
+
     /// A streamed request in progress: its events, and a way to abandon it (client gone).
     package struct EngineStream: Sendable {
         package var events: AsyncThrowingStream<EngineStreamEvent, any Error>

@@ -19,6 +19,9 @@ package final class ReplySink: @unchecked Sendable {
     private let lock = NIOLock()
     private var continuation: CheckedContinuation<EngineResponse, any Error>?
     private var stream: AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation?
+    /// Called once with the result instead of resuming a continuation (the gateway's inline `/compute`,
+    /// `InlineCompute`, which waits in no task).
+    private var callback: (@Sendable (Result<EngineResponse, any Error>) -> Void)?
     /// A result that arrived before `attach` (single replies only).
     private var early: Result<EngineResponse, any Error>?
     private var resolved = false
@@ -29,6 +32,11 @@ package final class ReplySink: @unchecked Sendable {
     /// A sink for a streamed request: rows are yielded, the response or failure finishes the stream.
     package init(stream: AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation) {
         self.stream = stream
+    }
+
+    /// A sink for one response that calls `callback` with it, once, on whichever thread resolves it.
+    package init(callback: @escaping @Sendable (Result<EngineResponse, any Error>) -> Void) {
+        self.callback = callback
     }
 
     /// Hands over the waiting continuation; resumes it at once when the result is already known.
@@ -62,17 +70,19 @@ package final class ReplySink: @unchecked Sendable {
     }
 
     private func resolve(_ result: Result<EngineResponse, any Error>) -> Bool {
-        let (won, continuation, stream) = lock.withLock { () -> (Bool, CheckedContinuation<EngineResponse, any Error>?, AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation?) in
-            if resolved { return (false, nil, nil) }
+        let (won, continuation, stream, callback) = lock.withLock { () -> (Bool, CheckedContinuation<EngineResponse, any Error>?, AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation?, (@Sendable (Result<EngineResponse, any Error>) -> Void)?) in
+            if resolved { return (false, nil, nil, nil) }
             resolved = true
-            let c = self.continuation, s = self.stream
+            let c = self.continuation, s = self.stream, f = self.callback
             self.continuation = nil
             self.stream = nil
-            if c == nil, s == nil { early = result }
-            return (true, c, s)
+            self.callback = nil
+            if c == nil, s == nil, f == nil { early = result }
+            return (true, c, s, f)
         }
         guard won else { return false }
         continuation?.resume(with: result)
+        callback?(result)
         if let stream {
             switch result {
             case .success(let response):

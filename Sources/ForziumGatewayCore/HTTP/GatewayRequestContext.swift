@@ -11,6 +11,9 @@ public struct GatewayRequestContext: RequestContext {
     public var requestID: String = ""
     /// The route table row this request matched (set by `RouteMiddleware`).
     public var route: Route?
+    /// The answer of a request `InlineCompute` already served (or refused), which the router returns (or throws) in
+    /// place of calling the route's handler.
+    var precomputed: (@Sendable () async throws -> Response)?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

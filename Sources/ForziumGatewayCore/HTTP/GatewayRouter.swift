@@ -10,6 +10,7 @@ struct GatewayRouter: HTTPResponder {
     let v2: V2Handler
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        if let precomputed = context.precomputed { return try await precomputed() }
         guard let route = context.route else { throw GatewayError(.notFound, "no route for \(request.uri.path)") }
         switch route.handler {
         case .compute, .operation: return try await compute.respond(to: request, route: route, requestID: context.requestID)
@@ -51,17 +52,27 @@ public enum GatewayHTTP {
     public static func responder(configuration config: GatewayConfiguration, routes: RouteTable, pool: EnginePool,
                                  validator: any BodyValidator, metrics: GatewayMetrics, openAPI: [UInt8],
                                  logger: Logger) -> some HTTPResponder<GatewayRequestContext> {
+        layers(configuration: config, routes: routes, pool: pool, validator: validator, metrics: metrics, openAPI: openAPI,
+               logger: logger).responder
+    }
+
+    /// The responder chain, and the hot route's task-free path (`InlineCompute`), which shares its body reader (and
+    /// so the global body budget) and answers as the chain would.
+    static func layers(configuration config: GatewayConfiguration, routes: RouteTable, pool: EnginePool,
+                       validator: any BodyValidator, metrics: GatewayMetrics, openAPI: [UInt8],
+                       logger: Logger) -> (responder: some HTTPResponder<GatewayRequestContext>, inline: InlineCompute) {
         let reader = EngineRequestReader(maxBodyBytes: config.maxBodyBytes, timeoutMilliseconds: config.timeoutMilliseconds,
                                          validator: validator, bodyBudget: RequestBodyBudget(limit: config.maxBufferedBodyBytes),
                                          logger: logger)
+        let apiKeys = APIKeyMiddleware(keys: config.apiKeys)
         let router = GatewayRouter(
             compute: ComputeHandler(reader: reader, pool: pool, logger: logger),
             stream: StreamHandler(reader: reader, pool: pool, logger: logger),
             service: ServiceHandler(routes: routes, pool: pool, metrics: metrics, openAPI: openAPI,
                                     apiKeysRequired: !config.apiKeys.isEmpty),
             v2: V2Handler(routes: routes, reader: reader, pool: pool, logger: logger))
-        return DisconnectAwareResponder(inner: router)
-            .behind(APIKeyMiddleware(keys: config.apiKeys))
+        let responder = DisconnectAwareResponder(inner: router)
+            .behind(apiKeys)
             .behind(RouteMiddleware(routes: routes))
             .behind(ProblemMiddleware(logger: logger))
             .behind(CompressionMiddleware(configuration: config.compression))
@@ -69,5 +80,9 @@ public enum GatewayHTTP {
             .behind(RequestIDMiddleware())
             .behind(MetricsMiddleware(metrics: metrics, routes: routes))
             .behind(AccessLogMiddleware(logger: logger, enabled: config.accessLog))
+        let inline = InlineCompute(routes: routes, reader: reader, pool: pool, metrics: metrics, apiKeys: apiKeys,
+                                   corsEnabled: !config.corsOrigins.isEmpty, accessLog: config.accessLog,
+                                   compression: config.compression, logger: logger)
+        return (responder, inline)
     }
 }

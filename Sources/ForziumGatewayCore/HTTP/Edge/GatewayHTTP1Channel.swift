@@ -20,16 +20,19 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     public let responder: HTTPChannelHandler.Responder
     /// The gateway's responder chain, called directly for requests served inline (`InlineRequestHandler`).
     let inline: any HTTPResponder<GatewayRequestContext>
+    /// The hot route's task-free path (`InlineCompute`), used by `InlineRequestHandler`.
+    let compute: InlineCompute?
     let edge: HTTPEdgeConfiguration
     let registry: ConnectionRegistry
     let maxBodyBytes: Int
     let additionalChannelHandlers: @Sendable () -> [any RemovableChannelHandler]
 
     init(responder: @escaping HTTPChannelHandler.Responder, inline: any HTTPResponder<GatewayRequestContext>,
-         edge: HTTPEdgeConfiguration, registry: ConnectionRegistry,
+         compute: InlineCompute?, edge: HTTPEdgeConfiguration, registry: ConnectionRegistry,
          maxBodyBytes: Int, additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) {
         self.responder = responder
         self.inline = inline
+        self.compute = compute
         self.edge = edge
         self.registry = registry
         self.maxBodyBytes = maxBodyBytes
@@ -56,7 +59,7 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             // Quiescing (SIGTERM) closes idle connections and busy ones after their last response; the edge keeps
             // those closes from cutting a response short.
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-            try pipeline.addHandler(InlineRequestHandler(responder: inline, maxBodyBytes: maxBodyBytes, logger: logger))
+            try pipeline.addHandler(InlineRequestHandler(responder: inline, compute: compute, maxBodyBytes: maxBodyBytes, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }
@@ -75,11 +78,11 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 with the gateway's edge (timeouts, limits, RFC 9112 checks, problem responses, lossless close).
-    static func gatewayHTTP1(inline: any HTTPResponder<GatewayRequestContext>, edge: HTTPEdgeConfiguration,
+    static func gatewayHTTP1(inline: any HTTPResponder<GatewayRequestContext>, compute: InlineCompute?, edge: HTTPEdgeConfiguration,
                              registry: ConnectionRegistry, maxBodyBytes: Int,
                              additionalChannelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) -> HTTPServerBuilder {
         .init { responder in
-            GatewayHTTP1Channel(responder: responder, inline: inline, edge: edge, registry: registry, maxBodyBytes: maxBodyBytes,
+            GatewayHTTP1Channel(responder: responder, inline: inline, compute: compute, edge: edge, registry: registry, maxBodyBytes: maxBodyBytes,
                                 additionalChannelHandlers: additionalChannelHandlers)
         }
     }

@@ -42,6 +42,8 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private let responder: any HTTPResponder<GatewayRequestContext>
+    /// The hot route's task-free path; nil serves every request through `responder`.
+    private let compute: InlineCompute?
     /// `--max-body-bytes`: a longer announced body is passed on, to be refused (413) before it is sent.
     private let maxBodyBytes: Int
     private let logger: Logger
@@ -58,8 +60,9 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case inputClosed
     }
 
-    init(responder: any HTTPResponder<GatewayRequestContext>, maxBodyBytes: Int, logger: Logger) {
+    init(responder: any HTTPResponder<GatewayRequestContext>, compute: InlineCompute?, maxBodyBytes: Int, logger: Logger) {
         self.responder = responder
+        self.compute = compute
         self.maxBodyBytes = maxBodyBytes
         self.logger = logger
     }
@@ -146,11 +149,44 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private func answer(_ head: HTTPRequest, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
         state = .answering
+        guard let compute, let route = compute.route(for: head) else {
+            respond(head, body: body, keepAlive: keepAlive, context: context, precomputed: nil)
+            return
+        }
+        let target = InlineResponseTarget(context: context, handler: self)
+        let immediate = compute.serve(head, body: body, route: route) { outcome in
+            target.onLoop { handler, context in
+                handler.finish(outcome, head: head, body: body, keepAlive: keepAlive, context: context)
+            }
+        }
+        if let immediate { finish(immediate, head: head, body: body, keepAlive: keepAlive, context: context) }
+    }
+
+    /// Ends a request `InlineCompute` served: writes its answer, or has the responder chain finish it.
+    private func finish(_ outcome: InlineCompute.Outcome, head: HTTPRequest, body: ByteBuffer, keepAlive: Bool,
+                        context: ChannelHandlerContext) {
+        switch outcome {
+        case .answer(let response, let bytes):
+            guard !inactive else { return answered(keepAlive: false, context: context) }
+            context.write(wrapOutboundOut(.head(response)), promise: nil)
+            context.write(wrapOutboundOut(.body(bytes)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            answered(keepAlive: keepAlive, context: context)
+        case .chain(let precomputed):
+            respond(head, body: body, keepAlive: keepAlive, context: context, precomputed: precomputed)
+        }
+    }
+
+    /// Answers through the responder chain, in a task on the connection's event loop; `precomputed` (from
+    /// `InlineCompute`) stands in for the route's handler.
+    private func respond(_ head: HTTPRequest, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext,
+                         precomputed: (@Sendable () async throws -> Response)?) {
         let loop = context.eventLoop
         let target = InlineResponseTarget(context: context, handler: self)
         let responder = self.responder
         let request = Request(head: head, body: RequestBody(buffer: body))
-        let requestContext = GatewayRequestContext(source: ApplicationRequestContextSource(channel: context.channel, logger: logger))
+        var requestContext = GatewayRequestContext(source: ApplicationRequestContextSource(channel: context.channel, logger: logger))
+        requestContext.precomputed = precomputed
         Task(executorPreference: EventLoopTaskExecutor(loop)) {
             var response: Response
             do {
@@ -263,6 +299,15 @@ private final class InlineResponseTarget: @unchecked Sendable {
         for part in parts { context.write(NIOAny(part), promise: nil) }
         if flush { context.flush() }
         return nil
+    }
+
+    /// Runs `body` with the handler and its context on the loop (at once when already there).
+    func onLoop(_ body: @escaping @Sendable (InlineRequestHandler, ChannelHandlerContext) -> Void) {
+        if loop.inEventLoop {
+            body(handler.value, context.value)
+        } else {
+            loop.execute { [self] in body(handler.value, context.value) }
+        }
     }
 
     func finished(keepAlive: Bool) {

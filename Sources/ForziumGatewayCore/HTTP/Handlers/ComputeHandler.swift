@@ -20,11 +20,8 @@ struct ComputeHandler: Sendable {
         let encodedAt = ContinuousClock.now
         let reply = try await pool.call(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline)
         let answeredAt = ContinuousClock.now
-        if let error = reply.error { throw EngineAnswer.map(engineError: error) }
-        let elapsed = started.duration(to: answeredAt).milliseconds
-        let matrix = reply.takeBinaryResult()
-        let largeResult = (matrix?.storage.count ?? 0) * 8 > Offload.inlineBytes || reply.resultBytes.count > Offload.inlineBytes
-        let result = try await Offload.run(if: largeResult) { ResultText.text(reply, binary: matrix) }
+        let matrix = try Self.binaryResult(of: reply)
+        let result = try await Offload.run(if: Self.isLarge(reply, matrix)) { ResultText.text(reply, binary: matrix) }
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [
                 "request_id": "\(requestID)", "bytes": "\(decoded.bodyBytes)",
@@ -35,19 +32,42 @@ struct ComputeHandler: Sendable {
             ])
         }
         let kind = pool.engine.kind
-        var tail = ByteBuffer()
-        tail.writeString(#","operation":"#)
-        tail.writeBytes(EngineAnswer.jsonString(decoded.operation))
-        tail.writeString(#","engine":"#)
-        tail.writeBytes(EngineAnswer.jsonString(kind))
-        tail.writeString(#","execution_time_ms":"#)
-        tail.writeString(EngineAnswer.milliseconds(elapsed))
-        tail.writeString("}")
+        return Response(status: .ok, headers: Self.fields(kind: kind),
+                        body: EngineAnswer.body(head: Self.resultHead, result,
+                                                tail: Self.tail(operation: decoded.operation, kind: kind, elapsed: started.duration(to: answeredAt))))
+    }
+
+    /// The reply's result in binary form (nil when it is other JSON); an engine error becomes its problem.
+    static func binaryResult(of reply: RPCReply) throws -> BinaryMatrix? {
+        if let error = reply.error { throw EngineAnswer.map(engineError: error) }
+        return reply.takeBinaryResult()
+    }
+
+    /// Whether printing the result is heavy enough to leave the event loop.
+    static func isLarge(_ reply: RPCReply, _ matrix: BinaryMatrix?) -> Bool {
+        (matrix?.storage.count ?? 0) * 8 > Offload.inlineBytes || reply.resultBytes.count > Offload.inlineBytes
+    }
+
+    /// The fields of every answer: JSON, and which engine kind computed it.
+    static func fields(kind: String) -> HTTPFields {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.xForziumEngine] = kind
-        return Response(status: .ok, headers: headers, body: EngineAnswer.body(head: Self.resultHead, result, tail: tail))
+        return headers
     }
 
-    private static let resultHead = ByteBuffer(string: #"{"result":"#)
+    /// What follows the result: `,"operation":…,"engine":…,"execution_time_ms":…}`.
+    static func tail(operation: String, kind: String, elapsed: Duration) -> ByteBuffer {
+        var tail = ByteBuffer()
+        tail.writeString(#","operation":"#)
+        tail.writeBytes(EngineAnswer.jsonString(operation))
+        tail.writeString(#","engine":"#)
+        tail.writeBytes(EngineAnswer.jsonString(kind))
+        tail.writeString(#","execution_time_ms":"#)
+        tail.writeString(EngineAnswer.milliseconds(elapsed.milliseconds))
+        tail.writeString("}")
+        return tail
+    }
+
+    static let resultHead = ByteBuffer(string: #"{"result":"#)
 }

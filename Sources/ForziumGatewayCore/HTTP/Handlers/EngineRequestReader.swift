@@ -25,13 +25,34 @@ struct EngineRequestReader: Sendable {
     }
 
     func read(_ request: Request, route: Route, started: ContinuousClock.Instant) async throws -> Decoded {
-        guard Self.isJSON(request.headers.value(.contentType)) else {
+        try checkHead(request.headers)
+        let deadline = try deadline(for: request.headers, started: started)
+        let (value, bodyBytes) = try await readJSON(request)
+        return try validated(value, bodyBytes: bodyBytes, route: route, deadline: deadline)
+    }
+
+    /// `read` for a body already in memory (a small request served inline, `InlineCompute`): the same checks,
+    /// budget, parse and validation, in no task.
+    func decode(body: ByteBuffer, headers: HTTPFields, route: Route, started: ContinuousClock.Instant) throws -> Decoded {
+        try checkHead(headers)
+        let deadline = try deadline(for: headers, started: started)
+        let bytes = body.readableBytes
+        guard bodyBudget.reserve(bytes) else { throw Self.budgetExhausted }
+        defer { bodyBudget.release(bytes) }
+        return try validated(Self.parse(body), bodyBytes: bytes, route: route, deadline: deadline)
+    }
+
+    /// 415 for a body that is not JSON or has an unsupported `Content-Encoding`; 413 for a declared length over the limit.
+    private func checkHead(_ headers: HTTPFields) throws {
+        guard Self.isJSON(headers.value(.contentType)) else {
             throw GatewayError(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
         }
-        try checkContentEncoding(request)
-        try checkDeclaredLength(request)
-        let deadline = try deadline(for: request, started: started)
-        let (value, bodyBytes) = try await readJSON(request)
+        try checkContentEncoding(headers)
+        try checkDeclaredLength(headers)
+    }
+
+    /// The parsed body checked against its route's schema, with the operation it names.
+    private func validated(_ value: JSONValue, bodyBytes: Int, route: Route, deadline: ContinuousClock.Instant) throws -> Decoded {
         guard let schemaURI = route.paramsSchemaURI, let engineMethod = route.engineMethod else {
             throw GatewayError(.engineInternal, "route \(route.path) has no schema or engine method")
         }
@@ -68,23 +89,23 @@ struct EngineRequestReader: Sendable {
     }
 
     /// 415 for a `Content-Encoding` other than gzip, deflate or identity.
-    func checkContentEncoding(_ request: Request) throws {
-        if let coding = request.headers[.contentEncoding]?.lowercased(), !["gzip", "x-gzip", "deflate", "identity"].contains(coding) {
+    func checkContentEncoding(_ headers: HTTPFields) throws {
+        if let coding = headers[.contentEncoding]?.lowercased(), !["gzip", "x-gzip", "deflate", "identity"].contains(coding) {
             throw GatewayError(.unsupportedMediaType, "Content-Encoding \"\(coding)\" is not supported; use gzip or deflate")
         }
     }
 
     /// 413 for a declared Content-Length over `--max-body-bytes`, before any of the body is read.
-    func checkDeclaredLength(_ request: Request) throws {
-        if let length = request.headers.value(.contentLength).flatMap({ Int($0) }), length > maxBodyBytes {
+    func checkDeclaredLength(_ headers: HTTPFields) throws {
+        if let length = headers.value(.contentLength).flatMap({ Int($0) }), length > maxBodyBytes {
             throw GatewayError(.bodyTooLarge, "the body has \(length) bytes; the limit is \(maxBodyBytes) (--max-body-bytes)")
         }
     }
 
     /// The request's deadline: `--timeout`, lowered by a valid `X-Forzium-Timeout-Ms` header.
-    func deadline(for request: Request, started: ContinuousClock.Instant) throws -> ContinuousClock.Instant {
+    func deadline(for headers: HTTPFields, started: ContinuousClock.Instant) throws -> ContinuousClock.Instant {
         var milliseconds = timeoutMilliseconds
-        if let header = request.headers[.xForziumTimeout] {
+        if let header = headers[.xForziumTimeout] {
             guard let value = Int(header.trimmingCharacters(in: .whitespaces)), value > 0 else {
                 throw GatewayError(.validation, "X-Forzium-Timeout-Ms must be a positive integer of milliseconds")
             }
@@ -103,20 +124,26 @@ struct EngineRequestReader: Sendable {
 
     /// Collects the body (up to `--max-body-bytes`) and parses it once; the body's bytes are released on return.
     private func readJSON(_ request: Request) async throws -> (JSONValue, Int) {
-        let (parsed, bodyBytes) = try await collectBody(request) { body in
-            (body.withUnsafeReadableBytes { raw in
-                Result { () throws(JSONParseError) -> JSONValue in try Self.bodyParser.parse(raw) }
-            }, body.readableBytes)
+        try await collectBody(request) { body in (try Self.parse(body), body.readableBytes) }
+    }
+
+    /// The body parsed once; a syntax error is the client's 400 problem, with its line and column.
+    private static func parse(_ body: ByteBuffer) throws -> JSONValue {
+        let parsed = body.withUnsafeReadableBytes { raw in
+            Result { () throws(JSONParseError) -> JSONValue in try bodyParser.parse(raw) }
         }
         switch parsed {
         case .success(let value):
-            return (value, bodyBytes)
+            return value
         case .failure(let error):
             let location = "line \(error.line), column \(error.column)"
             throw GatewayError(.malformedJSON, "malformed JSON: \(error.message) at \(location)",
                                errors: [PointerIssue(pointer: "", message: "\(error.message) at \(location)")])
         }
     }
+
+    static let budgetExhausted = GatewayError(.unavailable(retryAfterSeconds: 1),
+                                              "the gateway is holding its limit of request bodies (--max-buffered-bytes); retry shortly")
 
     /// Collects a body of any media type (up to `--max-body-bytes`, inflated when it is gzip or deflate) into one
     /// buffer sized from Content-Length up front — no doubling and copying while a 40 MB body arrives — holding its
@@ -142,10 +169,7 @@ struct EngineRequestReader: Sendable {
         var ok = false
         defer { if !ok { bodyBudget.release(reserved) } }
         func take(_ bytes: Int) throws {
-            guard bodyBudget.reserve(bytes) else {
-                throw GatewayError(.unavailable(retryAfterSeconds: 1),
-                                   "the gateway is holding its limit of request bodies (--max-buffered-bytes); retry shortly")
-            }
+            guard bodyBudget.reserve(bytes) else { throw Self.budgetExhausted }
             reserved += bytes
         }
         if let declared, declared > 0 { try take(min(declared, maxBodyBytes)) }

@@ -13,15 +13,16 @@ struct APIKeyMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if !keys.isEmpty, context.route?.isPublic != true { try authorize(request) }
+        if !keys.isEmpty, context.route?.isPublic != true { try authorize(request.headers) }
         return try await next(request, context)
     }
 
-    private func authorize(_ request: Request) throws {
+    /// Throws the 401 problem unless `headers` present one of the keys.
+    func authorize(_ headers: HTTPFields) throws {
         var presented: String?
-        if let auth = request.headers[.authorization], auth.lowercased().hasPrefix("bearer ") {
+        if let auth = headers[.authorization], auth.lowercased().hasPrefix("bearer ") {
             presented = String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        } else if let key = request.headers[.xAPIKey] {
+        } else if let key = headers[.xAPIKey] {
             presented = key.trimmingCharacters(in: .whitespaces)
         }
         guard let key = presented.map({ Array($0.utf8) }), keys.contains(where: { Self.constantTimeEqual($0, key) }) else {

@@ -1,0 +1,122 @@
+import ForziumJSON
+import ForziumRPC
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The hot route — `POST /compute` or `POST /v1/{operation}` with a small body — answered on the connection's event
+/// loop in no task: the body is parsed and validated where it was collected (`EngineRequestReader.decode`), handed to
+/// the engine pool with a callback (`EnginePool.submit`), and a small result is printed and written as soon as the
+/// engine's line arrives. No `Request`, `Response`, middleware closure, continuation or task is made for it.
+///
+/// Only the plain answer is written here: a 200 whose body is under the compression threshold, with the request id,
+/// the `Date` and the request counted in the metrics exactly as the responder chain does. Every other outcome — a
+/// problem, a result large enough to be printed off the loop or to be compressed — is handed to the gateway's
+/// responder chain as precomputed (`GatewayRequestContext.precomputed`), so problems, compression, CORS and the
+/// request id come from the same middleware as for any request, and nothing is parsed or computed twice. Requests
+/// the middleware would treat specially are not taken at all (`route(for:)`): with the access log on, with an
+/// `Origin` when CORS is configured, without a valid API key when keys are set, or with an unusual target.
+struct InlineCompute: Sendable {
+    let routes: RouteTable
+    let reader: EngineRequestReader
+    let pool: EnginePool
+    let metrics: GatewayMetrics
+    let apiKeys: APIKeyMiddleware
+    let corsEnabled: Bool
+    let accessLog: Bool
+    let compression: ResponseCompression
+    let logger: Logger
+
+    /// How a request served here ends.
+    enum Outcome: Sendable {
+        /// The whole answer: head (with `Content-Length`) and body.
+        case answer(HTTPResponse, ByteBuffer)
+        /// The responder chain finishes it, with this in place of the route's handler.
+        case chain(@Sendable () async throws -> Response)
+    }
+
+    /// The route of a request this serves, or nil (the request then goes through the responder chain as it is).
+    func route(for head: HTTPRequest) -> Route? {
+        guard head.method == .post, !accessLog, let path = head.path, path.utf8.first == UInt8(ascii: "/"),
+              !path.utf8.contains(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "#") }),
+              let route = try? routes.match(method: "POST", path: path),
+              route.handler == .compute || route.handler == .operation
+        else { return nil }
+        let fields = head.headerFields
+        if corsEnabled, fields[.origin] != nil { return nil }
+        if !apiKeys.keys.isEmpty, !route.isPublic, (try? apiKeys.authorize(fields)) == nil { return nil }
+        return route
+    }
+
+    /// Starts serving `head` and its whole `body` on `route`. Returns the outcome when it is known at once (the body
+    /// was refused, or the pool could not take it); otherwise `completion` gets it, once, on the thread that resolves
+    /// the engine request (the engine's event loop, or the deadline timer's).
+    func serve(_ head: HTTPRequest, body: ByteBuffer, route: Route,
+               completion: @escaping @Sendable (Outcome) -> Void) -> Outcome? {
+        let started = ContinuousClock.now
+        let decoded: EngineRequestReader.Decoded
+        do {
+            decoded = try reader.decode(body: body, headers: head.headerFields, route: route, started: started)
+        } catch {
+            return .chain { throw error }
+        }
+        let params = EngineParams(decoded.value)
+        let requestID = head.headerFields[.xRequestID].flatMap { RequestIDGenerator.isValid($0) ? $0 : nil }
+        do {
+            try pool.submit(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline) { result in
+                params.release()
+                completion(finish(result, decoded: decoded, route: route, started: started, requestID: requestID))
+            }
+        } catch {
+            params.release()
+            return .chain { throw error }
+        }
+        return nil
+    }
+
+    private func finish(_ result: Result<RPCReply, any Error>, decoded: EngineRequestReader.Decoded, route: Route,
+                        started: ContinuousClock.Instant, requestID: String?) -> Outcome {
+        let answeredAt = ContinuousClock.now
+        let reply: RPCReply
+        let matrix: BinaryMatrix?
+        do {
+            reply = try result.get()
+            matrix = try ComputeHandler.binaryResult(of: reply)
+        } catch {
+            return .chain { throw error }
+        }
+        let kind = pool.engine.kind
+        let tail = ComputeHandler.tail(operation: decoded.operation, kind: kind, elapsed: started.duration(to: answeredAt))
+        if ComputeHandler.isLarge(reply, matrix) {
+            return .chain {
+                let text = try await Offload.run(if: true) { ResultText.text(reply, binary: matrix) }
+                return Response(status: .ok, headers: ComputeHandler.fields(kind: kind),
+                                body: EngineAnswer.body(head: ComputeHandler.resultHead, text, tail: tail))
+            }
+        }
+        let text = ResultText.text(reply, binary: matrix)
+        var body = ByteBuffer()
+        body.reserveCapacity(ComputeHandler.resultHead.readableBytes + text.count + tail.readableBytes)
+        body.writeImmutableBuffer(ComputeHandler.resultHead)
+        body.writeBytes(text)
+        body.writeImmutableBuffer(tail)
+        if compression.isEnabled, body.readableBytes >= compression.minBytes {
+            let answer = body
+            return .chain { Response(status: .ok, headers: ComputeHandler.fields(kind: kind), body: ResponseBody(byteBuffer: answer)) }
+        }
+        var fields = ComputeHandler.fields(kind: kind)
+        fields[.contentLength] = String(body.readableBytes)
+        fields[.xRequestID] = requestID ?? RequestIDGenerator.next()
+        fields[.date] = HTTPDate.now()
+        metrics.recordRequest(route: route.path, method: "POST", status: 200, duration: started.duration(to: .now))
+        if logger.logLevel <= .debug {
+            logger.debug("request timings", metadata: [
+                "request_id": "\(fields[.xRequestID] ?? "")", "bytes": "\(decoded.bodyBytes)", "inline": "true",
+                "until_answer_ms": "\(started.duration(to: answeredAt).milliseconds)",
+                "print_ms": "\(answeredAt.duration(to: .now).milliseconds)",
+            ])
+        }
+        return .answer(HTTPResponse(status: .ok, headerFields: fields), body)
+    }
+}
