@@ -410,3 +410,100 @@ def test_engines_inherit_no_client_connection(start_gateway):
         responses = split_responses(read_until_eof(sock, timeout=10))  # EOF: the gateway's close reached the client
         assert [r[0] for r in responses] == [200]
         sock.close()
+
+
+def exchange(gateway, raw):
+    sock = gateway.connect()
+    sock.sendall(raw)
+    responses = split_responses(read_until_eof(sock))
+    sock.close()
+    assert len(responses) == 1, responses
+    return responses[0]
+
+
+def comparable(response):
+    """Status, header names and values, and body of a response, without what differs between any two answers."""
+    status, headers, body = response
+    headers = {k: v for k, v in headers.items() if k not in ("date", "x-request-id", "content-length", "transfer-encoding")}
+    if headers.get("content-encoding") == "gzip":
+        import gzip
+        body = gzip.decompress(body)
+    value = json.loads(body)
+    value.pop("execution_time_ms", None)
+    value.pop("request_id", None)
+    return status, headers, value
+
+
+def request_bytes(body, path=b"/compute", extra=b"", chunked=False):
+    if not chunked:
+        return post(body, extra=extra + b"Connection: close\r\n", path=path)
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:7], body[7:]) if part)
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+            + extra + b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n")
+
+
+def outer_product(n):
+    return json.dumps({"data": [[1.5]] * n, "operation": "matmul", "parameters": {"matrix_b": [[2.25] * n]}}).encode()
+
+
+INLINE_CASES = [
+    ("2x2 multiply", SMALL, b"/compute", b""),
+    ("operation route", b'{"data":[[1,2]],"factor":3}', b"/v1/multiply", b""),
+    ("schema violation", b'{"data":[[1,2],[3,"x"]],"operation":"multiply"}', b"/compute", b""),
+    ("engine's invalid params", b'{"data":[[1,2],[3]],"operation":"multiply"}', b"/compute", b""),
+    ("malformed JSON", b'{"data":[[1,2],', b"/compute", b""),
+    ("not JSON", SMALL, b"/compute", b"X-Unused: 1\r\n"),
+    ("bad deadline header", SMALL, b"/compute", b"X-Forzium-Timeout-Ms: soon\r\n"),
+    ("client's request id", SMALL, b"/compute", b"X-Request-ID: mine-123\r\n"),
+    ("result over the compression threshold", outer_product(40), b"/compute", b""),
+    ("compressed result", outer_product(40), b"/compute", b"Accept-Encoding: gzip\r\n"),
+    ("result printed off the event loop", outer_product(120), b"/compute", b"Accept-Encoding: gzip\r\n"),
+]
+
+
+@pytest.mark.parametrize("name,body,path,extra", INLINE_CASES, ids=[c[0] for c in INLINE_CASES])
+def test_inline_compute_answers_exactly_as_the_responder_chain(gateway, name, body, path, extra):
+    # A small Content-Length body on a compute route is answered by InlineCompute (no task, no middleware closures);
+    # the same request chunked goes through Hummingbird's loop and the whole responder chain. Both must answer alike.
+    raw_inline, raw_chain = request_bytes(body, path, extra), request_bytes(body, path, extra, chunked=True)
+    if name == "not JSON":
+        raw_inline, raw_chain = (r.replace(b"application/json", b"text/plain") for r in (raw_inline, raw_chain))
+    inline, chain = exchange(gateway, raw_inline), exchange(gateway, raw_chain)
+    assert comparable(inline) == comparable(chain), (inline, chain)
+    assert inline[1]["x-request-id"] and chain[1]["x-request-id"]
+    if name == "client's request id":
+        assert inline[1]["x-request-id"] == chain[1]["x-request-id"] == "mine-123"
+    if inline[0] >= 400:
+        assert inline[1]["content-type"] == "application/problem+json"
+        assert json.loads(inline[2])["request_id"] == inline[1]["x-request-id"]
+
+
+def test_inline_compute_counts_requests_and_keeps_keys(start_gateway):
+    gateway = start_gateway("--api-keys", "k1", "--log-level", "debug")
+    before = metrics_count(gateway, "/compute", 200, key=b"k1")
+    for _ in range(5):
+        assert exchange(gateway, request_bytes(SMALL, extra=b"X-API-Key: k1\r\n"))[0] == 200
+    refused = exchange(gateway, request_bytes(SMALL))
+    assert refused[0] == 401 and refused[1]["www-authenticate"].startswith("Bearer")
+    assert exchange(gateway, request_bytes(SMALL, extra=b"Authorization: Bearer nope\r\n"))[0] == 401
+    assert metrics_count(gateway, "/compute", 200, key=b"k1") - before == 5
+    assert metrics_count(gateway, "/compute", 401, key=b"k1") == 2
+    # The five were served by InlineCompute (its timings line says so); the refusals went through the chain.
+    deadline = time.monotonic() + 10
+    while gateway.text().count("inline=true") < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gateway.text().count("inline=true") == 5, gateway.text()[-3000:]
+
+
+def metrics_count(gateway, route, status, key=None):
+    extra = b"X-API-Key: " + key + b"\r\n" if key else b""
+    sock = gateway.connect()
+    sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + extra + b"\r\n")
+    status_code, _, body = split_responses(read_until_eof(sock))[0]
+    sock.close()
+    assert status_code == 200
+    pattern = f'forzium_http_requests_total{{route="{route}",method="POST",status="{status}"}} '
+    for line in body.decode().splitlines():
+        if line.startswith(pattern):
+            return int(float(line[len(pattern):]))
+    return 0
