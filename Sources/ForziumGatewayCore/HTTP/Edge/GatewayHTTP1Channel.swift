@@ -54,12 +54,16 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
             try pipeline.addHandler(HTTPEdgeHandler(configuration: edge, registry: registry, activity: activity, maxBodyBytes: maxBodyBytes))
+            let answers = compute.map { _ in PrecomputedAnswers() }
+            if let compute, let answers {
+                try pipeline.addHandler(InlineComputeHandler(compute: compute, answers: answers, maxBodyBytes: maxBodyBytes))
+            }
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandlers(additionalChannelHandlers())
             // Quiescing (SIGTERM) closes idle connections and busy ones after their last response; the edge keeps
             // those closes from cutting a response short.
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-            try pipeline.addHandler(InlineRequestHandler(responder: inline, compute: compute, maxBodyBytes: maxBodyBytes, logger: logger))
+            try pipeline.addHandler(InlineRequestHandler(responder: inline, answers: answers, maxBodyBytes: maxBodyBytes, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// The hot route — `POST /compute` or `POST /v1/{operation}` with a small body — answered on the connection's event
 /// loop in no task: the body is parsed and validated where it was collected (`EngineRequestReader.decode`), handed to
@@ -31,38 +32,42 @@ struct InlineCompute: Sendable {
     /// How a request served here ends.
     enum Outcome: Sendable {
         /// The whole answer: head (with `Content-Length`) and body.
-        case answer(HTTPResponse, ByteBuffer)
+        case answer(HTTPResponseHead, ByteBuffer)
         /// The responder chain finishes it, with this in place of the route's handler.
         case chain(@Sendable () async throws -> Response)
     }
 
     /// The route of a request this serves, or nil (the request then goes through the responder chain as it is).
-    func route(for head: HTTPRequest) -> Route? {
-        guard head.method == .post, !accessLog, let path = head.path, path.utf8.first == UInt8(ascii: "/"),
-              !path.utf8.contains(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "#") }),
-              let route = try? routes.match(method: "POST", path: path),
+    /// `head` comes from `HTTPEdgeHandler`, which has already applied RFC 9112's rules to it.
+    func route(for head: HTTPRequestHead) -> Route? {
+        guard head.method == .POST, !accessLog, head.uri.utf8.first == UInt8(ascii: "/"),
+              !head.uri.utf8.contains(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "#") }),
+              let route = try? routes.match(method: "POST", path: head.uri),
               route.handler == .compute || route.handler == .operation
         else { return nil }
-        let fields = head.headerFields
-        if corsEnabled, fields[.origin] != nil { return nil }
-        if !apiKeys.keys.isEmpty, !route.isPublic, (try? apiKeys.authorize(fields)) == nil { return nil }
+        let headers = head.headers
+        if corsEnabled, headers.value("origin") != nil { return nil }
+        if !apiKeys.keys.isEmpty, !route.isPublic,
+           (try? apiKeys.authorize(authorization: headers.value("authorization"), apiKey: headers.value("x-api-key"))) == nil {
+            return nil
+        }
         return route
     }
 
     /// Starts serving `head` and its whole `body` on `route`. Returns the outcome when it is known at once (the body
     /// was refused, or the pool could not take it); otherwise `completion` gets it, once, on the thread that resolves
     /// the engine request (the engine's event loop, or the deadline timer's).
-    func serve(_ head: HTTPRequest, body: ByteBuffer, route: Route,
+    func serve(_ head: HTTPRequestHead, body: ByteBuffer, route: Route,
                completion: @escaping @Sendable (Outcome) -> Void) -> Outcome? {
         let started = ContinuousClock.now
         let decoded: EngineRequestReader.Decoded
         do {
-            decoded = try reader.decode(body: body, headers: head.headerFields, route: route, started: started)
+            decoded = try reader.decode(body: body, headers: .init(head.headers), route: route, started: started)
         } catch {
             return .chain { throw error }
         }
         let params = EngineParams(decoded.value)
-        let requestID = head.headerFields[.xRequestID].flatMap { RequestIDGenerator.isValid($0) ? $0 : nil }
+        let requestID = head.headers.value("x-request-id").flatMap { RequestIDGenerator.isValid($0) ? $0 : nil }
         do {
             try pool.submit(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline) { result in
                 params.release()
@@ -105,18 +110,20 @@ struct InlineCompute: Sendable {
             let answer = body
             return .chain { Response(status: .ok, headers: ComputeHandler.fields(kind: kind), body: ResponseBody(byteBuffer: answer)) }
         }
-        var fields = ComputeHandler.fields(kind: kind)
-        fields[.contentLength] = String(body.readableBytes)
-        fields[.xRequestID] = requestID ?? RequestIDGenerator.next()
-        fields[.date] = HTTPDate.now()
+        let id = requestID ?? RequestIDGenerator.next()
+        // The fields `ComputeHandler.fields` and the middleware give the same answer, in the same order.
+        let headers = HTTPHeaders([
+            ("Content-Type", "application/json"), ("X-Forzium-Engine", kind), ("Content-Length", String(body.readableBytes)),
+            ("X-Request-ID", id), ("Date", HTTPDate.now()),
+        ])
         metrics.recordRequest(route: route.path, method: "POST", status: 200, duration: started.duration(to: .now))
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [
-                "request_id": "\(fields[.xRequestID] ?? "")", "bytes": "\(decoded.bodyBytes)", "inline": "true",
+                "request_id": "\(id)", "bytes": "\(decoded.bodyBytes)", "inline": "true",
                 "until_answer_ms": "\(started.duration(to: answeredAt).milliseconds)",
                 "print_ms": "\(answeredAt.duration(to: .now).milliseconds)",
             ])
         }
-        return .answer(HTTPResponse(status: .ok, headerFields: fields), body)
+        return .answer(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers), body)
     }
 }

@@ -35,15 +35,15 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private enum State {
         /// Between requests (or passing on a forwarded one's body).
         case idle
-        /// Collecting an inline request's body.
-        case collecting(HTTPRequest, ByteBuffer)
+        /// Collecting an inline request's body (and its precomputed answer, if `InlineComputeHandler` made one).
+        case collecting(HTTPRequest, ByteBuffer, (@Sendable () async throws -> Response)?)
         /// An inline request is being answered.
         case answering
     }
 
     private let responder: any HTTPResponder<GatewayRequestContext>
-    /// The hot route's task-free path; nil serves every request through `responder`.
-    private let compute: InlineCompute?
+    /// Answers `InlineComputeHandler` computed for requests it passed on.
+    private let answers: PrecomputedAnswers?
     /// `--max-body-bytes`: a longer announced body is passed on, to be refused (413) before it is sent.
     private let maxBodyBytes: Int
     private let logger: Logger
@@ -60,9 +60,9 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case inputClosed
     }
 
-    init(responder: any HTTPResponder<GatewayRequestContext>, compute: InlineCompute?, maxBodyBytes: Int, logger: Logger) {
+    init(responder: any HTTPResponder<GatewayRequestContext>, answers: PrecomputedAnswers?, maxBodyBytes: Int, logger: Logger) {
         self.responder = responder
-        self.compute = compute
+        self.answers = answers
         self.maxBodyBytes = maxBodyBytes
         self.logger = logger
     }
@@ -85,20 +85,22 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func take(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
         case (.head(let head), _):
+            let precomputed = answers?.take()
             if forwardedUnanswered == 0, let length = Self.inlineBodyLength(head), length <= maxBodyBytes {
                 var body = ByteBuffer()
                 if length > 0 { body = context.channel.allocator.buffer(capacity: length) }
-                state = .collecting(head, body)
+                state = .collecting(head, body, precomputed)
             } else {
                 forwardedUnanswered += 1
                 context.fireChannelRead(wrapInboundOut(part))
             }
-        case (.body(var chunk), .collecting(let head, var body)):
+        case (.body(var chunk), .collecting(let head, var body, let precomputed)):
             state = .idle  // keep `body` uniquely referenced while it grows
             body.writeBuffer(&chunk)
-            state = .collecting(head, body)
-        case (.end, .collecting(let head, let body)):
-            answer(head, body: body, keepAlive: !Self.closesConnection(head), context: context)
+            state = .collecting(head, body, precomputed)
+        case (.end, .collecting(let head, let body, let precomputed)):
+            state = .answering
+            respond(head, body: body, keepAlive: !Self.closesConnection(head), context: context, precomputed: precomputed)
         default:
             context.fireChannelRead(wrapInboundOut(part))
         }
@@ -146,36 +148,6 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     // MARK: Answering
-
-    private func answer(_ head: HTTPRequest, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
-        state = .answering
-        guard let compute, let route = compute.route(for: head) else {
-            respond(head, body: body, keepAlive: keepAlive, context: context, precomputed: nil)
-            return
-        }
-        let target = InlineResponseTarget(context: context, handler: self)
-        let immediate = compute.serve(head, body: body, route: route) { outcome in
-            target.onLoop { handler, context in
-                handler.finish(outcome, head: head, body: body, keepAlive: keepAlive, context: context)
-            }
-        }
-        if let immediate { finish(immediate, head: head, body: body, keepAlive: keepAlive, context: context) }
-    }
-
-    /// Ends a request `InlineCompute` served: writes its answer, or has the responder chain finish it.
-    private func finish(_ outcome: InlineCompute.Outcome, head: HTTPRequest, body: ByteBuffer, keepAlive: Bool,
-                        context: ChannelHandlerContext) {
-        switch outcome {
-        case .answer(let response, let bytes):
-            guard !inactive else { return answered(keepAlive: false, context: context) }
-            context.write(wrapOutboundOut(.head(response)), promise: nil)
-            context.write(wrapOutboundOut(.body(bytes)), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            answered(keepAlive: keepAlive, context: context)
-        case .chain(let precomputed):
-            respond(head, body: body, keepAlive: keepAlive, context: context, precomputed: precomputed)
-        }
-    }
 
     /// Answers through the responder chain, in a task on the connection's event loop; `precomputed` (from
     /// `InlineCompute`) stands in for the route's handler.
@@ -299,15 +271,6 @@ private final class InlineResponseTarget: @unchecked Sendable {
         for part in parts { context.write(NIOAny(part), promise: nil) }
         if flush { context.flush() }
         return nil
-    }
-
-    /// Runs `body` with the handler and its context on the loop (at once when already there).
-    func onLoop(_ body: @escaping @Sendable (InlineRequestHandler, ChannelHandlerContext) -> Void) {
-        if loop.inEventLoop {
-            body(handler.value, context.value)
-        } else {
-            loop.execute { [self] in body(handler.value, context.value) }
-        }
     }
 
     func finished(keepAlive: Bool) {

@@ -24,16 +24,40 @@ struct EngineRequestReader: Sendable {
         var bodyBytes: Int
     }
 
+    /// The request fields an engine route reads, from either HTTP layer (each as `HTTPFields`' subscript gives it:
+    /// repeated fields joined with ", ").
+    struct HeadFields {
+        var contentType: String?
+        var contentEncoding: String?
+        var contentLength: String?
+        var timeout: String?
+
+        init(_ fields: HTTPFields) {
+            contentType = fields.value(.contentType)
+            contentEncoding = fields.value(.contentEncoding)
+            contentLength = fields.value(.contentLength)
+            timeout = fields.value(.xForziumTimeout)
+        }
+
+        init(_ headers: HTTPHeaders) {
+            contentType = headers.value("content-type")
+            contentEncoding = headers.value("content-encoding")
+            contentLength = headers.value("content-length")
+            timeout = headers.value("x-forzium-timeout-ms")
+        }
+    }
+
     func read(_ request: Request, route: Route, started: ContinuousClock.Instant) async throws -> Decoded {
-        try checkHead(request.headers)
-        let deadline = try deadline(for: request.headers, started: started)
+        let head = HeadFields(request.headers)
+        try checkHead(head)
+        let deadline = try deadline(for: head, started: started)
         let (value, bodyBytes) = try await readJSON(request)
         return try validated(value, bodyBytes: bodyBytes, route: route, deadline: deadline)
     }
 
     /// `read` for a body already in memory (a small request served inline, `InlineCompute`): the same checks,
     /// budget, parse and validation, in no task.
-    func decode(body: ByteBuffer, headers: HTTPFields, route: Route, started: ContinuousClock.Instant) throws -> Decoded {
+    func decode(body: ByteBuffer, headers: HeadFields, route: Route, started: ContinuousClock.Instant) throws -> Decoded {
         try checkHead(headers)
         let deadline = try deadline(for: headers, started: started)
         let bytes = body.readableBytes
@@ -43,8 +67,8 @@ struct EngineRequestReader: Sendable {
     }
 
     /// 415 for a body that is not JSON or has an unsupported `Content-Encoding`; 413 for a declared length over the limit.
-    private func checkHead(_ headers: HTTPFields) throws {
-        guard Self.isJSON(headers.value(.contentType)) else {
+    private func checkHead(_ headers: HeadFields) throws {
+        guard Self.isJSON(headers.contentType) else {
             throw GatewayError(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
         }
         try checkContentEncoding(headers)
@@ -89,23 +113,23 @@ struct EngineRequestReader: Sendable {
     }
 
     /// 415 for a `Content-Encoding` other than gzip, deflate or identity.
-    func checkContentEncoding(_ headers: HTTPFields) throws {
-        if let coding = headers[.contentEncoding]?.lowercased(), !["gzip", "x-gzip", "deflate", "identity"].contains(coding) {
+    func checkContentEncoding(_ headers: HeadFields) throws {
+        if let coding = headers.contentEncoding?.lowercased(), !["gzip", "x-gzip", "deflate", "identity"].contains(coding) {
             throw GatewayError(.unsupportedMediaType, "Content-Encoding \"\(coding)\" is not supported; use gzip or deflate")
         }
     }
 
     /// 413 for a declared Content-Length over `--max-body-bytes`, before any of the body is read.
-    func checkDeclaredLength(_ headers: HTTPFields) throws {
-        if let length = headers.value(.contentLength).flatMap({ Int($0) }), length > maxBodyBytes {
+    func checkDeclaredLength(_ headers: HeadFields) throws {
+        if let length = headers.contentLength.flatMap({ Int($0) }), length > maxBodyBytes {
             throw GatewayError(.bodyTooLarge, "the body has \(length) bytes; the limit is \(maxBodyBytes) (--max-body-bytes)")
         }
     }
 
     /// The request's deadline: `--timeout`, lowered by a valid `X-Forzium-Timeout-Ms` header.
-    func deadline(for headers: HTTPFields, started: ContinuousClock.Instant) throws -> ContinuousClock.Instant {
+    func deadline(for headers: HeadFields, started: ContinuousClock.Instant) throws -> ContinuousClock.Instant {
         var milliseconds = timeoutMilliseconds
-        if let header = headers[.xForziumTimeout] {
+        if let header = headers.timeout {
             guard let value = Int(header.trimmingCharacters(in: .whitespaces)), value > 0 else {
                 throw GatewayError(.validation, "X-Forzium-Timeout-Ms must be a positive integer of milliseconds")
             }

@@ -19,10 +19,15 @@ struct APIKeyMiddleware: RouterMiddleware {
 
     /// Throws the 401 problem unless `headers` present one of the keys.
     func authorize(_ headers: HTTPFields) throws {
+        try authorize(authorization: headers[.authorization], apiKey: headers[.xAPIKey])
+    }
+
+    /// The same check on the `Authorization` and `X-API-Key` values.
+    func authorize(authorization: String?, apiKey: String?) throws {
         var presented: String?
-        if let auth = headers[.authorization], auth.lowercased().hasPrefix("bearer ") {
+        if let auth = authorization, auth.lowercased().hasPrefix("bearer ") {
             presented = String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        } else if let key = headers[.xAPIKey] {
+        } else if let key = apiKey {
             presented = key.trimmingCharacters(in: .whitespaces)
         }
         guard let key = presented.map({ Array($0.utf8) }), keys.contains(where: { Self.constantTimeEqual($0, key) }) else {

@@ -70,7 +70,7 @@ struct V2Handler: Sendable {
 
     private func infer(_ request: Request, model: V2Model) async throws -> Response {
         let started = ContinuousClock.now
-        try reader.checkContentEncoding(request.headers)
+        try reader.checkContentEncoding(.init(request.headers))
         var headerLength: Int?
         if let text = request.headers[.inferenceHeaderContentLength] {
             guard let value = Int(text.trimmingSpaces), value >= 0 else {
@@ -78,7 +78,7 @@ struct V2Handler: Sendable {
             }
             headerLength = value
         }
-        let deadline = try reader.deadline(for: request.headers, started: started)
+        let deadline = try reader.deadline(for: .init(request.headers), started: started)
         let (call, heldBytes) = try await prepare(request, headerLength: headerLength, model: model)
         defer { reader.bodyBudget.release(heldBytes) }
         let reply: RPCReply
@@ -121,7 +121,7 @@ struct V2Handler: Sendable {
             }
             return (call, 0)
         }
-        try reader.checkDeclaredLength(request.headers)
+        try reader.checkDeclaredLength(.init(request.headers))
         var json: [UInt8] = []
         var assembler: V2TensorAssembler?
         var bodyBytes = 0
@@ -176,7 +176,7 @@ extension String {
 extension EngineRequestReader {
     /// A body of any media type: 413 for a declared length over the limit, else collected as `collectBody` does.
     func withBody<T>(_ request: Request, _ use: (ByteBuffer) throws -> T) async throws -> T {
-        try checkDeclaredLength(request.headers)
+        try checkDeclaredLength(.init(request.headers))
         return try await collectBody(request, use)
     }
 }
