@@ -5,6 +5,7 @@ import urllib.error
 import urllib.request
 import random
 import resource
+import signal
 import socket
 import time
 
@@ -507,3 +508,31 @@ def metrics_count(gateway, route, status, key=None):
         if line.startswith(pattern):
             return int(float(line[len(pattern):]))
     return 0
+
+
+def test_sigterm_answers_small_requests_still_waiting_for_their_engine(start_gateway):
+    # Small /compute requests are answered behind the edge (InlineComputeHandler), out of sight of Hummingbird's
+    # connection state handler, which closes connections it thinks idle when the gateway quiesces. With the engine
+    # stopped, SIGTERM arrives while every answer is still owed: each must still arrive whole, then the close.
+    gateway = start_gateway()
+    engine = children(gateway.pid)[0]
+    os.kill(engine, signal.SIGSTOP)
+    try:
+        socks = []
+        for factor in range(1, 11):
+            sock = gateway.connect(timeout=30)
+            sock.sendall(post(multiply(factor)))
+            socks.append(sock)
+        time.sleep(0.3)
+        gateway.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+    finally:
+        os.kill(engine, signal.SIGCONT)
+    for factor, sock in enumerate(socks, start=1):
+        status, headers, payload, complete = read_response(sock, timeout=30)
+        assert status == 200 and complete, (status, headers, payload)
+        assert json.loads(payload)["result"] == [[float(factor)] * 2] * 2
+        assert headers.get("connection") == "close"
+        assert sock.recv(10) == b""
+        sock.close()
+    assert gateway.proc.wait(timeout=60) == 0
