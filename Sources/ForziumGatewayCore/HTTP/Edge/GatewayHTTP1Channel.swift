@@ -9,18 +9,20 @@ import NIOHTTPTypesHTTP1
 /// Hummingbird's HTTP/1.1 child channel with the gateway's edge in it. The pipeline is
 /// `RawActivityHandler` → HTTP/1 codec → `HTTPEdgeHandler` → (request decompressor, added by the edge once a request
 /// has a `Content-Encoding`: gzip or deflate, limited to `--max-body-bytes` inflated, so a zip bomb stops at the
-/// limit) → HTTPTypes codec → `additionalChannelHandlers` →
-/// Hummingbird's connection state handler → `InlineRequestHandler` (small requests answered from here) → the async
-/// channel the responder reads. The edge works on NIOHTTP1's
+/// limit) → `InlineComputeHandler` (the hot route, small `POST /compute` and `/v1/{operation}`, answered from here) →
+/// HTTPTypes codec → `additionalChannelHandlers` → Hummingbird's connection state handler → `InlineRequestHandler`
+/// (other small requests answered from here) → the async channel the responder reads. The edge works on NIOHTTP1's
 /// parts because the RFC 9112 checks need what the HTTPTypes conversion folds away (the number of Host fields,
-/// transfer codings, the version) and because parser errors surface there.
+/// transfer codings, the version) and because parser errors surface there; the hot route does because the
+/// conversion, the handlers behind it and a task per request cost it more than its own work.
 public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     public typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
     public let responder: HTTPChannelHandler.Responder
     /// The gateway's responder chain, called directly for requests served inline (`InlineRequestHandler`).
     let inline: any HTTPResponder<GatewayRequestContext>
-    /// The hot route's task-free path (`InlineCompute`), used by `InlineRequestHandler`.
+    /// The hot route's task-free path (`InlineCompute`), served by `InlineComputeHandler`; nil leaves every request to
+    /// the responder chain.
     let compute: InlineCompute?
     let edge: HTTPEdgeConfiguration
     let registry: ConnectionRegistry

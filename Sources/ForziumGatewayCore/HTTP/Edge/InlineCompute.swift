@@ -7,9 +7,10 @@ import NIOCore
 import NIOHTTP1
 
 /// The hot route — `POST /compute` or `POST /v1/{operation}` with a small body — answered on the connection's event
-/// loop in no task: the body is parsed and validated where it was collected (`EngineRequestReader.decode`), handed to
-/// the engine pool with a callback (`EnginePool.submit`), and a small result is printed and written as soon as the
-/// engine's line arrives. No `Request`, `Response`, middleware closure, continuation or task is made for it.
+/// loop in no task (`InlineComputeHandler` calls it): the body is parsed and validated where it was collected
+/// (`EngineRequestReader.decode`), handed to the engine pool with a callback (`EnginePool.submit`), and a small result
+/// is printed and written as soon as the engine's line arrives. No `Request`, `Response`, HTTPTypes head, middleware
+/// closure, continuation or task is made for it.
 ///
 /// Only the plain answer is written here: a 200 whose body is under the compression threshold, with the request id,
 /// the `Date` and the request counted in the metrics exactly as the responder chain does. Every other outcome — a
