@@ -30,19 +30,13 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case answering
     }
 
-    private enum Held {
-        case part(HTTPServerRequestPart)
-        case inputClosed
-    }
-
     private let compute: InlineCompute
     private let answers: PrecomputedAnswers
     private let maxBodyBytes: Int
     private var state = State.idle
     /// Requests passed on whose response has not ended yet.
     private var passedOn = 0
-    private var held: [Held] = []
-    private var readPending = false
+    private var held = HeldInbound<HTTPServerRequestPart>()
     private var inactive = false
     /// A close asked for while this handler owed an answer, done once nothing is owed.
     private var pendingClose: (mode: CloseMode, promises: [EventLoopPromise<Void>])?
@@ -163,28 +157,19 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.fireChannelReadComplete()
         }
         closeIfAsked(context: context)
-        while !held.isEmpty, !owesAnswer {
-            switch held.removeFirst() {
+        while !owesAnswer, let item = held.next() {
+            switch item {
             case .part(let part): take(part, context: context)
             case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
             }
         }
-        if held.isEmpty, readPending {
-            readPending = false
-            context.read()
-        }
+        if held.resumesRead() { context.read() }
     }
 
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
-        // Reads pause only once parts are held (a pipelining client); pausing on every answer would cost two epoll
-        // changes per request.
-        if !held.isEmpty {
-            readPending = true
-            return
-        }
-        context.read()
+        if held.allowsRead() { context.read() }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

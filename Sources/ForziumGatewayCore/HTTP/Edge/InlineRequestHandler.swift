@@ -51,14 +51,9 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// Forwarded requests whose response has not ended yet.
     private var forwardedUnanswered = 0
     /// Parts (and the end of input) that arrived while an inline request was being answered.
-    private var held: [HeldInbound] = []
-    private var readPending = false
+    private var held = HeldInbound<HTTPRequestPart>()
     private var inactive = false
 
-    private enum HeldInbound {
-        case part(HTTPRequestPart)
-        case inputClosed
-    }
 
     init(responder: any HTTPResponder<GatewayRequestContext>, answers: PrecomputedAnswers?, maxBodyBytes: Int, logger: Logger) {
         self.responder = responder
@@ -192,27 +187,19 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.close(promise: nil)
             return
         }
-        while !held.isEmpty, !isAnswering {
-            switch held.removeFirst() {
+        while !isAnswering, let item = held.next() {
+            switch item {
             case .part(let part): take(part, context: context)
             case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
             }
         }
-        if held.isEmpty, readPending {
-            readPending = false
-            context.read()
-        }
+        if held.resumesRead() { context.read() }
     }
 
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
-        // A pipelining client waits while an inline answer is outstanding and parts are held.
-        if !held.isEmpty {
-            readPending = true
-            return
-        }
-        context.read()
+        if held.allowsRead() { context.read() }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
