@@ -12,6 +12,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// Limits and policies of the pool.
 public struct EnginePoolConfiguration: Sendable {
@@ -155,7 +156,6 @@ public final class EnginePool: Service, @unchecked Sendable {
         var slots: [Slot]
         var queue = CircularBuffer<Int>()
         var requests: [Int: Tracked] = [:]
-        var nextID = 1
         var shuttingDown = false
         /// Completed when nothing is in flight any more (shutdown).
         var drained: EventLoopPromise<Void>?
@@ -188,6 +188,8 @@ public final class EnginePool: Service, @unchecked Sendable {
     private let metrics: GatewayMetrics
     private let group: any EventLoopGroup
     private let state: NIOLockedValueBox<State>
+    /// Request ids are counted outside `state`'s lock (every request takes one, from every event loop).
+    private let requestCounter = Atomic<UInt64>(0)
     private let jobs = AsyncStream<Job>.makeStream()
 
     public init(engine: EngineCandidate, configuration: EnginePoolConfiguration, metrics: GatewayMetrics, logger: Logger,
@@ -428,12 +430,9 @@ public final class EnginePool: Service, @unchecked Sendable {
     }
 
     private func nextRequestID() -> Int {
-        state.withLockedValue { s in
-            let id = s.nextID
-            s.nextID &+= 1
-            if s.nextID <= 0 || s.nextID >= EngineRPCHandler.pingIDBase { s.nextID = 1 }
-            return id
-        }
+        // 1 ..< pingIDBase, then round again (ids of requests still in flight are long gone by then).
+        let count = requestCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        return 1 + Int((count &- 1) % UInt64(EngineRPCHandler.pingIDBase - 1))
     }
 
     /// The request line as buffers: a large body without raw CR/LF is written from the buffer it arrived in, between

@@ -7,6 +7,9 @@ public struct SchemaBodyValidator: BodyValidator {
     public let registry: SchemaRegistry
     /// Most problems reported for one body.
     public var maxIssues = 32
+    /// The method schemas, compiled at start: a request looks its validator up here, with no lock (the registry's
+    /// cache of validators is shared and locked).
+    private let methods: [String: SchemaValidator]
 
     /// - Parameters:
     ///   - files: schema documents as (path relative to `schemas/`, JSON text), e.g. `SchemaBundle.files`.
@@ -18,13 +21,16 @@ public struct SchemaBodyValidator: BodyValidator {
         }
         self.registry = registry
         // Compile every method schema now, so a broken schema fails at start-up, not on a request.
+        var methods: [String: SchemaValidator] = [:]
         for file in files where file.path.hasPrefix("methods/") {
-            _ = try registry.validator(for: RouteTable.schemaBaseURI + file.path)
+            let uri = RouteTable.schemaBaseURI + file.path
+            methods[uri] = try registry.validator(for: uri)
         }
+        self.methods = methods
     }
 
     public func validate(_ body: JSONValue, schemaURI: String) throws -> [PointerIssue] {
-        let issues = try registry.validate(body, against: schemaURI)
+        let issues = try methods[schemaURI]?.validate(body, maxIssues: 100) ?? registry.validate(body, against: schemaURI)
         return issues.prefix(maxIssues).map { PointerIssue(pointer: $0.instancePointer, message: $0.message) }
     }
 }

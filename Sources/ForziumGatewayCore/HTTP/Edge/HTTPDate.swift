@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -9,9 +9,15 @@ import Darwin
 #endif
 
 /// The `Date` field of responses the gateway writes itself (RFC 9110 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37
-/// GMT`), formatted once per second and shared by all event loops.
+/// GMT`), formatted once per second by each thread that asks (no lock shared by the event loops).
 enum HTTPDate {
-    private static let cache = NIOLockedValueBox<(second: Int, text: String)>((-1, ""))
+    private final class Cache {
+        var second = -1
+        var text = ""
+    }
+
+    /// One cache per thread (`ThreadSpecificVariable` is safe to share; its values are not shared).
+    nonisolated(unsafe) private static let cache = ThreadSpecificVariable<Cache>()
     private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -19,10 +25,18 @@ enum HTTPDate {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let second = Int(now.tv_sec)
-        return cache.withLockedValue { cached in
-            if cached.second != second { cached = (second, format(second)) }
-            return cached.text
+        let cached: Cache
+        if let existing = cache.currentValue {
+            cached = existing
+        } else {
+            cached = Cache()
+            cache.currentValue = cached
         }
+        if cached.second != second {
+            cached.second = second
+            cached.text = format(second)
+        }
+        return cached.text
     }
 
     static func format(_ secondsSinceEpoch: Int) -> String {

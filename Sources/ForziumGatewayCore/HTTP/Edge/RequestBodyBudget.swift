@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// The bytes of request bodies the gateway holds at once, across all connections. A body takes its share before it
 /// is read (all of it when `Content-Length` says how much, chunk by chunk otherwise); a request that does not fit
@@ -6,25 +6,28 @@ import NIOConcurrencyHelpers
 public final class RequestBodyBudget: Sendable {
     /// The most body bytes held at once.
     public let limit: Int
-    private let used = NIOLockedValueBox(0)
+    /// Atomic, not locked: every request reserves and releases, from every event loop.
+    private let used = Atomic<Int>(0)
 
     public init(limit: Int) {
         self.limit = limit
     }
 
     /// Bytes currently held.
-    public var inUse: Int { used.withLockedValue { $0 } }
+    public var inUse: Int { used.load(ordering: .relaxed) }
 
     /// Takes `bytes` if they fit; false otherwise.
     public func reserve(_ bytes: Int) -> Bool {
-        used.withLockedValue { used in
-            guard bytes <= limit - used else { return false }
-            used += bytes
-            return true
+        var current = used.load(ordering: .relaxed)
+        while true {
+            guard bytes <= limit - current else { return false }
+            let (exchanged, found) = used.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = found
         }
     }
 
     public func release(_ bytes: Int) {
-        used.withLockedValue { $0 -= bytes }
+        used.subtract(bytes, ordering: .relaxed)
     }
 }

@@ -1,6 +1,6 @@
 import HTTPTypes
 import Hummingbird
-import NIOConcurrencyHelpers
+import Synchronization
 
 extension HTTPField.Name {
     static let xRequestID = Self("X-Request-ID")!
@@ -30,7 +30,7 @@ enum RequestIDGenerator {
         let hex = String(value, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }()
-    private static let counter = NIOLockedValueBox<UInt64>(0)
+    private static let counter = Atomic<UInt64>(0)
 
     /// A client's `X-Request-ID` is kept when it is 1–128 visible ASCII characters.
     static func isValid(_ id: String) -> Bool {
@@ -38,7 +38,7 @@ enum RequestIDGenerator {
     }
 
     static func next() -> String {
-        let n = counter.withLockedValue { c -> UInt64 in c &+= 1; return c }
+        let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
         let hex = String(n, radix: 16)
         return prefix + String(repeating: "0", count: max(0, 8 - hex.count)) + hex
     }
