@@ -361,6 +361,17 @@ def test_pipelined_requests_are_answered_in_order_whichever_way_each_is_served(g
     assert len({r[1]["x-request-id"] for r in responses}) == 6
 
 
+def test_pipelined_small_requests_are_answered_one_after_another_in_order(gateway):
+    # Fifty small /compute requests in one write: each is taken by InlineComputeHandler while the one before it is
+    # still with the engine, held, and taken up after its answer.
+    sock = gateway.connect()
+    sock.sendall(b"".join(post(multiply(factor)) for factor in range(1, 51)) + post(multiply(51), extra=b"Connection: close\r\n"))
+    responses = split_responses(read_until_eof(sock))
+    sock.close()
+    assert [r[0] for r in responses] == [200] * 51
+    assert [json.loads(r[2])["result"][0][0] for r in responses] == [float(f) for f in range(1, 52)]
+
+
 def test_connections_close_as_their_client_asks(gateway):
     # HTTP/1.0 without keep-alive (small body: inline; large: Hummingbird's loop), and HTTP/1.1 with
     # Connection: close: the answer, then the gateway's close.
@@ -536,3 +547,48 @@ def test_sigterm_answers_small_requests_still_waiting_for_their_engine(start_gat
         assert sock.recv(10) == b""
         sock.close()
     assert gateway.proc.wait(timeout=60) == 0
+
+
+def rss_megabytes(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_client_pipelining_small_requests_without_reading_is_held_back(gateway):
+    # A client that sends small requests back to back and reads none of the answers: the gateway answers only as
+    # fast as the socket takes them, so its memory stays flat; once the client reads, every answer is there, in order.
+    request = post(SMALL)
+    sock = gateway.connect(timeout=30)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    sock.setblocking(False)
+    before = rss_megabytes(gateway.pid)
+    batch = request * 500
+    sent = 0
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and sent < 20_000 * len(request):
+        try:
+            sent += sock.send(batch[sent % len(request):] if sent % len(request) else batch)
+        except BlockingIOError:
+            time.sleep(0.01)
+    grown = rss_megabytes(gateway.pid) - before
+    assert grown < 48, f"the gateway grew {grown:.0f} MB for a client that does not read"
+    sock.settimeout(30)
+    remainder = (len(request) - sent % len(request)) % len(request)
+    expected = (sent + remainder) // len(request)
+    import threading
+    finisher = threading.Thread(target=lambda: sock.sendall(request[len(request) - remainder:]) if remainder else None)
+    finisher.start()
+    marker = b'{"result":[[2.0,4.0],[6.0,8.0]],"operation":"multiply"'
+    tail, answers, oks = b"", 0, 0
+    while answers < expected:
+        chunk = sock.recv(1 << 20)
+        assert chunk, f"connection closed after {answers} of {expected} answers"
+        window = tail + chunk
+        answers += window.count(marker) - tail.count(marker)
+        oks += window.count(b"HTTP/1.1 200 OK\r\n") - tail.count(b"HTTP/1.1 200 OK\r\n")
+        tail = window[-len(marker):]
+    finisher.join()
+    assert oks == expected
+    sock.close()

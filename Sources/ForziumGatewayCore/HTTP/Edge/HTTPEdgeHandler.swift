@@ -257,8 +257,13 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             responsesEnded += 1
             writeTracked(context: context, data, promise: promise)
+            // A pipelining client's next request waited on this answer (the handlers behind the edge read no more
+            // while they owe one): its header and body clocks start again now, so the wait is not charged to it.
+            let now = NIODeadline.now()
+            if case .readingBody = phase { phase = .readingBody(since: now, bytes: 0, lastProgress: now) }
+            if activity.firstPendingByteAt != nil { activity.firstPendingByteAt = now }
             if responsesEnded == requestsStarted {
-                if case .responding = phase { phase = .awaitingRequest(since: .now(), used: true) }
+                if case .responding = phase { phase = .awaitingRequest(since: now, used: true) }
                 registry.setIdle(context.channel, true)
                 evaluateTimers(context: context)
             }
@@ -473,6 +478,10 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if now >= deadline { context.close(mode: .all, promise: nil); return }
                 consider(deadline)
             }
+        case .readingBody(_, _, _) where requestsStarted - responsesEnded > 1:
+            // Earlier answers are still owed, and the handlers behind the edge read no more until they are written:
+            // a body that does not arrive meanwhile is not the client's doing (its clocks restart at each answer).
+            consider(now + configuration.headerTimeout)
         case .readingBody(let since, let bytes, let lastProgress):
             let stalled = now >= lastProgress + configuration.headerTimeout
             let elapsed = now - since

@@ -19,9 +19,10 @@ struct HeldInbound<Part> {
     /// The oldest held item, removed.
     mutating func next() -> Item? { items.isEmpty ? nil : items.removeFirst() }
 
-    /// Whether a `read` may go on now; if not, it is remembered for `resumesRead`.
-    mutating func allowsRead() -> Bool {
-        if items.isEmpty { return true }
+    /// Whether a `read` may go on now (nothing held, and the caller not `paused`); if not, it is remembered for
+    /// `resumesRead`.
+    mutating func allowsRead(paused: Bool = false) -> Bool {
+        if items.isEmpty, !paused { return true }
         readPending = true
         return false
     }

@@ -38,6 +38,9 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var passedOn = 0
     private var held = HeldInbound<HTTPServerRequestPart>()
     private var inactive = false
+    /// An answer was written while the socket was full: held parts and reads wait until it drains (a client that
+    /// pipelines requests without reading the answers gets no more answered than the socket can take).
+    private var waitingForWritable = false
     /// A close asked for while this handler owed an answer, done once nothing is owed.
     private var pendingClose: (mode: CloseMode, promises: [EventLoopPromise<Void>])?
 
@@ -52,7 +55,7 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .answering = state {
             held.append(.part(unwrapInboundIn(data)))
-        } else if !held.isEmpty {
+        } else if !held.isEmpty || waitingForWritable {
             held.append(.part(unwrapInboundIn(data)))
         } else {
             take(unwrapInboundIn(data), context: context)
@@ -90,7 +93,7 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed, owesAnswer || !held.isEmpty {
+        if let event = event as? ChannelEvent, event == .inputClosed, owesAnswer || !held.isEmpty || waitingForWritable {
             held.append(.inputClosed)
             return
         }
@@ -105,6 +108,11 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             for promise in close.promises { promise.succeed() }
         }
         context.fireChannelInactive()
+    }
+
+    private var isAnswering: Bool {
+        if case .answering = state { return true }
+        return false
     }
 
     private var owesAnswer: Bool {
@@ -157,19 +165,34 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.fireChannelReadComplete()
         }
         closeIfAsked(context: context)
-        while !owesAnswer, let item = held.next() {
+        waitingForWritable = !context.channel.isWritable
+        takeUpHeld(context: context)
+    }
+
+    /// Takes up what was held while an answer was owed, until another answer is owed or the socket is full; then
+    /// lets a paused read go.
+    private func takeUpHeld(context: ChannelHandlerContext) {
+        while !isAnswering, !waitingForWritable, let item = held.next() {
             switch item {
             case .part(let part): take(part, context: context)
             case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
             }
         }
-        if held.resumesRead() { context.read() }
+        if !waitingForWritable, held.resumesRead() { context.read() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if waitingForWritable, context.channel.isWritable {
+            waitingForWritable = false
+            takeUpHeld(context: context)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
-        if held.allowsRead() { context.read() }
+        if held.allowsRead(paused: waitingForWritable) { context.read() }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
