@@ -21,7 +21,8 @@ import NIOHTTPTypes
 /// while an inline request is being answered (a pipelining client) are held, with reads paused, and taken up in
 /// order after it. The end of input is passed on only after the inline answer, so Hummingbird's loop never closes
 /// the connection under it. Sits after Hummingbird's connection state handler, which counts these requests like any
-/// other (quiescing waits for them).
+/// other (quiescing waits for them). A request `InlineComputeHandler` passed on with a precomputed answer
+/// (`PrecomputedAnswers`) is answered here with it in place of the route's handler.
 final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -53,7 +54,6 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// Parts (and the end of input) that arrived while an inline request was being answered.
     private var held = HeldInbound<HTTPRequestPart>()
     private var inactive = false
-
 
     init(responder: any HTTPResponder<GatewayRequestContext>, answers: PrecomputedAnswers?, maxBodyBytes: Int, logger: Logger) {
         self.responder = responder
