@@ -139,7 +139,7 @@ extension GatewayError: HTTPResponseError {
     /// case calls for one), carrying the request id and the request's path as `instance`.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let requestID = (context as? GatewayRequestContext)?.requestID.nonEmpty
-            ?? request.headers[.xRequestID].flatMap { RequestIDGenerator.isValid($0) ? $0 : nil } ?? RequestIDGenerator.next()
+            ?? RequestIDGenerator.client(request.headers[.xRequestID]) ?? RequestIDGenerator.next()
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         switch code {

@@ -360,7 +360,7 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func reject(context: ChannelHandlerContext, _ error: GatewayError, requestID: String? = nil) {
         if case .rejected = phase { return }
         phase = .rejected
-        let id = requestID.flatMap { RequestIDGenerator.isValid($0) ? $0 : nil } ?? RequestIDGenerator.next()
+        let id = RequestIDGenerator.client(requestID) ?? RequestIDGenerator.next()
         let body = error.problemBody(requestID: id, instance: nil)
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/problem+json")

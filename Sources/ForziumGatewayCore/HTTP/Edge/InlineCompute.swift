@@ -68,7 +68,7 @@ struct InlineCompute: Sendable {
             return .chain { throw error }
         }
         let params = EngineParams(decoded.value)
-        let requestID = head.headers.value("x-request-id").flatMap { RequestIDGenerator.isValid($0) ? $0 : nil }
+        let requestID = RequestIDGenerator.client(head.headers.value("x-request-id"))
         do {
             try pool.submit(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline) { result in
                 params.release()
@@ -101,21 +101,15 @@ struct InlineCompute: Sendable {
                                 body: EngineAnswer.body(head: ComputeHandler.resultHead, text, tail: tail))
             }
         }
-        let text = ResultText.text(reply, binary: matrix)
-        var body = ByteBuffer()
-        body.reserveCapacity(ComputeHandler.resultHead.readableBytes + text.count + tail.readableBytes)
-        body.writeImmutableBuffer(ComputeHandler.resultHead)
-        body.writeBytes(text)
-        body.writeImmutableBuffer(tail)
+        let body = EngineAnswer.whole(head: ComputeHandler.resultHead, ResultText.text(reply, binary: matrix), tail: tail)
         if compression.isEnabled, body.readableBytes >= compression.minBytes {
             let answer = body
             return .chain { Response(status: .ok, headers: ComputeHandler.fields(kind: kind), body: ResponseBody(byteBuffer: answer)) }
         }
         let id = requestID ?? RequestIDGenerator.next()
-        // The fields `ComputeHandler.fields` and the middleware give the same answer, in the same order.
-        let headers = HTTPHeaders([
-            ("Content-Type", "application/json"), ("X-Forzium-Engine", kind), ("Content-Length", String(body.readableBytes)),
-            ("X-Request-ID", id), ("Date", HTTPDate.now()),
+        // The fields the responder chain gives the same answer, in the same order.
+        let headers = HTTPHeaders(ComputeHandler.fieldPairs(kind: kind).map { ($0.name, $0.value) } + [
+            ("Content-Length", String(body.readableBytes)), ("X-Request-ID", id), ("Date", HTTPDate.now()),
         ])
         metrics.recordRequest(route: route.path, method: "POST", status: 200, duration: started.duration(to: .now))
         if logger.logLevel <= .debug {

@@ -82,12 +82,14 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
-    /// The announced body length of a request whose whole body can be collected here, or nil.
+    /// The announced body length of a request whose whole body can be collected here (`InlineRequestHandler`'s rule,
+    /// within `--max-body-bytes`), or nil.
     private func eligibleLength(_ head: HTTPRequestHead) -> Int? {
         let headers = head.headers
-        guard headers.value("transfer-encoding") == nil, headers.value("content-encoding") == nil, headers.value("expect") == nil,
-              let declared = headers.value("content-length"), let length = Int(declared),
-              length >= 0, length < GatewayHTTP.smallBodyBytes, length <= maxBodyBytes
+        guard let length = InlineRequestHandler.wholeBodyLength(
+            transferEncoding: headers.value("transfer-encoding"), contentEncoding: headers.value("content-encoding"),
+            expect: headers.value("expect"), contentLength: headers.value("content-length")),
+            length <= maxBodyBytes
         else { return nil }
         return length
     }

@@ -125,8 +125,15 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
     static func inlineBodyLength(_ head: HTTPRequest) -> Int? {
         guard head.method != .head, head.method != .connect else { return nil }
         let fields = head.headerFields
-        guard fields[.transferEncoding] == nil, fields[.contentEncoding] == nil, fields[.expect] == nil else { return nil }
-        guard let declared = fields.value(.contentLength) else { return 0 }
+        return wholeBodyLength(transferEncoding: fields[.transferEncoding], contentEncoding: fields[.contentEncoding],
+                               expect: fields[.expect], contentLength: fields.value(.contentLength))
+    }
+
+    /// The rule both inline handlers apply, on either HTTP layer's fields: the announced length of a body that comes
+    /// whole — no transfer or content coding, no `Expect`, `Content-Length` under `bodyLimit` (none: 0) — or nil.
+    static func wholeBodyLength(transferEncoding: String?, contentEncoding: String?, expect: String?, contentLength: String?) -> Int? {
+        guard transferEncoding == nil, contentEncoding == nil, expect == nil else { return nil }
+        guard let declared = contentLength else { return 0 }
         guard let length = Int(declared), length >= 0, length < bodyLimit else { return nil }
         return length
     }

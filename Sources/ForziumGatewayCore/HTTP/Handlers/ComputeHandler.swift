@@ -48,12 +48,13 @@ struct ComputeHandler: Sendable {
         (matrix?.storage.count ?? 0) * 8 > Offload.inlineBytes || reply.resultBytes.count > Offload.inlineBytes
     }
 
-    /// The fields of every answer: JSON, and which engine kind computed it.
+    /// The fields of every answer: JSON, and which engine kind computed it (`InlineCompute` writes the same pairs).
+    static func fieldPairs(kind: String) -> [(name: String, value: String)] {
+        [("Content-Type", "application/json"), ("X-Forzium-Engine", kind)]
+    }
+
     static func fields(kind: String) -> HTTPFields {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.xForziumEngine] = kind
-        return headers
+        HTTPFields(fieldPairs(kind: kind).map { HTTPField(name: HTTPField.Name($0.name)!, value: $0.value) })
     }
 
     /// What follows the result: `,"operation":…,"engine":…,"execution_time_ms":…}`.

@@ -24,14 +24,7 @@ enum EngineAnswer {
     /// buffer only as it is written, so the response never exists twice in memory (a 1024² result is 20 MB of text).
     static func body(head: ByteBuffer, _ text: [UInt8], tail: ByteBuffer) -> ResponseBody {
         let slice = 1 << 20
-        guard text.count > slice else {
-            var out = ByteBuffer()
-            out.reserveCapacity(head.readableBytes + text.count + tail.readableBytes)
-            out.writeImmutableBuffer(head)
-            out.writeBytes(text)
-            out.writeImmutableBuffer(tail)
-            return ResponseBody(byteBuffer: out)
-        }
+        guard text.count > slice else { return ResponseBody(byteBuffer: whole(head: head, text, tail: tail)) }
         return ResponseBody(contentLength: head.readableBytes + text.count + tail.readableBytes) { writer in
             try await writer.write(head)
             var start = 0
@@ -43,6 +36,16 @@ enum EngineAnswer {
             try await writer.write(tail)
             try await writer.finish(nil)
         }
+    }
+
+    /// `head`, `text` and `tail` in one buffer (a small answer).
+    static func whole(head: ByteBuffer, _ text: [UInt8], tail: ByteBuffer) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(head.readableBytes + text.count + tail.readableBytes)
+        out.writeImmutableBuffer(head)
+        out.writeBytes(text)
+        out.writeImmutableBuffer(tail)
+        return out
     }
 
     /// `12.345`: milliseconds with three decimals, without Foundation formatting.

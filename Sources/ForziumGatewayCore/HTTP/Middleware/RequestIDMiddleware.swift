@@ -16,7 +16,7 @@ struct RequestIDMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.requestID = request.headers[.xRequestID].flatMap { RequestIDGenerator.isValid($0) ? $0 : nil } ?? RequestIDGenerator.next()
+        context.requestID = RequestIDGenerator.client(request.headers[.xRequestID]) ?? RequestIDGenerator.next()
         var response = try await next(request, context)
         response.headers[.xRequestID] = context.requestID
         return response
@@ -35,6 +35,11 @@ enum RequestIDGenerator {
     /// A client's `X-Request-ID` is kept when it is 1–128 visible ASCII characters.
     static func isValid(_ id: String) -> Bool {
         (1...128).contains(id.utf8.count) && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
+    /// The client's `X-Request-ID` value when it is valid, else nil.
+    static func client(_ value: String?) -> String? {
+        value.flatMap { isValid($0) ? $0 : nil }
     }
 
     static func next() -> String {
