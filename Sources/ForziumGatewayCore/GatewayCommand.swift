@@ -33,7 +33,8 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Address to bind.") var host: String = "127.0.0.1"
     @Option(help: "Port to bind (0 picks a free port; the log says which).") var port: Int = 8000
     @Option(help: "Engine: auto, simd, fallback, or a path (default: FORZIUM_ENGINE, else auto).") var engine: String?
-    @Option(help: "Number of engine processes.") var engines: Int = 1
+    @Option(help: "Number of engine processes (default: one per event loop thread; a connection's requests go to the engine on its own thread).")
+    var engines: Int?
     @Option(help: "Argument passed to every engine process (repeatable), e.g. --engine-arg=--max-elements=1000000.")
     var engineArg: [String] = []
     @Option(help: "Requests in flight per engine process.") var engineConcurrency: Int = 16
@@ -80,7 +81,7 @@ public struct GatewayCommand: AsyncParsableCommand {
 
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
-        guard engines >= 1, engines <= 64 else { throw ValidationError("--engines must be 1...64") }
+        if let engines, !(1...64).contains(engines) { throw ValidationError("--engines must be 1...64") }
         guard engineConcurrency >= 1 else { throw ValidationError("--engine-concurrency must be at least 1") }
         guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
@@ -106,11 +107,12 @@ public struct GatewayCommand: AsyncParsableCommand {
     public func gatewayConfiguration(environment: [String: String]) -> GatewayConfiguration {
         let keys = (apiKeys ?? environment["FORZIUM_API_KEYS"] ?? "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let loopThreads = eventLoopThreads ?? min(16, max(1, System.coreCount))
         return GatewayConfiguration(
-            host: host, port: port, engine: engine ?? environment["FORZIUM_ENGINE"] ?? "auto", engines: engines,
+            host: host, port: port, engine: engine ?? environment["FORZIUM_ENGINE"] ?? "auto", engines: engines ?? loopThreads,
             engineConcurrency: engineConcurrency, queueDepth: queueDepth, timeoutMilliseconds: Int((timeout * 1000).rounded()),
             maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin,
-            eventLoopThreads: eventLoopThreads ?? min(16, max(1, System.coreCount)),
+            eventLoopThreads: loopThreads,
             breakerCrashes: breakerCrashes, breakerWindowSeconds: breakerWindow,
             cancelGraceMilliseconds: cancelGraceMs, pingTimeoutMilliseconds: pingTimeoutMs, idlePingMilliseconds: idlePingMs,
             unresponsiveGraceMilliseconds: unresponsiveGraceMs,

@@ -146,7 +146,7 @@ struct EnginePoolResilienceTests {
 
     @Test("a client that disconnects while queued frees its queue slot at once")
     func disconnectWhileQueued() throws {
-        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engine-concurrency", "1", "--queue-depth", "1"])
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engines", "1", "--engine-concurrency", "1", "--queue-depth", "1"])
         let slow = Background { try gateway.client.request("POST", "/v1/conv2d", body: slowConvolutionBody) }
         #expect(try gateway.waitUntil { try gateway.slot0().inFlight == 1 })
         #expect(watchedSum.count >= 64 << 10)

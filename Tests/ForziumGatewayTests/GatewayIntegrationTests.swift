@@ -237,7 +237,7 @@ struct GatewayIntegrationTests {
 
     @Test("an engine killed mid-request gives 502, then the pool recovers", arguments: engineBinaries)
     func engineCrash(engine: String) throws {
-        let gateway = try GatewayProcess(engine: engine)
+        let gateway = try GatewayProcess(engine: engine, arguments: ["--engines", "1"])
         let before = try gateway.slot0()
         let pending = Background { try gateway.client.request("POST", "/v1/conv2d", body: slowConvolutionBody) }
         #expect(try gateway.waitUntil { try gateway.slot0().inFlight == 1 })
@@ -272,7 +272,7 @@ struct GatewayIntegrationTests {
 
     @Test("a full queue answers 503 with Retry-After")
     func fullQueue() throws {
-        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engine-concurrency", "1", "--queue-depth", "1"])
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engines", "1", "--engine-concurrency", "1", "--queue-depth", "1"])
         let first = Background { try gateway.client.request("POST", "/v1/conv2d", body: slowConvolutionBody) }
         #expect(try gateway.waitUntil { try gateway.slot0().inFlight == 1 })
         let second = Background { try gateway.client.request("POST", "/v1/sum", body: json(#"{"data":[[1,2]]}"#)) }
@@ -287,7 +287,7 @@ struct GatewayIntegrationTests {
 
     @Test("an engine killed from outside while it serves is restarted every time: answers in between keep the breaker shut")
     func killsBetweenAnswersDoNotOpenTheBreaker() throws {
-        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--breaker-crashes", "2", "--breaker-window", "60"])
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engines", "1", "--breaker-crashes", "2", "--breaker-window", "60"])
         var killed: [Int32] = []
         for _ in 0..<3 {
             let victim = try #require(try gateway.readyEngine(excluding: killed), "engine did not come back after a kill")
@@ -302,7 +302,7 @@ struct GatewayIntegrationTests {
 
     @Test("a crash-looping engine opens the breaker: no more restarts, /ready and engine routes 503")
     func breaker() throws {
-        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--breaker-crashes", "2", "--breaker-window", "60"])
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engines", "1", "--breaker-crashes", "2", "--breaker-window", "60"])
         var killed: [Int32] = []
         for _ in 0..<2 {
             let victim = try #require(try gateway.readyEngine(excluding: killed), "engine did not come back after a crash")

@@ -398,7 +398,7 @@ def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(gatew
 def test_engines_inherit_no_client_connection(start_gateway):
     # An engine started while clients are connected (here: the replacement of a killed one) must hold none of their
     # sockets, or a connection the gateway closes stays open (no FIN) for as long as that engine lives.
-    gateway = start_gateway()
+    gateway = start_gateway("--engines", "1")
     (first,) = children(gateway.pid)
     clients = [gateway.connect() for _ in range(4)]
     for sock in clients:
@@ -525,7 +525,7 @@ def test_sigterm_answers_small_requests_still_waiting_for_their_engine(start_gat
     # Small /compute requests are answered behind the edge (InlineComputeHandler), out of sight of Hummingbird's
     # connection state handler, which closes connections it thinks idle when the gateway quiesces. With the engine
     # stopped, SIGTERM arrives while every answer is still owed: each must still arrive whole, then the close.
-    gateway = start_gateway()
+    gateway = start_gateway("--engines", "1")
     engine = children(gateway.pid)[0]
     os.kill(engine, signal.SIGSTOP)
     try:

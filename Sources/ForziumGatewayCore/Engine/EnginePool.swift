@@ -93,8 +93,11 @@ public struct EngineSlotStatus: Sendable {
 
 /// A pool of engine processes behind one queue.
 ///
-/// Requests go to the ready engine with the fewest in flight (up to `perEngineConcurrency` each); when every engine
-/// is full they wait in a FIFO of at most `queueDepth` (beyond: 503 + Retry-After).
+/// Engines are spread over the event loops (slot `i` on loop `i % loops`; the gateway runs one engine per loop). A
+/// request goes to the ready engine with the fewest in flight (up to `perEngineConcurrency` each), counting
+/// `crossLoopPenalty` more for an engine on another loop than the caller's, so a connection's small requests and their
+/// answers stay on its own thread; when every engine is full they wait in a FIFO of at most `queueDepth` (beyond: 503 +
+/// Retry-After).
 ///
 /// - Deadlines and clients going away: the caller gets 504 (or its task ends) at once. A queued request just leaves
 ///   the queue; one on an engine is withdrawn if unwritten, else the engine gets `$/cancelRequest` and the slot keeps
@@ -187,6 +190,9 @@ public final class EnginePool: Service, @unchecked Sendable {
     private let logger: Logger
     private let metrics: GatewayMetrics
     private let group: any EventLoopGroup
+    /// The group's event loops; slot `i` runs its engine's pipes on `loops[i % loops.count]`, so with one engine per
+    /// loop every connection has an engine on its own thread.
+    private let loops: [any EventLoop]
     private let state: NIOLockedValueBox<State>
     /// Request ids are counted outside `state`'s lock (every request takes one, from every event loop).
     private let requestCounter = Atomic<UInt64>(0)
@@ -198,6 +204,7 @@ public final class EnginePool: Service, @unchecked Sendable {
         self.metrics = metrics
         self.logger = logger
         self.group = eventLoopGroup
+        self.loops = Array(eventLoopGroup.makeIterator())
         self.state = NIOLockedValueBox(State(slots: Array(
             repeating: Slot(engine: engine, restartDelay: configuration.minRestartDelay), count: configuration.engines), engine: engine))
     }
@@ -235,7 +242,8 @@ public final class EnginePool: Service, @unchecked Sendable {
         let process: EngineProcess
         do {
             process = try await EngineProcess.start(
-                executable: engine.path, arguments: engine.arguments, slot: slot, generation: generation, group: group,
+                executable: engine.path, arguments: engine.arguments, slot: slot, generation: generation,
+                group: loops[slot % loops.count],
                 settings: configuration.watchSettings, logger: logger,
                 onEvent: { [weak self] event in self?.handle(event, slot: slot, generation: generation) })
         } catch {
@@ -654,12 +662,18 @@ public final class EnginePool: Service, @unchecked Sendable {
         for (request, error) in failures { request.sink.fail(error) }
     }
 
-    /// The ready engine with the fewest requests in flight; of equals, one whose pipe is served by the calling thread's
-    /// event loop (the request and its answer then cross no thread).
+    /// How many more requests in flight an engine on the calling thread's event loop may have than one on another loop
+    /// and still be chosen: a request and its answer that cross no thread save two wake-ups of the other loop, which is
+    /// worth more than a few requests' wait on an engine that answers small ones in microseconds.
+    static let crossLoopPenalty = 4
+
+    /// The ready engine with the fewest requests in flight, counting `crossLoopPenalty` more for one whose pipe is not
+    /// served by the calling thread's event loop; of equals, the one on the calling loop.
     private static func pickLeastBusy(_ s: inout State, limit: Int) -> (Int, Int, EngineProcess)? {
         let here = MultiThreadedEventLoopGroup.currentEventLoop
         func rank(_ i: Int) -> (Int, Int) {
-            (s.slots[i].inFlight, here.map { s.slots[i].process?.eventLoop === $0 } == true ? 0 : 1)
+            let local = here.map { s.slots[i].process?.eventLoop === $0 } == true
+            return (s.slots[i].inFlight + (local ? 0 : crossLoopPenalty), local ? 0 : 1)
         }
         var best: Int?
         for i in s.slots.indices where s.slots[i].state == .ready && s.slots[i].inFlight < limit && s.slots[i].process != nil {

@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+@testable import ForziumGatewayCore
+
+/// One engine per event loop: a request goes to the engine whose pipe is served by the loop it was submitted on (its
+/// answer then crosses no thread), unless that engine is `crossLoopPenalty` requests busier than another.
+@Suite("Engine pool: engines pinned to event loops")
+struct EnginePoolLoopTests {
+    @Test func requestsGoToTheEngineOnTheirOwnLoop() async throws {
+        var logger = Logger(label: "pool-loop-tests")
+        logger.logLevel = .critical
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let pool = EnginePool(
+            engine: EngineCandidate(path: buildDirectory + "/forzium-engine", kind: "fallback"),
+            configuration: EnginePoolConfiguration(engines: 2), metrics: GatewayMetrics(), logger: logger, eventLoopGroup: group)
+        try await pool.start()
+        let answered = Atomic<Int>(0)
+        let failed = Atomic<Int>(0)
+        // Stopped engines keep every request in flight until they are continued.
+        let pids = pool.slotStatuses.compactMap(\.pid)
+        #expect(pids.count == 2)
+        for pid in pids { kill(pid, SIGSTOP) }
+        /// Submits a small request on `loop`.
+        func submit(on loop: any EventLoop) async throws {
+            try await loop.submit {
+                try pool.submit(method: "sum", params: ByteBuffer(string: #"{"data":[[1,2]]}"#), deadline: .now + .seconds(60)) { result in
+                    switch result {
+                    case .success: answered.add(1, ordering: .relaxed)
+                    case .failure: failed.add(1, ordering: .relaxed)
+                    }
+                }
+            }.get()
+        }
+        func inFlight() -> [Int] { pool.slotStatuses.sorted { $0.slot < $1.slot }.map(\.inFlight) }
+
+        // Slot i runs on loops[i]: a request from loop 1 goes to slot 1, though slot 0 is as idle.
+        try await submit(on: loops[1])
+        #expect(inFlight() == [0, 1])
+        try await submit(on: loops[0])
+        #expect(inFlight() == [1, 1])
+        // Busier by less than the penalty: still the loop's own engine.
+        try await submit(on: loops[0])
+        try await submit(on: loops[0])
+        #expect(inFlight() == [3, 1])
+        // Up to the other engine's count plus the penalty (a tie goes to the own loop), then the other engine.
+        for _ in 0..<3 { try await submit(on: loops[0]) }
+        #expect(inFlight() == [6, 1])
+        try await submit(on: loops[0])
+        #expect(inFlight() == [6, 2])
+
+        for pid in pids { kill(pid, SIGCONT) }
+        let deadline = Date().addingTimeInterval(30)
+        while answered.load(ordering: .relaxed) + failed.load(ordering: .relaxed) < 8, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(answered.load(ordering: .relaxed) == 8)
+        #expect(failed.load(ordering: .relaxed) == 0)
+        await pool.shutdown()
+        try await group.shutdownGracefully()
+    }
+}
