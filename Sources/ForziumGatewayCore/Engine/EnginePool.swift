@@ -152,7 +152,17 @@ public final class EnginePool: Service, @unchecked Sendable {
     private struct Tracked {
         var request: EngineRequest
         var location: Location
-        var timer: Scheduled<Void>?
+        var timer: NIOScheduledCallback?
+    }
+
+    /// A request's deadline timer: a scheduled callback (no promise or future per request, unlike `scheduleTask`).
+    private struct DeadlineTimer: NIOScheduledCallbackHandler, Sendable {
+        weak var pool: EnginePool?
+        let request: EngineRequest
+
+        func handleScheduledCallback(eventLoop: some EventLoop) {
+            pool?.abandon(request, error: GatewayError(.deadline, "the request did not finish within its deadline"))
+        }
     }
 
     private struct State {
@@ -480,9 +490,11 @@ public final class EnginePool: Service, @unchecked Sendable {
         }
         // The deadline timer lives on the caller's loop (no other thread's timer heap to lock and wake).
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        let timer = loop.scheduleTask(deadline: request.deadline.nioDeadline) { [weak self] () -> Void in
-            guard let self else { return }
-            self.abandon(request, error: GatewayError(.deadline, "the request did not finish within its deadline"))
+        let timer: NIOScheduledCallback
+        do {
+            timer = try loop.scheduleCallback(at: request.deadline.nioDeadline, handler: DeadlineTimer(pool: self, request: request))
+        } catch {
+            throw GatewayError(.unavailable(retryAfterSeconds: 1), "the gateway is shutting down")
         }
         enum Outcome { case send(EngineProcess), queued, refuse(GatewayError) }
         let outcome = state.withLockedValue { s -> Outcome in

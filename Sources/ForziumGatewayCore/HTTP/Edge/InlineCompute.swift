@@ -108,9 +108,12 @@ struct InlineCompute: Sendable {
         }
         let id = requestID ?? RequestIDGenerator.next()
         // The fields the responder chain gives the same answer, in the same order.
-        let headers = HTTPHeaders(ComputeHandler.fieldPairs(kind: kind).map { ($0.name, $0.value) } + [
-            ("Content-Length", String(body.readableBytes)), ("X-Request-ID", id), ("Date", HTTPDate.now()),
-        ])
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(5)
+        for field in ComputeHandler.fieldPairs(kind: kind) { headers.add(name: field.name, value: field.value) }
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        headers.add(name: "X-Request-ID", value: id)
+        headers.add(name: "Date", value: HTTPDate.now())
         metrics.recordRequest(route: route.path, method: "POST", status: 200, duration: started.duration(to: .now))
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [

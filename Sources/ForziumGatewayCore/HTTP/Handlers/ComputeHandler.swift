@@ -60,14 +60,20 @@ struct ComputeHandler: Sendable {
     /// What follows the result: `,"operation":…,"engine":…,"execution_time_ms":…}`.
     static func tail(operation: String, kind: String, elapsed: Duration) -> ByteBuffer {
         var tail = ByteBuffer()
-        tail.writeString(#","operation":"#)
-        tail.writeBytes(EngineAnswer.jsonString(operation))
-        tail.writeString(#","engine":"#)
-        tail.writeBytes(EngineAnswer.jsonString(kind))
-        tail.writeString(#","execution_time_ms":"#)
-        tail.writeString(EngineAnswer.milliseconds(elapsed.milliseconds))
-        tail.writeString("}")
+        tail.reserveCapacity(64 + operation.utf8.count + kind.utf8.count)
+        writeSummary(operation: operation, kind: kind, elapsed: elapsed, into: &tail)
+        tail.writeInteger(UInt8(ascii: "}"))
         return tail
+    }
+
+    /// `,"operation":…,"engine":…,"execution_time_ms":…`: the fields after a result (`/compute`) or a stream's shape.
+    static func writeSummary(operation: String, kind: String, elapsed: Duration, into out: inout ByteBuffer) {
+        out.writeStaticString(#","operation":"#)
+        EngineAnswer.writeJSONString(operation, into: &out)
+        out.writeStaticString(#","engine":"#)
+        EngineAnswer.writeJSONString(kind, into: &out)
+        out.writeStaticString(#","execution_time_ms":"#)
+        EngineAnswer.writeMilliseconds(elapsed.milliseconds, into: &out)
     }
 
     static let resultHead = ByteBuffer(string: #"{"result":"#)

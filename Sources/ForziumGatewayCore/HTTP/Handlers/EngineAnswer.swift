@@ -48,16 +48,39 @@ enum EngineAnswer {
         return out
     }
 
-    /// `12.345`: milliseconds with three decimals, without Foundation formatting.
-    static func milliseconds(_ value: Double) -> String {
+    /// `12.345`: milliseconds with three decimals, written without Foundation or an intermediate string.
+    static func writeMilliseconds(_ value: Double, into out: inout ByteBuffer) {
         let micros = Int((max(0, value) * 1000).rounded())
-        let fraction = micros % 1000
-        return "\(micros / 1000)." + (fraction < 10 ? "00" : fraction < 100 ? "0" : "") + String(fraction)
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var at = buffer.count
+            var rest = micros
+            for place in 0... {
+                at -= 1
+                buffer[at] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                if place == 2 {
+                    at -= 1
+                    buffer[at] = UInt8(ascii: ".")
+                }
+                if place >= 3 && rest == 0 { break }
+            }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: buffer[at...]))
+        }
     }
 
-    static func jsonString(_ s: String) -> [UInt8] {
-        var out: [UInt8] = []
-        JSONWriter.writeString(s, into: &out)
-        return out
+    /// `s` as a JSON string literal: as is between quotes when nothing needs escaping (operation and engine names).
+    static func writeJSONString(_ s: String, into out: inout ByteBuffer) {
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            out.writeInteger(UInt8(ascii: "\""))
+            out.writeString(s)
+            out.writeInteger(UInt8(ascii: "\""))
+        } else {
+            var bytes: [UInt8] = []
+            JSONWriter.writeString(s, into: &bytes)
+            out.writeBytes(bytes)
+        }
     }
 }

@@ -47,12 +47,8 @@ struct StreamHandler: Sendable {
                         if shape.first == UInt8(ascii: "{") { shape = shape.dropFirst() }
                         if shape.last == UInt8(ascii: "}") { shape = shape.dropLast() }
                         shape.withUnsafeBytes { _ = out.writeBytes($0) }
-                        out.writeString(#","operation":"#)
-                        out.writeBytes(EngineAnswer.jsonString(operation))
-                        out.writeString(#","engine":"#)
-                        out.writeBytes(EngineAnswer.jsonString(engineKind))
-                        out.writeString(#","execution_time_ms":"#)
-                        out.writeString(EngineAnswer.milliseconds(started.duration(to: .now).milliseconds))
+                        ComputeHandler.writeSummary(operation: operation, kind: engineKind, elapsed: started.duration(to: .now),
+                                                    into: &out)
                         out.writeString("}\n")
                     }
                 }

@@ -42,9 +42,19 @@ enum RequestIDGenerator {
         value.flatMap { isValid($0) ? $0 : nil }
     }
 
+    /// The prefix and at least eight hex digits of the counter, built in place (one allocation).
     static func next() -> String {
         let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        let hex = String(n, radix: 16)
-        return prefix + String(repeating: "0", count: max(0, 8 - hex.count)) + hex
+        let width = max(8, (64 - n.leadingZeroBitCount + 3) / 4)
+        return String(unsafeUninitializedCapacity: 16 + width) { buffer in
+            var at = 0
+            for byte in prefix.utf8 { buffer[at] = byte; at += 1 }
+            for place in (0..<width).reversed() {
+                let digit = UInt8(truncatingIfNeeded: n >> (UInt64(place) * 4)) & 0xF
+                buffer[at] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                at += 1
+            }
+            return at
+        }
     }
 }
