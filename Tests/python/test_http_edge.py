@@ -372,6 +372,39 @@ def test_pipelined_small_requests_are_answered_one_after_another_in_order(gatewa
     assert [json.loads(r[2])["result"][0][0] for r in responses] == [float(f) for f in range(1, 52)]
 
 
+def test_requests_pipelined_behind_an_inline_answer_do_not_wait_for_more_client_bytes(gateway):
+    # The chunked request and the GET are held while the first answer is owed, then passed on to the responder chain:
+    # they must be served then, not when the client happens to send something else.
+    burst = post(multiply(2)) + chunked_post(multiply(3)) + b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n" + post(multiply(4))
+    sock = gateway.connect()
+    sock.sendall(burst)
+    responses = [read_response(sock, timeout=10) for _ in range(4)]
+    sock.close()
+    assert [r[0] for r in responses] == [200] * 4
+    assert [json.loads(r[2])["result"][0][0] for r in (responses[0], responses[1], responses[3])] == [2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("name,malformed", [
+    ("a bad Content-Length in the next head", b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n"),
+    ("no Host in the next request", b"GET /health HTTP/1.1\r\n\r\n"),
+    ("a bad chunk size in the next body", b"POST /compute HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"),
+])
+def test_a_malformed_pipelined_request_is_refused_after_the_answers_before_it(gateway, name, malformed):
+    # HTTP/1.1 answers in request order, and a refusal loses nothing: the requests before the malformed one (served
+    # inline, by the responder chain, and one that touches no engine) get their answers first, then the 400 and the close.
+    burst = post(multiply(2)) + chunked_post(multiply(3)) + b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n" + post(multiply(4))
+    sock = gateway.connect()
+    sock.sendall(burst + malformed)
+    responses = split_responses(read_until_eof(sock))
+    sock.close()
+    assert [r[0] for r in responses] == [200, 200, 200, 200, 400], [(r[0], r[2][:200]) for r in responses]
+    assert [json.loads(r[2])["result"][0][0] for r in (responses[0], responses[1], responses[3])] == [2.0, 3.0, 4.0]
+    refusal = responses[4]
+    assert refusal[1]["content-type"] == "application/problem+json" and refusal[1]["connection"] == "close"
+    assert json.loads(refusal[2])["status"] == 400
+
+
 def test_connections_close_as_their_client_asks(gateway):
     # HTTP/1.0 without keep-alive (small body: inline; large: Hummingbird's loop), and HTTP/1.1 with
     # Connection: close: the answer, then the gateway's close.

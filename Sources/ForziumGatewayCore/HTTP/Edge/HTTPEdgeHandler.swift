@@ -65,6 +65,11 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var responsesEnded = 0
     /// A response head was written for the current request (a problem can no longer be sent on this connection).
     private var responseHeadWritten = false
+    /// A refusal waiting for the answers owed to the requests before the refused one (HTTP/1.1 answers in request
+    /// order), with the parser error to pass on once it is sent.
+    private var pendingRejection: (error: GatewayError, requestID: String?, after: Int, cause: (any Error)?)?
+    /// The refusal is written: nothing else goes out on this connection.
+    private var rejectionSent = false
     /// Response parts written but not yet on the wire; a close waits for them.
     private var unwrittenParts = 0
     private var deferredClose: (mode: CloseMode, promises: [EventLoopPromise<Void>])?
@@ -201,9 +206,15 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let parserError = error as? HTTPParserError {
-            // A response can still be written if none has started for the request being parsed.
-            if !responseHeadWritten || requestsStarted == responsesEnded {
-                reject(context: context, Self.problem(for: parserError))
+            // The error lies in the body being read, or else in a request not yet passed on. A response can be
+            // written unless one has started for the request being parsed.
+            let inBody: Bool
+            if case .readingBody = phase { inBody = true } else { inBody = false }
+            if !inBody || !responseHeadWritten {
+                reject(context: context, Self.problem(for: parserError), cause: error)
+                // Sent once the earlier answers are: until then the handlers behind must not hear of it (they would
+                // close the connection under those answers).
+                if pendingRejection != nil { return }
             }
         }
         context.fireErrorCaught(error)
@@ -236,7 +247,7 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .rejected = phase {
+        if rejectionSent {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
@@ -266,6 +277,11 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if case .responding = phase { phase = .awaitingRequest(since: now, used: true) }
                 registry.setIdle(context.channel, true)
                 evaluateTimers(context: context)
+            }
+            if let pending = pendingRejection, responsesEnded >= pending.after {
+                pendingRejection = nil
+                sendRejection(context: context, pending.error, requestID: pending.requestID)
+                if let cause = pending.cause { context.fireErrorCaught(cause) }
             }
         }
     }
@@ -356,10 +372,24 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Refusals
 
     /// Answers with `error` as problem+json and `Connection: close`, then closes once it is written. Whatever the
-    /// client sends afterwards is dropped, and so is anything the rest of the pipeline still tries to write.
-    private func reject(context: ChannelHandlerContext, _ error: GatewayError, requestID: String? = nil) {
+    /// client sends afterwards is dropped, and so is anything the rest of the pipeline still tries to write after
+    /// the refusal. HTTP/1.1 answers in request order: requests passed on before the refused one (a pipelining
+    /// client's) are answered first, and the refusal follows their last answer.
+    private func reject(context: ChannelHandlerContext, _ error: GatewayError, requestID: String? = nil, cause: (any Error)? = nil) {
         if case .rejected = phase { return }
+        // While a body is read, the refused request is the one whose head was passed on last.
+        let earlier: Int
+        if case .readingBody = phase { earlier = requestsStarted - 1 } else { earlier = requestsStarted }
         phase = .rejected
+        if responsesEnded < earlier {
+            pendingRejection = (error, requestID, earlier, cause)
+            return
+        }
+        sendRejection(context: context, error, requestID: requestID)
+    }
+
+    private func sendRejection(context: ChannelHandlerContext, _ error: GatewayError, requestID: String?) {
+        rejectionSent = true
         let id = RequestIDGenerator.client(requestID) ?? RequestIDGenerator.next()
         let body = error.problemBody(requestID: id, instance: nil)
         var headers = HTTPHeaders()

@@ -174,12 +174,19 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// Takes up what was held while an answer was owed, until another answer is owed or the socket is full; then
     /// lets a paused read go.
     private func takeUpHeld(context: ChannelHandlerContext) {
+        var took = false
         while !isAnswering, !waitingForWritable, let item = held.next() {
             switch item {
-            case .part(let part): take(part, context: context)
+            case .part(let part):
+                take(part, context: context)
+                took = true
             case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
             }
         }
+        // Parts passed on here arrived in a read that completed long ago: the handlers behind (Hummingbird's async
+        // channel hands reads over at read-complete) must hear of a read complete again, or they wait for the
+        // client's next bytes.
+        if took { context.fireChannelReadComplete() }
         if !waitingForWritable, held.resumesRead() { context.read() }
     }
 

@@ -194,12 +194,19 @@ final class InlineRequestHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.close(promise: nil)
             return
         }
+        var took = false
         while !isAnswering, let item = held.next() {
             switch item {
-            case .part(let part): take(part, context: context)
+            case .part(let part):
+                take(part, context: context)
+                took = true
             case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
             }
         }
+        // Parts passed on here arrived in a read that completed long ago: the handlers behind (Hummingbird's async
+        // channel hands reads over at read-complete) must hear of a read complete again, or they wait for the
+        // client's next bytes.
+        if took { context.fireChannelReadComplete() }
         if held.resumesRead() { context.read() }
     }
 
