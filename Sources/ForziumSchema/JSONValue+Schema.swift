@@ -203,11 +203,20 @@ extension JSONObject {
     }
 }
 
-/// String equality as JSON means it: the same code points. (Swift's `==` is canonical equivalence, so
-/// "é" and "e" + U+0301 would compare equal; it is used first only because it is fast and rarely true.)
+/// String equality as JSON means it: the same code points, i.e. the same UTF-8 bytes. (Swift's `==` is canonical
+/// equivalence, so "é" and "e" + U+0301 would compare equal.)
 @inline(__always)
 func sameCodePoints(_ a: String, _ b: String) -> Bool {
-    a == b && a.utf8.elementsEqual(b.utf8)
+    // Native strings hold their UTF-8 contiguously: compare the bytes (equal code points ⇔ equal UTF-8).
+    let contiguous = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y -> Bool in
+            guard x.count == y.count else { return false }
+            for i in 0..<x.count where x[i] != y[i] { return false }
+            return true
+        }
+    }
+    if let contiguous, let equal = contiguous { return equal }
+    return a.utf8.elementsEqual(b.utf8)
 }
 
 /// `3` for integral values, otherwise Swift's shortest round-trip text.
