@@ -7,9 +7,13 @@
     Hummingbird, where the gateway answers small requests (InlineRequestHandler),
   - Node.js `http` + JSON.parse doing the same /compute in JavaScript, one worker per core,
   - FastAPI + uvicorn + NumPy with orjson (the fastest Python peer).
-Also GET /health on the gateway and GET on the bare app, and the gateway's (and engine's) CPU per small request.
-Usage: python3 bench/edge_bench.py GATEWAY_BIN_DIR HUMMINGBIRD_PEER_BIN SECONDS
+Also GET /health on the gateway and GET on the bare app, and the gateway's (and engines') CPU per small request.
+The gateway and the bare Hummingbird app run side by side and are measured in alternation, ROUNDS times each
+(default 3), so a minute of a slower machine weighs on both: the ratio is that of their medians, and each round's
+own ratio is printed too. The other peers are measured once.
+Usage: [ROUNDS=3] python3 bench/edge_bench.py GATEWAY_BIN_DIR HUMMINGBIRD_PEER_BIN SECONDS
 """
+import statistics
 import json
 import os
 import re
@@ -87,31 +91,39 @@ def stop(process):
         process.kill()
 
 
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 results = {}
-# Gateway.
+# Gateway and bare Hummingbird, side by side, in alternation.
 port = free_port()
 gateway = subprocess.Popen([f"{BIN}/forzium-gateway", "--port", str(port), "--log-level", "warning"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wait_up(port)
 engines = children(gateway.pid)
 info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/").read())
+peer_port = free_port()
+peer = subprocess.Popen([PEER_BIN, str(peer_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_up(peer_port)
 wrk(port, "/compute", True)  # warm-up
-before = cpu(gateway.pid), sum(cpu(p) for p in engines)
-rate, errors = wrk(port, "/compute", True)
-after = cpu(gateway.pid), sum(cpu(p) for p in engines)
-requests = rate * SECONDS
-results["gateway POST /compute"] = (rate, errors)
-results["gateway GET /health"] = wrk(port, "/health", False)
-gateway_us = (after[0] - before[0]) / requests * 1e6
-engine_us = (after[1] - before[1]) / requests * 1e6
+wrk(peer_port, "/compute", True)
+rounds = {"gateway POST /compute": [], "bare Hummingbird POST (echo)": [], "gateway GET /health": [], "bare Hummingbird GET": []}
+gateway_cpu, engine_cpu, gateway_requests = 0.0, 0.0, 0.0
+for _ in range(ROUNDS):
+    before = cpu(gateway.pid), sum(cpu(p) for p in engines)
+    rate, errors = wrk(port, "/compute", True)
+    after = cpu(gateway.pid), sum(cpu(p) for p in engines)
+    gateway_cpu += after[0] - before[0]
+    engine_cpu += after[1] - before[1]
+    gateway_requests += rate * SECONDS
+    rounds["gateway POST /compute"].append((rate, errors))
+    rounds["bare Hummingbird POST (echo)"].append(wrk(peer_port, "/compute", True))
+for _ in range(ROUNDS):
+    rounds["gateway GET /health"].append(wrk(port, "/health", False))
+    rounds["bare Hummingbird GET"].append(wrk(peer_port, "/health", False))
+for name, measured in rounds.items():
+    results[name] = (statistics.median(r for r, _ in measured), sum(e for _, e in measured))
+gateway_us = gateway_cpu / gateway_requests * 1e6
+engine_us = engine_cpu / gateway_requests * 1e6
 stop(gateway)
-# Bare Hummingbird.
-port = free_port()
-peer = subprocess.Popen([PEER_BIN, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-wait_up(port)
-wrk(port, "/compute", True)
-results["bare Hummingbird POST (echo)"] = wrk(port, "/compute", True)
-results["bare Hummingbird GET"] = wrk(port, "/health", False)
 stop(peer)
 # Bare SwiftNIO HTTP/1 (the pipeline under Hummingbird, without its async channel): what serving routes from the
 # pipeline directly can reach at most.
@@ -142,7 +154,7 @@ model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.sta
 flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
 isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "SSE"
 print(f"\nHTTP edge, small requests: {model} ({isa}), {os.cpu_count()} CPUs; wrk -t2 -c16 -d{SECONDS}s on 127.0.0.1, "
-      f"one run; engine: {info.get('engine')}\n")
+      f"one run; engine: {info.get('engine')}; gateway and bare Hummingbird: median of {ROUNDS} alternating rounds\n")
 print(f"| {'server and route':34} | {'req/s':>9} | {'non-2xx':>7} |")
 print(f"|{'-' * 36}|{'-' * 11}|{'-' * 9}|")
 for name, (rate, errors) in results.items():
@@ -150,6 +162,8 @@ for name, (rate, errors) in results.items():
 g = results["gateway POST /compute"][0]
 print(f"\ngateway /compute vs bare Hummingbird POST: {g / results['bare Hummingbird POST (echo)'][0]:.2f}x; "
       f"vs Node.js: {g / results['Node.js http POST /compute'][0]:.2f}x; vs FastAPI: {g / results['FastAPI+orjson POST /compute'][0]:.1f}x")
+print("gateway /compute vs bare Hummingbird POST, round by round: " + ", ".join(
+    f"{g[0] / h[0]:.2f}x" for g, h in zip(rounds["gateway POST /compute"], rounds["bare Hummingbird POST (echo)"])))
 print(f"gateway /health vs bare Hummingbird GET: {results['gateway GET /health'][0] / results['bare Hummingbird GET'][0]:.2f}x")
 print(f"bare SwiftNIO vs bare Hummingbird: POST {results['bare SwiftNIO POST (echo)'][0] / results['bare Hummingbird POST (echo)'][0]:.2f}x, "
       f"GET {results['bare SwiftNIO GET'][0] / results['bare Hummingbird GET'][0]:.2f}x")

@@ -257,7 +257,7 @@ struct GatewayIntegrationTests {
 
     @Test("a request past its deadline gets 504 at once; its engine is cancelled, or replaced when it ignores the cancel")
     func deadline() throws {
-        let gateway = try GatewayProcess(engine: "forzium-engine")
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engines", "1"])
         let pid = try #require(try gateway.slot0().pid)
         let started = Date()
         let reply = try gateway.client.request("POST", "/v1/conv2d", body: slowConvolutionBody, headers: [("X-Forzium-Timeout-Ms", "300")])
@@ -380,7 +380,7 @@ struct GatewayIntegrationTests {
 
     @Test("a streaming client that goes away frees its engine slot; the gateway keeps serving")
     func streamingClientDisconnect() throws {
-        let gateway = try GatewayProcess(engine: "forzium-engine")
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engines", "1"])
         let n = 512
         let body = json(#"{"data":\#(matrixJSON(rows: n, cols: n)),"operation":"matmul","parameters":{"matrix_b":\#(matrixJSON(rows: n, cols: n, seed: 3))}}"#)
         let received = try gateway.client.abandon("/stream", body: body, after: 2000)
@@ -392,7 +392,7 @@ struct GatewayIntegrationTests {
 
     @Test("SIGTERM lets an in-flight request finish")
     func gracefulShutdown() throws {
-        let gateway = try GatewayProcess(engine: "forzium-engine")
+        let gateway = try GatewayProcess(engine: "forzium-engine", arguments: ["--engines", "1"])
         let body = json(#"{"data":\#(matrixJSON(rows: 200, cols: 200)),"kernel":\#(matrixJSON(rows: 60, cols: 60))}"#)
         let pending = Background { try gateway.client.request("POST", "/v1/conv2d", body: body) }
         #expect(try gateway.waitUntil { try gateway.slot0().inFlight == 1 })
