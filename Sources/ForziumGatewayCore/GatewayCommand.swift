@@ -33,7 +33,7 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Address to bind.") var host: String = "127.0.0.1"
     @Option(help: "Port to bind (0 picks a free port; the log says which).") var port: Int = 8000
     @Option(help: "Engine: auto, simd, fallback, or a path (default: FORZIUM_ENGINE, else auto).") var engine: String?
-    @Option(help: "Number of engine processes (default: one per event loop thread; a connection's requests go to the engine on its own thread).")
+    @Option(help: "Number of engine processes (default: one per event loop thread, at most \(GatewayCommand.defaultEnginesCap); a connection's requests go to the engine on its own thread).")
     var engines: Int?
     @Option(help: "Argument passed to every engine process (repeatable), e.g. --engine-arg=--max-elements=1000000.")
     var engineArg: [String] = []
@@ -79,6 +79,10 @@ public struct GatewayCommand: AsyncParsableCommand {
 
     public init() {}
 
+    /// The most engines started by default (each idle engine holds ~16 MB, and each already uses every core for a
+    /// large request): beyond it, connections on the other event loops reach an engine across threads.
+    static let defaultEnginesCap = 4
+
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         if let engines, !(1...64).contains(engines) { throw ValidationError("--engines must be 1...64") }
@@ -109,7 +113,8 @@ public struct GatewayCommand: AsyncParsableCommand {
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let loopThreads = eventLoopThreads ?? min(16, max(1, System.coreCount))
         return GatewayConfiguration(
-            host: host, port: port, engine: engine ?? environment["FORZIUM_ENGINE"] ?? "auto", engines: engines ?? loopThreads,
+            host: host, port: port, engine: engine ?? environment["FORZIUM_ENGINE"] ?? "auto",
+            engines: engines ?? min(loopThreads, Self.defaultEnginesCap),
             engineConcurrency: engineConcurrency, queueDepth: queueDepth, timeoutMilliseconds: Int((timeout * 1000).rounded()),
             maxBodyBytes: maxBodyBytes, apiKeys: keys, corsOrigins: corsOrigin,
             eventLoopThreads: loopThreads,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import ForziumJSON
 import ForziumRPC
 import Testing
@@ -47,6 +48,19 @@ struct EnvironmentOptionsTests {
         // `--name=value` counts as given, too.
         let flagged = try #require(try GatewayCommand.parseAsRootWithEnvironment(arguments: ["--port=1"], environment: env) as? GatewayCommand)
         #expect(flagged.gatewayConfiguration(environment: env).port == 1)
+    }
+
+    @Test func enginesDefaultToOnePerEventLoopUpToFour() throws {
+        func engines(_ arguments: [String]) throws -> Int {
+            let command = try #require(try GatewayCommand.parseAsRootWithEnvironment(arguments: arguments, environment: [:])
+                as? GatewayCommand)
+            return command.gatewayConfiguration(environment: [:]).engines
+        }
+        #expect(try engines(["--event-loop-threads", "1"]) == 1)
+        #expect(try engines(["--event-loop-threads", "3"]) == 3)
+        #expect(try engines(["--event-loop-threads", "16"]) == 4)
+        #expect(try engines(["--event-loop-threads", "16", "--engines", "9"]) == 9)
+        #expect(try engines([]) == min(4, min(16, max(1, System.coreCount))))
     }
 
     @Test func flagsAndBadValuesGiveClearErrors() throws {
