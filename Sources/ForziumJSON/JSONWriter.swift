@@ -109,6 +109,13 @@ public enum JSONWriter {
         String(decoding: bytes(value), as: UTF8.self)
     }
 
+    /// Whether a byte of a string's UTF-8 must be escaped in a JSON string literal (control characters, `"`, `\`);
+    /// every other byte is written as it is.
+    @inlinable
+    public static func needsEscape(_ b: UInt8) -> Bool {
+        b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\")
+    }
+
     /// Writes `s` as a JSON string literal (quotes included).
     public static func writeString(_ s: String, into buffer: inout [UInt8]) {
         var s = s
@@ -119,7 +126,7 @@ public enum JSONWriter {
             let count = utf8.count
             while i < count {
                 let b = utf8[i]
-                if b >= 0x20 && b != ASCII.quote && b != ASCII.backslash {
+                if !needsEscape(b) {
                     i += 1
                     continue
                 }

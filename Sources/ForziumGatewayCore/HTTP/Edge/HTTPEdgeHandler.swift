@@ -69,7 +69,10 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// order), with the parser error to pass on once it is sent.
     private var pendingRejection: (error: GatewayError, requestID: String?, after: Int, cause: (any Error)?)?
     /// The refusal is written: nothing else goes out on this connection.
-    private var rejectionSent = false
+    private var rejectionSent: Bool {
+        if case .rejected = phase { return pendingRejection == nil }
+        return false
+    }
     /// Response parts written but not yet on the wire; a close waits for them.
     private var unwrittenParts = 0
     private var deferredClose: (mode: CloseMode, promises: [EventLoopPromise<Void>])?
@@ -389,7 +392,6 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func sendRejection(context: ChannelHandlerContext, _ error: GatewayError, requestID: String?) {
-        rejectionSent = true
         let id = RequestIDGenerator.client(requestID) ?? RequestIDGenerator.next()
         let body = error.problemBody(requestID: id, instance: nil)
         var headers = HTTPHeaders()

@@ -73,7 +73,7 @@ enum EngineAnswer {
 
     /// `s` as a JSON string literal: as is between quotes when nothing needs escaping (operation and engine names).
     static func writeJSONString(_ s: String, into out: inout ByteBuffer) {
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+        if !s.utf8.contains(where: JSONWriter.needsEscape) {
             out.writeInteger(UInt8(ascii: "\""))
             out.writeString(s)
             out.writeInteger(UInt8(ascii: "\""))
