@@ -72,13 +72,13 @@ struct RequestOptions {
     /// Reads the reserved members of `params` (an object; other params pass through untouched).
     /// - Throws: -32602 at the member's pointer for an unknown `$` member or a bad value.
     init(params: JSONValue?) throws(RPCError) {
-        guard case .object(var object)? = params, object.members.contains(where: { $0.key.hasPrefix("$") }) else {
+        guard case .object(var object)? = params, object.members.contains(where: { Self.isReserved($0.key) }) else {
             self.params = params
             return
         }
         var issues: [PointerIssue] = []
-        for member in object.members where member.key.hasPrefix("$") {
-            let pointer = "/" + JSONPointerToken.escape(member.key)
+        for member in object.members where Self.isReserved(member.key) {
+            var pointer: String { "/" + JSONPointerToken.escape(member.key) }
             guard member.key == "$result" else {
                 issues.append(PointerIssue(pointer: pointer, message: "unknown reserved member (members starting with $ are reserved; known: $result)"))
                 continue
@@ -98,7 +98,11 @@ struct RequestOptions {
             }
         }
         if !issues.isEmpty { throw RPCError(OperationError.invalidParams(issues)) }
-        object.members.removeAll { $0.key.hasPrefix("$") }
+        object.members.removeAll { Self.isReserved($0.key) }
         self.params = .object(object)
     }
+
+    /// A reserved member name: one starting with `$`.
+    @inline(__always)
+    static func isReserved(_ key: String) -> Bool { key.utf8.first == UInt8(ascii: "$") }
 }

@@ -179,7 +179,7 @@ public struct BinaryMatrix: Sendable, Equatable {
         guard case .object(let object) = value else {
             throw PointerIssue(pointer: pointer, message: "expected a binary matrix object, got \(value.typeName)")
         }
-        for key in object.keys where key != "dtype" && key != "shape" && key != "base64" && key != "shm" {
+        for (key, _) in object.members where key != "dtype" && key != "shape" && key != "base64" && key != "shm" {
             throw PointerIssue(pointer: pointer + "/" + JSONPointerToken.escape(key),
                                message: "unknown member \"\(key)\" in a binary matrix (members: dtype, shape, and base64 or shm)")
         }

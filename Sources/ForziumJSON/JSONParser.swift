@@ -365,6 +365,12 @@ struct JSONScanner {
         }
     }
 
+    /// Open objects the container stacks have room for before they grow (most messages nest a few objects deep).
+    static let initialObjectDepth = 8
+    /// Members an object has room for before its array grows (one allocation for a typical small object, where
+    /// growing from empty would take three).
+    static let initialObjectMembers = 4
+
     /// Parses one value (of any nesting) starting at `pos`, which must not be whitespace.
     mutating func parseValue() throws(JSONParseError) -> JSONValue {
         // Open containers, innermost last. `isObject[i]` says which stack holds container i's contents.
@@ -439,9 +445,17 @@ struct JSONScanner {
                         pos += 1
                         value = .object(JSONObject())
                     } else {
+                        if objects.isEmpty {
+                            // The first object of this value: room for a few levels up front, not a regrowth per level.
+                            objects.reserveCapacity(Self.initialObjectDepth)
+                            keys.reserveCapacity(Self.initialObjectDepth)
+                            isObject.reserveCapacity(Self.initialObjectDepth)
+                        }
                         keys.append(try parseKey(afterComma: false))
                         isObject.append(true)
-                        objects.append([])
+                        var members: [(key: String, value: JSONValue)] = []
+                        members.reserveCapacity(Self.initialObjectMembers)
+                        objects.append(members)
                         continue
                     }
                 default:

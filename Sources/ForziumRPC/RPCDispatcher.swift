@@ -21,11 +21,25 @@ public struct RPCDispatcher: Sendable {
 
     /// The reply to one line (terminated by LF), or nil when nothing is to be sent (notifications only).
     /// Notifications the handler sends go to `context` as they happen, before this returns.
+    ///
+    /// The line is answered before its caller reads another (the serve loop's reading thread answers short lines
+    /// itself), so nothing can cancel its request or count it while it runs: a single request is not registered as
+    /// in flight (a batch still is, element by element).
     public func reply(to line: UnsafeRawBufferPointer, context: RPCContext) -> [UInt8]? {
         switch decode(line) {
-        case .message(let message): return reply(to: message, context: context)
+        case .message(let message):
+            if case .object = message, !Self.isControl(message) {
+                return reply(to: message, tokens: [], context: context)
+            }
+            return reply(to: message, context: context)
         case .rejected(let errorLine): return errorLine
         }
+    }
+
+    /// A single `ping` or `$/cancelRequest` (handled by the reading thread the moment it is read).
+    static func isControl(_ message: JSONValue) -> Bool {
+        guard case .object(let object) = message, case .string(let method)? = object["method"] else { return false }
+        return method == RPCEncoder.pingMethod || method == RPCEncoder.cancelMethod
     }
 
     /// A line after decoding: the message, or the -32700 reply (id null) that answers it.
@@ -74,8 +88,7 @@ public struct RPCDispatcher: Sendable {
     /// Sorts a decoded message: control messages are handled here and now (they must not wait behind requests
     /// that compute), everything else is registered as in flight.
     public func intake(_ message: JSONValue, context: RPCContext) -> Intake {
-        if case .object(let object) = message, case .string(let method)? = object["method"],
-           method == RPCEncoder.pingMethod || method == RPCEncoder.cancelMethod {
+        if Self.isControl(message) {
             var line: [UInt8] = []
             guard respond(to: message, context: context, into: &line) else { return .handled(replyLine: nil) }
             line.append(0x0A)

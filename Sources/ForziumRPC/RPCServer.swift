@@ -221,17 +221,21 @@ public struct RPCServer: Sendable {
     /// Whether a line refers to a shared-memory matrix (`"shm":`): a short line that can still carry any amount of
     /// work, so it is never answered inline on the reading thread (which must stay free for pings and cancels).
     static func namesSharedMemory(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let key: [UInt8] = Array(#""shm":"#.utf8)
-        guard bytes.count >= key.count else { return false }
-        var index = 0
-        while index <= bytes.count - key.count {
-            guard let hit = memchr(bytes.baseAddress! + index, Int32(key[0]), bytes.count - key.count + 1 - index) else { return false }
-            index = bytes.baseAddress!.distance(to: UnsafeRawPointer(hit))
-            if UnsafeRawBufferPointer(rebasing: bytes[index..<(index + key.count)]).elementsEqual(key) { return true }
-            index += 1
+        // Every colon of the line is a candidate (a line has few: one per member); the key is the 5 bytes before it.
+        guard let base = bytes.baseAddress else { return false }
+        let key = sharedMemoryKey
+        var index = key.count
+        while index < bytes.count {
+            guard let hit = memchr(base + index, Int32(UInt8(ascii: ":")), bytes.count - index) else { return false }
+            let colon = base.distance(to: UnsafeRawPointer(hit))
+            if UnsafeRawBufferPointer(rebasing: bytes[(colon - key.count)..<colon]).elementsEqual(key) { return true }
+            index = colon + 1
         }
         return false
     }
+
+    /// What precedes the colon of a member naming a shared-memory matrix.
+    private static let sharedMemoryKey: [UInt8] = Array(#""shm""#.utf8)
 
     /// Only spaces, tabs and CRs.
     static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {

@@ -393,6 +393,10 @@ extension RPCServerTests {
         #expect(names(#"{"params":{"data":{"dtype":"float64","shape":[2,2],"shm":"/forzium-1-2"}}}"#))
         #expect(!names(#"{"params":{"data":[[1,2]],"note":"shm"}}"#))
         #expect(!names(#"{"params":{"data":{"dtype":"float64","shape":[1,1],"base64":"AAAAAAAA8D8="}}}"#))
+        #expect(names(#"{"params":{"data":[[1]],"$result":{"shm":"/forzium-1-3"}}}"#))
+        #expect(names(#"{"shm":"#))
+        #expect(!names(#"{"params":{"a":"shm","b":1},"x":"\"shm\""}"#))
+        #expect(!names(#":"shm"#))
         #expect(!names(""))
     }
 }
