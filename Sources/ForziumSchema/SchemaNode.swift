@@ -69,7 +69,7 @@ final class Pattern: @unchecked Sendable {
 
 /// A `$ref` / `$dynamicRef` target, filled in after compilation so cycles work.
 final class NodeReference: @unchecked Sendable {
-    var node: SchemaNode!
+    @exclusivity(unchecked) var node: SchemaNode!
 }
 
 /// Bounds a number must satisfy, for checking `.numbers` arrays without building values.
@@ -192,7 +192,7 @@ final class PropertyTable: @unchecked Sendable {
 final class OneOfGroup: @unchecked Sendable {
     let nodes: [SchemaNode]
     /// Set after references are resolved (see `OneOfSelector.init`).
-    var selector: OneOfSelector?
+    @exclusivity(unchecked) var selector: OneOfSelector?
 
     init(_ nodes: [SchemaNode]) { self.nodes = nodes }
 }
@@ -333,20 +333,25 @@ final class DynamicTargets: @unchecked Sendable {
 }
 
 /// A compiled schema (object or boolean).
+///
+/// Its `var`s are set while the compiler builds the graph (cycles through `$ref` need the nodes before their
+/// contents), then only read, by any number of validations at once: they are exempt from dynamic exclusivity checks
+/// (`@exclusivity(unchecked)`), which otherwise cost a quarter of a small body's validation. The same holds for
+/// `NodeReference.node` and `OneOfGroup.selector`.
 final class SchemaNode: @unchecked Sendable {
     /// Index of the schema resource it belongs to (for the dynamic scope).
     let resource: Int
     /// Absolute location, for diagnostics.
     let location: String
     /// `true`/`false` schemas; nil for object schemas.
-    var constant: Bool?
+    @exclusivity(unchecked) var constant: Bool?
     /// Keywords with the JSON Pointer segment(s) naming them, unevaluated* last.
-    var keywords: [(path: String, keyword: Keyword)] = []
+    @exclusivity(unchecked) var keywords: [(path: String, keyword: Keyword)] = []
     /// Set when every keyword can be checked on a bare number: the `.numbers` fast path.
-    var numberCheck: NumberCheck?
+    @exclusivity(unchecked) var numberCheck: NumberCheck?
     /// Set when the node's only keyword is a discriminator `if` (with `then`/`else`): lets a non-matching
     /// branch of a large `allOf` of such conditions be skipped without entering the node.
-    var soleConditional: Conditional?
+    @exclusivity(unchecked) var soleConditional: Conditional?
 
     init(resource: Int, location: String) {
         self.resource = resource

@@ -12,7 +12,10 @@ public struct SchemaValidator: Sendable {
     /// The reasons `instance` is invalid, in instance order, at most `maxIssues` of them; empty when valid.
     /// (The verdict never depends on the cap: a 512×512 matrix of strings still costs one pass, not 262,144 messages.)
     public func validate(_ instance: JSONValue, maxIssues: Int = 100) -> [ValidationIssue] {
-        var context = Evaluation(tracksAnnotations: tracksAnnotations)
+        // Most instances are valid: a verdict-only pass (no locations kept) settles them; an invalid one is evaluated
+        // again for its messages and locations.
+        if isValid(instance) { return [] }
+        var context = Evaluation(tracksAnnotations: tracksAnnotations, tracksLocations: true)
         context.issueLimit = max(1, maxIssues)
         var annotations = Annotations()
         _ = context.evaluate(root, instance, &annotations)
@@ -21,7 +24,7 @@ public struct SchemaValidator: Sendable {
 
     /// Whether `instance` is valid (stops collecting messages; same verdict as `validate(_:).isEmpty`).
     public func isValid(_ instance: JSONValue) -> Bool {
-        var context = Evaluation(tracksAnnotations: tracksAnnotations)
+        var context = Evaluation(tracksAnnotations: tracksAnnotations, tracksLocations: false)
         context.muted = 1
         var annotations = Annotations()
         return context.evaluate(root, instance, &annotations)
@@ -86,6 +89,9 @@ enum InstanceStep {
 struct Evaluation {
     /// Collect which items / properties were evaluated (only `unevaluated*` needs it).
     let tracksAnnotations: Bool
+    /// Keep the instance and keyword locations (`instancePath`, `keywordPath`) for messages; off for a verdict-only
+    /// pass, which reports nothing (it must run muted).
+    let tracksLocations: Bool
     var issues: [ValidationIssue] = []
     /// > 0 while inside `not`, `if`, `contains`...: only the verdict matters, no messages are made.
     var muted = 0
@@ -97,11 +103,36 @@ struct Evaluation {
     /// Issues beyond this many are not recorded (the verdict is unaffected).
     var issueLimit = Int.max
 
-    init(tracksAnnotations: Bool) {
+    init(tracksAnnotations: Bool, tracksLocations: Bool) {
         self.tracksAnnotations = tracksAnnotations
-        instancePath.reserveCapacity(16)
-        keywordPath.reserveCapacity(32)
+        self.tracksLocations = tracksLocations
+        if tracksLocations {
+            instancePath.reserveCapacity(16)
+            keywordPath.reserveCapacity(32)
+        } else {
+            muted = 1
+        }
         dynamicScope.reserveCapacity(8)
+    }
+
+    @inline(__always)
+    mutating func pushKeyword(_ step: @autoclosure () -> KeywordStep) {
+        if tracksLocations { keywordPath.append(step()) }
+    }
+
+    @inline(__always)
+    mutating func popKeyword() {
+        if tracksLocations { keywordPath.removeLast() }
+    }
+
+    @inline(__always)
+    mutating func pushInstance(_ step: InstanceStep) {
+        if tracksLocations { instancePath.append(step) }
+    }
+
+    @inline(__always)
+    mutating func popInstance() {
+        if tracksLocations { instancePath.removeLast() }
     }
 
     /// No more messages wanted: a failing keyword may stop its siblings early.
@@ -144,6 +175,7 @@ struct Evaluation {
 
     /// Reports against a keyword next to the one being applied (`minContains` beside `contains`).
     mutating func reportSibling(_ keyword: String, _ message: String) {
+        guard tracksLocations else { return }
         let current = keywordPath.removeLast()
         keywordPath.append(.path("/" + keyword))
         report(message)
@@ -175,12 +207,12 @@ struct Evaluation {
         var valid = true
         var local = Annotations()
         for (path, keyword) in node.keywords {
-            keywordPath.append(.path(path))
+            pushKeyword(.path(path))
             if !apply(keyword, value, &local) {
                 valid = false
-                if quiet { keywordPath.removeLast(); return false }
+                if quiet { popKeyword(); return false }
             }
-            keywordPath.removeLast()
+            popKeyword()
         }
         if valid { annotations.merge(local) }
         return valid
@@ -188,19 +220,19 @@ struct Evaluation {
 
     /// Evaluates a subschema at the same instance location (in-place applicator); merges annotations if valid.
     private mutating func inPlace(_ node: SchemaNode, _ value: JSONValue, _ annotations: inout Annotations, path: KeywordStep? = nil) -> Bool {
-        if let path { keywordPath.append(path) }
-        defer { if path != nil { keywordPath.removeLast() } }
+        if let path { pushKeyword(path) }
+        defer { if path != nil { popKeyword() } }
         return evaluate(node, value, &annotations)
     }
 
     /// Evaluates a subschema on a child of the instance.
     private mutating func onChild(_ node: SchemaNode, _ value: JSONValue, step: InstanceStep, path: KeywordStep? = nil) -> Bool {
-        instancePath.append(step)
-        if let path { keywordPath.append(path) }
+        pushInstance(step)
+        if let path { pushKeyword(path) }
         var ignored = Annotations()
         let result = evaluate(node, value, &ignored)
-        if path != nil { keywordPath.removeLast() }
-        instancePath.removeLast()
+        if path != nil { popKeyword() }
+        popInstance()
         return result
     }
 
@@ -325,9 +357,9 @@ struct Evaluation {
             var matched = 0
             for i in 0..<items.count {
                 var ignored = Annotations()
-                instancePath.append(.index(i))
+                pushInstance(.index(i))
                 let ok = silently(node, items[i], &ignored)
-                instancePath.removeLast()
+                popInstance()
                 if ok {
                     matched += 1
                     if tracksAnnotations { annotations.insertItem(i) }
@@ -470,9 +502,9 @@ struct Evaluation {
             if let quick = conditional.quick, !tracksAnnotations {
                 holds = quick.holds(for: value)
             } else {
-                keywordPath.append(.path("/if"))
+                pushKeyword(.path("/if"))
                 holds = silently(conditional.condition, value, &conditionAnnotations)
-                keywordPath.removeLast()
+                popKeyword()
             }
             let then = conditional.then, otherwise = conditional.otherwise
             if holds {

@@ -119,7 +119,17 @@ public struct EngineSlotStatus: Sendable {
 /// then kills stragglers.
 public final class EnginePool: Service, @unchecked Sendable {
     /// `draining`: an old engine after an upgrade, finishing what it has (no new work); `retired`: gone for good.
-    private enum SlotState: String { case starting, ready, unresponsive, restarting, backoff, broken, stopped, draining, retired }
+    private enum SlotState: String {
+        case starting, ready, unresponsive, restarting, backoff, broken, stopped, draining, retired
+
+        /// A slot that will not take work again without an operator or the breaker (checked for every request).
+        var isOutOfService: Bool {
+            switch self {
+            case .broken, .stopped, .draining, .retired: true
+            case .starting, .ready, .unresponsive, .restarting, .backoff: false
+            }
+        }
+    }
 
     private struct Slot {
         /// The executable this slot runs (slots added by an upgrade run the new one).
@@ -521,7 +531,7 @@ public final class EnginePool: Service, @unchecked Sendable {
     /// Why a request cannot be taken now, if it cannot.
     private func refusal(_ s: State, queueFull: Bool) -> GatewayError? {
         if s.shuttingDown { return GatewayError(.unavailable(retryAfterSeconds: 1), "the gateway is shutting down") }
-        if s.slots.allSatisfy({ [.broken, .stopped, .draining, .retired].contains($0.state) }) {
+        if s.slots.allSatisfy({ $0.state.isOutOfService }) {
             return GatewayError(.unavailable(retryAfterSeconds: Int(configuration.breakerCooldown.components.seconds)),
                                 "no engine is available (crash-looping engines are held by the breaker)")
         }
