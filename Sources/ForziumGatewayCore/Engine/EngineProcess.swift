@@ -30,6 +30,8 @@ package final class EngineProcess: Sendable {
     package let generation: Int
     private let child: EngineChild
     private let channel: any Channel
+    /// The event loop serving this engine's pipes (the channel's, kept here: the pool compares it per request).
+    package let eventLoop: any EventLoop
     /// Completes once the child has been reaped.
     package let exit: EventLoopFuture<Exit>
 
@@ -37,6 +39,7 @@ package final class EngineProcess: Sendable {
         self.child = child
         self.pid = child.pid
         self.channel = channel
+        self.eventLoop = channel.eventLoop
         self.slot = slot
         self.generation = generation
         self.exit = exit
@@ -135,8 +138,6 @@ package final class EngineProcess: Sendable {
     /// Whether the channel is still open.
     package var isOpen: Bool { channel.isActive }
 
-    /// The event loop serving this engine's pipes.
-    package var eventLoop: any EventLoop { channel.eventLoop }
 
     /// Sends `method` (no params) and waits for the reply, up to `timeout` (then 504 and a cancel).
     package func call(id: Int, method: String, timeout: Duration) async throws -> EngineResponse {

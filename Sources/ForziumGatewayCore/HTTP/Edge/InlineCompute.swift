@@ -19,7 +19,9 @@ import NIOHTTP1
 /// request id come from the same middleware as for any request, and nothing is parsed or computed twice. Requests
 /// the middleware would treat specially are not taken at all (`route(for:)`): with the access log on, with an
 /// `Origin` when CORS is configured, without a valid API key when keys are set, or with an unusual target.
-struct InlineCompute: Sendable {
+///
+/// A class: each request's engine callback holds it, and holding one reference is cheaper than copying its fields.
+final class InlineCompute: Sendable {
     let routes: RouteTable
     let reader: EngineRequestReader
     let pool: EnginePool
@@ -29,6 +31,19 @@ struct InlineCompute: Sendable {
     let accessLog: Bool
     let compression: ResponseCompression
     let logger: Logger
+
+    init(routes: RouteTable, reader: EngineRequestReader, pool: EnginePool, metrics: GatewayMetrics, apiKeys: APIKeyMiddleware,
+         corsEnabled: Bool, accessLog: Bool, compression: ResponseCompression, logger: Logger) {
+        self.routes = routes
+        self.reader = reader
+        self.pool = pool
+        self.metrics = metrics
+        self.apiKeys = apiKeys
+        self.corsEnabled = corsEnabled
+        self.accessLog = accessLog
+        self.compression = compression
+        self.logger = logger
+    }
 
     /// How a request served here ends.
     enum Outcome: Sendable {
@@ -70,7 +85,7 @@ struct InlineCompute: Sendable {
         let params = EngineParams(decoded.value)
         let requestID = RequestIDGenerator.client(head.headers.value("x-request-id"))
         do {
-            try pool.submit(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline) { result in
+            try pool.submit(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline) { [self] result in
                 params.release()
                 completion(finish(result, decoded: decoded, route: route, started: started, requestID: requestID))
             }
@@ -93,15 +108,17 @@ struct InlineCompute: Sendable {
             return .chain { throw error }
         }
         let kind = pool.engine.kind
-        let tail = ComputeHandler.tail(operation: decoded.operation, kind: kind, elapsed: started.duration(to: answeredAt))
+        let elapsed = started.duration(to: answeredAt)
         if ComputeHandler.isLarge(reply, matrix) {
+            let tail = ComputeHandler.tail(operation: decoded.operation, kind: kind, elapsed: elapsed)
             return .chain {
                 let text = try await Offload.run(if: true) { ResultText.text(reply, binary: matrix) }
                 return Response(status: .ok, headers: ComputeHandler.fields(kind: kind),
                                 body: EngineAnswer.body(head: ComputeHandler.resultHead, text, tail: tail))
             }
         }
-        let body = EngineAnswer.whole(head: ComputeHandler.resultHead, ResultText.text(reply, binary: matrix), tail: tail)
+        let body = ComputeHandler.smallAnswer(ResultText.text(reply, binary: matrix), operation: decoded.operation, kind: kind,
+                                              elapsed: elapsed)
         if compression.isEnabled, body.readableBytes >= compression.minBytes {
             let answer = body
             return .chain { Response(status: .ok, headers: ComputeHandler.fields(kind: kind), body: ResponseBody(byteBuffer: answer)) }

@@ -66,6 +66,18 @@ struct ComputeHandler: Sendable {
         return tail
     }
 
+    /// A small answer in one buffer: `{"result":` `text`, the summary fields, `}` (what `EngineAnswer.whole` makes of
+    /// `resultHead`, `text` and `tail`, without the two intermediate buffers).
+    static func smallAnswer(_ text: [UInt8], operation: String, kind: String, elapsed: Duration) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(resultHead.readableBytes + text.count + 64 + operation.utf8.count + kind.utf8.count)
+        out.writeImmutableBuffer(resultHead)
+        out.writeBytes(text)
+        writeSummary(operation: operation, kind: kind, elapsed: elapsed, into: &out)
+        out.writeInteger(UInt8(ascii: "}"))
+        return out
+    }
+
     /// `,"operation":…,"engine":…,"execution_time_ms":…`: the fields after a result (`/compute`) or a stream's shape.
     static func writeSummary(operation: String, kind: String, elapsed: Duration, into out: inout ByteBuffer) {
         out.writeStaticString(#","operation":"#)
