@@ -141,6 +141,25 @@ struct ConformanceTests {
         #expect(try unknown.waitForExit() == 3)
     }
 
+    @Test("A wait for an engine's line that times out says what the engine was doing")
+    func timeoutSaysWhatTheEngineDoes() throws {
+        let engine = try EngineProcess(.simd)
+        _ = try engine.call(request(1, "engine.info"))
+        kill(engine.pid, SIGSTOP)
+        var message = ""
+        do {
+            _ = try engine.call(request(2, "engine.info"), timeout: 0.5)
+        } catch let timeout as EngineTimeout {
+            message = timeout.description
+        }
+        kill(engine.pid, SIGCONT)
+        #expect(message.contains("running, threads: [\(engine.pid) "), "\(message)")
+        #expect(message.contains(" T wchan="), "stopped threads show state T: \(message)")
+        #expect(try engine.readJSON()["id"]?.intValue == 2)
+        engine.closeInput()
+        #expect(try engine.waitForExit() == 0)
+    }
+
     @Test("Both engines carry the same schema digest; --threads sets the SIMD engine's thread count")
     func sameSchemas() throws {
         let fallback = try EngineProcess(.fallback)

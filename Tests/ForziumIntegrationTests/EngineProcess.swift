@@ -67,6 +67,9 @@ final class EngineProcess: @unchecked Sendable {
         if process.isRunning { process.terminate() }
     }
 
+    /// The engine's process id.
+    var pid: Int32 { process.processIdentifier }
+
     /// A memory figure of the running engine from /proc/<pid>/status, in KiB (`VmHWM`: peak resident, `VmRSS`: now).
     func memoryKiB(_ field: String = "VmHWM") -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return nil }
@@ -175,9 +178,30 @@ final class EngineProcess: @unchecked Sendable {
         defer { condition.unlock() }
         while lines.isEmpty {
             if outputEnded { throw EngineTimeout(what: "a line (stdout ended); stderr: \(String(decoding: stderrBytes, as: UTF8.self))") }
-            if !condition.wait(until: deadline) { throw EngineTimeout(what: "a line from \(binary.rawValue)") }
+            if !condition.wait(until: deadline) {
+                throw EngineTimeout(what: "a line from \(binary.rawValue); \(diagnosis()); stderr: \(String(decoding: stderrBytes, as: UTF8.self))")
+            }
         }
         return lines.removeFirst()
+    }
+
+    /// What the engine is doing, for a timeout's message (so a rare hang explains itself in a CI log): running or not,
+    /// and each thread's state, kernel wait channel and current system call from /proc.
+    private func diagnosis() -> String {
+        let pid = process.processIdentifier
+        guard process.isRunning else { return "pid \(pid) is not running" }
+        func read(_ path: String) -> String {
+            ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"))?.sorted() ?? []
+        let threads = tasks.map { tid -> String in
+            let stat = read("/proc/\(pid)/task/\(tid)/stat")
+            let state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "?"
+            let name = read("/proc/\(pid)/task/\(tid)/comm")
+            let syscall = read("/proc/\(pid)/task/\(tid)/syscall").split(separator: " ").first.map(String.init) ?? "?"
+            return "\(tid) \(name) \(state) wchan=\(read("/proc/\(pid)/task/\(tid)/wchan")) syscall=\(syscall)"
+        }
+        return "pid \(pid) running, threads: [\(threads.joined(separator: "; "))]"
     }
 
     /// The next line parsed as JSON.
