@@ -37,23 +37,36 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// Metric handles per label set, so a request costs one dictionary lookup, not a registry lookup per metric.
-    private let requestHandles = NIOLockedValueBox([RequestKey: (Metrics.Counter, Metrics.Timer)]())
+    private let requestHandles = NIOLockedValueBox([RequestKey: RequestRecorder]())
 
     /// Counts one finished request and records its latency.
     public func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+        requestRecorder(route: route, method: method, status: status).record(duration)
+    }
+
+    /// The request metrics of one label set: a caller that records the same labels for every request keeps this
+    /// instead of looking the handles up (under a lock shared by every event loop) each time.
+    public struct RequestRecorder: Sendable {
+        let counter: Metrics.Counter
+        let timer: Metrics.Timer
+
+        public func record(_ duration: Duration) {
+            counter.increment()
+            timer.recordNanoseconds(duration.nanoseconds)
+        }
+    }
+
+    public func requestRecorder(route: String, method: String, status: Int) -> RequestRecorder {
         let key = RequestKey(route: route, method: method, status: status)
-        let (counter, timer) = requestHandles.withLockedValue { handles in
+        return requestHandles.withLockedValue { handles in
             if let existing = handles[key] { return existing }
-            let made = (
-                Metrics.Counter(label: "forzium_http_requests_total",
-                                dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
-                Metrics.Timer(label: "forzium_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            )
+            let made = RequestRecorder(
+                counter: Metrics.Counter(label: "forzium_http_requests_total",
+                                         dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
+                timer: Metrics.Timer(label: "forzium_http_request_duration_seconds", dimensions: [("route", route)], factory: factory))
             handles[key] = made
             return made
         }
-        counter.increment()
-        timer.recordNanoseconds(duration.nanoseconds)
     }
 
     /// Counts one engine restart, labelled by why.

@@ -31,6 +31,8 @@ final class InlineCompute: Sendable {
     let accessLog: Bool
     let compression: ResponseCompression
     let logger: Logger
+    /// The request metrics of each route served here (its 200s), fetched once.
+    private let recorders: [String: GatewayMetrics.RequestRecorder]
 
     init(routes: RouteTable, reader: EngineRequestReader, pool: EnginePool, metrics: GatewayMetrics, apiKeys: APIKeyMiddleware,
          corsEnabled: Bool, accessLog: Bool, compression: ResponseCompression, logger: Logger) {
@@ -43,6 +45,11 @@ final class InlineCompute: Sendable {
         self.accessLog = accessLog
         self.compression = compression
         self.logger = logger
+        var recorders: [String: GatewayMetrics.RequestRecorder] = [:]
+        for route in routes.routes where route.method == "POST" && (route.handler == .compute || route.handler == .operation) {
+            recorders[route.path] = metrics.requestRecorder(route: route.path, method: "POST", status: 200)
+        }
+        self.recorders = recorders
     }
 
     /// How a request served here ends.
@@ -131,7 +138,12 @@ final class InlineCompute: Sendable {
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "X-Request-ID", value: id)
         headers.add(name: "Date", value: HTTPDate.now())
-        metrics.recordRequest(route: route.path, method: "POST", status: 200, duration: started.duration(to: .now))
+        let duration = started.duration(to: .now)
+        if let recorder = recorders[route.path] {
+            recorder.record(duration)
+        } else {
+            metrics.recordRequest(route: route.path, method: "POST", status: 200, duration: duration)
+        }
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [
                 "request_id": "\(id)", "bytes": "\(decoded.bodyBytes)", "inline": "true",
