@@ -17,6 +17,13 @@ static inline void forzium_cpu_relax(void) {
 #endif
 }
 
-/// Number of CPUs this process may run on (sched affinity), at least 1.
+/// CPUs this process may use: those of its sched affinity, capped by its cgroup CPU quota (v2 `cpu.max`, v1
+/// `cpu.cfs_quota_us` / `cpu.cfs_period_us`, rounded up); at least 1. A container limited to 2 CPUs on a 64-core node
+/// gets 2, not 64 threads all throttled by the quota.
 int forzium_cpu_available(void);
+
+/// The CPUs the cgroup CPU quota of this process allows (the smallest quota on its cgroup, any ancestor, or the
+/// hierarchy's root; rounded up), or 0 when none is set. `root` is prepended to every path read: "" for this system,
+/// a directory laid out like one (`proc/self/cgroup`, `sys/fs/cgroup/...`) in tests.
+int forzium_cpu_quota(const char *root);
 #endif
