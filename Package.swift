@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(name: "ForziumEngineSIMD", dependencies: ["ForziumEngineCore", "ForziumRPC", "ForziumKernelsSIMD", "CJansson", "CForziumCPU", "ForziumJansson"]),
         // Gateway library: configuration, route table, engine discovery and pool, HTTP errors, OpenAPI, metrics.
         .target(name: "ForziumGatewayCore", dependencies: [
-            "ForziumJSON", "ForziumRPC", "ForziumSchema", "ForziumSchemaBundle", "ForziumLogging", "CForziumSystem",
+            "ForziumJSON", "ForziumRPC", "ForziumSchema", "ForziumSchemaBundle", "ForziumLogging", "CForziumSystem", "CForziumCPU",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import CForziumCPU
 import ForziumLogging
 import ForziumRPC
 import ForziumSchemaBundle
@@ -83,6 +84,11 @@ public struct GatewayCommand: AsyncParsableCommand {
     /// large request): beyond it, connections on the other event loops reach an engine across threads.
     static let defaultEnginesCap = 4
 
+    /// The CPUs this process may use, by the rule the SIMD engine sizes its kernel threads with (affinity mask capped by
+    /// the cgroup CPU quota of its own cgroup and ancestors), and never more than SwiftNIO's count (which reads the quota
+    /// at the hierarchy's root only): the default number of event loops, hence of engines.
+    static var usableCores: Int { max(1, min(System.coreCount, Int(forzium_cpu_available()))) }
+
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         if let engines, !(1...64).contains(engines) { throw ValidationError("--engines must be 1...64") }
@@ -111,7 +117,7 @@ public struct GatewayCommand: AsyncParsableCommand {
     public func gatewayConfiguration(environment: [String: String]) -> GatewayConfiguration {
         let keys = (apiKeys ?? environment["FORZIUM_API_KEYS"] ?? "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let loopThreads = eventLoopThreads ?? min(16, max(1, System.coreCount))
+        let loopThreads = eventLoopThreads ?? min(16, Self.usableCores)
         return GatewayConfiguration(
             host: host, port: port, engine: engine ?? environment["FORZIUM_ENGINE"] ?? "auto",
             engines: engines ?? min(loopThreads, Self.defaultEnginesCap),

@@ -19,12 +19,13 @@ BIN_DIR = Path(os.environ.get("FORZIUM_BIN_DIR", REPO / ".build" / "debug"))
 class Gateway:
     """A running forzium-gateway; `log` collects its stderr."""
 
-    def __init__(self, *args, env=None):
+    def __init__(self, *args, env=None, preexec_fn=None):
         environment = {k: v for k, v in os.environ.items() if k not in ("FORZIUM_ENGINE", "FORZIUM_API_KEYS")}
         environment.update(env or {})
         self.proc = subprocess.Popen(
             [str(BIN_DIR / "forzium-gateway"), "--port", "0", "--log-level", "info", *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment,
+            preexec_fn=preexec_fn)
         self.log = ""
         self._lock = threading.Lock()
         threading.Thread(target=self._drain, daemon=True).start()
@@ -73,8 +74,8 @@ class Gateway:
 def start_gateway():
     started = []
 
-    def start(*args, env=None):
-        gateway = Gateway(*args, env=env)
+    def start(*args, env=None, preexec_fn=None):
+        gateway = Gateway(*args, env=env, preexec_fn=preexec_fn)
         started.append(gateway)
         return gateway
 
