@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "ForziumKernelsSIMD", dependencies: ["ForziumKernels", "ForziumKernelsAVX512", "CForziumCPU"], swiftSettings: simdKernelFlags),
         // What both engine executables share: options, logging to stderr, the stdio serve loop.
         .target(name: "ForziumEngineCore", dependencies: [
-            "ForziumJSON", "ForziumRPC", "ForziumKernels", "ForziumSchemaBundle", "ForziumLogging",
+            "ForziumJSON", "ForziumRPC", "ForziumKernels", "ForziumSchemaBundle", "ForziumLogging", "CForziumCPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

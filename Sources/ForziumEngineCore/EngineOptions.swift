@@ -16,7 +16,7 @@ public struct EngineOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Most matrix elements accepted per request (inputs together, and the result); beyond it: -32000.")
     public var maxElements: Int = 50_000_000
 
-    @Option(name: .long, help: "Most requests queued or computing at once (default: 2 × cores). Beyond it the engine stops reading stdin until one finishes (back-pressure; nothing is refused); below it, ping and $/cancelRequest are handled as soon as they arrive.")
+    @Option(name: .long, help: "Most requests queued or computing at once (default: 2 × the CPUs it may use: its affinity, capped by its cgroup CPU quota). Beyond it the engine stops reading stdin until one finishes (back-pressure; nothing is refused); below it, ping and $/cancelRequest are handled as soon as they arrive.")
     public var maxInFlight: Int?
 
     @Option(name: .long, help: "Least severe log level written to stderr: trace, debug, info, notice, warning, error, critical.")
@@ -47,7 +47,7 @@ public struct EngineOptions: ParsableArguments, Sendable {
     /// The parsed log format.
     public var format: LogFormat { LogFormat(option: logFormat) ?? .text }
 
-    /// `--max-in-flight`, or twice the number of online cores.
+    /// `--max-in-flight`, or twice the CPUs this engine may use.
     public var resolvedMaxInFlight: Int { maxInFlight ?? 2 * EngineRunner.onlineCores }
 }
 

@@ -1,3 +1,4 @@
+import CForziumCPU
 import ForziumJSON
 import ForziumKernels
 @_exported import ForziumLogging
@@ -26,8 +27,8 @@ public enum EngineRunner {
     /// The engine version reported by `engine.info`.
     public static let version = ForziumVersion.string
 
-    /// Online CPU cores.
-    public static var onlineCores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    /// CPUs this engine may use: its affinity mask capped by its cgroup CPU quota (`forzium_cpu_available`).
+    public static var onlineCores: Int { max(1, Int(forzium_cpu_available())) }
 
     /// Sends swift-log output to stderr at `level` in `format` (stdout carries protocol lines only). Call once per process.
     public static func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) {
