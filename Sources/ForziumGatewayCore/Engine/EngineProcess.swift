@@ -138,7 +138,6 @@ package final class EngineProcess: Sendable {
     /// Whether the channel is still open.
     package var isOpen: Bool { channel.isActive }
 
-
     /// Sends `method` (no params) and waits for the reply, up to `timeout` (then 504 and a cancel).
     package func call(id: Int, method: String, timeout: Duration) async throws -> EngineResponse {
         let line = RPCEncoder.requestLine(id: id, method: method, params: nil)
