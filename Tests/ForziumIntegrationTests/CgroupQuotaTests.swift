@@ -35,10 +35,17 @@ struct CPUQuotaCgroup {
         return group
     }
 
+    /// Whether a cgroup can be made here and a process can join it (a shell that joins and exits).
     static let available: Bool = {
         guard let probe = make(cpus: 1) else { return false }
-        probe.remove()
-        return true
+        defer { probe.remove() }
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "echo $$ > \"$1/cgroup.procs\"", "sh", probe.directory]
+        shell.standardError = FileHandle.nullDevice
+        guard (try? shell.run()) != nil else { return false }
+        shell.waitUntilExit()
+        return shell.terminationStatus == 0
     }()
 
     func write(_ file: String, _ text: String) -> Bool {
