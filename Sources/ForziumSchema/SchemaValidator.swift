@@ -10,7 +10,8 @@ public struct SchemaValidator: Sendable {
     public static let maximumDepth = 400
 
     /// The reasons `instance` is invalid, in instance order, at most `maxIssues` of them; empty when valid.
-    /// (The verdict never depends on the cap: a 512×512 matrix of strings still costs one pass, not 262,144 messages.)
+    /// (The verdict never depends on the cap: a 512×512 matrix of strings still costs two passes — the verdict, then
+    /// the messages up to the cap — not 262,144 messages.)
     public func validate(_ instance: JSONValue, maxIssues: Int = 100) -> [ValidationIssue] {
         // Most instances are valid: a verdict-only pass (no locations kept) settles them; an invalid one is evaluated
         // again for its messages and locations.
@@ -25,7 +26,6 @@ public struct SchemaValidator: Sendable {
     /// Whether `instance` is valid (stops collecting messages; same verdict as `validate(_:).isEmpty`).
     public func isValid(_ instance: JSONValue) -> Bool {
         var context = Evaluation(tracksAnnotations: tracksAnnotations, tracksLocations: false)
-        context.muted = 1
         var annotations = Annotations()
         return context.evaluate(root, instance, &annotations)
     }

@@ -60,21 +60,28 @@ struct ComputeHandler: Sendable {
     /// What follows the result: `,"operation":…,"engine":…,"execution_time_ms":…}`.
     static func tail(operation: String, kind: String, elapsed: Duration) -> ByteBuffer {
         var tail = ByteBuffer()
-        tail.reserveCapacity(64 + operation.utf8.count + kind.utf8.count)
-        writeSummary(operation: operation, kind: kind, elapsed: elapsed, into: &tail)
-        tail.writeInteger(UInt8(ascii: "}"))
+        tail.reserveCapacity(tailCapacity(operation: operation, kind: kind))
+        writeTail(operation: operation, kind: kind, elapsed: elapsed, into: &tail)
         return tail
+    }
+
+    /// Room for `tail`'s bytes (the fixed keys and a time take under 64).
+    private static func tailCapacity(operation: String, kind: String) -> Int { 64 + operation.utf8.count + kind.utf8.count }
+
+    /// Appends `tail`'s bytes: the summary fields and the closing `}`.
+    private static func writeTail(operation: String, kind: String, elapsed: Duration, into out: inout ByteBuffer) {
+        writeSummary(operation: operation, kind: kind, elapsed: elapsed, into: &out)
+        out.writeInteger(UInt8(ascii: "}"))
     }
 
     /// A small answer in one buffer: `{"result":` `text`, the summary fields, `}` (what `EngineAnswer.whole` makes of
     /// `resultHead`, `text` and `tail`, without the two intermediate buffers).
     static func smallAnswer(_ text: [UInt8], operation: String, kind: String, elapsed: Duration) -> ByteBuffer {
         var out = ByteBuffer()
-        out.reserveCapacity(resultHead.readableBytes + text.count + 64 + operation.utf8.count + kind.utf8.count)
+        out.reserveCapacity(resultHead.readableBytes + text.count + tailCapacity(operation: operation, kind: kind))
         out.writeImmutableBuffer(resultHead)
         out.writeBytes(text)
-        writeSummary(operation: operation, kind: kind, elapsed: elapsed, into: &out)
-        out.writeInteger(UInt8(ascii: "}"))
+        writeTail(operation: operation, kind: kind, elapsed: elapsed, into: &out)
         return out
     }
 
