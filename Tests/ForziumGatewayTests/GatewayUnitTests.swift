@@ -1,6 +1,7 @@
 import ForziumJSON
 import ForziumRPC
 import NIOCore
+import NIOHTTP1
 import Testing
 @testable import ForziumGatewayCore
 
@@ -117,6 +118,77 @@ struct RoutingTests {
         #expect(!RequestIDGenerator.isValid(String(repeating: "x", count: 129)))
         #expect(RequestIDGenerator.next().count == 24)
         #expect(RequestIDGenerator.next() != RequestIDGenerator.next())
+        #expect(RequestIDGenerator.length(of: 1) == 24)
+        #expect(RequestIDGenerator.length(of: UInt64.max) == 32)
+    }
+}
+
+@Suite("Inline answers encoded by the gateway")
+struct InlineAnswerTests {
+    /// Splits an encoded response into its status line, fields (in order) and body.
+    private func parse(_ buffer: ByteBuffer) throws -> (status: String, fields: [(String, String)], body: String) {
+        let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        try #require(parts.count == 2)
+        var lines = parts[0].components(separatedBy: "\r\n")
+        let status = lines.removeFirst()
+        let fields = lines.map { line -> (String, String) in
+            let colon = line.firstIndex(of: ":")!
+            return (String(line[..<colon]), String(line[line.index(after: colon)...].drop(while: { $0 == " " })))
+        }
+        return (status, fields, parts[1])
+    }
+
+    private func answer(_ body: String, id: String?) -> InlineAnswer {
+        InlineAnswer(kind: "simd", clientRequestID: id, bodyCapacity: body.utf8.count) { $0.writeString(body) }
+    }
+
+    @Test func headAndBodyInOneBuffer() throws {
+        let body = #"{"result":[[2.0]],"operation":"multiply"}"#
+        let inline = answer(body, id: "client-7")
+        #expect(String(buffer: inline.body) == body)
+        let (status, fields, received) = try parse(inline.encoded(close: false))
+        #expect(status == "HTTP/1.1 200 OK")
+        #expect(fields.map(\.0) == ["Content-Type", "X-Forzium-Engine", "Content-Length", "X-Request-ID", "Date"])
+        #expect(fields[0].1 == "application/json")
+        #expect(fields[1].1 == "simd")
+        #expect(fields[2].1 == String(body.utf8.count))
+        #expect(fields[3].1 == "client-7")
+        #expect(fields[4].1.count == 29 && fields[4].1.hasSuffix(" GMT"))
+        #expect(received == body)
+    }
+
+    @Test func closingAnswerSaysSoAndGeneratedIDsAreFresh() throws {
+        let first = try parse(answer("{}", id: nil).encoded(close: true))
+        let second = try parse(answer("{}", id: nil).encoded(close: false))
+        #expect(first.fields.last! == ("Connection", "close"))
+        #expect(!second.fields.contains { $0.0 == "Connection" })
+        let ids = [first, second].map { $0.fields.first { $0.0 == "X-Request-ID" }!.1 }
+        #expect(ids.allSatisfy { RequestIDGenerator.isValid($0) && $0.count >= 24 })
+        #expect(ids[0] != ids[1])
+        #expect(answer("{}", id: nil).requestIDText.count >= 24)
+    }
+
+    @Test func longestClientIDAndLargeBodyFit() throws {
+        let id = String(repeating: "x", count: 128)
+        let body = String(repeating: "7", count: 100_000)
+        let (_, fields, received) = try parse(answer(body, id: id).encoded(close: true))
+        #expect(fields.first { $0.0 == "X-Request-ID" }?.1 == id)
+        #expect(fields.first { $0.0 == "Content-Length" }?.1 == "100000")
+        #expect(received == body)
+    }
+
+    @Test func headerLookupsIgnoreCaseAndJoinRepeats() {
+        var headers = HTTPHeaders([("Host", "a"), ("CONTENT-length", "12"), ("x-Forzium-Timeout-Ms", "5"), ("host", "b")])
+        #expect(headers.value("content-length") == "12")
+        #expect(headers.value("host") == "a, b")
+        #expect(headers.count("host") == 2)
+        #expect(headers.count("content-type") == 0)
+        #expect(headers.value("x-forzium-timeout-ms") == "5")
+        #expect(headers.value("x-forzium-timeout-mx") == nil)
+        headers.add(name: "Transfer-Encoding", value: "chunked")
+        #expect(headers.count("transfer-encoding") == 1)
+        #expect(!HTTPHeaders.isField("content-lengtH2", named: "content-length"))
     }
 }
 

@@ -539,6 +539,8 @@ def test_inline_compute_answers_exactly_as_the_responder_chain(gateway, name, bo
     inline, chain = exchange(gateway, raw_inline), exchange(gateway, raw_chain)
     assert comparable(inline) == comparable(chain), (inline, chain)
     assert inline[1]["x-request-id"] and chain[1]["x-request-id"]
+    # Both requests asked to close: both answers say the connection ends (RFC 9112 §9.6).
+    assert inline[1].get("connection") == chain[1].get("connection") == "close"
     if name == "client's request id":
         assert inline[1]["x-request-id"] == chain[1]["x-request-id"] == "mine-123"
     if inline[0] >= 400:

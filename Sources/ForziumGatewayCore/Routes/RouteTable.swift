@@ -11,25 +11,28 @@ public enum RouteHandler: String, Sendable {
     case v2
 }
 
-/// One row of the route table (`gateway/routes.json`).
-public struct Route: Sendable {
+/// One row of the route table (`gateway/routes.json`). A class: requests carry their route through the handlers and
+/// closures of the hot path, and one reference is cheaper to copy than a dozen strings.
+public final class Route: Sendable {
     /// HTTP method, upper case.
-    public var method: String
+    public let method: String
     /// Exact path, or a template whose `{name}` segments match any one non-empty segment (`/v2/models/{model}`).
-    public var path: String
-    public var handler: RouteHandler
+    public let path: String
+    public let handler: RouteHandler
     /// Engine method called, for engine-backed routes.
-    public var engineMethod: String?
+    public let engineMethod: String?
     /// Schema of the request body, relative to `schemas/` (e.g. `methods/matmul.params.json`).
-    public var params: String?
+    public let params: String?
     /// Schema of the engine's result, relative to `schemas/`.
-    public var result: String?
+    public let result: String?
     /// True for routes exempt from API keys (health and probes).
-    public var isPublic: Bool
+    public let isPublic: Bool
     /// OpenAPI tag, summary and description.
-    public var tag: String
-    public var summary: String
-    public var description: String
+    public let tag: String
+    public let summary: String
+    public let description: String
+    /// The `$id` of the params schema.
+    public let paramsSchemaURI: String?
 
     public init(method: String, path: String, handler: RouteHandler, engineMethod: String? = nil, params: String? = nil,
                 result: String? = nil, isPublic: Bool = false, tag: String, summary: String, description: String) {
@@ -43,10 +46,8 @@ public struct Route: Sendable {
         self.tag = tag
         self.summary = summary
         self.description = description
+        paramsSchemaURI = params.map { RouteTable.schemaBaseURI + $0 }
     }
-
-    /// The `$id` of the params schema.
-    public var paramsSchemaURI: String? { params.map { RouteTable.schemaBaseURI + $0 } }
 }
 
 /// The gateway's routes, generated from `gateway/routes.json` by `scripts/embed-routes.py` into

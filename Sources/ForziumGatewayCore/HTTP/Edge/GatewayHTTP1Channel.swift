@@ -7,7 +7,8 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
 /// Hummingbird's HTTP/1.1 child channel with the gateway's edge in it. The pipeline is
-/// `RawActivityHandler` → HTTP/1 codec → `HTTPEdgeHandler` → (request decompressor, added by the edge once a request
+/// `RawActivityHandler` → HTTP/1 codec → `HTTPEdgeHandler` (which writes the hot route's answers, encoded by the
+/// gateway, from the encoder's context: nothing between the encoder and the socket may expect HTTP parts) → (request decompressor, added by the edge once a request
 /// has a `Content-Encoding`: gzip or deflate, limited to `--max-body-bytes` inflated, so a zip bomb stops at the
 /// limit) → `InlineComputeHandler` (the hot route, small `POST /compute` and `/v1/{operation}`, answered from here) →
 /// HTTPTypes codec → `additionalChannelHandlers` → Hummingbird's connection state handler → `InlineRequestHandler`
@@ -55,10 +56,11 @@ public struct GatewayHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
-            try pipeline.addHandler(HTTPEdgeHandler(configuration: edge, registry: registry, activity: activity, maxBodyBytes: maxBodyBytes))
+            let edgeHandler = HTTPEdgeHandler(configuration: edge, registry: registry, activity: activity, maxBodyBytes: maxBodyBytes)
+            try pipeline.addHandler(edgeHandler)
             let answers = compute.map { _ in PrecomputedAnswers() }
             if let compute, let answers {
-                try pipeline.addHandler(InlineComputeHandler(compute: compute, answers: answers, maxBodyBytes: maxBodyBytes))
+                try pipeline.addHandler(InlineComputeHandler(compute: compute, edge: edgeHandler, answers: answers, maxBodyBytes: maxBodyBytes))
             }
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandlers(additionalChannelHandlers())

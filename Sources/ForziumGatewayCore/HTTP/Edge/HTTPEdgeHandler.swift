@@ -63,6 +63,8 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests whose head has been passed on, and responses whose end has been written.
     private var requestsStarted = 0
     private var responsesEnded = 0
+    /// The number (as counted by `requestsStarted`) of the request that asked to close the connection.
+    private var closingRequest: Int?
     /// A response head was written for the current request (a problem can no longer be sent on this connection).
     private var responseHeadWritten = false
     /// A refusal waiting for the answers owed to the requests before the refused one (HTTP/1.1 answers in request
@@ -86,6 +88,10 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var timer: Scheduled<Void>?
     private var timerAt: NIODeadline?
     private var registered = false
+    /// This handler's context, and the HTTP/1 encoder's: a response encoded by the gateway itself
+    /// (`writeEncodedResponse`) is written from the encoder's context, so it goes out below it.
+    private var context: ChannelHandlerContext?
+    private var encoderContext: ChannelHandlerContext?
 
     /// `--max-body-bytes`, the inflated size a compressed body may reach.
     private let maxBodyBytes: Int
@@ -103,6 +109,8 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Connection lifetime
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         if context.channel.isActive { admit(context: context) }
     }
 
@@ -126,6 +134,8 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        self.context = nil
+        encoderContext = nil
     }
 
     private func admit(context: ChannelHandlerContext) {
@@ -162,7 +172,7 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let keepAlive = head.isKeepAlive
             responseHeadWritten = false
             if requestsStarted - responsesEnded == 1 { registry.setIdle(context.channel, false) }
-            if !decompressing, head.headers.contains(name: "content-encoding") {
+            if !decompressing, head.headers.count("content-encoding") > 0 {
                 // gzip and deflate bodies are inflated (up to `--max-body-bytes`, so a zip bomb stops there) by
                 // NIOHTTPCompression's decompressor, which stays for the rest of the connection.
                 decompressing = true
@@ -191,6 +201,7 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 forward.headers.replaceOrAdd(name: "connection", value: "close")
                 changed = true
             }
+            if !keepAlive { closingRequest = requestsStarted }
             context.fireChannelRead(changed ? wrapInboundOut(.head(forward)) : data)
             evaluateTimers(context: context)
         case .body(let buffer):
@@ -257,7 +268,7 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapOutboundIn(data) {
         case .head(let head) where head.status.code >= 200:
             responseHeadWritten = true
-            if draining {
+            if closesAfterResponse {
                 var head = head
                 head.headers.replaceOrAdd(name: "connection", value: "close")
                 context.write(wrapOutboundOut(.head(head)), promise: promise)
@@ -267,39 +278,68 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head:
             context.write(data, promise: promise)
         case .body:
-            writeTracked(context: context, data, promise: promise)
+            writeTracked(context: context, through: context, data, promise: promise)
         case .end:
             responsesEnded += 1
-            writeTracked(context: context, data, promise: promise)
-            // A pipelining client's next request waited on this answer (the handlers behind the edge read no more
-            // while they owe one): its header and body clocks start again now, so the wait is not charged to it.
-            let now = NIODeadline.now()
-            if case .readingBody = phase { phase = .readingBody(since: now, bytes: 0, lastProgress: now) }
-            if activity.firstPendingByteAt != nil { activity.firstPendingByteAt = now }
-            if responsesEnded == requestsStarted {
-                if case .responding = phase { phase = .awaitingRequest(since: now, used: true) }
-                registry.setIdle(context.channel, true)
-                evaluateTimers(context: context)
-            }
-            if let pending = pendingRejection, responsesEnded >= pending.after {
-                pendingRejection = nil
-                sendRejection(context: context, pending.error, requestID: pending.requestID)
-                if let cause = pending.cause { context.fireErrorCaught(cause) }
-            }
+            writeTracked(context: context, through: context, data, promise: promise)
+            responseEnded(context: context)
+        }
+    }
+
+    /// Whether the response written next ends the connection, and says so with `Connection: close` (RFC 9112 §9.6):
+    /// the server is draining, or it answers the request that asked to close (HTTP/1.0 without keep-alive, or
+    /// `Connection: close`).
+    var closesAfterResponse: Bool { draining || closingRequest == responsesEnded + 1 }
+
+    /// Writes a whole response (status line, fields and body) that its handler encoded as HTTP/1.1 itself, straight
+    /// below the HTTP/1 encoder, with the same bookkeeping as a response written part by part (the response counts as
+    /// ended; a close waits until it is on the wire). The caller owes the current request its answer (no response head
+    /// was written for it) and adds `Connection: close` when `closesAfterResponse`. Returns false, writing nothing,
+    /// when nothing may be written any more (the connection was refused, or the pipeline is gone).
+    @discardableResult
+    func writeEncodedResponse(_ bytes: ByteBuffer) -> Bool {
+        guard let context, let encoderContext, !rejectionSent else { return false }
+        responseHeadWritten = true
+        responsesEnded += 1
+        writeTracked(context: context, through: encoderContext, NIOAny(IOData.byteBuffer(bytes)), promise: nil)
+        encoderContext.flush()
+        responseEnded(context: context)
+        return true
+    }
+
+    /// What follows the end of a response: the clocks of a request already arriving restart, the connection turns
+    /// idle once every request is answered, and a refusal waiting for this answer is sent.
+    private func responseEnded(context: ChannelHandlerContext) {
+        // A pipelining client's next request waited on this answer (the handlers behind the edge read no more
+        // while they owe one): its header and body clocks start again now, so the wait is not charged to it.
+        let now = NIODeadline.now()
+        if case .readingBody = phase { phase = .readingBody(since: now, bytes: 0, lastProgress: now) }
+        if activity.firstPendingByteAt != nil { activity.firstPendingByteAt = now }
+        if responsesEnded == requestsStarted {
+            if case .responding = phase { phase = .awaitingRequest(since: now, used: true) }
+            registry.setIdle(context.channel, true)
+            evaluateTimers(context: context)
+        }
+        if let pending = pendingRejection, responsesEnded >= pending.after {
+            pendingRejection = nil
+            sendRejection(context: context, pending.error, requestID: pending.requestID)
+            if let cause = pending.cause { context.fireErrorCaught(cause) }
         }
     }
 
     /// Writes a body part or an end, counting it until the socket has taken it; a deferred close runs when the
     /// count drops to zero. (Every part is watched: NIO completes the zero-length write of an `.end` without
     /// waiting for the bytes queued before it.)
-    private func writeTracked(context: ChannelHandlerContext, _ data: NIOAny, promise: EventLoopPromise<Void>?) {
+    /// `through` is the context the write starts from: this handler's, or the encoder's for an encoded response.
+    private func writeTracked(context: ChannelHandlerContext, through: ChannelHandlerContext, _ data: NIOAny,
+                              promise: EventLoopPromise<Void>?) {
         unwrittenParts += 1
         let written = promise ?? context.eventLoop.makePromise(of: Void.self)
         written.futureResult.assumeIsolated().whenComplete { [self] _ in
             unwrittenParts -= 1
             if unwrittenParts == 0, deferredClose != nil { finishDeferredClose(context: context) }
         }
-        context.write(data, promise: written)
+        through.write(data, promise: written)
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
@@ -423,15 +463,16 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if head.method == .CONNECT {
             return GatewayError(.notImplemented, "CONNECT is not supported: this is not a proxy")
         }
-        let hosts = head.headers["host"]
-        if hosts.count > 1 {
-            return GatewayError(.badRequest, "the request has \(hosts.count) Host headers; exactly one is allowed (RFC 9112 §3.2)")
+        let hosts = head.headers.count("host")
+        if hosts > 1 {
+            return GatewayError(.badRequest, "the request has \(hosts) Host headers; exactly one is allowed (RFC 9112 §3.2)")
         }
-        if head.version.minor >= 1, hosts.isEmpty {
+        if head.version.minor >= 1, hosts == 0 {
             return GatewayError(.badRequest, "an HTTP/1.1 request must have a Host header (RFC 9112 §3.2)")
         }
-        let codings = head.headers["transfer-encoding"].flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let codings = head.headers.value("transfer-encoding").map {
+            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        } ?? []
         if !codings.isEmpty {
             if head.version.minor == 0 {
                 return GatewayError(.badRequest, "Transfer-Encoding is not allowed in an HTTP/1.0 request (RFC 9112 §6.1)")
@@ -470,11 +511,11 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The request's `Content-Length`, when it has one that reads as a number.
     private static func contentLength(_ head: HTTPRequestHead) -> Int? {
-        head.headers.first(name: "content-length").flatMap { Int($0) }
+        head.headers.value("content-length").flatMap { Int($0) }
     }
 
     private static func hasBody(_ head: HTTPRequestHead, declaredLength: Int?) -> Bool {
-        if head.headers.contains(name: "transfer-encoding") { return true }
+        if head.headers.count("transfer-encoding") > 0 { return true }
         if let declaredLength { return declaredLength > 0 }
         return false
     }

@@ -54,8 +54,8 @@ final class InlineCompute: Sendable {
 
     /// How a request served here ends.
     enum Outcome: Sendable {
-        /// The whole answer: head (with `Content-Length`) and body.
-        case answer(HTTPResponseHead, ByteBuffer)
+        /// The whole answer, to be encoded by the connection's handler (which knows whether the connection closes).
+        case answer(InlineAnswer)
         /// The responder chain finishes it, with this in place of the route's handler.
         case chain(@Sendable () async throws -> Response)
     }
@@ -124,20 +124,15 @@ final class InlineCompute: Sendable {
                                 body: EngineAnswer.body(head: ComputeHandler.resultHead, text, tail: tail))
             }
         }
-        let body = ComputeHandler.smallAnswer(ResultText.text(reply, binary: matrix), operation: decoded.operation, kind: kind,
-                                              elapsed: elapsed)
-        if compression.isEnabled, body.readableBytes >= compression.minBytes {
-            let answer = body
-            return .chain { Response(status: .ok, headers: ComputeHandler.fields(kind: kind), body: ResponseBody(byteBuffer: answer)) }
+        let text = ResultText.text(reply, binary: matrix)
+        let answer = InlineAnswer(kind: kind, clientRequestID: requestID,
+                                  bodyCapacity: ComputeHandler.smallAnswerCapacity(text, operation: decoded.operation, kind: kind)) {
+            ComputeHandler.writeSmallAnswer(text, operation: decoded.operation, kind: kind, elapsed: elapsed, into: &$0)
         }
-        let id = requestID ?? RequestIDGenerator.next()
-        // The fields the responder chain gives the same answer, in the same order.
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(5)
-        for field in ComputeHandler.fieldPairs(kind: kind) { headers.add(name: field.name, value: field.value) }
-        headers.add(name: "Content-Length", value: String(body.readableBytes))
-        headers.add(name: "X-Request-ID", value: id)
-        headers.add(name: "Date", value: HTTPDate.now())
+        if compression.isEnabled, answer.body.readableBytes >= compression.minBytes {
+            let body = answer.body
+            return .chain { Response(status: .ok, headers: ComputeHandler.fields(kind: kind), body: ResponseBody(byteBuffer: body)) }
+        }
         let duration = started.duration(to: .now)
         if let recorder = recorders[route.path] {
             recorder.record(duration)
@@ -146,11 +141,11 @@ final class InlineCompute: Sendable {
         }
         if logger.logLevel <= .debug {
             logger.debug("request timings", metadata: [
-                "request_id": "\(id)", "bytes": "\(decoded.bodyBytes)", "inline": "true",
+                "request_id": "\(answer.requestIDText)", "bytes": "\(decoded.bodyBytes)", "inline": "true",
                 "until_answer_ms": "\(started.duration(to: answeredAt).milliseconds)",
                 "print_ms": "\(answeredAt.duration(to: .now).milliseconds)",
             ])
         }
-        return .answer(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers), body)
+        return .answer(answer)
     }
 }

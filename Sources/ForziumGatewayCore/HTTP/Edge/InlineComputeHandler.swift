@@ -9,7 +9,8 @@ import NIOHTTP1
 ///
 /// A request is taken only when it is eligible (`InlineCompute.route(for:)`, a whole body under
 /// `GatewayHTTP.smallBodyBytes` announced by `Content-Length`, no transfer or content coding, no `Expect`) and nothing
-/// passed on is still unanswered, so answers leave in request order; parts arriving meanwhile (a pipelining client)
+/// passed on is still unanswered, so answers leave in request order (the answer is encoded here, `InlineAnswer`, and
+/// written by the edge below the HTTP/1 encoder); parts arriving meanwhile (a pipelining client)
 /// are held, with reads paused, and taken up after it. An outcome that is not the plain answer is passed on as the
 /// request itself with its precomputed answer (`PrecomputedAnswers`), which `InlineRequestHandler` — idle, as
 /// nothing was outstanding — hands to the responder chain in place of the route's handler: nothing is parsed or
@@ -31,6 +32,8 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private let compute: InlineCompute
+    /// The connection's edge, which writes the encoded answers (`HTTPEdgeHandler.writeEncodedResponse`).
+    private let edge: HTTPEdgeHandler
     private let answers: PrecomputedAnswers
     private let maxBodyBytes: Int
     private var state = State.idle
@@ -41,11 +44,14 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// An answer was written while the socket was full: held parts and reads wait until it drains (a client that
     /// pipelines requests without reading the answers gets no more answered than the socket can take).
     private var waitingForWritable = false
+    /// Parts went to the handlers behind since a read complete last did (see `channelReadComplete`).
+    private var partsPassedSinceReadComplete = false
     /// A close asked for while this handler owed an answer, done once nothing is owed.
     private var pendingClose: (mode: CloseMode, promises: [EventLoopPromise<Void>])?
 
-    init(compute: InlineCompute, answers: PrecomputedAnswers, maxBodyBytes: Int) {
+    init(compute: InlineCompute, edge: HTTPEdgeHandler, answers: PrecomputedAnswers, maxBodyBytes: Int) {
         self.compute = compute
+        self.edge = edge
         self.answers = answers
         self.maxBodyBytes = maxBodyBytes
     }
@@ -69,7 +75,7 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 state = .collecting(head, route, length > 0 ? context.channel.allocator.buffer(capacity: length) : ByteBuffer())
             } else {
                 passedOn += 1
-                context.fireChannelRead(wrapInboundOut(part))
+                passOn(part, context: context)
             }
         case (.body(var chunk), .collecting(let head, let route, var body)):
             state = .idle  // keeps `body` uniquely referenced while it grows
@@ -78,7 +84,7 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case (.end, .collecting(let head, let route, let body)):
             serve(head, route: route, body: body, context: context)
         default:
-            context.fireChannelRead(wrapInboundOut(part))
+            passOn(part, context: context)
         }
     }
 
@@ -92,6 +98,23 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             length <= maxBodyBytes
         else { return nil }
         return length
+    }
+
+    /// Passes a part on to the handlers behind.
+    private func passOn(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        partsPassedSinceReadComplete = true
+        context.fireChannelRead(wrapInboundOut(part))
+    }
+
+    private func passReadComplete(context: ChannelHandlerContext) {
+        partsPassedSinceReadComplete = false
+        context.fireChannelReadComplete()
+    }
+
+    /// A read complete goes on only when parts went on since the last one: a read whose requests this handler answers
+    /// (or holds) leaves the handlers behind nothing to hand over, and its read complete would only walk the pipeline.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if partsPassedSinceReadComplete { passReadComplete(context: context) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -148,10 +171,8 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         state = .idle
         guard !inactive else { return }
         switch outcome {
-        case .answer(let response, let bytes):
-            context.write(wrapOutboundOut(.head(response)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case .answer(let answer):
+            edge.writeEncodedResponse(answer.encoded(close: edge.closesAfterResponse))
             guard keepAlive else {
                 held.removeAll()
                 pendingClose = (.all, pendingClose?.promises ?? [])
@@ -161,10 +182,10 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .chain(let precomputed):
             answers.set(precomputed)
             passedOn += 1
-            context.fireChannelRead(wrapInboundOut(.head(head)))
-            if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
-            context.fireChannelRead(wrapInboundOut(.end(nil)))
-            context.fireChannelReadComplete()
+            passOn(.head(head), context: context)
+            if body.readableBytes > 0 { passOn(.body(body), context: context) }
+            passOn(.end(nil), context: context)
+            passReadComplete(context: context)
         }
         closeIfAsked(context: context)
         waitingForWritable = !context.channel.isWritable
@@ -174,19 +195,16 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// Takes up what was held while an answer was owed, until another answer is owed or the socket is full; then
     /// lets a paused read go.
     private func takeUpHeld(context: ChannelHandlerContext) {
-        var took = false
         while !isAnswering, !waitingForWritable, let item = held.next() {
             switch item {
-            case .part(let part):
-                take(part, context: context)
-                took = true
+            case .part(let part): take(part, context: context)
             case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
             }
         }
         // Parts passed on here arrived in a read that completed long ago: the handlers behind (Hummingbird's async
         // channel hands reads over at read-complete) must hear of a read complete again, or they wait for the
         // client's next bytes.
-        if took { context.fireChannelReadComplete() }
+        if partsPassedSinceReadComplete { passReadComplete(context: context) }
         if !waitingForWritable, held.resumesRead() { context.read() }
     }
 

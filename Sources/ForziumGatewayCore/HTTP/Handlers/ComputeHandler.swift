@@ -78,11 +78,21 @@ struct ComputeHandler: Sendable {
     /// `resultHead`, `text` and `tail`, without the two intermediate buffers).
     static func smallAnswer(_ text: [UInt8], operation: String, kind: String, elapsed: Duration) -> ByteBuffer {
         var out = ByteBuffer()
-        out.reserveCapacity(resultHead.readableBytes + text.count + tailCapacity(operation: operation, kind: kind))
+        out.reserveCapacity(smallAnswerCapacity(text, operation: operation, kind: kind))
+        writeSmallAnswer(text, operation: operation, kind: kind, elapsed: elapsed, into: &out)
+        return out
+    }
+
+    /// Room for `smallAnswer`'s bytes.
+    static func smallAnswerCapacity(_ text: [UInt8], operation: String, kind: String) -> Int {
+        resultHead.readableBytes + text.count + tailCapacity(operation: operation, kind: kind)
+    }
+
+    /// Appends `smallAnswer`'s bytes.
+    static func writeSmallAnswer(_ text: [UInt8], operation: String, kind: String, elapsed: Duration, into out: inout ByteBuffer) {
         out.writeImmutableBuffer(resultHead)
         out.writeBytes(text)
         writeTail(operation: operation, kind: kind, elapsed: elapsed, into: &out)
-        return out
     }
 
     /// `,"operation":…,"engine":…,"execution_time_ms":…`: the fields after a result (`/compute`) or a stream's shape.

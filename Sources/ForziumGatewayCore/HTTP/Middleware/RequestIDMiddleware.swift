@@ -44,17 +44,27 @@ enum RequestIDGenerator {
 
     /// The prefix and at least eight hex digits of the counter, built in place (one allocation).
     static func next() -> String {
-        let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        let width = max(8, (64 - n.leadingZeroBitCount + 3) / 4)
-        return String(unsafeUninitializedCapacity: 16 + width) { buffer in
-            var at = 0
-            for byte in prefix.utf8 { buffer[at] = byte; at += 1 }
-            for place in (0..<width).reversed() {
-                let digit = UInt8(truncatingIfNeeded: n >> (UInt64(place) * 4)) & 0xF
-                buffer[at] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
-                at += 1
-            }
-            return at
+        let n = nextNumber()
+        return String(unsafeUninitializedCapacity: length(of: n)) { buffer in write(n, to: UnsafeMutableRawBufferPointer(buffer)) }
+    }
+
+    /// The counter's next value: the id `write` spells.
+    static func nextNumber() -> UInt64 { counter.wrappingAdd(1, ordering: .relaxed).newValue }
+
+    /// The length of the id of number `n`.
+    static func length(of n: UInt64) -> Int { 16 + max(8, (64 - n.leadingZeroBitCount + 3) / 4) }
+
+    /// Writes the id of number `n` (`length(of: n)` bytes) at the start of `out`; returns its length.
+    @discardableResult
+    static func write(_ n: UInt64, to out: UnsafeMutableRawBufferPointer) -> Int {
+        let width = length(of: n) - 16
+        var at = 0
+        for byte in prefix.utf8 { out[at] = byte; at += 1 }
+        for place in (0..<width).reversed() {
+            let digit = UInt8(truncatingIfNeeded: n >> (UInt64(place) * 4)) & 0xF
+            out[at] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+            at += 1
         }
+        return at
     }
 }
