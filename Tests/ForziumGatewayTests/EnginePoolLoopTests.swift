@@ -65,4 +65,49 @@ struct EnginePoolLoopTests {
         await pool.shutdown()
         try await group.shutdownGracefully()
     }
+
+    /// No timer per request: one sweep armed for the earliest deadline in flight. Whatever order requests come in, each
+    /// fails with 504 once its own deadline has passed (not before), and a request with a distant deadline stays.
+    @Test func eachRequestFailsAtItsOwnDeadline() async throws {
+        var logger = Logger(label: "pool-deadline-tests")
+        logger.logLevel = .critical
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pool = EnginePool(
+            engine: EngineCandidate(path: buildDirectory + "/forzium-engine", kind: "fallback"),
+            configuration: EnginePoolConfiguration(engines: 1, pingTimeout: .seconds(600), idlePingInterval: .seconds(600)),
+            metrics: GatewayMetrics(), logger: logger, eventLoopGroup: group)
+        try await pool.start()
+        let pids = pool.slotStatuses.compactMap(\.pid)
+        #expect(pids.count == 1)
+        for pid in pids { kill(pid, SIGSTOP) }
+        let start = ContinuousClock.now
+        // (label, deadline after start): the distant one arms the first sweep; earlier ones arm earlier sweeps; the
+        // last is later than the armed sweep and is found by a sweep that runs for another request.
+        let plan: [(String, Duration)] = [("distant", .seconds(60)), ("b", .milliseconds(400)), ("a", .milliseconds(150)),
+                                          ("c", .milliseconds(800))]
+        let outcomes = Mutex<[(String, Duration, Bool)]>([])
+        for (label, after) in plan {
+            try pool.submit(method: "sum", params: ByteBuffer(string: #"{"data":[[1,2]]}"#), deadline: start + after) { result in
+                var timedOut = false
+                if case .failure(let error) = result, let gateway = error as? GatewayError, case .deadline = gateway.code { timedOut = true }
+                outcomes.withLock { $0.append((label, start.duration(to: .now), timedOut)) }
+            }
+        }
+        let waitUntil = Date().addingTimeInterval(30)
+        while outcomes.withLock({ $0.count }) < 3, Date() < waitUntil { try await Task.sleep(for: .milliseconds(20)) }
+        let failed = outcomes.withLock { $0 }
+        #expect(failed.map(\.0) == ["a", "b", "c"])
+        #expect(failed.allSatisfy { $0.2 })
+        for (label, at, _) in failed {
+            let due = plan.first { $0.0 == label }!.1
+            #expect(at >= due, "\(label) failed at \(at), before its deadline \(due)")
+        }
+        // The distant request is still in flight, and is answered once the engine runs again.
+        for pid in pids { kill(pid, SIGCONT) }
+        while outcomes.withLock({ $0.count }) < 4, Date() < waitUntil { try await Task.sleep(for: .milliseconds(20)) }
+        let last = outcomes.withLock { $0.last }
+        #expect(last?.0 == "distant" && last?.2 == false)
+        await pool.shutdown()
+        try await group.shutdownGracefully()
+    }
 }

@@ -162,17 +162,6 @@ public final class EnginePool: Service, @unchecked Sendable {
     private struct Tracked {
         var request: EngineRequest
         var location: Location
-        var timer: NIOScheduledCallback?
-    }
-
-    /// A request's deadline timer: a scheduled callback (no promise or future per request, unlike `scheduleTask`).
-    private struct DeadlineTimer: NIOScheduledCallbackHandler, Sendable {
-        weak var pool: EnginePool?
-        let request: EngineRequest
-
-        func handleScheduledCallback(eventLoop: some EventLoop) {
-            pool?.abandon(request, error: GatewayError(.deadline, "the request did not finish within its deadline"))
-        }
     }
 
     private struct State {
@@ -185,6 +174,11 @@ public final class EnginePool: Service, @unchecked Sendable {
         /// The engine new slots run and responses name; changed by `upgrade(to:)`.
         var engine: EngineCandidate
         var upgrading = false
+        /// When the armed deadline sweep runs (`sweepDeadlines`): the earliest deadline among `requests` when it was
+        /// armed; nil when none is armed. A request due earlier arms another.
+        var sweepAt: ContinuousClock.Instant?
+        /// Identifies the armed sweep; an older one that still fires only expires what is due.
+        var sweepToken = 0
     }
 
     /// Timed work for `run()`.
@@ -498,34 +492,70 @@ public final class EnginePool: Service, @unchecked Sendable {
         if request.deadline <= .now {
             throw GatewayError(.deadline, "the request's deadline passed before it could be sent to an engine")
         }
-        // The deadline timer lives on the caller's loop (no other thread's timer heap to lock and wake).
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        let timer: NIOScheduledCallback
-        do {
-            timer = try loop.scheduleCallback(at: request.deadline.nioDeadline, handler: DeadlineTimer(pool: self, request: request))
-        } catch {
-            throw GatewayError(.unavailable(retryAfterSeconds: 1), "the gateway is shutting down")
-        }
         enum Outcome { case send(EngineProcess), queued, refuse(GatewayError) }
-        let outcome = state.withLockedValue { s -> Outcome in
-            if let refusal = refusal(s, queueFull: s.queue.count >= configuration.queueDepth) { return .refuse(refusal) }
+        let (outcome, sweep) = state.withLockedValue { s -> (Outcome, (token: Int, at: ContinuousClock.Instant)?) in
+            if let refusal = refusal(s, queueFull: s.queue.count >= configuration.queueDepth) { return (.refuse(refusal), nil) }
+            let outcome: Outcome
             if let (slot, generation, process) = Self.pickLeastBusy(&s, limit: configuration.perEngineConcurrency) {
-                s.requests[request.id] = Tracked(request: request, location: .engine(slot: slot, generation: generation, process: process), timer: timer)
-                return .send(process)
+                s.requests[request.id] = Tracked(request: request, location: .engine(slot: slot, generation: generation, process: process))
+                outcome = .send(process)
+            } else {
+                s.requests[request.id] = Tracked(request: request, location: .queued)
+                s.queue.append(request.id)
+                outcome = .queued
             }
-            s.requests[request.id] = Tracked(request: request, location: .queued, timer: timer)
-            s.queue.append(request.id)
-            return .queued
+            if let armed = s.sweepAt, armed <= request.deadline { return (outcome, nil) }
+            s.sweepToken += 1
+            s.sweepAt = request.deadline
+            return (outcome, (s.sweepToken, request.deadline))
         }
+        if let sweep { armSweep(token: sweep.token, at: sweep.at) }
         switch outcome {
         case .send(let process):
             send(request, to: process)
         case .queued:
             break
         case .refuse(let error):
-            timer.cancel()
             throw error
         }
+    }
+
+    // MARK: Deadlines
+    //
+    // Requests carry their deadline; no timer is made per request. One sweep is armed for the earliest deadline in
+    // flight: it abandons every request that is due (504) and arms itself again for the earliest one left. Under
+    // steady load the earliest request in flight is answered long before its deadline, so the sweep runs about once
+    // per timeout and finds nothing to do; a request with a deadline earlier than the armed sweep arms another.
+
+    /// Runs `sweepDeadlines` at `at`, on the calling thread's event loop (no other thread's timer heap to lock).
+    private func armSweep(token: Int, at deadline: ContinuousClock.Instant) {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
+        loop.scheduleTask(deadline: deadline.nioDeadline) { [weak self] in self?.sweepDeadlines(token: token) }
+    }
+
+    /// Abandons the requests whose deadline has passed; the current sweep (`token`) arms the next.
+    private func sweepDeadlines(token: Int) {
+        let now = ContinuousClock.now
+        let (due, next) = state.withLockedValue { s -> ([EngineRequest], (token: Int, at: ContinuousClock.Instant)?) in
+            var due: [EngineRequest] = []
+            var earliest: ContinuousClock.Instant?
+            for tracked in s.requests.values where !tracked.request.sink.isResolved {
+                let deadline = tracked.request.deadline
+                if deadline <= now {
+                    due.append(tracked.request)
+                } else if earliest.map({ deadline < $0 }) ?? true {
+                    earliest = deadline
+                }
+            }
+            guard token == s.sweepToken else { return (due, nil) }
+            s.sweepToken += 1
+            s.sweepAt = earliest
+            return (due, earliest.map { (s.sweepToken, $0) })
+        }
+        for request in due.sorted(by: { $0.id < $1.id }) {
+            abandon(request, error: GatewayError(.deadline, "the request did not finish within its deadline"))
+        }
+        if let next { armSweep(token: next.token, at: next.at) }
     }
 
     /// Why a request cannot be taken now, if it cannot.
@@ -555,7 +585,6 @@ public final class EnginePool: Service, @unchecked Sendable {
             guard let tracked = s.requests[request.id] else { return nil }
             switch tracked.location {
             case .queued:
-                tracked.timer?.cancel()
                 s.requests.removeValue(forKey: request.id)
                 if let index = s.queue.firstIndex(of: request.id) { s.queue.remove(at: index) }
                 return nil
@@ -578,12 +607,10 @@ public final class EnginePool: Service, @unchecked Sendable {
             if s.slots[slot].generation == generation, s.slots[slot].inFlight > 0 { s.slots[slot].inFlight -= 1 }
             retiredProcess = Self.drainedProcess(&s, slot: slot, generation: generation)
             if request.sink.isResolved {
-                tracked.timer?.cancel()
                 s.requests.removeValue(forKey: request.id)
                 return .none
             }
             if let refusal = refusal(s, queueFull: false) {
-                tracked.timer?.cancel()
                 s.requests.removeValue(forKey: request.id)
                 return .fail(refusal)
             }
@@ -615,22 +642,21 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// Request `id` left engine `slot`/`generation` (answered, failed or withdrawn).
     private func finished(id: Int, slot: Int, generation: Int, answered: Bool) {
-        let retired = state.withLockedValue { s -> EngineProcess? in
+        let (retired, queued) = state.withLockedValue { s -> (EngineProcess?, Bool) in
             guard let tracked = s.requests[id], case .engine(let from, let gen, _) = tracked.location,
-                  from == slot, gen == generation else { return nil }
+                  from == slot, gen == generation else { return (nil, !s.queue.isEmpty) }
             // An engine that answers a client's request is not crash-looping: only failures with no such answer in
             // between open the breaker (an engine killed from outside every few seconds while it serves is restarted,
             // never held back). The start-up handshake does not count.
             if answered, s.slots[slot].generation == generation { s.slots[slot].crashTimes = [] }
-            tracked.timer?.cancel()
             s.requests.removeValue(forKey: id)
             if s.slots[slot].generation == generation, s.slots[slot].inFlight > 0 { s.slots[slot].inFlight -= 1 }
             checkDrained(&s)
-            return Self.drainedProcess(&s, slot: slot, generation: generation)
+            return (Self.drainedProcess(&s, slot: slot, generation: generation), !s.queue.isEmpty)
         }
         // An old engine that has answered everything it had after an upgrade: close its stdin, it exits.
         retired?.closeInput()
-        drainQueue()
+        if queued { drainQueue() }
     }
 
     /// The process of a retiring slot that has nothing in flight any more, once (its stdin is to be closed).
@@ -661,7 +687,6 @@ public final class EnginePool: Service, @unchecked Sendable {
                 }
                 if tracked.request.sink.isResolved {
                     s.queue.removeFirst()
-                    tracked.timer?.cancel()
                     s.requests.removeValue(forKey: id)
                     continue
                 }
@@ -674,7 +699,6 @@ public final class EnginePool: Service, @unchecked Sendable {
             if !s.queue.isEmpty, let refusal = refusal(s, queueFull: false) {
                 for id in s.queue {
                     guard let tracked = s.requests.removeValue(forKey: id) else { continue }
-                    tracked.timer?.cancel()
                     failures.append((tracked.request, refusal))
                 }
                 s.queue.removeAll()

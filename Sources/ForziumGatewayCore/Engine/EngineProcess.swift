@@ -30,15 +30,19 @@ package final class EngineProcess: Sendable {
     package let generation: Int
     private let child: EngineChild
     private let channel: any Channel
+    /// The channel's `EngineRPCHandler`, which `submit` hands requests to directly.
+    private let rpc: NIOLoopBoundBox<EngineRPCHandler?>
     /// The event loop serving this engine's pipes (the channel's, kept here: the pool compares it per request).
     package let eventLoop: any EventLoop
     /// Completes once the child has been reaped.
     package let exit: EventLoopFuture<Exit>
 
-    private init(child: EngineChild, channel: any Channel, slot: Int, generation: Int, exit: EventLoopFuture<Exit>) {
+    private init(child: EngineChild, channel: any Channel, rpc: NIOLoopBoundBox<EngineRPCHandler?>, slot: Int, generation: Int,
+                 exit: EventLoopFuture<Exit>) {
         self.child = child
         self.pid = child.pid
         self.channel = channel
+        self.rpc = rpc
         self.eventLoop = channel.eventLoop
         self.slot = slot
         self.generation = generation
@@ -75,6 +79,7 @@ package final class EngineProcess: Sendable {
             _ = try? await child.waitForExit(threadPool: .singleton, eventLoop: loop, killAfter: .seconds(1)).get()
             throw EngineSpawnError(message: "cannot watch the engine's stderr: \(error)")
         }
+        let rpc = NIOLoopBoundBox.makeEmptyBox(valueType: EngineRPCHandler.self, eventLoop: loop)
         let channel: any Channel
         do {
             channel = try await NIOPipeBootstrap(group: loop)
@@ -83,8 +88,9 @@ package final class EngineProcess: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(EngineLineDecoder(maxLineBytes: settings.maxLineBytes)))
-                        try channel.pipeline.syncOperations.addHandler(
-                            EngineRPCHandler(settings: settings, child: child, logger: engineLogger, onEvent: onEvent))
+                        let handler = EngineRPCHandler(settings: settings, child: child, logger: engineLogger, onEvent: onEvent)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        rpc.value = handler
                     }
                 }
                 .takingOwnershipOfDescriptors(input: pipes.stdout, output: pipes.stdin).get()
@@ -99,15 +105,19 @@ package final class EngineProcess: Sendable {
         let exit = channel.closeFuture
             .flatMap { child.waitForExit(threadPool: .singleton, eventLoop: loop, killAfter: settings.exitGrace) }
             .map { Exit(status: $0, description: EngineChild.describe(status: $0)) }
-        return EngineProcess(child: child, channel: channel, slot: slot, generation: generation, exit: exit)
+        return EngineProcess(child: child, channel: channel, rpc: rpc, slot: slot, generation: generation, exit: exit)
     }
 
     /// Queues `request` for the engine. `rejected` runs when the channel cannot take it (closed, unresponsive): the
     /// request was not written and may go elsewhere.
     package func submit(_ request: EngineRequest, rejected: @escaping @Sendable (EngineRequest) -> Void) {
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenFailure { _ in rejected(request) }
-        channel.writeAndFlush(EngineCommand.request(request), promise: promise)
+        if eventLoop.inEventLoop {
+            if rpc.value?.enqueue(request) != true { rejected(request) }
+        } else {
+            eventLoop.execute { [rpc] in
+                if rpc.value?.enqueue(request) != true { rejected(request) }
+            }
+        }
     }
 
     /// The caller of request `id` is gone: withdraw it if unwritten, else send `$/cancelRequest`.

@@ -12,7 +12,7 @@ import NIOCore
 /// The engine protocol on one pipe channel: matches replies to requests by id, writes requests as the pipe drains,
 /// sends `$/cancelRequest` for abandoned requests, and watches the engine with pings.
 ///
-/// - Writes: a request is queued here and handed to the channel only while the channel is writable, so NIO's outbound
+/// - Writes: a request is queued here (`enqueue`) and handed to the channel only while the channel is writable, so NIO's outbound
 ///   buffer holds at most one request past the high-water mark; a request still queued here was never written and can
 ///   be given back whole (re-routed). Control lines (cancel, ping) go straight to the channel.
 /// - Pending table: id → entry from the moment a request arrives until the engine answers it. An entry whose caller
@@ -87,20 +87,6 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .request(let request):
-            guard !closed, !unresponsive else {
-                promise?.fail(ChannelError.ioOnClosedChannel)
-                return
-            }
-            if request.sink.isResolved {
-                // Its caller gave up before it got here: nothing to send.
-                promise?.succeed()
-                onEvent(.finished(id: request.id, answered: false))
-                return
-            }
-            entries[request.id] = Entry(request: request, phase: .queued)
-            writeQueue.append(request.id)
-            promise?.succeed()
         case .cancel(let id):
             cancel(id: id)
             promise?.succeed()
@@ -112,6 +98,22 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
             scheduleCheck()
             promise?.succeed()
         }
+    }
+
+    /// Queues `request` and has it written with the others of this event-loop tick (`EngineProcess.submit` calls this
+    /// directly on the loop: no pass through the pipeline, no promise). False when the engine takes nothing now
+    /// (closed, or not answering pings): the request was not queued and may go elsewhere.
+    func enqueue(_ request: EngineRequest) -> Bool {
+        guard let context, !closed, !unresponsive else { return false }
+        if request.sink.isResolved {
+            // Its caller gave up before it got here: nothing to send.
+            onEvent(.finished(id: request.id, answered: false))
+            return true
+        }
+        entries[request.id] = Entry(request: request, phase: .queued)
+        writeQueue.append(request.id)
+        flush(context: context)
+        return true
     }
 
     /// Requests handed in during one event-loop tick go out in one flush (one `write` to the pipe under load, not one

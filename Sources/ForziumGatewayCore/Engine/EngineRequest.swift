@@ -114,10 +114,9 @@ package final class EngineRequest: Sendable {
     }
 }
 
-/// What the gateway asks of one engine channel.
+/// What the gateway asks of one engine channel besides requests (which `EngineProcess.submit` hands to the channel's
+/// `EngineRPCHandler` directly).
 package enum EngineCommand: Sendable {
-    /// Send a request (written when the pipe has room, in order).
-    case request(EngineRequest)
     /// The request's caller is gone (deadline or client): withdraw it when unwritten, else send `$/cancelRequest`.
     case cancel(id: Int)
     /// Start watching the engine (pings); `answersPingsWhileBusy` says whether the engine promised to answer a ping
