@@ -74,21 +74,13 @@ struct ComputeHandler: Sendable {
         out.writeInteger(UInt8(ascii: "}"))
     }
 
-    /// A small answer in one buffer: `{"result":` `text`, the summary fields, `}` (what `EngineAnswer.whole` makes of
-    /// `resultHead`, `text` and `tail`, without the two intermediate buffers).
-    static func smallAnswer(_ text: [UInt8], operation: String, kind: String, elapsed: Duration) -> ByteBuffer {
-        var out = ByteBuffer()
-        out.reserveCapacity(smallAnswerCapacity(text, operation: operation, kind: kind))
-        writeSmallAnswer(text, operation: operation, kind: kind, elapsed: elapsed, into: &out)
-        return out
-    }
-
-    /// Room for `smallAnswer`'s bytes.
+    /// Room for `writeSmallAnswer`'s bytes.
     static func smallAnswerCapacity(_ text: [UInt8], operation: String, kind: String) -> Int {
         resultHead.readableBytes + text.count + tailCapacity(operation: operation, kind: kind)
     }
 
-    /// Appends `smallAnswer`'s bytes.
+    /// Appends a small answer: `{"result":` `text`, the summary fields, `}` (what `EngineAnswer.whole` makes of
+    /// `resultHead`, `text` and `tail`, without the two intermediate buffers).
     static func writeSmallAnswer(_ text: [UInt8], operation: String, kind: String, elapsed: Duration, into out: inout ByteBuffer) {
         out.writeImmutableBuffer(resultHead)
         out.writeBytes(text)
