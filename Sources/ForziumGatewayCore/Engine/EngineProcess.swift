@@ -112,12 +112,16 @@ package final class EngineProcess: Sendable {
     /// request was not written and may go elsewhere.
     package func submit(_ request: EngineRequest, rejected: @escaping @Sendable (EngineRequest) -> Void) {
         if eventLoop.inEventLoop {
-            if rpc.value?.enqueue(request) != true { rejected(request) }
+            Self.hand(request, to: rpc, rejected: rejected)
         } else {
-            eventLoop.execute { [rpc] in
-                if rpc.value?.enqueue(request) != true { rejected(request) }
-            }
+            eventLoop.execute { [rpc] in Self.hand(request, to: rpc, rejected: rejected) }
         }
+    }
+
+    /// On the engine's loop: the handler takes `request`, or `rejected` gets it back.
+    private static func hand(_ request: EngineRequest, to rpc: NIOLoopBoundBox<EngineRPCHandler?>,
+                             rejected: (EngineRequest) -> Void) {
+        if rpc.value?.enqueue(request) != true { rejected(request) }
     }
 
     /// The caller of request `id` is gone: withdraw it if unwritten, else send `$/cancelRequest`.

@@ -81,7 +81,7 @@ final class InlineCompute: Sendable {
     /// was refused, or the pool could not take it); otherwise `completion` gets it, once, on the thread that resolves
     /// the engine request (the engine's event loop, or the deadline timer's).
     func serve(_ head: HTTPRequestHead, body: ByteBuffer, route: Route,
-               completion: @escaping @Sendable (Outcome) -> Void) -> Outcome? {
+               completion: @escaping @Sendable (consuming Outcome) -> Void) -> Outcome? {
         let started = ContinuousClock.now
         let decoded: EngineRequestReader.Decoded
         do {

@@ -69,22 +69,24 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private func take(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch (part, state) {
-        case (.head(let head), _):
+        // No `switch (part, state)`: the tuple would hold a second reference to the body being collected, and each
+        // chunk written into it would copy the whole buffer first.
+        switch part {
+        case .head(let head):
             if passedOn == 0, let length = eligibleLength(head), let route = compute.route(for: head) {
                 state = .collecting(head, route, length > 0 ? context.channel.allocator.buffer(capacity: length) : ByteBuffer())
             } else {
                 passedOn += 1
                 passOn(part, context: context)
             }
-        case (.body(var chunk), .collecting(let head, let route, var body)):
+        case .body(var chunk):
+            guard case .collecting(let head, let route, var body) = state else { return passOn(part, context: context) }
             state = .idle  // keeps `body` uniquely referenced while it grows
             body.writeBuffer(&chunk)
             state = .collecting(head, route, body)
-        case (.end, .collecting(let head, let route, let body)):
+        case .end:
+            guard case .collecting(let head, let route, let body) = state else { return passOn(part, context: context) }
             serve(head, route: route, body: body, context: context)
-        default:
-            passOn(part, context: context)
         }
     }
 
@@ -154,23 +156,26 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let keepAlive = head.isKeepAlive
         let loop = context.eventLoop
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
-        let immediate = compute.serve(head, body: body, route: route) { outcome in
+        let immediate = compute.serve(head, body: body, route: route) { (outcome: consuming InlineCompute.Outcome) in
             if loop.inEventLoop {
                 bound.value.handler.finish(outcome, head: head, body: body, keepAlive: keepAlive, context: bound.value.context)
             } else {
+                let crossing = consume outcome
                 loop.execute {
-                    bound.value.handler.finish(outcome, head: head, body: body, keepAlive: keepAlive, context: bound.value.context)
+                    bound.value.handler.finish(crossing, head: head, body: body, keepAlive: keepAlive, context: bound.value.context)
                 }
             }
         }
         if let immediate { finish(immediate, head: head, body: body, keepAlive: keepAlive, context: context) }
     }
 
-    private func finish(_ outcome: InlineCompute.Outcome, head: HTTPRequestHead, body: ByteBuffer, keepAlive: Bool,
+    /// `outcome` is taken (`consuming`): the answer's buffer stays uniquely referenced, so writing its head does not
+    /// copy it.
+    private func finish(_ outcome: consuming InlineCompute.Outcome, head: HTTPRequestHead, body: ByteBuffer, keepAlive: Bool,
                         context: ChannelHandlerContext) {
         state = .idle
         guard !inactive else { return }
-        switch outcome {
+        switch consume outcome {
         case .answer(let answer):
             edge.writeEncodedResponse(answer.encoded(close: edge.closesAfterResponse))
             guard keepAlive else {
