@@ -51,8 +51,12 @@ public final class GatewayMetrics: Sendable {
         let timer: Metrics.Timer
 
         public func record(_ duration: Duration) {
+            record(nanoseconds: duration.nanoseconds)
+        }
+
+        public func record(nanoseconds: Int64) {
             counter.increment()
-            timer.recordNanoseconds(duration.nanoseconds)
+            timer.recordNanoseconds(nanoseconds)
         }
     }
 

@@ -126,8 +126,8 @@ public struct BinaryMatrix: Sendable, Equatable {
     /// Reads the object form from raw JSON text exactly as `write` produces it (member order, no whitespace); `nil`
     /// for anything else (the caller then parses the text as JSON and uses `init(_:at:)`).
     public static func scan(_ text: UnsafeRawBufferPointer) -> BinaryMatrix? {
-        switch scanForm(text) {
-        case .base64(let shape, let payload)?: return try? decode(payload: payload, shape: shape)
+        switch scanParts(text) {
+        case .base64(let dims, let payload)?: return try? decode(payload: payload, dims: dims)
         case .shared(let rows, let cols, let name)?: return try? shared(name: name, rows: rows, cols: cols)
         case nil: return nil
         }
@@ -143,10 +143,25 @@ public struct BinaryMatrix: Sendable, Equatable {
 
     /// The form of the object in `text` when it is exactly as this type writes it; nil otherwise.
     public static func scanForm(_ text: UnsafeRawBufferPointer) -> ScannedForm? {
+        switch scanParts(text) {
+        case .base64(let dims, let payload)?: .base64(shape: dims.map { [$0.rows, $0.cols] } ?? [], payload: payload)
+        case .shared(let rows, let cols, let name)?: .shared(rows: rows, cols: cols, name: name)
+        case nil: nil
+        }
+    }
+
+    /// `ScannedForm` without an array for the shape (`dims` nil for a scalar): what a reply costs to read matters
+    /// on the gateway's hot path.
+    private enum ScannedParts {
+        case base64(dims: (rows: Int, cols: Int)?, payload: UnsafeRawBufferPointer)
+        case shared(rows: Int, cols: Int, name: String)
+    }
+
+    private static func scanParts(_ text: UnsafeRawBufferPointer) -> ScannedParts? {
         guard text.count > head.count + base64Key.count + 2,
               text.starts(with: head) else { return nil }
         var i = head.count
-        var dims: [Int] = []
+        var dims = (0, 0), count = 0
         while i < text.count, text[i] != UInt8(ascii: "]") {
             var value = 0, digits = 0
             while i < text.count, text[i] >= 0x30, text[i] <= 0x39, digits < 18 {
@@ -154,20 +169,22 @@ public struct BinaryMatrix: Sendable, Equatable {
                 i += 1
                 digits += 1
             }
-            guard digits > 0 else { return nil }
-            dims.append(value)
+            guard digits > 0, count < 2 else { return nil }
+            if count == 0 { dims.0 = value } else { dims.1 = value }
+            count += 1
             if i < text.count, text[i] == UInt8(ascii: ",") { i += 1 }
         }
-        guard dims.count == 0 || dims.count == 2,
+        guard count == 0 || count == 2,
               text[text.count - 2] == UInt8(ascii: "\""), text[text.count - 1] == UInt8(ascii: "}") else { return nil }
         if text.count >= i + base64Key.count + 2,
            UnsafeRawBufferPointer(rebasing: text[i..<(i + base64Key.count)]).elementsEqual(base64Key) {
-            return .base64(shape: dims, payload: UnsafeRawBufferPointer(rebasing: text[(i + base64Key.count)..<(text.count - 2)]))
+            return .base64(dims: count == 2 ? (dims.0, dims.1) : nil,
+                           payload: UnsafeRawBufferPointer(rebasing: text[(i + base64Key.count)..<(text.count - 2)]))
         }
-        if dims.count == 2, text.count >= i + shmKey.count + 2,
+        if count == 2, text.count >= i + shmKey.count + 2,
            UnsafeRawBufferPointer(rebasing: text[i..<(i + shmKey.count)]).elementsEqual(shmKey) {
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: text[(i + shmKey.count)..<(text.count - 2)]), as: UTF8.self)
-            return .shared(rows: dims[0], cols: dims[1], name: name)
+            return .shared(rows: dims.0, cols: dims.1, name: name)
         }
         return nil
     }
@@ -245,12 +262,19 @@ public struct BinaryMatrix: Sendable, Equatable {
 
     /// Decodes `payload` (base64) for `shape` (`[]` or `[rows, cols]`).
     static func decode(payload: UnsafeRawBufferPointer, shape: [Int]) throws(PointerIssue) -> BinaryMatrix {
-        let count = shape.isEmpty ? 1 : shape[0].multipliedReportingOverflow(by: shape[1]).partialValue
-        if !shape.isEmpty, shape[0].multipliedReportingOverflow(by: shape[1]).overflow || count > Int.max / 8 {
+        try decode(payload: payload, dims: shape.isEmpty ? nil : (shape[0], shape[1]))
+    }
+
+    /// `dims` nil for a scalar (shape `[]`).
+    static func decode(payload: UnsafeRawBufferPointer, dims: (rows: Int, cols: Int)?) throws(PointerIssue) -> BinaryMatrix {
+        let product = dims.map { $0.rows.multipliedReportingOverflow(by: $0.cols) } ?? (partialValue: 1, overflow: false)
+        let count = product.partialValue
+        if product.overflow || count > Int.max / 8 {
             throw PointerIssue(pointer: "", message: "shape is too large")
         }
         let expected = Base64.encodedLength(byteCount: count * 8)
         guard payload.count == expected else {
+            let shape = dims.map { "[\($0.rows), \($0.cols)]" } ?? "[]"
             throw PointerIssue(pointer: "", message: "base64 payload has \(payload.count) characters; shape \(shape) needs \(expected) (\(count * 8) bytes)")
         }
         var storage = [Double](repeating: 0, count: count)
@@ -259,8 +283,8 @@ public struct BinaryMatrix: Sendable, Equatable {
         #if _endian(big)
         for index in storage.indices { storage[index] = Double(bitPattern: UInt64(littleEndian: storage[index].bitPattern)) }
         #endif
-        if shape.isEmpty { return BinaryMatrix(scalar: storage[0]) }
-        return BinaryMatrix(rows: shape[0], cols: shape[1], storage: storage)
+        guard let dims else { return BinaryMatrix(scalar: storage[0]) }
+        return BinaryMatrix(rows: dims.rows, cols: dims.cols, storage: storage)
     }
 }
 

@@ -25,7 +25,7 @@ extension OperationCatalogue {
     /// Reads and checks params for `method`, producing a plan whose inputs fit the kernels and the limits.
     func makePlan(method: String, params: JSONValue?, streaming: Bool) throws(OperationError) -> Plan {
         let isComputeShaped = method == "compute" || (streaming && method == "stream")
-        let direct = MatrixOperation(rawValue: method)
+        let direct = MatrixOperation.named(method)
         guard isComputeShaped || direct != nil else {
             throw OperationError(.methodNotFound, message: "Method not found: \(method)")
         }
@@ -83,7 +83,7 @@ extension OperationCatalogue {
         case nil:
             args.issues.append(PointerIssue(pointer: "/operation", message: "missing required parameter"))
         case .string(let name):
-            if let operation = MatrixOperation(rawValue: name) { return operation }
+            if let operation = MatrixOperation.named(name) { return operation }
             args.issues.append(PointerIssue(
                 pointer: "/operation",
                 message: "unknown operation \"\(name)\"; expected one of: \(OperationCatalogue.operationNames.joined(separator: ", "))"))
@@ -105,8 +105,10 @@ extension OperationCatalogue {
     }
 
     private func readParameters(of operation: MatrixOperation, from object: JSONObject, into args: inout Arguments) {
+        let base = args.parametersPointer
         for spec in operation.parameters {
-            let pointer = args.pointer(spec.name)
+            // Built only for an issue or a matrix (whose issues point below it): most requests need none.
+            var pointer: String { JSONPointer.appending(base, spec.name) }
             guard let value = object[spec.name] else {
                 if spec.isRequired {
                     args.issues.append(PointerIssue(pointer: pointer, message: "missing required parameter"))

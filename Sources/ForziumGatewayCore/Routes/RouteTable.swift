@@ -93,7 +93,8 @@ public struct RouteTable: Sendable {
 
     /// The route for `method` and `path`; throws 404 for an unknown path and 405 (with Allow) for a wrong method.
     public func match(method: String, path: String) throws(GatewayError) -> Route {
-        guard let candidates = tablePath(for: path).flatMap({ byPath[$0] }) else {
+        // An exact path (every hot route) is looked up once; templates only when it is not one.
+        guard let candidates = byPath[path] ?? tablePath(for: path).flatMap({ byPath[$0] }) else {
             throw GatewayError(.notFound, "no route for \(path)")
         }
         if let route = candidates.first(where: { $0.method == method }) { return route }

@@ -34,7 +34,7 @@ struct ComputeHandler: Sendable {
         let kind = pool.engine.kind
         return Response(status: .ok, headers: Self.fields(kind: kind),
                         body: EngineAnswer.body(head: Self.resultHead, result,
-                                                tail: Self.tail(operation: decoded.operation, kind: kind, elapsed: started.duration(to: answeredAt))))
+                                                tail: Self.tail(operation: decoded.operation, kind: kind, milliseconds: started.duration(to: answeredAt).milliseconds)))
     }
 
     /// The reply's result in binary form (nil when it is other JSON); an engine error becomes its problem.
@@ -58,10 +58,10 @@ struct ComputeHandler: Sendable {
     }
 
     /// What follows the result: `,"operation":…,"engine":…,"execution_time_ms":…}`.
-    static func tail(operation: String, kind: String, elapsed: Duration) -> ByteBuffer {
+    static func tail(operation: String, kind: String, milliseconds: Double) -> ByteBuffer {
         var tail = ByteBuffer()
         tail.reserveCapacity(tailCapacity(operation: operation, kind: kind))
-        writeTail(operation: operation, kind: kind, elapsed: elapsed, into: &tail)
+        writeTail(operation: operation, kind: kind, milliseconds: milliseconds, into: &tail)
         return tail
     }
 
@@ -69,8 +69,8 @@ struct ComputeHandler: Sendable {
     private static func tailCapacity(operation: String, kind: String) -> Int { 64 + operation.utf8.count + kind.utf8.count }
 
     /// Appends `tail`'s bytes: the summary fields and the closing `}`.
-    private static func writeTail(operation: String, kind: String, elapsed: Duration, into out: inout ByteBuffer) {
-        writeSummary(operation: operation, kind: kind, elapsed: elapsed, into: &out)
+    private static func writeTail(operation: String, kind: String, milliseconds: Double, into out: inout ByteBuffer) {
+        writeSummary(operation: operation, kind: kind, milliseconds: milliseconds, into: &out)
         out.writeInteger(UInt8(ascii: "}"))
     }
 
@@ -81,20 +81,20 @@ struct ComputeHandler: Sendable {
 
     /// Appends a small answer: `{"result":` `text`, the summary fields, `}` (what `EngineAnswer.whole` makes of
     /// `resultHead`, `text` and `tail`, without the two intermediate buffers).
-    static func writeSmallAnswer(_ text: [UInt8], operation: String, kind: String, elapsed: Duration, into out: inout ByteBuffer) {
+    static func writeSmallAnswer(_ text: [UInt8], operation: String, kind: String, milliseconds: Double, into out: inout ByteBuffer) {
         out.writeImmutableBuffer(resultHead)
         out.writeBytes(text)
-        writeTail(operation: operation, kind: kind, elapsed: elapsed, into: &out)
+        writeTail(operation: operation, kind: kind, milliseconds: milliseconds, into: &out)
     }
 
     /// `,"operation":…,"engine":…,"execution_time_ms":…`: the fields after a result (`/compute`) or a stream's shape.
-    static func writeSummary(operation: String, kind: String, elapsed: Duration, into out: inout ByteBuffer) {
+    static func writeSummary(operation: String, kind: String, milliseconds: Double, into out: inout ByteBuffer) {
         out.writeStaticString(#","operation":"#)
         EngineAnswer.writeJSONString(operation, into: &out)
         out.writeStaticString(#","engine":"#)
         EngineAnswer.writeJSONString(kind, into: &out)
         out.writeStaticString(#","execution_time_ms":"#)
-        EngineAnswer.writeMilliseconds(elapsed.milliseconds, into: &out)
+        EngineAnswer.writeMilliseconds(milliseconds, into: &out)
     }
 
     static let resultHead = ByteBuffer(string: #"{"result":"#)

@@ -73,7 +73,9 @@ enum EngineAnswer {
 
     /// `s` as a JSON string literal: as is between quotes when nothing needs escaping (operation and engine names).
     static func writeJSONString(_ s: String, into out: inout ByteBuffer) {
-        if !s.utf8.contains(where: JSONWriter.needsEscape) {
+        let plain = s.utf8.withContiguousStorageIfAvailable { !$0.contains(where: JSONWriter.needsEscape) }
+            ?? !s.utf8.contains(where: JSONWriter.needsEscape)
+        if plain {
             out.writeInteger(UInt8(ascii: "\""))
             out.writeString(s)
             out.writeInteger(UInt8(ascii: "\""))

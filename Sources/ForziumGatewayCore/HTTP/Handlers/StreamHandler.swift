@@ -47,7 +47,7 @@ struct StreamHandler: Sendable {
                         if shape.first == UInt8(ascii: "{") { shape = shape.dropFirst() }
                         if shape.last == UInt8(ascii: "}") { shape = shape.dropLast() }
                         shape.withUnsafeBytes { _ = out.writeBytes($0) }
-                        ComputeHandler.writeSummary(operation: operation, kind: engineKind, elapsed: started.duration(to: .now),
+                        ComputeHandler.writeSummary(operation: operation, kind: engineKind, milliseconds: started.duration(to: .now).milliseconds,
                                                     into: &out)
                         out.writeString("}\n")
                     }
