@@ -145,7 +145,7 @@ final class InlineCompute: Sendable {
             return .chain { Response(status: .ok, headers: ComputeHandler.fields(kind: kind), body: ResponseBody(byteBuffer: body)) }
         }
         let printedAt = NIODeadline.now()
-        let nanoseconds = Self.nanoseconds(from: startedAt, to: printedAt)
+        let nanoseconds = (printedAt - startedAt).nanoseconds
         if let recorder = recorders[ObjectIdentifier(route)] {
             recorder.record(nanoseconds: nanoseconds)
         } else {
@@ -161,12 +161,7 @@ final class InlineCompute: Sendable {
         return .answer(answer)
     }
 
-    /// Both readings come from one monotonic clock (wherever each was taken).
-    private static func nanoseconds(from start: NIODeadline, to end: NIODeadline) -> Int64 {
-        Int64(truncatingIfNeeded: end.uptimeNanoseconds &- start.uptimeNanoseconds)
-    }
-
     private static func milliseconds(from start: NIODeadline, to end: NIODeadline) -> Double {
-        Double(nanoseconds(from: start, to: end)) / 1e6
+        Double((end - start).nanoseconds) / 1e6
     }
 }
