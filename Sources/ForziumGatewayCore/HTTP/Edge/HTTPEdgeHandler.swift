@@ -75,8 +75,9 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if case .rejected = phase { return pendingRejection == nil }
         return false
     }
-    /// Response parts written but not yet on the wire; a close waits for them.
-    private var unwrittenParts = 0
+    /// A close waits for the response bytes queued before it: an empty write queued behind them (the drain marker)
+    /// completes once they are on the wire, in the order NIO completes writes. Set while that marker is outstanding.
+    private var drainMarkerQueued = false
     private var deferredClose: (mode: CloseMode, promises: [EventLoopPromise<Void>])?
     private var lingerTimer: Scheduled<Void>?
     /// The output is shut and the connection waits for the peer's close (see `finishDeferredClose`).
@@ -278,10 +279,10 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head:
             context.write(data, promise: promise)
         case .body:
-            writeTracked(context: context, through: context, data, promise: promise)
+            context.write(data, promise: promise)
         case .end:
             responsesEnded += 1
-            writeTracked(context: context, through: context, data, promise: promise)
+            context.write(data, promise: promise)
             responseEnded(context: context)
         }
     }
@@ -301,8 +302,7 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, let encoderContext, !rejectionSent else { return false }
         responseHeadWritten = true
         responsesEnded += 1
-        writeTracked(context: context, through: encoderContext, NIOAny(IOData.byteBuffer(bytes)), promise: nil)
-        encoderContext.flush()
+        encoderContext.writeAndFlush(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
         responseEnded(context: context)
         return true
     }
@@ -327,27 +327,12 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Writes a body part or an end, counting it until the socket has taken it; a deferred close runs when the
-    /// count drops to zero. (Every part is watched: NIO completes the zero-length write of an `.end` without
-    /// waiting for the bytes queued before it.)
-    /// `through` is the context the write starts from: this handler's, or the encoder's for an encoded response.
-    private func writeTracked(context: ChannelHandlerContext, through: ChannelHandlerContext, _ data: NIOAny,
-                              promise: EventLoopPromise<Void>?) {
-        unwrittenParts += 1
-        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.assumeIsolated().whenComplete { [self] _ in
-            unwrittenParts -= 1
-            if unwrittenParts == 0, deferredClose != nil { finishDeferredClose(context: context) }
-        }
-        through.write(data, promise: written)
-    }
-
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         guard mode != .input else {
             context.close(mode: mode, promise: promise)
             return
         }
-        guard unwrittenParts > 0 || lingering || responsesEnded > 0 else {
+        guard lingering || responsesEnded > 0 else {
             context.close(mode: mode, promise: promise)
             return
         }
@@ -355,12 +340,20 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if close.mode != mode { close.mode = .all }
         if let promise { close.promises.append(promise) }
         deferredClose = close
-        if unwrittenParts > 0 {
-            // Responses are still queued: close once they are on the wire (the write timeout bounds the wait).
-            context.flush()
-        } else {
+        guard !drainMarkerQueued else { return }
+        guard let encoderContext, context.channel.isActive else {
+            finishDeferredClose(context: context)
+            return
+        }
+        // Responses may still be queued: close once they are on the wire (the write timeout bounds the wait). The
+        // marker goes below the HTTP/1 encoder, as raw bytes, so no response part is made of it.
+        drainMarkerQueued = true
+        let drained = context.eventLoop.makePromise(of: Void.self)
+        drained.futureResult.assumeIsolated().whenComplete { [self] _ in
+            drainMarkerQueued = false
             finishDeferredClose(context: context)
         }
+        encoderContext.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer())), promise: drained)
     }
 
     /// Runs a close that waited for queued response parts. A connection that sent responses closes lingering: its
