@@ -36,6 +36,11 @@ struct EngineParams: Sendable {
 
     /// Removes the request's segments (the engine has answered, or will not be asked).
     func release() {
+        Self.release(segments)
+    }
+
+    /// Removes the segments named (those of a request whose params are gone).
+    static func release(_ segments: [String]) {
         for name in segments { SharedMatrixSegment.unlink(name) }
     }
 

@@ -31,6 +31,8 @@ final class InlineCompute: Sendable {
     let accessLog: Bool
     let compression: ResponseCompression
     let logger: Logger
+    /// Whether each request's timings are logged (debug level; the level is fixed for the process's life).
+    private let logsTimings: Bool
     /// The request metrics of each route served here (its 200s), fetched once.
     private let recorders: [ObjectIdentifier: GatewayMetrics.RequestRecorder]
 
@@ -45,6 +47,7 @@ final class InlineCompute: Sendable {
         self.accessLog = accessLog
         self.compression = compression
         self.logger = logger
+        self.logsTimings = logger.logLevel <= .debug
         var recorders: [ObjectIdentifier: GatewayMetrics.RequestRecorder] = [:]
         for route in routes.routes where route.method == "POST" && (route.handler == .compute || route.handler == .operation) {
             recorders[ObjectIdentifier(route)] = metrics.requestRecorder(route: route.path, method: "POST", status: 200)
@@ -102,10 +105,15 @@ final class InlineCompute: Sendable {
         }
         let params = EngineParams(decoded.value)
         let requestID = RequestIDGenerator.client(head.headers.value("x-request-id"))
+        // What the answer needs of the request, taken out so the parsed body is freed now, while its memory is
+        // still in cache, and not when the engine's reply drops the callback.
+        let segments = params.segments
+        let operation = decoded.operation, bodyBytes = decoded.bodyBytes
         do {
             try pool.submit(method: decoded.engineMethod, params: params.text, deadline: decoded.deadline) { [self] result in
-                params.release()
-                completion(finish(result, decoded: decoded, route: route, startedAt: startedAt, requestID: requestID))
+                EngineParams.release(segments)
+                completion(finish(result, operation: operation, bodyBytes: bodyBytes, route: route, startedAt: startedAt,
+                                  requestID: requestID))
             }
         } catch {
             params.release()
@@ -114,7 +122,7 @@ final class InlineCompute: Sendable {
         return nil
     }
 
-    private func finish(_ result: Result<RPCReply, any Error>, decoded: EngineRequestReader.Decoded, route: Route,
+    private func finish(_ result: Result<RPCReply, any Error>, operation: String, bodyBytes: Int, route: Route,
                         startedAt: NIODeadline, requestID: String?) -> Outcome {
         let answeredAt = NIODeadline.now()
         let reply: RPCReply
@@ -128,7 +136,7 @@ final class InlineCompute: Sendable {
         let kind = pool.engine.kind
         let milliseconds = Self.milliseconds(from: startedAt, to: answeredAt)
         if ComputeHandler.isLarge(reply, matrix) {
-            let tail = ComputeHandler.tail(operation: decoded.operation, kind: kind, milliseconds: milliseconds)
+            let tail = ComputeHandler.tail(operation: operation, kind: kind, milliseconds: milliseconds)
             return .chain {
                 let text = try await Offload.run(if: true) { ResultText.text(reply, binary: matrix) }
                 return Response(status: .ok, headers: ComputeHandler.fields(kind: kind),
@@ -137,8 +145,8 @@ final class InlineCompute: Sendable {
         }
         let text = ResultText.text(reply, binary: matrix)
         let answer = InlineAnswer(kind: kind, clientRequestID: requestID,
-                                  bodyCapacity: ComputeHandler.smallAnswerCapacity(text, operation: decoded.operation, kind: kind)) {
-            ComputeHandler.writeSmallAnswer(text, operation: decoded.operation, kind: kind, milliseconds: milliseconds, into: &$0)
+                                  bodyCapacity: ComputeHandler.smallAnswerCapacity(text, operation: operation, kind: kind)) {
+            ComputeHandler.writeSmallAnswer(text, operation: operation, kind: kind, milliseconds: milliseconds, into: &$0)
         }
         if compression.isEnabled, answer.body.readableBytes >= compression.minBytes {
             let body = answer.body
@@ -151,9 +159,9 @@ final class InlineCompute: Sendable {
         } else {
             metrics.recordRequest(route: route.path, method: "POST", status: 200, duration: .nanoseconds(nanoseconds))
         }
-        if logger.logLevel <= .debug {
+        if logsTimings {
             logger.debug("request timings", metadata: [
-                "request_id": "\(answer.requestIDText)", "bytes": "\(decoded.bodyBytes)", "inline": "true",
+                "request_id": "\(answer.requestIDText)", "bytes": "\(bodyBytes)", "inline": "true",
                 "until_answer_ms": "\(milliseconds)",
                 "print_ms": "\(Self.milliseconds(from: answeredAt, to: printedAt))",
             ])
