@@ -8,9 +8,9 @@
   - Node.js `http` + JSON.parse doing the same /compute in JavaScript, one worker per core,
   - FastAPI + uvicorn + NumPy with orjson (the fastest Python peer).
 Also GET /health on the gateway and GET on the bare app, and the gateway's (and engines') CPU per small request.
-The gateway and the bare Hummingbird app run side by side and are measured in alternation, ROUNDS times each
-(default 3), so a minute of a slower machine weighs on both: the ratio is that of their medians, and each round's
-own ratio is printed too. The other peers are measured once.
+The gateway, the bare Hummingbird app, FastAPI and Node.js run side by side and are measured in turn, ROUNDS times
+each (default 3), so a minute of a slower machine weighs on all of them: a ratio is that of their medians, and the
+rounds' own ratios to bare Hummingbird and to FastAPI are printed too. Bare SwiftNIO is measured once, after them.
 Usage: [ROUNDS=3] python3 bench/edge_bench.py GATEWAY_BIN_DIR HUMMINGBIRD_PEER_BIN SECONDS
 """
 import statistics
@@ -103,9 +103,20 @@ info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/").read())
 peer_port = free_port()
 peer = subprocess.Popen([PEER_BIN, str(peer_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wait_up(peer_port)
-wrk(port, "/compute", True)  # warm-up
-wrk(peer_port, "/compute", True)
-rounds = {"gateway POST /compute": [], "bare Hummingbird POST (echo)": [], "gateway GET /health": [], "bare Hummingbird GET": []}
+# FastAPI (orjson, no validation) and Node.js run beside them and take a turn in every round too: the machine's speed
+# drifts by tens of percent over minutes, and a peer measured once, minutes later, would carry that drift into its ratio.
+fastapi_port = free_port()
+fastapi = subprocess.Popen([sys.executable, f"{ROOT}/bench/peer_fastapi.py", str(fastapi_port)],
+                           env={**os.environ, "PEER_MODE": "raw"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_up(fastapi_port, "/compute", "POST")
+node_port = free_port()
+node = subprocess.Popen(["node", f"{ROOT}/bench/peer_node.js", str(node_port)], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+wait_up(node_port, "/compute", "POST")
+for warm in (port, peer_port, fastapi_port, node_port):
+    wrk(warm, "/compute", True)
+rounds = {"gateway POST /compute": [], "bare Hummingbird POST (echo)": [], "FastAPI+orjson POST /compute": [],
+          "Node.js http POST /compute": [], "gateway GET /health": [], "bare Hummingbird GET": []}
 gateway_cpu, engine_cpu, gateway_requests = 0.0, 0.0, 0.0
 for _ in range(ROUNDS):
     before = cpu(gateway.pid), sum(cpu(p) for p in engines)
@@ -116,6 +127,10 @@ for _ in range(ROUNDS):
     gateway_requests += rate * SECONDS
     rounds["gateway POST /compute"].append((rate, errors))
     rounds["bare Hummingbird POST (echo)"].append(wrk(peer_port, "/compute", True))
+    rounds["FastAPI+orjson POST /compute"].append(wrk(fastapi_port, "/compute", True))
+    rounds["Node.js http POST /compute"].append(wrk(node_port, "/compute", True))
+stop(fastapi)
+stop(node)
 for _ in range(ROUNDS):
     rounds["gateway GET /health"].append(wrk(port, "/health", False))
     rounds["bare Hummingbird GET"].append(wrk(peer_port, "/health", False))
@@ -135,26 +150,12 @@ wrk(port, "/compute", True)
 results["bare SwiftNIO POST (echo)"] = wrk(port, "/compute", True)
 results["bare SwiftNIO GET"] = wrk(port, "/health", False)
 stop(peer)
-# Node.js.
-port = free_port()
-node = subprocess.Popen(["node", f"{ROOT}/bench/peer_node.js", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-wait_up(port, "/compute", "POST")
-wrk(port, "/compute", True)
-results["Node.js http POST /compute"] = wrk(port, "/compute", True)
-stop(node)
-# FastAPI (orjson, no validation).
-port = free_port()
-fastapi = subprocess.Popen([sys.executable, f"{ROOT}/bench/peer_fastapi.py", str(port)], env={**os.environ, "PEER_MODE": "raw"},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-wait_up(port, "/compute", "POST")
-results["FastAPI+orjson POST /compute"] = wrk(port, "/compute", True)
-stop(fastapi)
-
 model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
 isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "SSE"
 print(f"\nHTTP edge, small requests: {model} ({isa}), {os.cpu_count()} CPUs; wrk -t2 -c16 -d{SECONDS}s on 127.0.0.1, "
-      f"one run; engine: {info.get('engine')}; gateway and bare Hummingbird: median of {ROUNDS} alternating rounds\n")
+      f"one run; engine: {info.get('engine')}; gateway, bare Hummingbird, FastAPI and Node.js: median of {ROUNDS} "
+      f"alternating rounds\n")
 print(f"| {'server and route':34} | {'req/s':>9} | {'non-2xx':>7} |")
 print(f"|{'-' * 36}|{'-' * 11}|{'-' * 9}|")
 for name, (rate, errors) in results.items():
@@ -164,6 +165,8 @@ print(f"\ngateway /compute vs bare Hummingbird POST: {g / results['bare Hummingb
       f"vs Node.js: {g / results['Node.js http POST /compute'][0]:.2f}x; vs FastAPI: {g / results['FastAPI+orjson POST /compute'][0]:.1f}x")
 print("gateway /compute vs bare Hummingbird POST, round by round: " + ", ".join(
     f"{g[0] / h[0]:.2f}x" for g, h in zip(rounds["gateway POST /compute"], rounds["bare Hummingbird POST (echo)"])))
+print("gateway /compute vs FastAPI, round by round: " + ", ".join(
+    f"{g[0] / f[0]:.1f}x" for g, f in zip(rounds["gateway POST /compute"], rounds["FastAPI+orjson POST /compute"])))
 print(f"gateway /health vs bare Hummingbird GET: {results['gateway GET /health'][0] / results['bare Hummingbird GET'][0]:.2f}x")
 print(f"bare SwiftNIO vs bare Hummingbird: POST {results['bare SwiftNIO POST (echo)'][0] / results['bare Hummingbird POST (echo)'][0]:.2f}x, "
       f"GET {results['bare SwiftNIO GET'][0] / results['bare Hummingbird GET'][0]:.2f}x")
