@@ -20,18 +20,21 @@ package final class ReplySink: @unchecked Sendable {
     private var continuation: CheckedContinuation<EngineResponse, any Error>?
     private var stream: AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation?
     /// Called once with the result instead of resuming a continuation (the gateway's inline `/compute`,
-    /// `InlineCompute`, which waits in no task).
-    private var callback: (@Sendable (Result<EngineResponse, any Error>) -> Void)?
+    /// `InlineCompute`, which waits in no task). Set at creation only, so it is read without the lock.
+    private let callback: (@Sendable (Result<EngineResponse, any Error>) -> Void)?
     /// A result that arrived before `attach` (single replies only).
     private var early: Result<EngineResponse, any Error>?
     private var resolved = false
 
     /// A sink for one response; `attach` the continuation that waits for it.
-    package init() {}
+    package init() {
+        callback = nil
+    }
 
     /// A sink for a streamed request: rows are yielded, the response or failure finishes the stream.
     package init(stream: AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation) {
         self.stream = stream
+        callback = nil
     }
 
     /// A sink for one response that calls `callback` with it, once, on whichever thread resolves it.
@@ -70,19 +73,27 @@ package final class ReplySink: @unchecked Sendable {
     }
 
     private func resolve(_ result: Result<EngineResponse, any Error>) -> Bool {
-        let (won, continuation, stream, callback) = lock.withLock { () -> (Bool, CheckedContinuation<EngineResponse, any Error>?, AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation?, (@Sendable (Result<EngineResponse, any Error>) -> Void)?) in
-            if resolved { return (false, nil, nil, nil) }
+        if let callback {
+            // A callback sink has nothing else to hand over: the lock only settles who resolves it.
+            let won = lock.withLock { () -> Bool in
+                if resolved { return false }
+                resolved = true
+                return true
+            }
+            if won { callback(result) }
+            return won
+        }
+        let (won, continuation, stream) = lock.withLock { () -> (Bool, CheckedContinuation<EngineResponse, any Error>?, AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation?) in
+            if resolved { return (false, nil, nil) }
             resolved = true
-            let c = self.continuation, s = self.stream, f = self.callback
+            let c = self.continuation, s = self.stream
             self.continuation = nil
             self.stream = nil
-            self.callback = nil
-            if c == nil, s == nil, f == nil { early = result }
-            return (true, c, s, f)
+            if c == nil, s == nil { early = result }
+            return (true, c, s)
         }
         guard won else { return false }
         continuation?.resume(with: result)
-        callback?(result)
         if let stream {
             switch result {
             case .success(let response):
