@@ -170,6 +170,52 @@ struct GatewayIntegrationTests {
         #expect(gateway.stop() == 0)
     }
 
+    @Test("a tiny body sent to the engine as it came answers byte for byte as the same body in binary form", arguments: engineBinaries)
+    func verbatimAndBinaryParamsAgree(engine: String) throws {
+        let gateway = try GatewayProcess(engine: engine)
+        var cases = operationCases.map { (path: "/v1/\($0.op)", body: $0.body) }
+        cases += [
+            #"{"data":[[1,2],[3,4]],\#r\#n"operation":"multiply",\#n"parameters":{"factor":2}}"#,
+            #"{"operation":"mul\u0074iply","data":[[0.1,0.2,-0.0]],"parameters":{"factor":3}}"#,
+            #"{"data":[[1e999,-1e999,5e-324]],"operation":"multiply","parameters":{"factor":0.5}}"#,
+            #"{"data":[[NaN,1],[Infinity,2]],"operation":"sum","parameters":{"axis":0}}"#,
+            #"{"data":[[1e308,1e308]],"operation":"sum"}"#,
+            #"{"data":[[1]],"data":[[2,3]],"operation":"sum"}"#,
+            #"{"data":[[1,2],[3]],"operation":"mean"}"#,
+            #"{"data":[[1,2]],"operation":"matmul","parameters":{"matrix_b":[[1],[2],[3]]}}"#,
+            #"{"data":[[0.30000000000000004,123456789012345678901234567890]],"operation":"transpose"}"#,
+        ].map { (path: "/compute", body: $0) }
+        try compare(cases, on: gateway.client)
+        gateway.stop()
+        // The engine's element limit holds for either form.
+        let limited = try GatewayProcess(engine: engine, arguments: ["--engine-arg=--max-elements=4"])
+        let overLimit = (path: "/compute", body: #"{"data":[[1,2,3,4,5]],"operation":"sum"}"#)
+        #expect(try limited.client.request("POST", overLimit.path, body: json(overLimit.body)).status == 413)
+        try compare([overLimit], on: limited.client)
+        limited.stop()
+    }
+
+    /// Posts each body as it is and padded with whitespace past `EngineParams.verbatimBodyLimit` (the same JSON
+    /// value, sent to the engine in binary form), and expects the same answer.
+    private func compare(_ cases: [(path: String, body: String)], on client: TestHTTPClient) throws {
+        // Pointers, status and result are all in the text; only the timing and the request id differ between two answers.
+        func normalized(_ reply: HTTPReply) -> String {
+            reply.text.replacingOccurrences(of: #""execution_time_ms":[0-9.]+"#, with: "", options: .regularExpression)
+                .replacingOccurrences(of: #""request_id":"[^"]*""#, with: "", options: .regularExpression)
+        }
+        for c in cases {
+            let tiny = json(c.body)
+            #expect(tiny.count <= EngineParams.verbatimBodyLimit, "\(c.body) is not a tiny body")
+            // Padded with whitespace past the limit: the same JSON value, sent in binary form.
+            let padded = [tiny[0]] + [UInt8](repeating: UInt8(ascii: " "), count: EngineParams.verbatimBodyLimit) + tiny.dropFirst()
+            let asText = try client.request("POST", c.path, body: tiny)
+            let asBinary = try client.request("POST", c.path, body: padded)
+            #expect(asText.status == asBinary.status, "\(c.body): \(asText.status) as text, \(asBinary.status) in binary form")
+            #expect(normalized(asText) == normalized(asBinary), "\(c.body)")
+            #expect(asText.status < 500, "\(c.body): \(asText.text)")
+        }
+    }
+
     @Test("bad input the schema cannot see: ragged matrices 422, element limit 413, invalid UTF-8 400", arguments: engineBinaries)
     func engineSideRejections(engine: String) throws {
         let gateway = try GatewayProcess(engine: engine, arguments: ["--engine-arg=--max-elements=100"])

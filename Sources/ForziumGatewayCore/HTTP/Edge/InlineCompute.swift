@@ -114,7 +114,7 @@ final class InlineCompute: Sendable {
         } catch {
             return .chain { throw error }
         }
-        let params = EngineParams(decoded.value)
+        let params = body.readableBytes <= EngineParams.verbatimBodyLimit ? EngineParams(verbatim: body) : EngineParams(decoded.value)
         let requestID = RequestIDGenerator.client(head.headers.value("x-request-id"))
         // What the answer needs of the request, taken out so the parsed body is freed now, while its memory is
         // still in cache, and not when the engine's reply drops the callback.
