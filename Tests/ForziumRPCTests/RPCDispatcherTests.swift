@@ -272,7 +272,7 @@ struct RPCServerTests {
 
     /// A request that runs until it is cancelled, on a line long enough (padding) not to be answered inline.
     static func waitForCancel(id: Int) -> String {
-        #"{"jsonrpc":"2.0","id":\#(id),"method":"wait_for_cancel"}"# + String(repeating: " ", count: 3000)
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"wait_for_cancel"}"# + String(repeating: " ", count: RPCServer.defaultInlineBelow)
     }
 
     static let cancelModes: [ServeConcurrency] = [
