@@ -206,9 +206,12 @@ struct Evaluation {
 
         var valid = true
         var local = Annotations()
-        for (path, keyword) in node.keywords {
-            pushKeyword(.path(path))
-            if !apply(keyword, value, &local) {
+        // By index: each keyword is passed on borrowed from the array, where iterating would copy every element
+        // (retaining its payload) and release it again.
+        let keywords = node.keywords
+        for index in keywords.indices {
+            pushKeyword(.path(keywords[index].path))
+            if !apply(keywords[index].keyword, value, &local) {
                 valid = false
                 if quiet { popKeyword(); return false }
             }
