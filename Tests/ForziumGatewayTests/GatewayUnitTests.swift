@@ -222,3 +222,27 @@ struct OpenAPIRefTests {
         #expect(throws: OpenAPIBuilderError.self) { try builder.build() }
     }
 }
+
+@Suite("Answer summary")
+struct AnswerSummaryTests {
+    private func summary(_ operation: String, _ kind: String, _ milliseconds: Double) -> String {
+        var out = ByteBuffer()
+        ComputeHandler.writeSummary(operation: operation, kind: kind, milliseconds: milliseconds, into: &out)
+        return String(buffer: out)
+    }
+
+    @Test("the summary fields: names as they are, the time with three decimals")
+    func plainNames() {
+        #expect(summary("multiply", "simd", 1.2345) == #","operation":"multiply","engine":"simd","execution_time_ms":1.235"#)
+        #expect(summary("sum", "fallback", 0) == #","operation":"sum","engine":"fallback","execution_time_ms":0.000"#)
+        #expect(summary("mean", "simd", 0.0004) == #","operation":"mean","engine":"simd","execution_time_ms":0.000"#)
+        #expect(summary("max", "simd", 98_765.4321) == #","operation":"max","engine":"simd","execution_time_ms":98765.432"#)
+        #expect(summary("min", "simd", -3) == #","operation":"min","engine":"simd","execution_time_ms":0.000"#)
+    }
+
+    @Test("a name that needs escaping is escaped, with the same fields around it")
+    func escapedName() {
+        #expect(summary("a\"b", "si\\md", 2) == #","operation":"a\"b","engine":"si\\md","execution_time_ms":2.000"#)
+        #expect(summary("é", "simd", 2) == #","operation":"é","engine":"simd","execution_time_ms":2.000"#)
+    }
+}
