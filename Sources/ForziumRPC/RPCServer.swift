@@ -56,7 +56,7 @@ public enum ServeConcurrency: Sendable, Equatable {
     case ordered(maxInFlight: Int, inlineBelow: Int = RPCServer.defaultInlineBelow)
     /// Requests compute on `workers` dedicated threads; each reply is written as soon as it is ready (out of order;
     /// ids tell replies apart). Lines shorter than `inlineBelow` bytes are answered on the reading thread itself:
-    /// such a request is at most tens of microseconds of work, less than handing it to another thread, and it cannot
+    /// such a request is at most a few microseconds of work, less than handing it to another thread, and it cannot
     /// hold up the reader for long (a line naming a shared-memory matrix always goes to a worker).
     case concurrent(maxInFlight: Int, workers: Int, inlineBelow: Int = RPCServer.defaultInlineBelow)
 }
@@ -83,12 +83,18 @@ public struct RPCServer: Sendable {
     public let dispatcher: RPCDispatcher
     public let concurrency: ServeConcurrency
 
-    /// Default size under which the concurrent loop answers a line on the reading thread. An 8 KiB request holds about
-    /// a thousand numbers at most (decimal or base64), tens of microseconds of parsing and computing in the worst case
-    /// (a convolution of the largest kernel that fits); handing a line to a worker and waking it costs more than that
-    /// on a busy machine: at 2 KiB, a 16×16 multiply sent through the gateway in binary form (2.7 KiB) took 78–90 µs
-    /// of engine CPU per request, answered on the reading thread 29–33 µs (2-vCPU AMD EPYC, wrk, three rounds).
-    public static let defaultInlineBelow = 8192
+    /// Default size under which the concurrent loop answers a line on the reading thread (a 2 KiB request holds at
+    /// most about a thousand numbers as decimal text). A line carrying its matrices in base64 may be
+    /// `base64InlineFactor` times as long (see there).
+    public static let defaultInlineBelow = 2048
+
+    /// How much longer than `inlineBelow` a line whose matrices are base64 (and none in shared memory) may be and still
+    /// be answered on the reading thread. A double takes 10⅔ bytes of base64 against as few as 2 of decimal text, so
+    /// such a line holds no more numbers, and no more work, than a decimal line under the limit — and handing a line
+    /// to a worker and waking it costs more than that work on a busy machine: a 16×16 multiply sent through the
+    /// gateway in binary form (2.7 KiB) took 78–90 µs of engine CPU per request handed over, 29–33 µs answered on
+    /// the reading thread (2-vCPU AMD EPYC, wrk, three rounds).
+    public static let base64InlineFactor = 4
 
     /// Inline replies gathered before they are written together (see `serve`).
     static let batchBytes = 64 << 10
@@ -197,7 +203,8 @@ public struct RPCServer: Sendable {
             case .line(let bytes):
                 if Self.isBlank(bytes) { continue }
                 summary.lines += 1
-                if bytes.count < inlineBelow && (!ordered || pool.isIdle) && !Self.namesSharedMemory(bytes) {
+                if bytes.count < inlineBelow * Self.base64InlineFactor, !ordered || pool.isIdle,
+                   case let form = Self.matrixForm(bytes), form != .shared, bytes.count < inlineBelow || form == .base64 {
                     let reply = dispatcher.reply(to: bytes, context: context)
                     if batching {
                         if let reply { batch.append(contentsOf: reply) }
@@ -221,24 +228,45 @@ public struct RPCServer: Sendable {
         return summary
     }
 
-    /// Whether a line refers to a shared-memory matrix (`"shm":`): a short line that can still carry any amount of
-    /// work, so it is never answered inline on the reading thread (which must stay free for pings and cancels).
-    static func namesSharedMemory(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        // Every colon of the line is a candidate (a line has few: one per member); the key is the 5 bytes before it.
-        guard let base = bytes.baseAddress else { return false }
-        let key = sharedMemoryKey
-        var index = key.count
-        while index < bytes.count {
-            guard let hit = memchr(base + index, Int32(UInt8(ascii: ":")), bytes.count - index) else { return false }
-            let colon = base.distance(to: UnsafeRawPointer(hit))
-            if UnsafeRawBufferPointer(rebasing: bytes[(colon - key.count)..<colon]).elementsEqual(key) { return true }
-            index = colon + 1
-        }
-        return false
+    /// How a line carries its matrices, as far as the reading thread needs to know (`matrixForm`).
+    enum MatrixForm {
+        /// No binary matrix: decimal text, if any.
+        case text
+        /// Base64 binary matrices, none in shared memory.
+        case base64
+        /// At least one shared-memory matrix: a short line that can still carry any amount of work, so it is never
+        /// answered on the reading thread (which must stay free for pings and cancels).
+        case shared
     }
 
-    /// What precedes the colon of a member naming a shared-memory matrix.
+    /// Whether a line names a `"shm"` or a `"base64"` member (a binary matrix's), by the key before each colon.
+    static func matrixForm(_ bytes: UnsafeRawBufferPointer) -> MatrixForm {
+        // Every colon of the line is a candidate (a line has few: one per member).
+        guard let base = bytes.baseAddress else { return .text }
+        var form = MatrixForm.text
+        var index = 0
+        while index < bytes.count {
+            guard let hit = memchr(base + index, Int32(UInt8(ascii: ":")), bytes.count - index) else { break }
+            let colon = base.distance(to: UnsafeRawPointer(hit))
+            if Self.endsWith(sharedMemoryKey, bytes, before: colon) { return .shared }
+            if Self.endsWith(base64Key, bytes, before: colon) { form = .base64 }
+            index = colon + 1
+        }
+        return form
+    }
+
+    /// Whether a line refers to a shared-memory matrix (`"shm":`).
+    static func namesSharedMemory(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        matrixForm(bytes) == .shared
+    }
+
+    private static func endsWith(_ key: [UInt8], _ bytes: UnsafeRawBufferPointer, before end: Int) -> Bool {
+        end >= key.count && UnsafeRawBufferPointer(rebasing: bytes[(end - key.count)..<end]).elementsEqual(key)
+    }
+
+    /// What precedes the colon of a member naming a shared-memory matrix, and of a base64 matrix's payload.
     private static let sharedMemoryKey: [UInt8] = Array(#""shm""#.utf8)
+    private static let base64Key: [UInt8] = Array(#""base64""#.utf8)
 
     /// Only spaces, tabs and CRs.
     static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {

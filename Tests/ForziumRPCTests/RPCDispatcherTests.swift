@@ -399,6 +399,32 @@ extension RPCServerTests {
         #expect(!names(#":"shm"#))
         #expect(!names(""))
     }
+
+    @Test("a line's matrices: decimal text, base64 (a longer line may be answered inline), or shared memory (never)")
+    func matrixForms() {
+        func form(_ text: String) -> RPCServer.MatrixForm { Array(text.utf8).withUnsafeBytes { RPCServer.matrixForm($0) } }
+        #expect(form(#"{"params":{"data":[[1,2]],"note":"base64"}}"#) == .text)
+        #expect(form(#"{"params":{"data":{"dtype":"float64","shape":[1,1],"base64":"AAAAAAAA8D8="}}}"#) == .base64)
+        #expect(form(#"{"params":{"data":{"dtype":"float64","shape":[1,1],"base64":"AAAAAAAA8D8="},"b":{"dtype":"float64","shape":[2,2],"shm":"/forzium-1-2"}}}"#) == .shared)
+        #expect(form(#"{"params":{"b":{"shm":"/forzium-1-2"},"data":{"base64":"AAAAAAAA8D8="}}}"#) == .shared)
+        #expect(form("") == .text)
+        // The limit for a base64 line is base64InlineFactor × inlineBelow; a decimal line of the same length is handed over.
+        #expect(RPCServer.base64InlineFactor * RPCServer.defaultInlineBelow == 8192)
+    }
+
+    @Test("Concurrent: a base64 line under the longer limit and a decimal one over the limit are both answered")
+    func base64LinesInline() {
+        let payload = String(repeating: "AAAAAAAA8D8=", count: 1)
+        let padding = String(repeating: " ", count: 300)
+        let input = [
+            #"{"jsonrpc":"2.0","id":1,"method":"echo","params":{"data":{"dtype":"float64","shape":[1,1],"base64":"\#(payload)"}}}\#(padding)"#,
+            #"{"jsonrpc":"2.0","id":2,"method":"echo","params":[2]}\#(padding)"#,
+        ].joined(separator: "\n") + "\n"
+        let (sink, summary) = serve(input, chunk: 4096, concurrency: .concurrent(maxInFlight: 2, workers: 2, inlineBelow: 100))
+        #expect(summary.lines == 2)
+        #expect(sink.lines.count == 2)
+        #expect(sink.lines.contains(#"{"jsonrpc":"2.0","id":2,"result":[2.0]}"# + "\n"))
+    }
 }
 
 
