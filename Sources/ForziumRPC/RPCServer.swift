@@ -92,8 +92,8 @@ public struct RPCServer: Sendable {
     /// be answered on the reading thread. A double takes 10⅔ bytes of base64 against as few as 2 of decimal text, so
     /// such a line holds no more numbers, and no more work, than a decimal line under the limit — and handing a line
     /// to a worker and waking it costs more than that work on a busy machine: a 16×16 multiply sent through the
-    /// gateway in binary form (2.7 KiB) took 78–90 µs of engine CPU per request handed over, 29–33 µs answered on
-    /// the reading thread (2-vCPU AMD EPYC, wrk, three rounds).
+    /// gateway in binary form (2.7 KiB) took 68–90 µs of engine CPU per request handed over, 28–33 µs answered on
+    /// the reading thread (2-vCPU AMD EPYC, wrk, five alternating pairs).
     public static let base64InlineFactor = 4
 
     /// Inline replies gathered before they are written together (see `serve`).
@@ -253,11 +253,6 @@ public struct RPCServer: Sendable {
             index = colon + 1
         }
         return form
-    }
-
-    /// Whether a line refers to a shared-memory matrix (`"shm":`).
-    static func namesSharedMemory(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        matrixForm(bytes) == .shared
     }
 
     private static func endsWith(_ key: [UInt8], _ bytes: UnsafeRawBufferPointer, before end: Int) -> Bool {

@@ -389,7 +389,7 @@ struct RPCServerTests {
 
 extension RPCServerTests {
     @Test func shortLinesNamingSharedMemoryAreNeverAnsweredInline() {
-        func names(_ text: String) -> Bool { Array(text.utf8).withUnsafeBytes { RPCServer.namesSharedMemory($0) } }
+        func names(_ text: String) -> Bool { Array(text.utf8).withUnsafeBytes { RPCServer.matrixForm($0) } == .shared }
         #expect(names(#"{"params":{"data":{"dtype":"float64","shape":[2,2],"shm":"/forzium-1-2"}}}"#))
         #expect(!names(#"{"params":{"data":[[1,2]],"note":"shm"}}"#))
         #expect(!names(#"{"params":{"data":{"dtype":"float64","shape":[1,1],"base64":"AAAAAAAA8D8="}}}"#))
@@ -414,7 +414,7 @@ extension RPCServerTests {
 
     @Test("Concurrent: a base64 line under the longer limit and a decimal one over the limit are both answered")
     func base64LinesInline() {
-        let payload = String(repeating: "AAAAAAAA8D8=", count: 1)
+        let payload = "AAAAAAAA8D8="
         let padding = String(repeating: " ", count: 300)
         let input = [
             #"{"jsonrpc":"2.0","id":1,"method":"echo","params":{"data":{"dtype":"float64","shape":[1,1],"base64":"\#(payload)"}}}\#(padding)"#,
