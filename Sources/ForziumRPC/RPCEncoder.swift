@@ -20,11 +20,41 @@ public enum RPCEncoder {
     /// The part of a request line before its params value: `{"jsonrpc":"2.0","id":<id>,"method":<method>,"params":`.
     /// Append the params (one JSON value with no raw CR or LF) and `requestTail` to complete the line.
     public static func requestHead(id: Int, method: String, into buffer: inout [UInt8]) {
-        buffer.append(contentsOf: head)
-        buffer.append(contentsOf: String(id).utf8)
-        buffer.append(contentsOf: methodKey)
-        JSONWriter.write(.string(method), into: &buffer)
-        buffer.append(contentsOf: paramsKey)
+        writeRequestHead(id: id, method: method) { buffer.append(contentsOf: $0) }
+    }
+
+    /// `requestHead`'s bytes, lent to `write` piece by piece in order: for a caller that writes them into its own kind
+    /// of buffer, with no array between.
+    public static func writeRequestHead(id: Int, method: String, _ write: (UnsafeRawBufferPointer) -> Void) {
+        head.withUnsafeBytes(write)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var at = digits.count
+            var rest = id.magnitude
+            repeat {
+                at -= 1
+                digits[at] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            if id < 0 {
+                at -= 1
+                digits[at] = UInt8(ascii: "-")
+            }
+            write(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: digits[at...])))
+        }
+        methodKey.withUnsafeBytes(write)
+        var method = method
+        method.withUTF8 { utf8 in
+            if utf8.contains(where: JSONWriter.needsEscape) {
+                var quoted: [UInt8] = []
+                JSONWriter.write(.string(String(decoding: utf8, as: UTF8.self)), into: &quoted)
+                quoted.withUnsafeBytes(write)
+            } else {
+                withUnsafeBytes(of: UInt8(ascii: "\"")) { write($0) }
+                write(UnsafeRawBufferPointer(utf8))
+                withUnsafeBytes(of: UInt8(ascii: "\"")) { write($0) }
+            }
+        }
+        paramsKey.withUnsafeBytes(write)
     }
 
     /// What ends a request line started by `requestHead`: `}` and LF.

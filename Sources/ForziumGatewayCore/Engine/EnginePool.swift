@@ -191,6 +191,9 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// The engine new requests go to (the one every slot runs, but for old engines draining after an upgrade).
     public var engine: EngineCandidate { state.withLockedValue { $0.engine } }
+    /// `engine.kind`, which every answer names, read without taking the pool's lock that requests and replies take.
+    public var engineKind: String { kind.withLockedValue { $0 } }
+    private let kind: NIOLockedValueBox<String>
     /// What the handshake reported (`engine.info` result), compact JSON.
     public var engineInfo: String { info.withLockedValue { $0 } }
     private let info = NIOLockedValueBox("{}")
@@ -219,6 +222,7 @@ public final class EnginePool: Service, @unchecked Sendable {
         self.logger = logger
         self.group = eventLoopGroup
         self.loops = Array(eventLoopGroup.makeIterator())
+        self.kind = NIOLockedValueBox(engine.kind)
         self.state = NIOLockedValueBox(State(slots: Array(
             repeating: Slot(engine: engine, restartDelay: configuration.minRestartDelay), count: configuration.engines), engine: engine))
     }
@@ -461,17 +465,16 @@ public final class EnginePool: Service, @unchecked Sendable {
     /// the envelope head (`RPCEncoder.requestHead`) and the tail (three parts, no copy). A small body, or one holding
     /// CR or LF (whitespace between tokens, turned into spaces), is copied once into a single line buffer.
     package static func requestParts(id: Int, method: String, params: ByteBuffer) -> [ByteBuffer] {
-        var head: [UInt8] = []
-        RPCEncoder.requestHead(id: id, method: method, into: &head)
         let hasBreaks = params.withUnsafeReadableBytes { raw in
             raw.count > 0 && (memchr(raw.baseAddress!, 0x0A, raw.count) != nil || memchr(raw.baseAddress!, 0x0D, raw.count) != nil)
         }
         if !hasBreaks, params.readableBytes >= copyBelow {
-            return [ByteBuffer(bytes: head), params, ByteBuffer(bytes: RPCEncoder.requestTail)]
+            var head = ByteBufferAllocator().buffer(capacity: headCapacity + method.utf8.count)
+            RPCEncoder.writeRequestHead(id: id, method: method) { head.writeBytes($0) }
+            return [head, params, ByteBuffer(bytes: RPCEncoder.requestTail)]
         }
-        var line = ByteBuffer()
-        line.reserveCapacity(head.count + params.readableBytes + RPCEncoder.requestTail.count)
-        line.writeBytes(head)
+        var line = ByteBufferAllocator().buffer(capacity: headCapacity + method.utf8.count + params.readableBytes + RPCEncoder.requestTail.count)
+        RPCEncoder.writeRequestHead(id: id, method: method) { line.writeBytes($0) }
         let start = line.writerIndex - line.readerIndex
         line.writeImmutableBuffer(params)
         if hasBreaks {
@@ -485,6 +488,9 @@ public final class EnginePool: Service, @unchecked Sendable {
 
     /// Bodies shorter than this are copied into one line buffer (one write instead of three).
     static let copyBelow = 32 << 10
+
+    /// Room for a request head but its method name (a longer one, with escapes, only makes the buffer grow).
+    private static let headCapacity = 64
 
     /// Takes a new request: to an engine, into the queue, or refused at once (thrown: queue full, no engine,
     /// shutting down, deadline already passed).
@@ -908,6 +914,7 @@ public final class EnginePool: Service, @unchecked Sendable {
             }
             guard failures.isEmpty else { return .failed(failures[0]) }
             s.engine = candidate
+            kind.withLockedValue { $0 = candidate.kind }
             for slot in reserved.new { s.slots[slot].onTrial = false }
             return .done(info: reserved.new.compactMap { s.slots[$0].info }.first)
         }

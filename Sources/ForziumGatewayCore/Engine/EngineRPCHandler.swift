@@ -28,12 +28,13 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = EngineCommand
     typealias OutboundOut = ByteBuffer
 
-    private enum Phase { case queued, writing, written }
+    /// Queued here, or handed to the channel in pump `batch` (completely written once `writtenBatch` reaches it).
+    private enum Phase: Equatable { case queued, sent(batch: Int) }
 
     private struct Entry {
         var request: EngineRequest
         var phase: Phase
-        /// The caller is gone; send the cancel as soon as the line is completely written.
+        /// The caller is gone; send the cancel as soon as the line is completely written (`cancelsAfterWrite`).
         var cancelWanted = false
         var cancelSent = false
         var graceTimer: Scheduled<Void>?
@@ -52,6 +53,12 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var writeQueue = CircularBuffer<Int>()
     /// Entries being written or written and unanswered.
     private var onEngine = 0
+    /// The latest pump that handed lines to the channel, and the latest whose lines are all written. One promise per
+    /// pump, on its last line: NIO completes a channel's writes in order, so that line written means all of them are.
+    private var sentBatch = 0
+    private var writtenBatch = 0
+    /// Entries whose cancel waits for their line to be written.
+    private var cancelsAfterWrite: [Int] = []
     private var closed = false
     /// A pump is queued on the event loop (see `flush`).
     private var pumpScheduled = false
@@ -135,7 +142,7 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Hands queued requests to the channel while it is writable.
     private func pump(context: ChannelHandlerContext) {
-        var wrote = false
+        var last: ByteBuffer?
         while !closed, !unresponsive, context.channel.isWritable, let id = writeQueue.popFirst() {
             guard var entry = entries[id], entry.phase == .queued else { continue }
             if entry.request.sink.isResolved {
@@ -143,24 +150,38 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 onEvent(.finished(id: id, answered: false))
                 continue
             }
-            entry.phase = .writing
+            if last == nil { sentBatch += 1 }
+            entry.phase = .sent(batch: sentBatch)
             entries[id] = entry
             becameBusyIfFirst()
+            if let previous = last { context.write(wrapOutboundOut(previous), promise: nil) }
             let parts = entry.request.parts
             for part in parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
-            let written = context.eventLoop.makePromise(of: Void.self)
-            context.write(wrapOutboundOut(parts.last ?? ByteBuffer()), promise: written)
-            written.futureResult.assumeIsolated().whenSuccess { [self] in lineWritten(id: id) }
-            wrote = true
+            last = parts.last ?? ByteBuffer()
         }
-        if wrote { context.flush() }
+        guard let last else { return }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.write(wrapOutboundOut(last), promise: written)
+        let batch = sentBatch
+        written.futureResult.assumeIsolated().whenSuccess { [self] in batchWritten(batch) }
+        context.flush()
     }
 
-    private func lineWritten(id: Int) {
-        guard var entry = entries[id], entry.phase == .writing else { return }
-        entry.phase = .written
-        entries[id] = entry
-        if entry.cancelWanted { sendCancel(id: id) }
+    private func batchWritten(_ batch: Int) {
+        writtenBatch = max(writtenBatch, batch)
+        guard !cancelsAfterWrite.isEmpty else { return }
+        let waiting = cancelsAfterWrite
+        cancelsAfterWrite = waiting.filter { id in
+            guard let entry = entries[id], entry.cancelWanted else { return false }
+            guard isWritten(entry) else { return true }
+            sendCancel(id: id)
+            return false
+        }
+    }
+
+    private func isWritten(_ entry: Entry) -> Bool {
+        if case .sent(let batch) = entry.phase { return batch <= writtenBatch }
+        return false
     }
 
     private func cancel(id: Int) {
@@ -170,11 +191,13 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // Never written: nothing to tell the engine.
             entries.removeValue(forKey: id)
             onEvent(.finished(id: id, answered: false))
-        case .writing:
+        case .sent where isWritten(entry):
+            sendCancel(id: id)
+        case .sent:
+            guard !entry.cancelWanted else { return }
             entry.cancelWanted = true
             entries[id] = entry
-        case .written:
-            sendCancel(id: id)
+            cancelsAfterWrite.append(id)
         }
     }
 
@@ -260,11 +283,12 @@ final class EngineRPCHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let held = entries.values.sorted { $0.request.id < $1.request.id }
         entries = [:]
         writeQueue.removeAll()
+        cancelsAfterWrite.removeAll()
         onEvent(.closed(reason: reason))
         for entry in held {
             entry.graceTimer?.cancel()
             let request = entry.request
-            if entry.phase == .written {
+            if isWritten(entry) {
                 request.sink.fail(GatewayError(.engineFailed, "\(reason) while handling the request"))
                 onEvent(.finished(id: request.id, answered: false))
             } else if request.sink.isResolved {

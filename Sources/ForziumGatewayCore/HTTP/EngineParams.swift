@@ -132,6 +132,13 @@ enum ResultText {
         text(reply, binary: reply.takeBinaryResult())
     }
 
+    /// Calls `body` with the same text, for a binary result already taken from `reply`: other JSON is lent from the
+    /// reply's line as it is, not copied.
+    static func withText<R>(_ reply: RPCReply, binary: BinaryMatrix?, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        guard binary != nil else { return try reply.resultBytes.withUnsafeBytes(body) }
+        return try text(reply, binary: binary).withUnsafeBytes(body)
+    }
+
     /// The same, for a binary result already taken from `reply`.
     static func text(_ reply: RPCReply, binary: BinaryMatrix?) -> [UInt8] {
         guard let matrix = binary else { return Array(reply.resultBytes) }

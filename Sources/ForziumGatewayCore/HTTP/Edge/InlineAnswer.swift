@@ -5,8 +5,10 @@ import NIOCore
 /// instead of a head, a body and an end passed through NIOHTTP1's encoder (no `HTTPResponseHead`, no `HTTPHeaders`,
 /// one pending write and one promise instead of three writes and two promises).
 ///
-/// The body is written first, behind room reserved for the head; the head goes into that room once the connection's
-/// handler knows whether the connection closes after it (`encoded(close:)`), so the bytes are never moved.
+/// The body is written first, behind room reserved for the head; the keep-alive head goes into that room at once, while
+/// the buffer is still uniquely referenced, so a kept-alive answer is never copied or moved. For the rare answer after
+/// which the connection closes, `encoded(close:)` writes the head again, with `Connection: close`, into the same room
+/// (the answer may have been copied on its way to the connection's handler, and that write then copies it).
 ///
 /// The fields are those the responder chain gives the same answer, in the same order: `Content-Type`,
 /// `X-Forzium-Engine`, `Content-Length`, `X-Request-ID`, `Date`, and `Connection: close` when the connection ends.
@@ -23,26 +25,29 @@ struct InlineAnswer: Sendable {
         }
     }
 
-    /// The body is readable; the bytes before its reader index are the head's room.
+    /// The readable bytes are the keep-alive head and the body; the body starts at `bodyStart`.
     private var buffer: ByteBuffer
+    private let bodyStart: Int
     private let kind: String
     private let requestID: RequestID
 
     /// `writeBody` writes the body into the buffer it is given (after the head's room).
     init(kind: String, clientRequestID: String?, bodyCapacity: Int, writeBody: (inout ByteBuffer) -> Void) {
         self.kind = kind
-        requestID = clientRequestID.map { .client($0) } ?? .generated(RequestIDGenerator.nextNumber())
+        let requestID = clientRequestID.map { RequestID.client($0) } ?? .generated(RequestIDGenerator.nextNumber())
+        self.requestID = requestID
         let room = Self.longestHead(kind: kind, requestIDLength: requestID.length)
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(room + bodyCapacity)
+        var buffer = ByteBufferAllocator().buffer(capacity: room + bodyCapacity)
         buffer.moveWriterIndex(to: room)
         buffer.moveReaderIndex(to: room)
         writeBody(&buffer)
+        Self.writeHead(into: &buffer, bodyStart: room, kind: kind, requestID: requestID, close: false)
         self.buffer = buffer
+        bodyStart = room
     }
 
     /// The body alone (for an answer that goes through the responder chain after all, to be compressed).
-    var body: ByteBuffer { buffer }
+    var body: ByteBuffer { buffer.getSlice(at: bodyStart, length: buffer.writerIndex - bodyStart)! }
 
     /// The request id the answer carries.
     var requestIDText: String {
@@ -52,6 +57,12 @@ struct InlineAnswer: Sendable {
             RequestIDGenerator.write(n, to: UnsafeMutableRawBufferPointer($0))
         }
         }
+    }
+
+    /// The whole response, its readable bytes starting at the status line.
+    consuming func encoded(close: Bool) -> ByteBuffer {
+        if close { Self.writeHead(into: &buffer, bodyStart: bodyStart, kind: kind, requestID: requestID, close: true) }
+        return buffer
     }
 
     private static let statusAndType: StaticString = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Forzium-Engine: "
@@ -72,22 +83,20 @@ struct InlineAnswer: Sendable {
         fixedLength(close: true) + kind.utf8.count + requestIDLength + 20
     }
 
-    /// The whole response: the head written into the room before the body, the buffer's readable bytes starting at
-    /// the status line.
-    consuming func encoded(close: Bool) -> ByteBuffer {
-        let bodyStart = buffer.readerIndex
-        let length = String(buffer.readableBytes)
+    /// Writes the head so that it ends where the body starts, and makes it the start of the readable bytes.
+    private static func writeHead(into buffer: inout ByteBuffer, bodyStart: Int, kind: String, requestID: RequestID, close: Bool) {
+        let length = String(buffer.writerIndex - bodyStart)
         let date = HTTPDate.now()
-        let headLength = Self.fixedLength(close: close) + kind.utf8.count + length.utf8.count + requestID.length
-            + date.utf8.count - Self.dateLength
+        let headLength = fixedLength(close: close) + kind.utf8.count + length.utf8.count + requestID.length
+            + date.utf8.count - dateLength
         precondition(headLength <= bodyStart, "the head outgrew the room reserved for it")
         var at = bodyStart - headLength
         buffer.moveReaderIndex(to: at)
-        at += buffer.setStaticString(Self.statusAndType, at: at)
+        at += buffer.setStaticString(statusAndType, at: at)
         at += buffer.setString(kind, at: at)
-        at += buffer.setStaticString(Self.lengthName, at: at)
+        at += buffer.setStaticString(lengthName, at: at)
         at += buffer.setString(length, at: at)
-        at += buffer.setStaticString(Self.requestIDName, at: at)
+        at += buffer.setStaticString(requestIDName, at: at)
         switch requestID {
         case .client(let id):
             at += buffer.setString(id, at: at)
@@ -95,11 +104,10 @@ struct InlineAnswer: Sendable {
             let offset = at - buffer.readerIndex
             at += buffer.withUnsafeMutableReadableBytes { RequestIDGenerator.write(n, to: UnsafeMutableRawBufferPointer(rebasing: $0[offset...])) }
         }
-        at += buffer.setStaticString(Self.dateName, at: at)
+        at += buffer.setStaticString(dateName, at: at)
         at += buffer.setString(date, at: at)
-        if close { at += buffer.setStaticString(Self.connectionClose, at: at) }
-        at += buffer.setStaticString(Self.end, at: at)
+        if close { at += buffer.setStaticString(connectionClose, at: at) }
+        at += buffer.setStaticString(end, at: at)
         assert(at == bodyStart)
-        return buffer
     }
 }

@@ -144,7 +144,7 @@ final class InlineCompute: Sendable {
         } catch {
             return .chain { throw error }
         }
-        let kind = pool.engine.kind
+        let kind = pool.engineKind
         let milliseconds = Self.milliseconds(from: startedAt, to: answeredAt)
         if ComputeHandler.isLarge(reply, matrix) {
             let tail = ComputeHandler.tail(operation: operation, kind: kind, milliseconds: milliseconds)
@@ -154,10 +154,11 @@ final class InlineCompute: Sendable {
                                 body: EngineAnswer.body(head: ComputeHandler.resultHead, text, tail: tail))
             }
         }
-        let text = ResultText.text(reply, binary: matrix)
-        let answer = InlineAnswer(kind: kind, clientRequestID: requestID,
-                                  bodyCapacity: ComputeHandler.smallAnswerCapacity(text, operation: operation, kind: kind)) {
-            ComputeHandler.writeSmallAnswer(text, operation: operation, kind: kind, milliseconds: milliseconds, into: &$0)
+        let answer = ResultText.withText(reply, binary: matrix) { text in
+            InlineAnswer(kind: kind, clientRequestID: requestID,
+                         bodyCapacity: ComputeHandler.smallAnswerCapacity(text, operation: operation, kind: kind)) {
+                ComputeHandler.writeSmallAnswer(text, operation: operation, kind: kind, milliseconds: milliseconds, into: &$0)
+            }
         }
         if compression.isEnabled, answer.body.readableBytes >= compression.minBytes {
             let body = answer.body

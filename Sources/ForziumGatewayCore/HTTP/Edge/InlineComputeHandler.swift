@@ -37,6 +37,8 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private let answers: PrecomputedAnswers
     private let maxBodyBytes: Int
     private var state = State.idle
+    /// The `Content-Length` of the request being collected.
+    private var announcedLength = 0
     /// Requests passed on whose response has not ended yet.
     private var passedOn = 0
     private var held = HeldInbound<HTTPServerRequestPart>()
@@ -74,7 +76,8 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         switch part {
         case .head(let head):
             if passedOn == 0, let length = eligibleLength(head), let route = compute.route(for: head) {
-                state = .collecting(head, route, length > 0 ? context.channel.allocator.buffer(capacity: length) : ByteBuffer())
+                announcedLength = length
+                state = .collecting(head, route, ByteBuffer())
             } else {
                 passedOn += 1
                 passOn(part, context: context)
@@ -82,7 +85,13 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .body(var chunk):
             guard case .collecting(let head, let route, var body) = state else { return passOn(part, context: context) }
             state = .idle  // keeps `body` uniquely referenced while it grows
-            body.writeBuffer(&chunk)
+            if body.readableBytes == 0, chunk.readableBytes == announcedLength {
+                // The whole body in one part (the usual small request): kept as it came, not copied.
+                body = chunk
+            } else {
+                if body.capacity == 0 { body = context.channel.allocator.buffer(capacity: announcedLength) }
+                body.writeBuffer(&chunk)
+            }
             state = .collecting(head, route, body)
         case .end:
             guard case .collecting(let head, let route, let body) = state else { return passOn(part, context: context) }
@@ -158,7 +167,7 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
         let immediate = compute.serve(head, body: body, route: route) { (outcome: consuming InlineCompute.Outcome) in
             if loop.inEventLoop {
-                bound.value.handler.finish(outcome, head: head, body: body, keepAlive: keepAlive, context: bound.value.context)
+                bound.value.handler.finish(consume outcome, head: head, body: body, keepAlive: keepAlive, context: bound.value.context)
             } else {
                 let crossing = consume outcome
                 loop.execute {

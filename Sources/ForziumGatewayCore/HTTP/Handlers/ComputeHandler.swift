@@ -31,7 +31,7 @@ struct ComputeHandler: Sendable {
                 "print_ms": "\(answeredAt.duration(to: .now).milliseconds)",
             ])
         }
-        let kind = pool.engine.kind
+        let kind = pool.engineKind
         return Response(status: .ok, headers: Self.fields(kind: kind),
                         body: EngineAnswer.body(head: Self.resultHead, result,
                                                 tail: Self.tail(operation: decoded.operation, kind: kind, milliseconds: started.duration(to: answeredAt).milliseconds)))
@@ -75,13 +75,13 @@ struct ComputeHandler: Sendable {
     }
 
     /// Room for `writeSmallAnswer`'s bytes.
-    static func smallAnswerCapacity(_ text: [UInt8], operation: String, kind: String) -> Int {
+    static func smallAnswerCapacity(_ text: UnsafeRawBufferPointer, operation: String, kind: String) -> Int {
         resultHead.readableBytes + text.count + tailCapacity(operation: operation, kind: kind)
     }
 
     /// Appends a small answer: `{"result":` `text`, the summary fields, `}` (what `EngineAnswer.whole` makes of
     /// `resultHead`, `text` and `tail`, without the two intermediate buffers).
-    static func writeSmallAnswer(_ text: [UInt8], operation: String, kind: String, milliseconds: Double, into out: inout ByteBuffer) {
+    static func writeSmallAnswer(_ text: UnsafeRawBufferPointer, operation: String, kind: String, milliseconds: Double, into out: inout ByteBuffer) {
         out.writeImmutableBuffer(resultHead)
         out.writeBytes(text)
         writeTail(operation: operation, kind: kind, milliseconds: milliseconds, into: &out)

@@ -49,7 +49,7 @@ struct ServiceHandler: Sendable {
         let ready = pool.isReady
         let doc: [(key: String, value: JSONValue)] = [
             ("status", .string(ready ? "ready" : "unavailable")),
-            ("engine", .string(pool.engine.kind)),
+            ("engine", .string(pool.engineKind)),
             ("queued", .number(JSONNumber(Double(pool.queued)))),
             ("engines", .array(pool.slotStatuses.map { slot in
                 .object(JSONObject([
@@ -64,7 +64,7 @@ struct ServiceHandler: Sendable {
         var out: [UInt8] = []
         JSONWriter.write(.object(JSONObject(doc)), options: .document, into: &out)
         var response = Self.json(ByteBuffer(bytes: out), status: ready ? .ok : .serviceUnavailable)
-        response.headers[.xForziumEngine] = pool.engine.kind
+        response.headers[.xForziumEngine] = pool.engineKind
         if !ready { response.headers[.retryAfter] = "5" }
         return response
     }
@@ -76,7 +76,7 @@ struct ServiceHandler: Sendable {
             ("title", .string(routes.title)),
             ("version", .string(ForziumVersion.string)),
             ("api_version", .string(routes.version)),
-            ("engine", .string(pool.engine.kind)),
+            ("engine", .string(pool.engineKind)),
             ("docs", .string("/docs")),
             ("openapi", .string("/openapi.json")),
             ("routes", .array(routes.routes.map { .string("\($0.method) \($0.path)") })),

@@ -25,7 +25,7 @@ struct StreamHandler: Sendable {
         // Wait for the first event so an engine error before any row is still a proper problem response.
         let first = try await iterator.next()
         if case .done(let reply)? = first, let error = reply.error { throw EngineAnswer.map(engineError: error) }
-        let engineKind = pool.engine.kind
+        let engineKind = pool.engineKind
         let logger = self.logger
         var headers = HTTPFields()
         headers[.contentType] = "application/x-ndjson"

@@ -91,7 +91,7 @@ struct V2Handler: Sendable {
         var resultTaken = false
         defer { call.release(engineAnswered: true, resultTaken: resultTaken) }
         if let error = reply.error { throw EngineAnswer.map(engineError: error) }
-        let kind = pool.engine.kind
+        let kind = pool.engineKind
         let name = model.name
         // A binary result streams from its segment; JSON text (a JSON result, or a result not in a segment) is printed
         // off the loop unless it is small.
