@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// Every open HTTP connection of the server, for the connection limit. Beyond the limit the oldest idle connection
 /// (never-used ones first) is closed to make room, so thousands of parked sockets cannot lock out a real client;
@@ -14,69 +15,63 @@ final class ConnectionRegistry: Sendable {
         case refused
     }
 
-    private struct Entry {
-        let channel: any Channel
-        var idle: Bool
-        var used: Bool
-        /// Bumped each time the connection becomes idle, so stale queue items can be recognised.
-        var epoch: UInt64
-    }
+    /// One connection's standing: its own event loop marks it busy or idle with one atomic store (no lock shared
+    /// with the other loops on a request's path); the registry reads it only when it must choose a connection to
+    /// evict.
+    final class Ticket: Sendable {
+        fileprivate let channel: any Channel
+        /// Bit 0: idle. Bit 1: used (has had a request). Above: when it last turned idle (uptime nanoseconds).
+        private let word = Atomic<UInt64>(idleBit)
+        private static let idleBit: UInt64 = 1
+        private static let usedBit: UInt64 = 2
 
-    /// Idle connections in the order they became idle; items go stale when the connection is used or closed.
-    private struct IdleQueue {
-        var items: [(id: ObjectIdentifier, epoch: UInt64)] = []
-        var head = 0
+        fileprivate init(channel: any Channel) { self.channel = channel }
 
-        mutating func append(_ id: ObjectIdentifier, _ epoch: UInt64) { items.append((id, epoch)) }
+        /// A request started.
+        func busy() { word.store(Self.usedBit, ordering: .relaxed) }
 
-        /// The oldest item that is still current.
-        mutating func popValid(_ entries: [ObjectIdentifier: Entry], used: Bool) -> ObjectIdentifier? {
-            while head < items.count {
-                let item = items[head]
-                head += 1
-                if let entry = entries[item.id], entry.idle, entry.used == used, entry.epoch == item.epoch { return item.id }
-            }
-            return nil
+        /// The last response ended at `now`.
+        func idle(at now: NIODeadline) {
+            word.store(now.uptimeNanoseconds << 2 | Self.usedBit | Self.idleBit, ordering: .relaxed)
         }
 
-        /// Drops consumed and stale items once they outnumber the live connections.
-        mutating func compact(_ entries: [ObjectIdentifier: Entry], used: Bool) {
-            guard items.count - head > 2 * entries.count + 64 || head > 4096 else { return }
-            items = items[head...].filter { item in
-                guard let entry = entries[item.id] else { return false }
-                return entry.idle && entry.used == used && entry.epoch == item.epoch
-            }
-            head = 0
+        fileprivate var isNeverUsedIdle: Bool { word.load(ordering: .relaxed) == Self.idleBit }
+
+        /// When it turned idle after a request, or nil (busy, or never used).
+        fileprivate var usedIdleSince: UInt64? {
+            let w = word.load(ordering: .relaxed)
+            return w & (Self.idleBit | Self.usedBit) == Self.idleBit | Self.usedBit ? w >> 2 : nil
         }
     }
 
     private struct State {
-        var entries: [ObjectIdentifier: Entry] = [:]
-        var neverUsed = IdleQueue()
-        var usedIdle = IdleQueue()
+        var entries: [ObjectIdentifier: Ticket] = [:]
+        /// Connections in the order they opened; an item goes stale once its connection is used or closed.
+        var neverUsed: [ObjectIdentifier] = []
+        var head = 0
 
-        // The queues are moved out while they read `entries`: passing `entries` along while `self` is being
-        // mutated would keep a second reference and make the next change to `entries` copy the whole table.
+        /// The oldest never-used idle connection, else the one idle the longest after a request (a scan, only when
+        /// the limit is reached and every never-used connection is gone).
         mutating func popVictim() -> ObjectIdentifier? {
-            var fresh = neverUsed
-            neverUsed = IdleQueue()
-            defer { neverUsed = fresh }
-            if let key = fresh.popValid(entries, used: false) { return key }
-            var idle = usedIdle
-            usedIdle = IdleQueue()
-            defer { usedIdle = idle }
-            return idle.popValid(entries, used: true)
+            while head < neverUsed.count {
+                let id = neverUsed[head]
+                head += 1
+                if entries[id]?.isNeverUsedIdle == true { return id }
+            }
+            var best: (id: ObjectIdentifier, since: UInt64)?
+            for (id, ticket) in entries {
+                guard let since = ticket.usedIdleSince else { continue }
+                if best.map({ since < $0.since }) ?? true { best = (id, since) }
+            }
+            return best?.id
         }
 
+        /// Drops consumed and stale items once they outnumber the live connections.
         mutating func compact() {
-            var fresh = neverUsed
-            neverUsed = IdleQueue()
-            fresh.compact(entries, used: false)
-            neverUsed = fresh
-            var idle = usedIdle
-            usedIdle = IdleQueue()
-            idle.compact(entries, used: true)
-            usedIdle = idle
+            guard neverUsed.count - head > 2 * entries.count + 64 || head > 4096 else { return }
+            let live = entries
+            neverUsed = neverUsed[head...].filter { live[$0]?.isNeverUsedIdle == true }
+            head = 0
         }
     }
 
@@ -87,37 +82,22 @@ final class ConnectionRegistry: Sendable {
         self.limit = limit
     }
 
-    func opened(_ channel: any Channel) -> Admission {
+    /// Registers a new connection: its ticket, and whether it may stay.
+    func opened(_ channel: any Channel) -> (Ticket, Admission) {
         let id = ObjectIdentifier(channel)
-        return state.withLockedValue { s -> Admission in
+        let ticket = Ticket(channel: channel)
+        let admission = state.withLockedValue { s -> Admission in
             var victim: (any Channel)?
             if s.entries.count >= limit {
-                // The oldest never-used idle connection, else the one idle the longest.
                 guard let key = s.popVictim() else { return .refused }
                 victim = s.entries.removeValue(forKey: key)?.channel
             }
-            s.entries[id] = Entry(channel: channel, idle: true, used: false, epoch: 0)
-            s.neverUsed.append(id, 0)
+            s.entries[id] = ticket
+            s.neverUsed.append(id)
             s.compact()
             return victim.map { .admittedEvicting($0) } ?? .admitted
         }
-    }
-
-    /// A request started (`idle == false`) or the last response ended (`idle == true`).
-    func setIdle(_ channel: any Channel, _ idle: Bool) {
-        let id = ObjectIdentifier(channel)
-        state.withLockedValue { s in
-            guard var entry = s.entries[id] else { return }
-            entry.idle = idle
-            if idle {
-                entry.epoch &+= 1
-                s.usedIdle.append(id, entry.epoch)
-            } else {
-                entry.used = true
-            }
-            s.entries[id] = entry
-            if idle { s.compact() }
-        }
+        return (ticket, admission)
     }
 
     func closed(_ channel: any Channel) {

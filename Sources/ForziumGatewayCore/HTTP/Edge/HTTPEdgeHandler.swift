@@ -58,6 +58,8 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let configuration: HTTPEdgeConfiguration
     private let registry: ConnectionRegistry
+    /// This connection's standing in `registry` (set when it is admitted).
+    private var ticket: ConnectionRegistry.Ticket?
     private let activity: ConnectionActivity
     private var phase: Phase = .awaitingRequest(since: .now(), used: false)
     /// Requests whose head has been passed on, and responses whose end has been written.
@@ -143,7 +145,9 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard !registered else { return }
         registered = true
         phase = .awaitingRequest(since: .now(), used: false)
-        switch registry.opened(context.channel) {
+        let (ticket, admission) = registry.opened(context.channel)
+        self.ticket = ticket
+        switch admission {
         case .admitted:
             break
         case .admittedEvicting(let victim):
@@ -172,7 +176,7 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
             requestsStarted += 1
             let keepAlive = head.isKeepAlive
             responseHeadWritten = false
-            if requestsStarted - responsesEnded == 1 { registry.setIdle(context.channel, false) }
+            if requestsStarted - responsesEnded == 1 { ticket?.busy() }
             if !decompressing, head.headers.count("content-encoding") > 0 {
                 // gzip and deflate bodies are inflated (up to `--max-body-bytes`, so a zip bomb stops there) by
                 // NIOHTTPCompression's decompressor, which stays for the rest of the connection.
@@ -317,7 +321,7 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if activity.firstPendingByteAt != nil { activity.firstPendingByteAt = now }
         if responsesEnded == requestsStarted {
             if case .responding = phase { phase = .awaitingRequest(since: now, used: true) }
-            registry.setIdle(context.channel, true)
+            ticket?.idle(at: now)
             evaluateTimers(context: context)
         }
         if let pending = pendingRejection, responsesEnded >= pending.after {

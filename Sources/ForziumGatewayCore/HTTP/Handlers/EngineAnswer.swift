@@ -73,13 +73,15 @@ enum EngineAnswer {
 
     /// `s` as a JSON string literal: as is between quotes when nothing needs escaping (operation and engine names).
     static func writeJSONString(_ s: String, into out: inout ByteBuffer) {
-        let plain = s.utf8.withContiguousStorageIfAvailable { !$0.contains(where: JSONWriter.needsEscape) }
-            ?? !s.utf8.contains(where: JSONWriter.needsEscape)
-        if plain {
+        var s = s
+        let written = s.withUTF8 { utf8 -> Bool in
+            for byte in utf8 where JSONWriter.needsEscape(byte) { return false }
             out.writeInteger(UInt8(ascii: "\""))
-            out.writeString(s)
+            out.writeBytes(UnsafeRawBufferPointer(utf8))
             out.writeInteger(UInt8(ascii: "\""))
-        } else {
+            return true
+        }
+        if !written {
             var bytes: [UInt8] = []
             JSONWriter.writeString(s, into: &bytes)
             out.writeBytes(bytes)
