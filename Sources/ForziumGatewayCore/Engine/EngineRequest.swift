@@ -1,6 +1,7 @@
 import ForziumRPC
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// An engine's reply to one request (the protocol module's type).
 package typealias EngineResponse = RPCReply
@@ -14,49 +15,55 @@ package enum EngineStreamEvent: Sendable {
 }
 
 /// Where the answer to one request goes: resolved exactly once (by the engine's reply, a failure, the deadline or the
-/// caller going away); whatever comes later is dropped. Thread-safe.
-package final class ReplySink: @unchecked Sendable {
-    private let lock = NIOLock()
-    private var continuation: CheckedContinuation<EngineResponse, any Error>?
-    private var stream: AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation?
+/// caller going away); whatever comes later is dropped. Thread-safe: who resolves it is settled by one atomic
+/// exchange, and only a sink that hands over to a waiting task or stream takes a lock (stored inline, no allocation).
+package final class ReplySink: Sendable {
+    private struct Waiting: ~Copyable {
+        var continuation: CheckedContinuation<EngineResponse, any Error>?
+        var stream: AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation?
+        /// A result that arrived before `attach` (single replies only).
+        var early: Result<EngineResponse, any Error>?
+    }
+
+    private let waiting: Mutex<Waiting>
+    private let resolved = Atomic<Bool>(false)
     /// Called once with the result instead of resuming a continuation (the gateway's inline `/compute`,
-    /// `InlineCompute`, which waits in no task). Set at creation only, so it is read without the lock.
+    /// `InlineCompute`, which waits in no task). Set at creation only.
     private let callback: (@Sendable (Result<EngineResponse, any Error>) -> Void)?
-    /// A result that arrived before `attach` (single replies only).
-    private var early: Result<EngineResponse, any Error>?
-    private var resolved = false
 
     /// A sink for one response; `attach` the continuation that waits for it.
     package init() {
+        waiting = Mutex(Waiting())
         callback = nil
     }
 
     /// A sink for a streamed request: rows are yielded, the response or failure finishes the stream.
     package init(stream: AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation) {
-        self.stream = stream
+        waiting = Mutex(Waiting(stream: stream))
         callback = nil
     }
 
     /// A sink for one response that calls `callback` with it, once, on whichever thread resolves it.
     package init(callback: @escaping @Sendable (Result<EngineResponse, any Error>) -> Void) {
+        waiting = Mutex(Waiting())
         self.callback = callback
     }
 
     /// Hands over the waiting continuation; resumes it at once when the result is already known.
     package func attach(_ continuation: CheckedContinuation<EngineResponse, any Error>) {
-        let early = lock.withLock { () -> Result<EngineResponse, any Error>? in
-            if let early = self.early {
-                self.early = nil
+        let early = waiting.withLock { w -> Result<EngineResponse, any Error>? in
+            if let early = w.early {
+                w.early = nil
                 return early
             }
-            self.continuation = continuation
+            w.continuation = continuation
             return nil
         }
         if let early { continuation.resume(with: early) }
     }
 
     /// True once the sink was completed or failed.
-    package var isResolved: Bool { lock.withLock { resolved } }
+    package var isResolved: Bool { resolved.load(ordering: .acquiring) }
 
     /// Completes with the engine's response; false when already resolved.
     @discardableResult
@@ -68,31 +75,24 @@ package final class ReplySink: @unchecked Sendable {
 
     /// Passes on a `stream.rows` line (dropped once resolved, or for a single-reply sink).
     package func rows(_ line: [UInt8]) {
-        let stream = lock.withLock { resolved ? nil : self.stream }
+        guard !isResolved else { return }
+        let stream = waiting.withLock { $0.stream }
         stream?.yield(.rows(line))
     }
 
     private func resolve(_ result: Result<EngineResponse, any Error>) -> Bool {
+        guard resolved.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return false }
         if let callback {
-            // A callback sink has nothing else to hand over: the lock only settles who resolves it.
-            let won = lock.withLock { () -> Bool in
-                if resolved { return false }
-                resolved = true
-                return true
-            }
-            if won { callback(result) }
-            return won
+            callback(result)
+            return true
         }
-        let (won, continuation, stream) = lock.withLock { () -> (Bool, CheckedContinuation<EngineResponse, any Error>?, AsyncThrowingStream<EngineStreamEvent, any Error>.Continuation?) in
-            if resolved { return (false, nil, nil) }
-            resolved = true
-            let c = self.continuation, s = self.stream
-            self.continuation = nil
-            self.stream = nil
-            if c == nil, s == nil { early = result }
-            return (true, c, s)
+        let (continuation, stream) = waiting.withLock { w in
+            let c = w.continuation, s = w.stream
+            w.continuation = nil
+            w.stream = nil
+            if c == nil, s == nil { w.early = result }
+            return (c, s)
         }
-        guard won else { return false }
         continuation?.resume(with: result)
         if let stream {
             switch result {

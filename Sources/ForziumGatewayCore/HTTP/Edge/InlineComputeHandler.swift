@@ -27,8 +27,9 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case idle
         /// Collecting the body of a request this answers.
         case collecting(HTTPRequestHead, Route, ByteBuffer)
-        /// Waiting for the engine's answer.
-        case answering
+        /// Waiting for the engine's answer to this request (kept here, not in the engine callback: the callback
+        /// captures only the way back to this handler).
+        case answering(HTTPRequestHead, ByteBuffer)
     }
 
     private let compute: InlineCompute
@@ -161,33 +162,29 @@ final class InlineComputeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     // MARK: Answering
 
     private func serve(_ head: HTTPRequestHead, route: Route, body: ByteBuffer, context: ChannelHandlerContext) {
-        state = .answering
-        let keepAlive = head.isKeepAlive
+        state = .answering(head, body)
         let loop = context.eventLoop
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
         let immediate = compute.serve(head, body: body, route: route) { (outcome: consuming InlineCompute.Outcome) in
             if loop.inEventLoop {
-                bound.value.handler.finish(consume outcome, head: head, body: body, keepAlive: keepAlive, context: bound.value.context)
+                bound.value.handler.finish(consume outcome, context: bound.value.context)
             } else {
                 let crossing = consume outcome
-                loop.execute {
-                    bound.value.handler.finish(crossing, head: head, body: body, keepAlive: keepAlive, context: bound.value.context)
-                }
+                loop.execute { bound.value.handler.finish(crossing, context: bound.value.context) }
             }
         }
-        if let immediate { finish(immediate, head: head, body: body, keepAlive: keepAlive, context: context) }
+        if let immediate { finish(immediate, context: context) }
     }
 
-    /// `outcome` is taken (`consuming`): the answer's buffer stays uniquely referenced, so writing its head does not
-    /// copy it.
-    private func finish(_ outcome: consuming InlineCompute.Outcome, head: HTTPRequestHead, body: ByteBuffer, keepAlive: Bool,
-                        context: ChannelHandlerContext) {
+    /// Writes the outcome of the request being answered (its head and body are in `state`), or passes the request on.
+    private func finish(_ outcome: consuming InlineCompute.Outcome, context: ChannelHandlerContext) {
+        guard case .answering(let head, let body) = state else { return }
         state = .idle
         guard !inactive else { return }
         switch consume outcome {
         case .answer(let answer):
             edge.writeEncodedResponse(answer.encoded(close: edge.closesAfterResponse))
-            guard keepAlive else {
+            guard head.isKeepAlive else {
                 held.removeAll()
                 pendingClose = (.all, pendingClose?.promises ?? [])
                 closeIfAsked(context: context)
