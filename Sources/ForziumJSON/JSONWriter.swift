@@ -109,6 +109,25 @@ public enum JSONWriter {
         String(decoding: bytes(value), as: UTF8.self)
     }
 
+    /// The decimal text of `n` (as a JSON integer), lent to `body` from the stack: no `String` or array between.
+    @inlinable
+    public static func withDecimal<R>(_ n: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var at = digits.count
+            var rest = n.magnitude
+            repeat {
+                at -= 1
+                digits[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+            } while rest > 0
+            if n < 0 {
+                at -= 1
+                digits[at] = UInt8(ascii: "-")
+            }
+            return try body(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: digits[at...])))
+        }
+    }
+
     /// Whether a byte of a string's UTF-8 must be escaped in a JSON string literal (control characters, `"`, `\`);
     /// every other byte is written as it is.
     @inlinable

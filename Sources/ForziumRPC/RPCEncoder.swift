@@ -27,20 +27,7 @@ public enum RPCEncoder {
     /// of buffer, with no array between.
     public static func writeRequestHead(id: Int, method: String, _ write: (UnsafeRawBufferPointer) -> Void) {
         head.withUnsafeBytes(write)
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var at = digits.count
-            var rest = id.magnitude
-            repeat {
-                at -= 1
-                digits[at] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            } while rest > 0
-            if id < 0 {
-                at -= 1
-                digits[at] = UInt8(ascii: "-")
-            }
-            write(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: digits[at...])))
-        }
+        JSONWriter.withDecimal(id, write)
         methodKey.withUnsafeBytes(write)
         var method = method
         method.withUTF8 { utf8 in

@@ -171,8 +171,6 @@ public final class EnginePool: Service, @unchecked Sendable {
         var shuttingDown = false
         /// Completed when nothing is in flight any more (shutdown).
         var drained: EventLoopPromise<Void>?
-        /// The engine new slots run and responses name; changed by `upgrade(to:)`.
-        var engine: EngineCandidate
         var upgrading = false
         /// When the armed deadline sweep runs (`sweepDeadlines`): the earliest deadline among `requests` when it was
         /// armed; nil when none is armed. A request due earlier arms another.
@@ -190,10 +188,12 @@ public final class EnginePool: Service, @unchecked Sendable {
     }
 
     /// The engine new requests go to (the one every slot runs, but for old engines draining after an upgrade).
-    public var engine: EngineCandidate { state.withLockedValue { $0.engine } }
-    /// `engine.kind`, which every answer names, read without taking the pool's lock that requests and replies take.
-    public var engineKind: String { kind.withLockedValue { $0 } }
-    private let kind: NIOLockedValueBox<String>
+    public var engine: EngineCandidate { current.withLockedValue { $0 } }
+    /// `engine.kind`, which every answer names.
+    public var engineKind: String { current.withLockedValue { $0.kind } }
+    /// The engine new slots run and responses name (`engine`): apart from `state`, so that answers name it without
+    /// taking the lock that requests and replies take. Changed only under `state`'s lock, by `upgrade(to:)`.
+    private let current: NIOLockedValueBox<EngineCandidate>
     /// What the handshake reported (`engine.info` result), compact JSON.
     public var engineInfo: String { info.withLockedValue { $0 } }
     private let info = NIOLockedValueBox("{}")
@@ -222,9 +222,9 @@ public final class EnginePool: Service, @unchecked Sendable {
         self.logger = logger
         self.group = eventLoopGroup
         self.loops = Array(eventLoopGroup.makeIterator())
-        self.kind = NIOLockedValueBox(engine.kind)
+        self.current = NIOLockedValueBox(engine)
         self.state = NIOLockedValueBox(State(slots: Array(
-            repeating: Slot(engine: engine, restartDelay: configuration.minRestartDelay), count: configuration.engines), engine: engine))
+            repeating: Slot(engine: engine, restartDelay: configuration.minRestartDelay), count: configuration.engines)))
     }
 
     // MARK: Start and stop
@@ -279,11 +279,11 @@ public final class EnginePool: Service, @unchecked Sendable {
             let info = try await EngineHandshake.run(process: process, id: nextRequestID(), timeout: configuration.handshakeTimeout)
             try engine.check(info: info)
             let text = JSONWriter.string(info, options: .document)
-            let current = state.withLockedValue { s in
+            let isCurrent = state.withLockedValue { s in
                 s.slots[slot].info = text
-                return s.engine == engine
+                return current.withLockedValue { $0 } == engine
             }
-            if current { self.info.withLockedValue { $0 = text } }
+            if isCurrent { self.info.withLockedValue { $0 = text } }
             // Any answer to a ping proves liveness; a result (not "method not found") promises answers while busy.
             let pong = try? await process.call(id: nextRequestID(), method: "ping", timeout: configuration.handshakeTimeout)
             answersPings = pong != nil && pong?.error == nil
@@ -897,7 +897,7 @@ public final class EnginePool: Service, @unchecked Sendable {
                 slot.onTrial = true
                 s.slots.append(slot)
             }
-            return (Array(first..<s.slots.count), old, s.engine)
+            return (Array(first..<s.slots.count), old, current.withLockedValue { $0 })
         }
         guard let reserved else { return .refused("an upgrade is already running, or the gateway is shutting down") }
         var failures: [String] = []
@@ -913,8 +913,7 @@ public final class EnginePool: Service, @unchecked Sendable {
                 failures.append("new engine in slot \(lost) is \(s.slots[lost].state.rawValue), not ready")
             }
             guard failures.isEmpty else { return .failed(failures[0]) }
-            s.engine = candidate
-            kind.withLockedValue { $0 = candidate.kind }
+            current.withLockedValue { $0 = candidate }
             for slot in reserved.new { s.slots[slot].onTrial = false }
             return .done(info: reserved.new.compactMap { s.slots[$0].info }.first)
         }

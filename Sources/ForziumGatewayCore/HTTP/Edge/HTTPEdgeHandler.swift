@@ -58,7 +58,8 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let configuration: HTTPEdgeConfiguration
     private let registry: ConnectionRegistry
-    /// This connection's standing in `registry` (set when it is admitted).
+    /// This connection's standing in `registry`: set when the connection is registered (admitted or refused), until
+    /// it closes.
     private var ticket: ConnectionRegistry.Ticket?
     private let activity: ConnectionActivity
     private var phase: Phase = .awaitingRequest(since: .now(), used: false)
@@ -90,7 +91,6 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var unwritableSince: NIODeadline?
     private var timer: Scheduled<Void>?
     private var timerAt: NIODeadline?
-    private var registered = false
     /// This handler's context, and the HTTP/1 encoder's: a response encoded by the gateway itself
     /// (`writeEncodedResponse`) is written from the encoder's context, so it goes out below it.
     private var context: ChannelHandlerContext?
@@ -127,8 +127,8 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         lingerTimer = nil
         lingerClosed?.succeed(())
         lingerClosed = nil
-        if registered { registry.closed(context.channel) }
-        registered = false
+        if ticket != nil { registry.closed(context.channel) }
+        ticket = nil
         timer?.cancel()
         timer = nil
         context.fireChannelInactive()
@@ -142,11 +142,10 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func admit(context: ChannelHandlerContext) {
-        guard !registered else { return }
-        registered = true
+        guard ticket == nil else { return }
         phase = .awaitingRequest(since: .now(), used: false)
-        let (ticket, admission) = registry.opened(context.channel)
-        self.ticket = ticket
+        let admission: ConnectionRegistry.Admission
+        (ticket, admission) = registry.opened(context.channel)
         switch admission {
         case .admitted:
             break

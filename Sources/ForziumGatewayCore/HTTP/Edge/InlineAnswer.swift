@@ -1,3 +1,4 @@
+import ForziumJSON
 import NIOCore
 
 /// The hot route's plain answer (`InlineCompute`), encoded as HTTP/1.1 by the gateway itself: one buffer holding the
@@ -83,54 +84,32 @@ struct InlineAnswer: Sendable {
         fixedLength(close: true) + kind.utf8.count + requestIDLength + 20
     }
 
-    private static func decimalLength(_ n: Int) -> Int {
-        var digits = 1, rest = n
-        while rest >= 10 {
-            rest /= 10
-            digits += 1
-        }
-        return digits
-    }
-
-    /// `n` (≥ 0) in decimal at `index`, without a `String` between; returns the bytes written.
-    private static func setDecimal(_ n: Int, in buffer: inout ByteBuffer, at index: Int) -> Int {
-        let count = decimalLength(n)
-        let offset = index - buffer.readerIndex
-        buffer.withUnsafeMutableReadableBytes { raw in
-            var rest = n
-            for place in stride(from: offset + count - 1, through: offset, by: -1) {
-                raw[place] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            }
-        }
-        return count
-    }
-
     /// Writes the head so that it ends where the body starts, and makes it the start of the readable bytes.
     private static func writeHead(into buffer: inout ByteBuffer, bodyStart: Int, kind: String, requestID: RequestID, close: Bool) {
-        let length = buffer.writerIndex - bodyStart
-        let date = HTTPDate.now()
-        let headLength = fixedLength(close: close) + kind.utf8.count + decimalLength(length) + requestID.length
-            + date.utf8.count - dateLength
-        precondition(headLength <= bodyStart, "the head outgrew the room reserved for it")
-        var at = bodyStart - headLength
-        buffer.moveReaderIndex(to: at)
-        at += buffer.setStaticString(statusAndType, at: at)
-        at += buffer.setString(kind, at: at)
-        at += buffer.setStaticString(lengthName, at: at)
-        at += setDecimal(length, in: &buffer, at: at)
-        at += buffer.setStaticString(requestIDName, at: at)
-        switch requestID {
-        case .client(let id):
-            at += buffer.setString(id, at: at)
-        case .generated(let n):
-            let offset = at - buffer.readerIndex
-            at += buffer.withUnsafeMutableReadableBytes { RequestIDGenerator.write(n, to: UnsafeMutableRawBufferPointer(rebasing: $0[offset...])) }
+        JSONWriter.withDecimal(buffer.writerIndex - bodyStart) { length in
+            let date = HTTPDate.now()
+            let headLength = fixedLength(close: close) + kind.utf8.count + length.count + requestID.length
+                + date.utf8.count - dateLength
+            precondition(headLength <= bodyStart, "the head outgrew the room reserved for it")
+            var at = bodyStart - headLength
+            buffer.moveReaderIndex(to: at)
+            at += buffer.setStaticString(statusAndType, at: at)
+            at += buffer.setString(kind, at: at)
+            at += buffer.setStaticString(lengthName, at: at)
+            at += buffer.setBytes(length, at: at)
+            at += buffer.setStaticString(requestIDName, at: at)
+            switch requestID {
+            case .client(let id):
+                at += buffer.setString(id, at: at)
+            case .generated(let n):
+                let offset = at - buffer.readerIndex
+                at += buffer.withUnsafeMutableReadableBytes { RequestIDGenerator.write(n, to: UnsafeMutableRawBufferPointer(rebasing: $0[offset...])) }
+            }
+            at += buffer.setStaticString(dateName, at: at)
+            at += buffer.setString(date, at: at)
+            if close { at += buffer.setStaticString(connectionClose, at: at) }
+            at += buffer.setStaticString(end, at: at)
+            assert(at == bodyStart)
         }
-        at += buffer.setStaticString(dateName, at: at)
-        at += buffer.setString(date, at: at)
-        if close { at += buffer.setStaticString(connectionClose, at: at) }
-        at += buffer.setStaticString(end, at: at)
-        assert(at == bodyStart)
     }
 }
