@@ -6,9 +6,11 @@
   - the same two routes on SwiftNIO's HTTP/1 pipeline directly (bench/hummingbird-peer's NIOPeer) — the stack under
     Hummingbird, where the gateway answers small requests (InlineRequestHandler),
   - Node.js `http` + JSON.parse doing the same /compute in JavaScript, one worker per core,
-  - FastAPI + uvicorn + NumPy with orjson (the fastest Python peer).
+  - FastAPI + uvicorn + NumPy with orjson and no body model (PEER_MODE=raw), one process, on each of uvicorn's two
+    HTTP/1 servers: asyncio + h11 (what `pip install fastapi uvicorn` runs; the peer issue 8's bar is set against) and
+    uvloop + httptools (`uvicorn[standard]`, about twice as fast).
 Also GET /health on the gateway and GET on the bare app, and the gateway's (and engines') CPU per small request.
-The gateway, the bare Hummingbird app, FastAPI and Node.js run side by side and are measured in turn, ROUNDS times
+The gateway, the bare Hummingbird app, both FastAPI peers and Node.js run side by side and are measured in turn, ROUNDS times
 each (default 3), so a minute of a slower machine weighs on all of them: a ratio is that of their medians, and the
 rounds' own ratios to bare Hummingbird and to FastAPI are printed too. Bare SwiftNIO is measured once, after them.
 Usage: [ROUNDS=3] python3 bench/edge_bench.py GATEWAY_BIN_DIR HUMMINGBIRD_PEER_BIN SECONDS
@@ -105,17 +107,23 @@ peer = subprocess.Popen([PEER_BIN, str(peer_port)], stdout=subprocess.DEVNULL, s
 wait_up(peer_port)
 # FastAPI (orjson, no validation) and Node.js run beside them and take a turn in every round too: the machine's speed
 # drifts by tens of percent over minutes, and a peer measured once, minutes later, would carry that drift into its ratio.
-fastapi_port = free_port()
-fastapi = subprocess.Popen([sys.executable, f"{ROOT}/bench/peer_fastapi.py", str(fastapi_port)],
-                           env={**os.environ, "PEER_MODE": "raw"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+FASTAPI = "FastAPI+orjson, uvicorn h11 POST /compute"
+FASTAPI_STANDARD = "FastAPI+orjson, uvicorn[standard]"
+fastapi_port, fastapi_standard_port = free_port(), free_port()
+fastapi, fastapi_standard = (
+    subprocess.Popen([sys.executable, f"{ROOT}/bench/peer_fastapi.py", str(p)],
+                     env={**os.environ, "PEER_MODE": "raw", "PEER_SERVER": server},
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for p, server in ((fastapi_port, "h11"), (fastapi_standard_port, "standard")))
 wait_up(fastapi_port, "/compute", "POST")
+wait_up(fastapi_standard_port, "/compute", "POST")
 node_port = free_port()
 node = subprocess.Popen(["node", f"{ROOT}/bench/peer_node.js", str(node_port)], stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL)
 wait_up(node_port, "/compute", "POST")
-for warm in (port, peer_port, fastapi_port, node_port):
+for warm in (port, peer_port, fastapi_port, fastapi_standard_port, node_port):
     wrk(warm, "/compute", True)
-rounds = {"gateway POST /compute": [], "bare Hummingbird POST (echo)": [], "FastAPI+orjson POST /compute": [],
+rounds = {"gateway POST /compute": [], "bare Hummingbird POST (echo)": [], FASTAPI: [], FASTAPI_STANDARD: [],
           "Node.js http POST /compute": [], "gateway GET /health": [], "bare Hummingbird GET": []}
 gateway_cpu, engine_cpu, gateway_requests = 0.0, 0.0, 0.0
 for _ in range(ROUNDS):
@@ -127,9 +135,11 @@ for _ in range(ROUNDS):
     gateway_requests += rate * SECONDS
     rounds["gateway POST /compute"].append((rate, errors))
     rounds["bare Hummingbird POST (echo)"].append(wrk(peer_port, "/compute", True))
-    rounds["FastAPI+orjson POST /compute"].append(wrk(fastapi_port, "/compute", True))
+    rounds[FASTAPI].append(wrk(fastapi_port, "/compute", True))
+    rounds[FASTAPI_STANDARD].append(wrk(fastapi_standard_port, "/compute", True))
     rounds["Node.js http POST /compute"].append(wrk(node_port, "/compute", True))
 stop(fastapi)
+stop(fastapi_standard)
 stop(node)
 for _ in range(ROUNDS):
     rounds["gateway GET /health"].append(wrk(port, "/health", False))
@@ -156,17 +166,19 @@ isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "SSE
 print(f"\nHTTP edge, small requests: {model} ({isa}), {os.cpu_count()} CPUs; wrk -t2 -c16 -d{SECONDS}s on 127.0.0.1, "
       f"one run; engine: {info.get('engine')}; gateway, bare Hummingbird, FastAPI and Node.js: median of {ROUNDS} "
       f"alternating rounds\n")
-print(f"| {'server and route':34} | {'req/s':>9} | {'non-2xx':>7} |")
-print(f"|{'-' * 36}|{'-' * 11}|{'-' * 9}|")
+print(f"| {'server and route':44} | {'req/s':>9} | {'non-2xx':>7} |")
+print(f"|{'-' * 46}|{'-' * 11}|{'-' * 9}|")
 for name, (rate, errors) in results.items():
-    print(f"| {name:34} | {rate:9.0f} | {errors:7d} |")
+    print(f"| {name:44} | {rate:9.0f} | {errors:7d} |")
 g = results["gateway POST /compute"][0]
 print(f"\ngateway /compute vs bare Hummingbird POST: {g / results['bare Hummingbird POST (echo)'][0]:.2f}x; "
-      f"vs Node.js: {g / results['Node.js http POST /compute'][0]:.2f}x; vs FastAPI: {g / results['FastAPI+orjson POST /compute'][0]:.1f}x")
+      f"vs Node.js: {g / results['Node.js http POST /compute'][0]:.2f}x; vs FastAPI (h11): {g / results[FASTAPI][0]:.1f}x; "
+      f"vs FastAPI (uvicorn[standard]): {g / results[FASTAPI_STANDARD][0]:.1f}x")
 print("gateway /compute vs bare Hummingbird POST, round by round: " + ", ".join(
     f"{g[0] / h[0]:.2f}x" for g, h in zip(rounds["gateway POST /compute"], rounds["bare Hummingbird POST (echo)"])))
-print("gateway /compute vs FastAPI, round by round: " + ", ".join(
-    f"{g[0] / f[0]:.1f}x" for g, f in zip(rounds["gateway POST /compute"], rounds["FastAPI+orjson POST /compute"])))
+for name, label in ((FASTAPI, "FastAPI (h11)"), (FASTAPI_STANDARD, "FastAPI (uvicorn[standard])")):
+    print(f"gateway /compute vs {label}, round by round: " + ", ".join(
+        f"{g[0] / f[0]:.1f}x" for g, f in zip(rounds["gateway POST /compute"], rounds[name])))
 print(f"gateway /health vs bare Hummingbird GET: {results['gateway GET /health'][0] / results['bare Hummingbird GET'][0]:.2f}x")
 print(f"bare SwiftNIO vs bare Hummingbird: POST {results['bare SwiftNIO POST (echo)'][0] / results['bare Hummingbird POST (echo)'][0]:.2f}x, "
       f"GET {results['bare SwiftNIO GET'][0] / results['bare Hummingbird GET'][0]:.2f}x")

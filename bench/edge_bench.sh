@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Per-request cost of the HTTP edge against a bare Hummingbird app, Node.js and FastAPI, in one run (see
-# bench/edge_bench.py). Installs what is missing (Debian: wrk, nodejs; pip: fastapi uvicorn numpy orjson), builds the
-# release gateway and the bare Hummingbird and SwiftNIO peers (bench/hummingbird-peer, its own package) once.
+# bench/edge_bench.py). Installs what is missing (Debian: wrk, nodejs; pip: fastapi uvicorn numpy orjson uvloop
+# httptools), builds the release gateway and the bare Hummingbird and SwiftNIO peers (bench/hummingbird-peer, its own
+# package) once.
 # Usage: bench/edge_bench.sh [seconds-per-run (default 10)]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,11 +2,17 @@
 
 Same request and response shape as forzium-gateway's `POST /compute`:
   {"data": [[...]], "operation": "...", "parameters": {...}} -> {"result", "operation", "engine", "execution_time_ms"}
-Used only by bench/gateway_bench.sh; not part of the product.
+Used only by the benchmarks in bench/; not part of the product.
 
 Like the gateway (which validates every body against its JSON Schema), the peer validates its body the way a
 FastAPI service does: a pydantic model (`ComputeRequest`). `PEER_MODE=raw` skips the model and feeds orjson's
 output straight to NumPy (the fastest possible peer, for reference).
+
+`PEER_SERVER` picks uvicorn's HTTP/1 server, explicitly, so that what happens to be installed cannot change the peer:
+  h11       (default) the asyncio event loop and the pure-Python h11 parser: what `pip install fastapi uvicorn` runs.
+  standard  uvloop and the httptools (llhttp) parser: what `pip install "uvicorn[standard]"` (or
+            `"fastapi[standard]"`) runs, about twice the requests per second on small bodies.
+Either way one process, uvicorn's default.
 """
 import os
 from typing import Any
@@ -80,4 +86,6 @@ else:
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    server = os.environ.get("PEER_SERVER", "h11")
+    loop, http = {"h11": ("asyncio", "h11"), "standard": ("uvloop", "httptools")}[server]
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False, loop=loop, http=http)

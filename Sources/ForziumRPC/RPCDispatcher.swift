@@ -115,6 +115,8 @@ public struct RPCDispatcher: Sendable {
     /// `tokens`: one per request object of `message` (see `AdmittedMessage`).
     private func reply(to message: JSONValue, tokens: [CancellationToken?], context: RPCContext) -> [UInt8]? {
         var line: [UInt8] = []
+        // Room for a small reply at once, where growing from empty would reallocate it three or four times.
+        line.reserveCapacity(256)
         switch message {
         case .array(let elements):
             guard !elements.isEmpty else {

@@ -1,3 +1,4 @@
+import Foundation
 import ForziumJSON
 import ForziumRPC
 import NIOCore
@@ -121,6 +122,70 @@ struct RoutingTests {
         #expect(RequestIDGenerator.length(of: 1) == 24)
         #expect(RequestIDGenerator.length(of: UInt64.max) == 32)
     }
+}
+
+@Suite("HTTP Date values")
+struct HTTPDateTests {
+    @Test func knownInstants() {
+        #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")  // RFC 9110's example
+        #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
+        #expect(HTTPDate.format(4_102_444_799) == "Thu, 31 Dec 2099 23:59:59 GMT")
+    }
+
+    @Test func agreesWithFoundationAcrossTheCentury() {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0 ..< 2_000 {
+            let second = Int.random(in: 0 ..< 4_102_444_800, using: &generator)
+            #expect(HTTPDate.format(second) == formatter.string(from: Date(timeIntervalSince1970: TimeInterval(second))))
+        }
+    }
+
+    @Test func nowIsThisSecond() {
+        let before = Int(Date().timeIntervalSince1970)
+        let now = HTTPDate.now()
+        let after = Int(Date().timeIntervalSince1970)
+        #expect(now.utf8.count == HTTPDate.length)
+        #expect((before ... after).map(HTTPDate.format).contains(now))
+    }
+}
+
+@Suite("execution_time_ms digits")
+struct MillisecondsTests {
+    private func written(_ value: Double) -> String {
+        var buffer = ByteBuffer()
+        EngineAnswer.writeMilliseconds(value, into: &buffer)
+        return String(buffer: buffer)
+    }
+
+    @Test func threeDecimalsRoundedHalfAwayFromZero() {
+        #expect(written(0) == "0.000")
+        #expect(written(1.5) == "1.500")
+        #expect(written(12.3454) == "12.345")
+        #expect(written(0.0005) == "0.001")
+        #expect(written(0.00049) == "0.000")
+        #expect(written(2.0004999) == "2.000")
+        #expect(written(123_456.789) == "123456.789")
+        #expect(written(-3) == "0.000")
+        #expect(written(.nan) == "0.000")
+    }
+
+    @Test func matchesRoundingTheScaledValue() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0 ..< 5_000 {
+            let value = Double.random(in: 0 ..< 100_000, using: &generator)
+            let micros = Int((value * 1000).rounded())
+            #expect(written(value) == "\(micros / 1000).\(String(micros % 1000).leftPadded(to: 3))")
+        }
+    }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 @Suite("Inline answers encoded by the gateway")

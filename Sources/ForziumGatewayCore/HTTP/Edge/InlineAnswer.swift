@@ -72,12 +72,10 @@ struct InlineAnswer: Sendable {
     private static let dateName: StaticString = "\r\nDate: "
     private static let connectionClose: StaticString = "\r\nConnection: close"
     private static let end: StaticString = "\r\n\r\n"
-    /// `Date` values are 29 bytes (IMF-fixdate).
-    private static let dateLength = 29
 
     private static func fixedLength(close: Bool) -> Int {
         statusAndType.utf8CodeUnitCount + lengthName.utf8CodeUnitCount + requestIDName.utf8CodeUnitCount
-            + dateName.utf8CodeUnitCount + end.utf8CodeUnitCount + dateLength + (close ? connectionClose.utf8CodeUnitCount : 0)
+            + dateName.utf8CodeUnitCount + end.utf8CodeUnitCount + HTTPDate.length + (close ? connectionClose.utf8CodeUnitCount : 0)
     }
 
     private static func longestHead(kind: String, requestIDLength: Int) -> Int {
@@ -87,9 +85,7 @@ struct InlineAnswer: Sendable {
     /// Writes the head so that it ends where the body starts, and makes it the start of the readable bytes.
     private static func writeHead(into buffer: inout ByteBuffer, bodyStart: Int, kind: String, requestID: RequestID, close: Bool) {
         JSONWriter.withDecimal(buffer.writerIndex - bodyStart) { length in
-            let date = HTTPDate.now()
             let headLength = fixedLength(close: close) + kind.utf8.count + length.count + requestID.length
-                + date.utf8.count - dateLength
             precondition(headLength <= bodyStart, "the head outgrew the room reserved for it")
             var at = bodyStart - headLength
             buffer.moveReaderIndex(to: at)
@@ -106,7 +102,7 @@ struct InlineAnswer: Sendable {
                 at += buffer.withUnsafeMutableReadableBytes { RequestIDGenerator.write(n, to: UnsafeMutableRawBufferPointer(rebasing: $0[offset...])) }
             }
             at += buffer.setStaticString(dateName, at: at)
-            at += buffer.setString(date, at: at)
+            at += HTTPDate.withNow { buffer.setBytes($0, at: at) }
             if close { at += buffer.setStaticString(connectionClose, at: at) }
             at += buffer.setStaticString(end, at: at)
             assert(at == bodyStart)

@@ -50,7 +50,10 @@ enum EngineAnswer {
 
     /// `12.345`: milliseconds with three decimals, written without Foundation or an intermediate string.
     static func writeMilliseconds(_ value: Double, into out: inout ByteBuffer) {
-        let micros = Int((max(0, value) * 1000).rounded())
+        // Rounded half away from zero, as `rounded()` would, without its call into libm (the fraction is exact).
+        let scaled = max(0, value) * 1000
+        var micros = Int(scaled)
+        if scaled - Double(micros) >= 0.5 { micros += 1 }
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
