@@ -10,9 +10,10 @@
     HTTP/1 servers: asyncio + h11 (what `pip install fastapi uvicorn` runs; the peer issue 8's bar is set against) and
     uvloop + httptools (`uvicorn[standard]`, about twice as fast).
 Also GET /health on the gateway and GET on the bare app, and the gateway's (and engines') CPU per small request.
-The gateway, the bare Hummingbird app, both FastAPI peers and Node.js run side by side and are measured in turn, ROUNDS times
-each (default 3), so a minute of a slower machine weighs on all of them: a ratio is that of their medians, and the
-rounds' own ratios to bare Hummingbird and to FastAPI are printed too. Bare SwiftNIO is measured once, after them.
+The gateway, the bare Hummingbird app, both FastAPI peers and Node.js run side by side and are measured in turn,
+ROUNDS times each (default 3), so a minute of a slower machine weighs on all of them: a ratio is that of their medians,
+and the rounds' own ratios to bare Hummingbird and to both FastAPI peers are printed too. Bare SwiftNIO is measured
+once, after them.
 Usage: [ROUNDS=3] python3 bench/edge_bench.py GATEWAY_BIN_DIR HUMMINGBIRD_PEER_BIN SECONDS
 """
 import statistics
@@ -107,8 +108,8 @@ peer = subprocess.Popen([PEER_BIN, str(peer_port)], stdout=subprocess.DEVNULL, s
 wait_up(peer_port)
 # FastAPI (orjson, no validation) and Node.js run beside them and take a turn in every round too: the machine's speed
 # drifts by tens of percent over minutes, and a peer measured once, minutes later, would carry that drift into its ratio.
-FASTAPI = "FastAPI+orjson, uvicorn h11 POST /compute"
-FASTAPI_STANDARD = "FastAPI+orjson, uvicorn[standard]"
+FASTAPI = "FastAPI+orjson (h11) POST /compute"
+FASTAPI_STANDARD = "FastAPI+orjson (uvicorn[standard]) POST /compute"
 fastapi_port, fastapi_standard_port = free_port(), free_port()
 fastapi, fastapi_standard = (
     subprocess.Popen([sys.executable, f"{ROOT}/bench/peer_fastapi.py", str(p)],
@@ -166,10 +167,10 @@ isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "SSE
 print(f"\nHTTP edge, small requests: {model} ({isa}), {os.cpu_count()} CPUs; wrk -t2 -c16 -d{SECONDS}s on 127.0.0.1, "
       f"one run; engine: {info.get('engine')}; gateway, bare Hummingbird, FastAPI and Node.js: median of {ROUNDS} "
       f"alternating rounds\n")
-print(f"| {'server and route':44} | {'req/s':>9} | {'non-2xx':>7} |")
-print(f"|{'-' * 46}|{'-' * 11}|{'-' * 9}|")
+print(f"| {'server and route':48} | {'req/s':>9} | {'non-2xx':>7} |")
+print(f"|{'-' * 50}|{'-' * 11}|{'-' * 9}|")
 for name, (rate, errors) in results.items():
-    print(f"| {name:44} | {rate:9.0f} | {errors:7d} |")
+    print(f"| {name:48} | {rate:9.0f} | {errors:7d} |")
 g = results["gateway POST /compute"][0]
 print(f"\ngateway /compute vs bare Hummingbird POST: {g / results['bare Hummingbird POST (echo)'][0]:.2f}x; "
       f"vs Node.js: {g / results['Node.js http POST /compute'][0]:.2f}x; vs FastAPI (h11): {g / results[FASTAPI][0]:.1f}x; "

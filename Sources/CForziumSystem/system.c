@@ -45,8 +45,11 @@ void forzium_http_date_format(long long seconds, unsigned char *out) {
     static const char days[] = "SunMonTueWedThuFriSat";
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     time_t second = (time_t)seconds;
-    struct tm parts;
-    gmtime_r(&second, &parts);
+    struct tm parts = {0};
+    if (gmtime_r(&second, &parts) == NULL) {
+        second = 0;  // beyond what struct tm holds: the epoch rather than garbage
+        gmtime_r(&second, &parts);
+    }
     int year = parts.tm_year + 1900;
     if (year < 0) year = 0;
     if (year > 9999) year = 9999;  // IMF-fixdate has four year digits

@@ -131,6 +131,7 @@ struct HTTPDateTests {
         #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
         #expect(HTTPDate.format(951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
         #expect(HTTPDate.format(4_102_444_799) == "Thu, 31 Dec 2099 23:59:59 GMT")
+        #expect(HTTPDate.format(Int.max) == "Thu, 01 Jan 1970 00:00:00 GMT")  // beyond struct tm: the epoch, 29 bytes
     }
 
     @Test func agreesWithFoundationAcrossTheCentury() {
