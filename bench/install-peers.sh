@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # What the HTTP benchmarks need besides the build, installed only when missing: wrk and Node.js (Debian), and the
 # FastAPI peer's Python packages (fastapi uvicorn numpy orjson, and uvloop httptools for its `uvicorn[standard]` form).
-# Sourced by bench/gateway_bench.sh and
-# bench/edge_bench.sh.
+# Sourced by bench/gateway_bench.sh and bench/edge_bench.sh.
 apt_get() {
     if [ "$(id -u)" -eq 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi
 }
